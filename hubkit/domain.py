@@ -1,0 +1,460 @@
+"""Domain values: enums and frozen, validated value types (no I/O, no database).
+
+Each ``validate``/``create`` returns a normalised value or raises
+:class:`hubkit.errors.ValidationError` naming the field, the value and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlparse
+
+from hubkit.decimals import quantize, require_decimal, to_decimal
+from hubkit.errors import ValidationError
+
+
+class RateType(StrEnum):
+    """What a model rate prices; values are the gateway's spelling."""
+
+    CHAT_COMPLETION = "chatCompletion"
+    IMAGE_GENERATION = "imageGeneration"
+    EMBEDDING = "embedding"
+    VIDEO = "video"
+
+    @classmethod
+    def parse(cls, value: Any) -> RateType:
+        if isinstance(value, RateType):
+            return value
+        try:
+            return cls(str(value).strip())
+        except ValueError:
+            allowed = ", ".join(t.value for t in cls)
+            raise ValidationError(
+                f"type must be one of {allowed}; got {value!r}", field="type", value=value
+            ) from None
+
+    @property
+    def is_text(self) -> bool:
+        return self in (RateType.CHAT_COMPLETION, RateType.EMBEDDING)
+
+
+class CredentialType(StrEnum):
+    API_KEY = "api_key"
+    ACCESS_KEY_PAIR = "access_key_pair"
+    CUSTOM = "custom"
+
+    @classmethod
+    def parse(cls, value: Any) -> CredentialType:
+        if isinstance(value, CredentialType):
+            return value
+        try:
+            return cls(str(value).strip())
+        except ValueError:
+            allowed = ", ".join(t.value for t in cls)
+            raise ValidationError(
+                f"credentialType must be one of {allowed}; got {value!r}",
+                field="credentialType",
+                value=value,
+            ) from None
+
+
+class ChangeType(StrEnum):
+    """Why a rate changed: the gateway's kinds first, then hubkit's own."""
+
+    MANUAL_UPDATE = "manual_update"
+    BULK_UPDATE = "bulk_update"
+    BULK_CREATE = "bulk_create"
+    BULK_SYNC = "bulk_sync"
+    SOURCE_DRIFT = "source_drift"
+    AUTO_UPDATE = "auto_update"
+    CREATE = "create"
+    DELETE = "delete"
+    CATALOG_IMPORT = "catalog_import"
+    REVERT = "revert"
+    HUB_PUSH = "hub_push"
+
+
+#: The provider names AIGNE Hub knows; anything else must be created as ``custom``.
+KNOWN_PROVIDERS: tuple[str, ...] = (
+    "openai",
+    "anthropic",
+    "bedrock",
+    "deepseek",
+    "google",
+    "ollama",
+    "openrouter",
+    "xai",
+    "doubao",
+    "poe",
+    "ideogram",
+)
+
+_CUSTOM_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,49}$")
+_FEATURES = frozenset({"tools", "thinking", "vision"})
+
+
+def _text(value: Any, field: str, *, min_len: int = 0, max_len: int) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} must be text, got {value!r}", field=field, value=value)
+    text = value.strip()
+    if not min_len <= len(text) <= max_len:
+        raise ValidationError(
+            f"{field} must be {min_len}–{max_len} characters, got {len(text)} ({value!r})",
+            field=field,
+            value=value,
+        )
+    return text
+
+
+def validate_provider_name(name: Any, *, custom: bool = False) -> str:
+    """A known provider name, or (with ``custom=True``) a slug that is not a known one."""
+    text = _text(name, "provider", min_len=1, max_len=50).lower()
+    if text in KNOWN_PROVIDERS:
+        return text
+    if not custom:
+        raise ValidationError(
+            f"unknown provider {name!r}; known providers: {', '.join(KNOWN_PROVIDERS)} "
+            "(create it with custom=True / --custom to add your own)",
+            field="provider",
+            value=name,
+        )
+    if not _CUSTOM_NAME.match(text):
+        raise ValidationError(
+            f"custom provider name {name!r} must be lower-case letters, digits, '-', '_' or "
+            "'.', starting with a letter or digit, at most 50 characters",
+            field="provider",
+            value=name,
+        )
+    return text
+
+
+def validate_base_url(url: Any) -> str:
+    text = _text(url, "baseUrl", min_len=1, max_len=500)
+    parsed = urlparse(text)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValidationError(
+            f"baseUrl must be an http(s) URL such as https://api.openai.com/v1; got {url!r}",
+            field="baseUrl",
+            value=url,
+        )
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSpec:
+    """A provider as the operator wants it (validated)."""
+
+    name: str
+    display_name: str
+    base_url: str | None = None
+    region: str | None = None
+    enabled: bool = True
+    config: Mapping[str, Any] = field(default_factory=dict)
+    custom: bool = False
+
+    @classmethod
+    def create(
+        cls,
+        name: str,
+        display_name: str | None = None,
+        *,
+        base_url: str | None = None,
+        region: str | None = None,
+        enabled: bool = True,
+        config: Mapping[str, Any] | None = None,
+        custom: bool = False,
+    ) -> ProviderSpec:
+        pname = validate_provider_name(name, custom=custom)
+        is_custom = pname not in KNOWN_PROVIDERS
+        display = _text(display_name or pname, "displayName", min_len=1, max_len=100)
+        region_text = _text(region, "region", max_len=50) or None
+        if pname == "bedrock":
+            if not region_text:
+                raise ValidationError(
+                    "region is required for bedrock (e.g. us-east-1)", field="region"
+                )
+            url = validate_base_url(base_url) if base_url else None
+        else:
+            if not base_url:
+                raise ValidationError(
+                    f"baseUrl is required for provider {pname!r} (e.g. https://api.openai.com/v1)",
+                    field="baseUrl",
+                )
+            url = validate_base_url(base_url)
+        if config is not None and not isinstance(config, Mapping):
+            raise ValidationError("config must be a JSON object", field="config", value=config)
+        return cls(
+            name=pname,
+            display_name=display,
+            base_url=url,
+            region=region_text,
+            enabled=bool(enabled),
+            config=dict(config or {}),
+            custom=is_custom,
+        )
+
+
+def normalise_credential_value(credential_type: Any, value: Any) -> dict[str, str]:
+    """Bring a credential value into its dict shape (domain.md, "Credentials")."""
+    ctype = CredentialType.parse(credential_type)
+    if isinstance(value, str):
+        if ctype is not CredentialType.API_KEY:
+            raise ValidationError(
+                f"a {ctype.value} credential needs a mapping of fields, not a plain string",
+                field="value",
+            )
+        value = {"api_key": value}
+    if not isinstance(value, Mapping):
+        raise ValidationError("Credential value must be a string or a mapping", field="value")
+    cleaned = {
+        str(k): v.strip() if isinstance(v, str) else v for k, v in value.items() if v is not None
+    }
+    for key, item in cleaned.items():
+        if not isinstance(item, str):
+            raise ValidationError(f"credential field {key!r} must be text", field=key)
+    cleaned = {k: v for k, v in cleaned.items() if v}
+    if not cleaned:
+        raise ValidationError("Credential cannot be empty", field="value")
+    required = {
+        CredentialType.API_KEY: ("api_key",),
+        CredentialType.ACCESS_KEY_PAIR: ("access_key_id", "secret_access_key"),
+        CredentialType.CUSTOM: (),
+    }[ctype]
+    missing = [k for k in required if not cleaned.get(k)]
+    if missing:
+        raise ValidationError(
+            f"Credential cannot be empty: {ctype.value} needs {', '.join(missing)}",
+            field=missing[0],
+        )
+    return cleaned
+
+
+@dataclass(frozen=True, slots=True)
+class UnitCosts:
+    """Provider cost per unit in the operator's currency (per token / image / second)."""
+
+    input: Decimal
+    output: Decimal
+
+    @classmethod
+    def parse(cls, value: Any) -> UnitCosts | None:
+        if value is None:
+            return None
+        if isinstance(value, UnitCosts):
+            return value
+        if not isinstance(value, Mapping):
+            raise ValidationError(
+                "unitCosts must be {input, output}", field="unitCosts", value=value
+            )
+        return cls(
+            input=require_decimal(value.get("input", 0), "unitCosts.input"),
+            output=require_decimal(value.get("output", 0), "unitCosts.output"),
+        )
+
+    @property
+    def is_eligible(self) -> bool:
+        """Does a margin bulk update apply (any side > 0)?"""
+        return self.input > 0 or self.output > 0
+
+    def to_json(self) -> dict[str, str]:
+        from hubkit.decimals import plain
+
+        return {"input": plain(self.input) or "0", "output": plain(self.output) or "0"}
+
+
+@dataclass(frozen=True, slots=True)
+class Caching:
+    """Credits per cached input token read / written; None means "fall back to inputRate"."""
+
+    read_rate: Decimal | None = None
+    write_rate: Decimal | None = None
+
+    @classmethod
+    def parse(cls, value: Any) -> Caching | None:
+        if value is None:
+            return None
+        if isinstance(value, Caching):
+            return value
+        if not isinstance(value, Mapping):
+            raise ValidationError(
+                "caching must be {readRate, writeRate}", field="caching", value=value
+            )
+        read = to_decimal(value.get("readRate"), "caching.readRate", allow_none=True)
+        write = to_decimal(value.get("writeRate"), "caching.writeRate", allow_none=True)
+        if read is None and write is None:
+            return None
+        return cls(
+            read_rate=None if read is None else quantize(read),
+            write_rate=None if write is None else quantize(write),
+        )
+
+    def to_json(self) -> dict[str, str]:
+        from hubkit.decimals import plain
+
+        out: dict[str, str] = {}
+        if self.read_rate is not None:
+            out["readRate"] = plain(self.read_rate) or "0"
+        if self.write_rate is not None:
+            out["writeRate"] = plain(self.write_rate) or "0"
+        return out
+
+
+def validate_model_metadata(value: Any) -> dict[str, Any] | None:
+    """Check the shape domain.md gives; return a clean copy."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ValidationError("modelMetadata must be a JSON object", field="modelMetadata")
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if key == "maxTokens":
+            if item is not None and (
+                isinstance(item, bool) or not isinstance(item, int) or item < 1
+            ):
+                raise ValidationError(
+                    f"modelMetadata.maxTokens must be an integer ≥ 1 or null, got {item!r}",
+                    field="modelMetadata.maxTokens",
+                    value=item,
+                )
+            out[key] = item
+        elif key == "features":
+            if not isinstance(item, list | tuple) or not set(item) <= _FEATURES:
+                raise ValidationError(
+                    f"modelMetadata.features must be a subset of {sorted(_FEATURES)}, got {item!r}",
+                    field="modelMetadata.features",
+                    value=item,
+                )
+            out[key] = sorted(set(item))
+        elif key == "imageGeneration":
+            out[key] = _validate_image_meta(item)
+        else:
+            raise ValidationError(
+                f"modelMetadata has an unknown key {key!r}; allowed: maxTokens, features, "
+                "imageGeneration",
+                field=f"modelMetadata.{key}",
+            )
+    return out
+
+
+def _validate_image_meta(item: Any) -> dict[str, Any]:
+    if not isinstance(item, Mapping):
+        raise ValidationError(
+            "modelMetadata.imageGeneration must be an object",
+            field="modelMetadata.imageGeneration",
+        )
+    out: dict[str, Any] = {}
+    for key, sub in item.items():
+        if key == "max":
+            if sub is not None and (isinstance(sub, bool) or not isinstance(sub, int) or sub < 1):
+                raise ValidationError(
+                    f"modelMetadata.imageGeneration.max must be ≥ 1 or null, got {sub!r}",
+                    field="modelMetadata.imageGeneration.max",
+                )
+            out[key] = sub
+        elif key in ("quality", "size", "style"):
+            if not isinstance(sub, list | tuple) or not all(isinstance(s, str) for s in sub):
+                raise ValidationError(
+                    f"modelMetadata.imageGeneration.{key} must be a list of strings",
+                    field=f"modelMetadata.imageGeneration.{key}",
+                )
+            out[key] = list(sub)
+        else:
+            raise ValidationError(
+                f"modelMetadata.imageGeneration has an unknown key {key!r}",
+                field=f"modelMetadata.imageGeneration.{key}",
+            )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class RateSpec:
+    """One AiModelRate definition, validated and with rates quantised to 10 places."""
+
+    provider: str
+    model: str
+    type: RateType
+    input_rate: Decimal
+    output_rate: Decimal
+    model_display: str
+    unit_costs: UnitCosts | None = None
+    caching: Caching | None = None
+    model_metadata: Mapping[str, Any] | None = None
+    description: str | None = None
+
+    @classmethod
+    def create(
+        cls,
+        provider: str,
+        model: str,
+        type: Any,
+        *,
+        input_rate: Any = 0,
+        output_rate: Any = 0,
+        model_display: str | None = None,
+        unit_costs: Any = None,
+        caching: Any = None,
+        model_metadata: Any = None,
+        description: str | None = None,
+        custom_provider: bool = True,
+    ) -> RateSpec:
+        from hubkit.pricing import default_model_display
+
+        pname = validate_provider_name(provider, custom=custom_provider)
+        model_id = _text(model, "model", min_len=1, max_len=100)
+        display = _text(model_display, "modelDisplay", max_len=100)
+        desc = _text(description, "description", max_len=100) or None
+        return cls(
+            provider=pname,
+            model=model_id,
+            type=RateType.parse(type),
+            input_rate=quantize(require_decimal(input_rate, "inputRate")),
+            output_rate=quantize(require_decimal(output_rate, "outputRate")),
+            model_display=display or default_model_display(model_id),
+            unit_costs=UnitCosts.parse(unit_costs),
+            caching=Caching.parse(caching),
+            model_metadata=validate_model_metadata(model_metadata),
+            description=desc,
+        )
+
+    @property
+    def key(self) -> tuple[str, str, RateType]:
+        return (self.provider, self.model, self.type)
+
+
+def parse_csv_list(value: str | Iterable[str] | None) -> list[str]:
+    """``"a, b"`` → ``["a", "b"]``; empty/None → ``[]`` (meaning "all")."""
+    if value is None:
+        return []
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return [s.strip() for s in items if s and s.strip()]
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """A stored model rate as read from the store (detached from any session)."""
+
+    id: int
+    provider: str
+    model: str
+    type: RateType
+    input_rate: Decimal
+    output_rate: Decimal
+    model_display: str
+    version: int
+    unit_costs: UnitCosts | None = None
+    caching: Caching | None = None
+    model_metadata: Mapping[str, Any] | None = None
+    description: str | None = None
+    deprecated: bool = False
+    deprecated_reason: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str, RateType]:
+        return (self.provider, self.model, self.type)

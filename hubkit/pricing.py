@@ -1,0 +1,326 @@
+"""The exact pricing rules (pure functions on Decimal). One implementation of each rule.
+
+Doctests pin the examples from domain.md:
+
+>>> default_model_display("meta-llama/llama-3.1-8b-instruct")
+'Llama 3.1 8b Instruct'
+>>> mask_secret("sk-proj-abcdefghijklmnop1234")
+'sk-p****************1234'
+>>> margin_rate("0.0000025", 25, "0.001")
+Decimal('0.0031250000')
+>>> call_credits("imageGeneration", input_rate=0, output_rate="0.04", images=3)
+Decimal('0.1200000000')
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from hubkit.decimals import EXACT, ZERO, quantize, require_decimal, to_decimal
+from hubkit.domain import Rate, RateType, UnitCosts, parse_csv_list
+from hubkit.errors import ValidationError
+
+_WORD_START = re.compile(r"\b\w", re.ASCII)
+_HUNDRED = Decimal(100)
+
+
+def default_model_display(model: str) -> str:
+    """The gateway's display name for a model id (domain.md, "modelDisplay")."""
+    part = model.rsplit("/", 1)[-1]
+    if not part:
+        return model
+    return _WORD_START.sub(lambda m: m.group(0).upper(), part.replace("-", " "))
+
+
+def mask_secret(value: str) -> str:
+    """First 4 + ``*`` × min(16, len − 8) + last 4; ``***`` below 16 characters."""
+    if len(value) < 16:
+        return "***"
+    return value[:4] + "*" * min(16, len(value) - 8) + value[-4:]
+
+
+def credential_display_text(credential_type: str, value: Mapping[str, str]) -> str:
+    """What a person may see of a credential: masked, never the secret."""
+    if credential_type == "api_key":
+        return mask_secret(value.get("api_key", ""))
+    if credential_type == "access_key_pair":
+        return (
+            f"{value.get('access_key_id', '')} / {mask_secret(value.get('secret_access_key', ''))}"
+        )
+    return ", ".join(f"{k}: {mask_secret(v)}" for k, v in sorted(value.items()))
+
+
+def margin_rate(unit_cost: Any, profit_margin: Any, credit_price: Any) -> Decimal:
+    """``unitCost × (1 + margin/100) / creditPrice``, exact, then 10 places ROUND_HALF_UP."""
+    cost = require_decimal(unit_cost, "unitCost")
+    margin = validate_margin(profit_margin)
+    price = validate_credit_price(credit_price)
+    factor = EXACT.add(1, EXACT.divide(margin, _HUNDRED))
+    return quantize(EXACT.divide(EXACT.multiply(cost, factor), price))
+
+
+def validate_margin(profit_margin: Any) -> Decimal:
+    return require_decimal(profit_margin, "profitMargin")
+
+
+def validate_credit_price(credit_price: Any) -> Decimal:
+    price = require_decimal(credit_price, "creditPrice")
+    if price <= 0:
+        raise ValidationError(
+            f"creditPrice must be > 0 (currency per credit, e.g. 0.001), got {credit_price!r}",
+            field="creditPrice",
+            value=credit_price,
+        )
+    return price
+
+
+def _count(value: Any, field: str, *, integral: bool = True) -> Decimal:
+    number = require_decimal(value, field)
+    if integral and number != number.to_integral_value():
+        raise ValidationError(f"{field} must be a whole number, got {value!r}", field=field)
+    return number
+
+
+def call_credits(
+    type: Any,
+    *,
+    input_rate: Any,
+    output_rate: Any,
+    input_tokens: Any = 0,
+    output_tokens: Any = 0,
+    images: Any = 0,
+    seconds: Any = 0,
+    cache_read_tokens: Any = 0,
+    cache_write_tokens: Any = 0,
+    cache_read_rate: Any = None,
+    cache_write_rate: Any = None,
+) -> Decimal:
+    """Credits for one call (domain.md, "Credits for one call").
+
+    A count that does not apply to the type (images on a chat call, output tokens on an
+    image call) is ignored, as the gateway does. A cache rate of 0 is honoured; only a
+    missing one (None) falls back to inputRate.
+    """
+    rtype = RateType.parse(type)
+    in_rate = require_decimal(input_rate, "inputRate")
+    out_rate = require_decimal(output_rate, "outputRate")
+    read_rate = to_decimal(cache_read_rate, "cache_read_rate", allow_none=True)
+    write_rate = to_decimal(cache_write_rate, "cache_write_rate", allow_none=True)
+    n_in = _count(input_tokens, "input_tokens")
+    n_read = _count(cache_read_tokens, "cache_read_tokens")
+    n_write = _count(cache_write_tokens, "cache_write_tokens")
+    if rtype.is_text:
+        units = _count(output_tokens, "output_tokens")
+    elif rtype is RateType.IMAGE_GENERATION:
+        units = _count(images, "images")
+    else:
+        units = _count(seconds, "seconds", integral=False)
+    total = EXACT.add(EXACT.multiply(n_in, in_rate), EXACT.multiply(units, out_rate))
+    total = EXACT.add(total, EXACT.multiply(n_write, in_rate if write_rate is None else write_rate))
+    total = EXACT.add(total, EXACT.multiply(n_read, in_rate if read_rate is None else read_rate))
+    return quantize(total)
+
+
+def rate_credits(rate: Rate, **counts: Any) -> Decimal:
+    """:func:`call_credits` with the rates (and cache rates) of a stored :class:`Rate`."""
+    caching = rate.caching
+    return call_credits(
+        rate.type,
+        input_rate=rate.input_rate,
+        output_rate=rate.output_rate,
+        cache_read_rate=caching.read_rate if caching else None,
+        cache_write_rate=caching.write_rate if caching else None,
+        **counts,
+    )
+
+
+def is_below_cost(rate: Decimal, unit_cost: Decimal | None, credit_price: Any) -> bool:
+    """Below the rounded break-even rate; rounding alone never counts as below cost."""
+    if unit_cost is None or unit_cost <= 0:
+        return False
+    return rate < margin_rate(unit_cost, 0, credit_price)
+
+
+def implied_markup_pct(
+    rate: Decimal, unit_cost: Decimal | None, credit_price: Any
+) -> Decimal | None:
+    """Markup on cost the rate implies: ``(rate × creditPrice / unitCost − 1) × 100``."""
+    if unit_cost is None or unit_cost <= 0:
+        return None
+    price = validate_credit_price(credit_price)
+    ratio = EXACT.divide(EXACT.multiply(rate, price), unit_cost)
+    return EXACT.multiply(EXACT.subtract(ratio, 1), _HUNDRED)
+
+
+def change_pct(old: Decimal, new: Decimal) -> Decimal | None:
+    """Relative change in %; None when going from 0 to non-zero (an infinite change)."""
+    if old == new:
+        return ZERO
+    if old == 0:
+        return None
+    return EXACT.multiply(EXACT.divide(new - old, old), _HUNDRED)
+
+
+@dataclass(frozen=True, slots=True)
+class RateFilter:
+    """Which rates a bulk operation touches: empty lists mean "all"."""
+
+    providers: tuple[str, ...] = ()
+    types: tuple[RateType, ...] = ()
+    model_pattern: str = ""
+
+    @classmethod
+    def create(
+        cls,
+        providers: str | Iterable[str] | None = None,
+        types: str | Iterable[str] | None = None,
+        model_pattern: str | None = None,
+    ) -> RateFilter:
+        return cls(
+            providers=tuple(p.lower() for p in parse_csv_list(providers)),
+            types=tuple(RateType.parse(t) for t in parse_csv_list(types)),
+            model_pattern=(model_pattern or "").strip(),
+        )
+
+    def matches(self, rate: Rate) -> bool:
+        if self.providers and rate.provider not in self.providers:
+            return False
+        if self.types and rate.type not in self.types:
+            return False
+        if self.model_pattern and not fnmatch.fnmatchcase(
+            rate.model.lower(), self.model_pattern.lower()
+        ):
+            return False
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class RateChange:
+    """One row of a bulk-update preview: the numbers apply will write."""
+
+    rate_id: int
+    provider: str
+    model: str
+    type: RateType
+    version: int
+    unit_costs: UnitCosts
+    old_input_rate: Decimal
+    new_input_rate: Decimal
+    old_output_rate: Decimal
+    new_output_rate: Decimal
+
+    @property
+    def input_change_pct(self) -> Decimal | None:
+        return change_pct(self.old_input_rate, self.new_input_rate)
+
+    @property
+    def output_change_pct(self) -> Decimal | None:
+        return change_pct(self.old_output_rate, self.new_output_rate)
+
+    @property
+    def changed(self) -> bool:
+        return (self.old_input_rate, self.old_output_rate) != (
+            self.new_input_rate,
+            self.new_output_rate,
+        )
+
+    @property
+    def drops_to_zero(self) -> tuple[str, ...]:
+        """Sides that go from non-zero to 0 because their unit cost is 0."""
+        sides = []
+        if self.old_input_rate > 0 and self.new_input_rate == 0:
+            sides.append("input")
+        if self.old_output_rate > 0 and self.new_output_rate == 0:
+            sides.append("output")
+        return tuple(sides)
+
+    def max_abs_change_pct(self) -> Decimal | None:
+        """Largest |change %| of the two sides; None means infinite (0 → non-zero)."""
+        worst = ZERO
+        for pct in (self.input_change_pct, self.output_change_pct):
+            if pct is None:
+                return None
+            worst = max(worst, abs(pct))
+        return worst
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedRate:
+    rate_id: int
+    provider: str
+    model: str
+    type: RateType
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class BulkPreview:
+    """What a margin bulk update would do; ``apply`` writes exactly these numbers."""
+
+    profit_margin: Decimal
+    credit_price: Decimal
+    changes: tuple[RateChange, ...]
+    skipped: tuple[SkippedRate, ...]
+
+    @property
+    def changed(self) -> tuple[RateChange, ...]:
+        return tuple(c for c in self.changes if c.changed)
+
+    @property
+    def unchanged(self) -> tuple[RateChange, ...]:
+        return tuple(c for c in self.changes if not c.changed)
+
+    def below_cost(self) -> tuple[RateChange, ...]:
+        """Rates whose new value would sell below cost (never, for margin ≥ 0)."""
+        return tuple(
+            c
+            for c in self.changes
+            if is_below_cost(c.new_input_rate, c.unit_costs.input, self.credit_price)
+            or is_below_cost(c.new_output_rate, c.unit_costs.output, self.credit_price)
+        )
+
+
+def bulk_preview(
+    rates: Iterable[Rate],
+    profit_margin: Any,
+    credit_price: Any,
+    rate_filter: RateFilter | None = None,
+) -> BulkPreview:
+    """Margin-mode bulk update as a diff (domain.md, "Bulk update").
+
+    Every filtered rate with a unit cost > 0 on either side is recomputed on both sides;
+    the others are skipped with the reason.
+    """
+    margin = validate_margin(profit_margin)
+    price = validate_credit_price(credit_price)
+    flt = rate_filter or RateFilter()
+    changes: list[RateChange] = []
+    skipped: list[SkippedRate] = []
+    for rate in rates:
+        if not flt.matches(rate):
+            continue
+        costs = rate.unit_costs
+        if costs is None or not costs.is_eligible:
+            reason = "no unitCosts" if costs is None else "unitCosts are both 0"
+            skipped.append(SkippedRate(rate.id, rate.provider, rate.model, rate.type, reason))
+            continue
+        changes.append(
+            RateChange(
+                rate_id=rate.id,
+                provider=rate.provider,
+                model=rate.model,
+                type=rate.type,
+                version=rate.version,
+                unit_costs=costs,
+                old_input_rate=rate.input_rate,
+                new_input_rate=margin_rate(costs.input, margin, price),
+                old_output_rate=rate.output_rate,
+                new_output_rate=margin_rate(costs.output, margin, price),
+            )
+        )
+    return BulkPreview(margin, price, tuple(changes), tuple(skipped))
