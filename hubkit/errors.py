@@ -63,13 +63,21 @@ class ConflictError(HubkitError):
 class StaleVersionError(ConflictError):
     """The row changed since it was read: reload it and re-apply your edit."""
 
-    def __init__(self, what: str, expected: int, actual: int) -> None:
-        super().__init__(
-            f"{what} was changed by someone else (you edited version {expected}, "
-            f"the store has version {actual}); reload it and apply your change again"
-        )
+    def __init__(
+        self, message: str, *, expected: int | None = None, actual: int | None = None
+    ) -> None:
+        super().__init__(message)
         self.expected = expected
         self.actual = actual
+
+    @classmethod
+    def for_row(cls, what: str, expected: int, actual: int) -> StaleVersionError:
+        return cls(
+            f"{what} was changed by someone else (you edited version {expected}, the store "
+            f"has version {actual}); reload it and apply your change again",
+            expected=expected,
+            actual=actual,
+        )
 
 
 class CredentialError(HubkitError):

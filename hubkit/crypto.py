@@ -1,0 +1,130 @@
+"""Encryption keys for credentials: loading, creating, rotating (Fernet / MultiFernet).
+
+Keys come from ``HUBKIT_SECRET_KEY`` (+ ``HUBKIT_OLD_SECRET_KEYS``) or from the key file
+(``HUBKIT_KEY_FILE``, one Fernet key per line, newest first, created with mode 0600 on
+first use). The newest key encrypts; every key decrypts, so a rotation can re-encrypt at
+leisure and drop old keys once nothing needs them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from hubkit.config import Settings
+from hubkit.errors import CredentialError
+
+
+def _valid_key(key: str, origin: str) -> str:
+    try:
+        Fernet(key.encode())
+    except (ValueError, TypeError):
+        raise CredentialError(
+            f"{origin} does not hold a valid Fernet key (32 url-safe base64-encoded bytes); "
+            "generate one with `python -m hubkit keys generate`"
+        ) from None
+    return key
+
+
+def _read_key_file(path: Path) -> list[str]:
+    lines = path.read_text().splitlines()
+    keys = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    if not keys:
+        raise CredentialError(f"key file {path} is empty; restore it from your backup")
+    return [_valid_key(k, f"key file {path}") for k in keys]
+
+
+def write_key_file(path: Path, keys: list[str]) -> None:
+    """Write keys (newest first) atomically with mode 0600."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "# hubkit Fernet keys, newest first. Back this file up apart from the database.\n"
+    text += "\n".join(keys) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".key-")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True)
+class Keyring:
+    """The keys in force, newest first. ``repr`` never shows them."""
+
+    keys: tuple[str, ...] = field(repr=False)
+    origin: str
+    key_file: Path | None = None
+
+    @classmethod
+    def load(cls, settings: Settings, *, create: bool = False) -> Keyring:
+        """Keys from the environment, else the key file (created when ``create``)."""
+        if settings.secret_key:
+            keys = [_valid_key(settings.secret_key, "HUBKIT_SECRET_KEY")]
+            keys += [_valid_key(k, "HUBKIT_OLD_SECRET_KEYS") for k in settings.old_secret_keys]
+            return cls(tuple(keys), "HUBKIT_SECRET_KEY")
+        path = settings.key_file
+        if path.exists():
+            keys = _read_key_file(path)
+            keys += [_valid_key(k, "HUBKIT_OLD_SECRET_KEYS") for k in settings.old_secret_keys]
+            return cls(tuple(keys), f"key file {path}", path)
+        if not create:
+            raise CredentialError(
+                f"no secret key: set HUBKIT_SECRET_KEY, or HUBKIT_KEY_FILE to your key file "
+                f"(looked for {path}); without the key that encrypted them, stored "
+                "credentials cannot be read"
+            )
+        key = Fernet.generate_key().decode()
+        write_key_file(path, [key])
+        return cls((key,), f"key file {path}", path)
+
+    @property
+    def _fernet(self) -> MultiFernet:
+        return MultiFernet([Fernet(k.encode()) for k in self.keys])
+
+    def encrypt(self, secret: Mapping[str, str]) -> str:
+        return self._fernet.encrypt(json.dumps(dict(secret), sort_keys=True).encode()).decode()
+
+    def decrypt(self, token: str) -> dict[str, str]:
+        try:
+            data = self._fernet.decrypt(token.encode())
+        except InvalidToken:
+            raise CredentialError(
+                f"cannot decrypt a stored credential with the keys from {self.origin}: the key "
+                "is wrong or was rotated away. Set HUBKIT_SECRET_KEY/HUBKIT_KEY_FILE to the key "
+                "that encrypted it (older keys go in HUBKIT_OLD_SECRET_KEYS)"
+            ) from None
+        return dict(json.loads(data))
+
+    def reencrypt(self, token: str) -> str:
+        """The same secret encrypted with the newest key (MultiFernet.rotate)."""
+        try:
+            return self._fernet.rotate(token.encode()).decode()
+        except InvalidToken:
+            self.decrypt(token)  # raises the explanatory CredentialError
+            raise
+
+    def decrypts_with_newest_only(self, token: str) -> bool:
+        try:
+            Fernet(self.keys[0].encode()).decrypt(token.encode())
+        except InvalidToken:
+            return False
+        return True
+
+    def with_new_key(self) -> Keyring:
+        return Keyring((Fernet.generate_key().decode(), *self.keys), self.origin, self.key_file)
+
+    def newest_only(self) -> Keyring:
+        return Keyring(self.keys[:1], self.origin, self.key_file)
+
+
+def generate_key() -> str:
+    return Fernet.generate_key().decode()

@@ -1,0 +1,160 @@
+"""The store's tables (SQLAlchemy 2.0 typed ORM). Changes go through alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from hubkit.store.types import ExactDecimal, UTCDateTime, utcnow
+
+Money = Annotated[Decimal, "exact"]
+UTC = Annotated[datetime, "utc"]
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {Money: ExactDecimal(), UTC: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class ProviderRow(Base):
+    __tablename__ = "providers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    base_url: Mapped[str | None] = mapped_column(String(500))
+    region: Mapped[str | None] = mapped_column(String(50))
+    enabled: Mapped[bool] = mapped_column(default=True)
+    custom: Mapped[bool] = mapped_column(default=False)
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[UTC] = mapped_column(default=utcnow)
+    updated_at: Mapped[UTC] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    credentials: Mapped[list[CredentialRow]] = relationship(back_populates="provider")
+    rates: Mapped[list[RateRow]] = relationship(back_populates="provider")
+
+
+class CredentialRow(Base):
+    __tablename__ = "credentials"
+    __table_args__ = (UniqueConstraint("provider_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    credential_type: Mapped[str] = mapped_column(String(20))
+    # Fields that are not secret (a key pair's access_key_id) stay readable without the key.
+    public_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    encrypted_value: Mapped[str] = mapped_column(String(4000))
+    display_text: Mapped[str] = mapped_column(String(500))
+    weight: Mapped[int] = mapped_column(default=100)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[UTC] = mapped_column(default=utcnow)
+    rotated_at: Mapped[UTC | None]
+    last_used_at: Mapped[UTC | None]
+    last_pushed_at: Mapped[UTC | None]
+    usage_count: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(String(500))
+
+    provider: Mapped[ProviderRow] = relationship(back_populates="credentials")
+
+
+class RateRow(Base):
+    __tablename__ = "model_rates"
+    __table_args__ = (UniqueConstraint("provider_id", "model", "type"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id", ondelete="RESTRICT"))
+    model: Mapped[str] = mapped_column(String(100))
+    model_display: Mapped[str] = mapped_column(String(100))
+    type: Mapped[str] = mapped_column(String(20))
+    input_rate: Mapped[Money]
+    output_rate: Mapped[Money]
+    unit_cost_input: Mapped[Money | None]
+    unit_cost_output: Mapped[Money | None]
+    cache_read_rate: Mapped[Money | None]
+    cache_write_rate: Mapped[Money | None]
+    model_metadata: Mapped[dict[str, Any] | None]
+    description: Mapped[str | None] = mapped_column(String(100))
+    deprecated: Mapped[bool] = mapped_column(default=False)
+    deprecated_at: Mapped[UTC | None]
+    deprecated_reason: Mapped[str | None] = mapped_column(String(500))
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[UTC] = mapped_column(default=utcnow)
+    updated_at: Mapped[UTC] = mapped_column(default=utcnow)
+
+    provider: Mapped[ProviderRow] = relationship(back_populates="rates")
+
+    # Optimistic locking: every ORM UPDATE checks and bumps the version, so a concurrent
+    # edit fails loudly instead of being lost.
+    __mapper_args__ = {"version_id_col": version}
+
+
+class RateHistoryRow(Base):
+    __tablename__ = "rate_history"
+    __table_args__ = (
+        Index("ix_rate_history_key_time", "provider", "model", "type", "changed_at"),
+        Index("ix_rate_history_job_run", "job_run_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # No foreign key: history outlives a deleted rate.
+    rate_id: Mapped[int | None] = mapped_column(index=True)
+    provider: Mapped[str] = mapped_column(String(50))
+    model: Mapped[str] = mapped_column(String(100))
+    type: Mapped[str] = mapped_column(String(20))
+    change_type: Mapped[str] = mapped_column(String(20))
+    source: Mapped[str | None] = mapped_column(String(200))
+    previous_input_rate: Mapped[Money | None]
+    previous_output_rate: Mapped[Money | None]
+    current_input_rate: Mapped[Money | None]
+    current_output_rate: Mapped[Money | None]
+    previous_unit_cost_input: Mapped[Money | None]
+    previous_unit_cost_output: Mapped[Money | None]
+    current_unit_cost_input: Mapped[Money | None]
+    current_unit_cost_output: Mapped[Money | None]
+    drift_pct: Mapped[Money | None]
+    changed_at: Mapped[UTC] = mapped_column(default=utcnow)
+    # the rate's version after this change (None for deletes): revert uses it to detect
+    # a later edit
+    rate_version: Mapped[int | None]
+    extra: Mapped[dict[str, Any] | None] = mapped_column("metadata")
+    actor: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    job_run_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class SettingRow(Base):
+    __tablename__ = "operator_settings"
+
+    key: Mapped[str] = mapped_column(String(50), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[UTC] = mapped_column(default=utcnow)
+
+
+class JobRunRow(Base):
+    __tablename__ = "job_runs"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    job: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(30))
+    parameters: Mapped[dict[str, Any] | None]
+    summary: Mapped[dict[str, Any] | None]
+    report_dir: Mapped[str | None] = mapped_column(String(1000))
+    actor: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[UTC] = mapped_column(default=utcnow)
+    finished_at: Mapped[UTC | None]
+
+
+class JobLockRow(Base):
+    """A lease: held by ``holder`` until ``expires_at``; a dead holder's lease is taken over."""
+
+    __tablename__ = "job_locks"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    run_id: Mapped[str | None] = mapped_column(String(64))
+    acquired_at: Mapped[UTC]
+    expires_at: Mapped[UTC]

@@ -1,0 +1,91 @@
+"""The ``Store``: hubkit's one door to the database."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
+from sqlalchemy import inspect
+
+from hubkit.config import Settings, get_settings
+from hubkit.errors import StorageError
+from hubkit.store.engine import make_engine, migrate, schema_is_current
+from hubkit.store.history import HistoryOps
+from hubkit.store.imports import CatalogOps, SettingsOps
+from hubkit.store.providers import ProviderOps
+from hubkit.store.rates import RateOps
+
+
+class Store(ProviderOps, RateOps, HistoryOps, SettingsOps, CatalogOps):
+    """Providers, credentials, rates, history and settings; every method is one transaction.
+
+    >>> store = Store.open()                       # the embedded SQLite default
+    >>> finance = Store.open(read_only=True)       # explore and export, never write
+    """
+
+    @classmethod
+    def open(
+        cls,
+        url: str | None = None,
+        *,
+        settings: Settings | None = None,
+        read_only: bool = False,
+        migrate_schema: bool = True,
+    ) -> Store:
+        """Open (and, unless read-only, migrate) the store at ``url`` or HUBKIT_DATABASE_URL."""
+        settings = settings or get_settings()
+        engine = make_engine(url or settings.database_url, read_only=read_only)
+        if read_only:
+            if not inspect(engine).has_table("model_rates") or not schema_is_current(engine):
+                raise StorageError(
+                    "the database is empty or its schema is out of date; run "
+                    "`python -m hubkit init` once with write access"
+                )
+        elif migrate_schema:
+            migrate(engine)
+        return cls(engine, settings, read_only=read_only)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def backup(self, destination: Path) -> Path:
+        """A consistent copy of the database (SQLite online backup, or pg_dump).
+
+        The copy holds encrypted credentials only: keep the key (HUBKIT_KEY_FILE or
+        HUBKIT_SECRET_KEY) backed up separately, or the copy's credentials are unreadable.
+        """
+        destination = Path(destination)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        url = self.engine.url
+        if url.get_backend_name() == "sqlite":
+            source_path = (url.database or "").removeprefix("file:").split("?", 1)[0]
+            src = sqlite3.connect(f"file:{source_path}?mode=ro", uri=True)
+            dst = sqlite3.connect(destination)
+            try:
+                src.backup(dst)
+            finally:
+                dst.close()
+                src.close()
+            return destination
+        pg_dump = shutil.which("pg_dump")
+        if pg_dump is None:
+            raise StorageError("pg_dump is not on PATH: install postgresql-client to back up")
+        dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        try:
+            subprocess.run(
+                [pg_dump, "--format=custom", f"--file={destination}", dsn],
+                check=True,
+                capture_output=True,
+                timeout=600,
+            )
+        except subprocess.CalledProcessError as exc:
+            raise StorageError(f"pg_dump failed: {exc.stderr.decode(errors='replace')}") from None
+        return destination
