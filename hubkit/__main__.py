@@ -1,0 +1,5 @@
+import sys
+
+from hubkit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,144 @@
+"""pandas views of store values, for notebooks, widgets, CSV exports and reports.
+
+Money columns hold Decimal objects (exact; pandas ``object`` dtype). No frame here has a
+column that could carry a secret: credentials appear only with their masked display text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+
+from hubkit.decimals import plain
+from hubkit.domain import Rate
+from hubkit.pricing import BulkPreview, implied_markup_pct, is_below_cost
+from hubkit.store.values import CredentialInfo, HistoryEntry, Provider
+
+RATE_COLUMNS = [
+    "id", "provider", "model", "model_display", "type", "input_rate", "output_rate",
+    "unit_cost_input", "unit_cost_output", "cache_read_rate", "cache_write_rate",
+    "input_markup_pct", "output_markup_pct", "below_cost", "deprecated", "version",
+]  # fmt: skip
+
+
+def rates_frame(rates: Iterable[Rate], credit_price: Any = 1) -> pd.DataFrame:
+    """One row per rate, with implied markup on cost and a below-cost flag."""
+    rows = []
+    for r in rates:
+        cin = r.unit_costs.input if r.unit_costs else None
+        cout = r.unit_costs.output if r.unit_costs else None
+        rows.append(
+            {
+                "id": r.id,
+                "provider": r.provider,
+                "model": r.model,
+                "model_display": r.model_display,
+                "type": r.type.value,
+                "input_rate": r.input_rate,
+                "output_rate": r.output_rate,
+                "unit_cost_input": cin,
+                "unit_cost_output": cout,
+                "cache_read_rate": r.caching.read_rate if r.caching else None,
+                "cache_write_rate": r.caching.write_rate if r.caching else None,
+                "input_markup_pct": _round(implied_markup_pct(r.input_rate, cin, credit_price)),
+                "output_markup_pct": _round(implied_markup_pct(r.output_rate, cout, credit_price)),
+                "below_cost": is_below_cost(r.input_rate, cin, credit_price)
+                or is_below_cost(r.output_rate, cout, credit_price),
+                "deprecated": r.deprecated,
+                "version": r.version,
+            }
+        )
+    return pd.DataFrame(rows, columns=RATE_COLUMNS)
+
+
+PREVIEW_COLUMNS = [
+    "rate_id", "provider", "model", "type", "old_input_rate", "new_input_rate",
+    "input_change_pct", "old_output_rate", "new_output_rate", "output_change_pct",
+    "unit_cost_input", "unit_cost_output", "changed", "drops_to_zero", "below_cost",
+]  # fmt: skip
+
+
+def preview_frame(preview: BulkPreview) -> pd.DataFrame:
+    """The bulk-update diff: old → new and change % per side (None % = from 0)."""
+    below = {c.rate_id for c in preview.below_cost()}
+    rows = [
+        {
+            "rate_id": c.rate_id,
+            "provider": c.provider,
+            "model": c.model,
+            "type": c.type.value,
+            "old_input_rate": c.old_input_rate,
+            "new_input_rate": c.new_input_rate,
+            "input_change_pct": _round(c.input_change_pct),
+            "old_output_rate": c.old_output_rate,
+            "new_output_rate": c.new_output_rate,
+            "output_change_pct": _round(c.output_change_pct),
+            "unit_cost_input": c.unit_costs.input,
+            "unit_cost_output": c.unit_costs.output,
+            "changed": c.changed,
+            "drops_to_zero": ",".join(c.drops_to_zero),
+            "below_cost": c.rate_id in below,
+        }
+        for c in preview.changes
+    ]
+    return pd.DataFrame(rows, columns=PREVIEW_COLUMNS)
+
+
+def skipped_frame(preview: BulkPreview) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"rate_id": s.rate_id, "provider": s.provider, "model": s.model,
+             "type": s.type.value, "reason": s.reason}
+            for s in preview.skipped
+        ],
+        columns=["rate_id", "provider", "model", "type", "reason"],
+    )  # fmt: skip
+
+
+def history_frame(entries: Sequence[HistoryEntry]) -> pd.DataFrame:
+    rows = []
+    for e in entries:
+        row = asdict(e)
+        prev, cur = row.pop("previous_unit_costs"), row.pop("current_unit_costs")
+        row["type"] = e.type.value
+        row["previous_unit_cost_input"] = prev["input"] if prev else None
+        row["previous_unit_cost_output"] = prev["output"] if prev else None
+        row["current_unit_cost_input"] = cur["input"] if cur else None
+        row["current_unit_cost_output"] = cur["output"] if cur else None
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def providers_frame(providers: Sequence[Provider]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {"name": p.name, "display_name": p.display_name, "enabled": p.enabled,
+             "base_url": p.base_url, "region": p.region, "custom": p.custom,
+             "credentials": p.credential_count, "rates": p.rate_count}
+            for p in providers
+        ],
+        columns=["name", "display_name", "enabled", "base_url", "region", "custom",
+                 "credentials", "rates"],
+    )  # fmt: skip
+
+
+def credentials_frame(credentials: Sequence[CredentialInfo]) -> pd.DataFrame:
+    """Masked only: ``display_text`` is the one view of the secret."""
+    return pd.DataFrame([asdict(c) for c in credentials])
+
+
+def to_csv(frame: pd.DataFrame, path: Any) -> None:
+    """CSV with Decimals written as plain decimal strings (never ``8e-08``)."""
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object:
+            out[col] = out[col].map(lambda v: plain(v) if isinstance(v, Decimal) else v)
+    out.to_csv(path, index=False)
+
+
+def _round(pct: Decimal | None) -> Decimal | None:
+    return None if pct is None else pct.quantize(Decimal("0.01"))
