@@ -57,7 +57,8 @@ def to_decimal(
             raise ValidationError(
                 f"{field} must be a finite number, got {value!r}", field=field, value=value
             )
-        result = Decimal(repr(value))
+        # str, not repr: numpy's float64 (a float subclass) reprs as "np.float64(0.1)"
+        result = Decimal(str(value))
     elif isinstance(value, str):
         try:
             result = Decimal(value.strip())
