@@ -220,7 +220,8 @@ def test_hypothesis_profile_has_no_deadline() -> None:
 
 
 def _command_lines(script: str) -> list[str]:
-    lines = [line.strip() for line in script.splitlines()]
+    # a trailing "# comment" explains the command; it is not part of it
+    lines = [re.sub(r"\s+#.*$", "", line).strip() for line in script.splitlines()]
     return [
         line
         for line in lines
