@@ -96,6 +96,24 @@ KNOWN_PROVIDERS: tuple[str, ...] = (
 
 _CUSTOM_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,49}$")
 _FEATURES = frozenset({"tools", "thinking", "vision"})
+# Column limits: rates are DECIMAL(20,10) (domain.md), costs NUMERIC(38,18). A bigger value
+# would otherwise escape as decimal.InvalidOperation (quantize) or a database overflow.
+_RATE_LIMIT = Decimal(10) ** 10
+_COST_LIMIT = Decimal(10) ** 20
+
+
+def _bounded(value: Any, field: str, limit: Decimal) -> Decimal:
+    number = require_decimal(value, field)
+    if number >= limit:
+        raise ValidationError(
+            f"{field} must be below {limit:f}, got {value!r}", field=field, value=value
+        )
+    return number
+
+
+def _rate(value: Any, field: str) -> Decimal:
+    """A rate: finite, ≥ 0, fits DECIMAL(20,10), quantised to 10 places."""
+    return quantize(_bounded(value, field, _RATE_LIMIT))
 
 
 def _text(value: Any, field: str, *, min_len: int = 0, max_len: int) -> str:
@@ -254,8 +272,8 @@ class UnitCosts:
                 "unitCosts must be {input, output}", field="unitCosts", value=value
             )
         return cls(
-            input=require_decimal(value.get("input", 0), "unitCosts.input"),
-            output=require_decimal(value.get("output", 0), "unitCosts.output"),
+            input=_bounded(value.get("input", 0), "unitCosts.input", _COST_LIMIT),
+            output=_bounded(value.get("output", 0), "unitCosts.output", _COST_LIMIT),
         )
 
     @property
@@ -291,8 +309,8 @@ class Caching:
         if read is None and write is None:
             return None
         return cls(
-            read_rate=None if read is None else quantize(read),
-            write_rate=None if write is None else quantize(write),
+            read_rate=None if read is None else _rate(read, "caching.readRate"),
+            write_rate=None if write is None else _rate(write, "caching.writeRate"),
         )
 
     def to_json(self) -> dict[str, str]:
@@ -414,8 +432,8 @@ class RateSpec:
             provider=pname,
             model=model_id,
             type=RateType.parse(type),
-            input_rate=quantize(require_decimal(input_rate, "inputRate")),
-            output_rate=quantize(require_decimal(output_rate, "outputRate")),
+            input_rate=_rate(input_rate, "inputRate"),
+            output_rate=_rate(output_rate, "outputRate"),
             model_display=display or default_model_display(model_id),
             unit_costs=UnitCosts.parse(unit_costs),
             caching=Caching.parse(caching),
