@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from hubkit.decimals import EXACT, require_decimal
+from hubkit.decimals import EXACT, ROUNDING, require_decimal
 from hubkit.domain import RateType, UnitCosts
 from hubkit.errors import ValidationError
 
@@ -23,6 +23,11 @@ CSV_COLUMNS: tuple[str, ...] = (
     "cache_read_cost",
     "cache_write_cost",
 )
+
+# Costs are stored as NUMERIC(38, 18) (domain.md "Storing exact numbers"); hubkit.domain
+# bounds UnitCosts the same way, so a catalog never yields a cost the store must refuse.
+COST_LIMIT = Decimal(10) ** 20
+COST_QUANTUM = Decimal(1).scaleb(-18)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +80,14 @@ class CostReader:
             amount = require_decimal(value, field_name)
         except ValidationError as exc:
             raise self.fail(where, field_name, str(exc), value) from None
-        return amount if self.rate is None else EXACT.multiply(amount, self.rate)
+        if self.rate is not None:
+            # exact product, then the 18 places the store keeps (one rounding, named mode)
+            product = EXACT.multiply(amount, self.rate)
+            amount = product.quantize(COST_QUANTUM, rounding=ROUNDING, context=EXACT)
+            amount = amount.normalize(EXACT) if amount else Decimal(0)
+        if amount >= COST_LIMIT:
+            raise self.fail(where, field_name, f"must be below {COST_LIMIT:f}", value)
+        return amount
 
     def optional_cost(self, value: Any, where: str, field_name: str) -> Decimal | None:
         if value is None or (isinstance(value, str) and not value.strip()):

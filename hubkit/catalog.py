@@ -42,8 +42,9 @@ LiteLLM's; a CSV already in your currency loads with ``currency="EUR", exchange_
 :meth:`Catalog.to_csv` writes this format.
 
 Costs are converted with ``Decimal(str(x))`` (``1.0003e-07`` → ``Decimal('1.0003E-7')``),
-never from a float's binary value. Another currency takes an explicit ``exchange_rate``
-(currency units per USD); the conversion is exact (no rounding).
+never from a float's binary value, and must be below 10^20 (the store's NUMERIC(38, 18)).
+Another currency takes an explicit ``exchange_rate`` (currency units per USD): the product
+is exact, then rounded ROUND_HALF_UP to the 18 decimal places the store keeps.
 """
 
 from __future__ import annotations

@@ -462,6 +462,7 @@ def test_malformed_csv(tmp_path: Path, text: str, field: str, where: str) -> Non
         (json.dumps({"m": _chat(cache_read_input_token_cost=-1)}), "cache_read_input_token_cost",
          "'m'"),
         (json.dumps({"m": _chat(mode=7)}), "mode", "'m'"),
+        (json.dumps({"m": _chat(output_cost_per_token=1e20)}), "output_cost_per_token", "'m'"),
         (json.dumps({"m": {"litellm_provider": "openai", "mode": "image_generation",
                            "output_cost_per_image": -0.04}}), "output_cost_per_image", "'m'"),
     ],
@@ -506,6 +507,11 @@ def test_other_currency_needs_an_exchange_rate(tmp_path: Path) -> None:
     assert eur.currency == "EUR" and eur.exchange_rate == D("0.92")
     assert entry is not None
     assert entry.unit_costs == UnitCosts(D("9.20276E-8"), D("0.00000184"))  # exact products
+    # a long exchange rate: exact product, rounded half up to the store's 18 places
+    odd = load_catalog(path, currency="JPY", exchange_rate=D("151.123456789"))
+    odd_input = odd.find("openai", "m", CHAT).unit_costs.input  # type: ignore[union-attr]
+    # 1.0003E-7 × 151.123456789 = 0.00001511687938260367 (20 places)
+    assert odd_input == D("0.000015116879382604")
     usd = load_catalog(path)
     assert usd.find("openai", "m", CHAT).unit_costs.input.as_tuple() == D("1.0003E-7").as_tuple()  # type: ignore[union-attr]
 
@@ -513,7 +519,8 @@ def test_other_currency_needs_an_exchange_rate(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ Decimal conversion
 
 
-_costs = st.floats(min_value=0, allow_nan=False, allow_infinity=False)
+# every finite float a catalog may hold: ≥ 0 and below the store's 10^20 bound
+_costs = st.floats(min_value=0, max_value=1e19, allow_nan=False, allow_infinity=False)
 
 
 @settings(max_examples=60, deadline=None)
