@@ -34,11 +34,21 @@ from hubkit.catalog import (
 from hubkit.domain import KNOWN_PROVIDERS, Rate, RateType, UnitCosts
 from hubkit.errors import ValidationError
 
-REFERENCE = Path("/work/shared/data/litellm-model-prices-1.110.2.json")
+REPO = Path(__file__).resolve().parent.parent
+_REFERENCE_NAME = "litellm-model-prices-1.110.2.json"
+# CI clones the repo with a copy of shared/ beside it; a dev checkout lives in /work/main.
+REFERENCE = next(
+    (
+        p
+        for p in (REPO.parent / "shared" / "data" / _REFERENCE_NAME,
+                  Path("/work/shared/data") / _REFERENCE_NAME)
+        if p.exists()
+    ),
+    Path("/work/shared/data") / _REFERENCE_NAME,
+)  # fmt: skip
 needs_reference = pytest.mark.skipif(
     not REFERENCE.exists(), reason=f"reference price map {REFERENCE} not present"
 )
-REPO = Path(__file__).resolve().parent.parent
 CHAT = RateType.CHAT_COMPLETION
 D = Decimal
 
