@@ -5,7 +5,16 @@ Import everything a notebook needs from here::
     from hubkit import Store, RateSpec, call_credits, margin_rate
 """
 
-from hubkit.catalog import Catalog, CatalogEntry, UnmappedEntry, load_catalog, shipped_catalog_path
+from hubkit.catalog import (
+    Catalog,
+    CatalogEntry,
+    Drift,
+    UnmappedEntry,
+    drift,
+    drift_frame,
+    load_catalog,
+    shipped_catalog_path,
+)
 from hubkit.config import PROJECT_ROOT, Settings, get_settings
 from hubkit.decimals import plain, quantize, to_decimal
 from hubkit.domain import (
@@ -76,8 +85,6 @@ from hubkit.store import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "KNOWN_PROVIDERS",
-    "PROJECT_ROOT",
     "ApplyResult",
     "BulkPreview",
     "Caching",
@@ -89,6 +96,7 @@ __all__ = [
     "CredentialError",
     "CredentialInfo",
     "CredentialType",
+    "Drift",
     "GuardrailError",
     "HistoryEntry",
     "HubError",
@@ -97,9 +105,11 @@ __all__ = [
     "HubTimeoutError",
     "HubkitError",
     "JobError",
+    "KNOWN_PROVIDERS",
     "LockHeldError",
     "NotFoundError",
     "OperatorSettings",
+    "PROJECT_ROOT",
     "Provider",
     "ProviderSpec",
     "Rate",
@@ -124,6 +134,8 @@ __all__ = [
     "credential_display_text",
     "credentials_frame",
     "default_model_display",
+    "drift",
+    "drift_frame",
     "get_settings",
     "history_frame",
     "implied_markup_pct",

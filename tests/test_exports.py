@@ -1,0 +1,30 @@
+"""The front door: `hubkit.__all__` lists exactly the public names, sorted."""
+
+from __future__ import annotations
+
+import types
+
+import hubkit
+
+
+def test_all_is_sorted_and_unique() -> None:
+    assert hubkit.__all__ == sorted(set(hubkit.__all__))
+
+
+def test_all_names_exist() -> None:
+    missing = [name for name in hubkit.__all__ if not hasattr(hubkit, name)]
+    assert missing == []
+
+
+def test_all_matches_public_names() -> None:
+    public = {
+        name
+        for name, value in vars(hubkit).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert public == set(hubkit.__all__)
+
+
+def test_conformance_surface_is_exported() -> None:
+    for name in ("default_model_display", "mask_secret", "margin_rate", "call_credits"):
+        assert callable(getattr(hubkit, name))
