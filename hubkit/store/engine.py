@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,9 @@ from sqlalchemy.pool import NullPool
 from hubkit.errors import StorageError
 
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# alembic's `context` and `op` are module-level proxies: two threads migrating at once
+# (two Store.open calls in one process) trample each other's and fail with KeyError.
+_MIGRATE_LOCK = threading.Lock()
 
 
 def make_engine(url: str, *, read_only: bool = False) -> Engine:
@@ -86,7 +90,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     """Upgrade the schema to ``revision`` (idempotent)."""
     cfg = _alembic_config()
     try:
-        with engine.begin() as conn:
+        with _MIGRATE_LOCK, engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
     except OperationalError as exc:
