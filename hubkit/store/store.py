@@ -37,14 +37,19 @@ class Store(ProviderOps, RateOps, HistoryOps, SettingsOps, CatalogOps):
         """Open (and, unless read-only, migrate) the store at ``url`` or HUBKIT_DATABASE_URL."""
         settings = settings or get_settings()
         engine = make_engine(url or settings.database_url, read_only=read_only)
-        if read_only:
-            if not inspect(engine).has_table("model_rates") or not schema_is_current(engine):
-                raise StorageError(
-                    "the database is empty or its schema is out of date; run "
-                    "`python -m hubkit init` once with write access"
-                )
-        elif migrate_schema:
-            migrate(engine)
+        try:
+            if read_only:
+                if not inspect(engine).has_table("model_rates") or not schema_is_current(engine):
+                    raise StorageError(
+                        "the database is empty or its schema is out of date; run "
+                        "`python -m hubkit init` once with write access"
+                    )
+            elif migrate_schema:
+                migrate(engine)
+        except BaseException:
+            # a refused open must not leave the pool's connection open (PostgreSQL)
+            engine.dispose()
+            raise
         return cls(engine, settings, read_only=read_only)
 
     def close(self) -> None:
