@@ -10,7 +10,13 @@ from sqlalchemy.orm import Session
 
 from hubkit.crypto import Keyring, write_key_file
 from hubkit.domain import CredentialType, ProviderSpec, normalise_credential_value
-from hubkit.errors import ConflictError, CredentialError, NotFoundError, ValidationError
+from hubkit.errors import (
+    ConflictError,
+    CredentialError,
+    NotFoundError,
+    ReadOnlyError,
+    ValidationError,
+)
 from hubkit.pricing import credential_display_text
 from hubkit.store.base import StoreBase
 from hubkit.store.schema import CredentialRow, ProviderRow, RateRow
@@ -270,6 +276,7 @@ class ProviderOps(StoreBase):
         new key in HUBKIT_SECRET_KEY and the old one in HUBKIT_OLD_SECRET_KEYS, then run
         this to re-encrypt.
         """
+        _refuse_read_only(self)  # before the key file is touched
         keyring = Keyring.load(self.settings)
         if keyring.key_file is not None and not self.settings.secret_key:
             keyring = keyring.with_new_key()
@@ -282,6 +289,7 @@ class ProviderOps(StoreBase):
 
     def drop_old_keys(self) -> None:
         """Forget every key but the newest, once no credential needs an older one."""
+        _refuse_read_only(self)
         keyring = Keyring.load(self.settings)
         with self._unit() as session:
             stale = [
@@ -300,6 +308,15 @@ class ProviderOps(StoreBase):
                 "unset HUBKIT_OLD_SECRET_KEYS"
             )
         write_key_file(keyring.key_file, list(keyring.newest_only().keys))
+
+
+def _refuse_read_only(store: StoreBase) -> None:
+    # Key rotation writes the key file outside any database transaction: a read-only store
+    # must refuse before that, not after a new key was already added.
+    if store.read_only:
+        raise ReadOnlyError(
+            "this store was opened read-only; open it with Store.open() to rotate or drop keys"
+        )
 
 
 def _encrypted_fields(
