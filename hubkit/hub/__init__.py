@@ -3,7 +3,8 @@
 - :class:`HubClient` — typed, retrying, secret-safe client for hub-api.md's admin routes.
 - :mod:`hubkit.hub.models` — frozen values for the hub's answers (Decimal money).
 - :mod:`hubkit.hub.server` — a faithful local hub (``python -m hubkit.hub.server``).
-- :mod:`hubkit.hub.redact` — masking tokens and keys in logs and error texts.
+- :mod:`hubkit.hub.redact` — masking tokens and keys in logs and error texts (import it
+  from there: the module's name would be shadowed by a re-exported function).
 
 The server is not imported here: it needs starlette/uvicorn, the client does not.
 """
@@ -29,7 +30,6 @@ from hubkit.hub.models import (
     SyncSummary,
     SyncUpdate,
 )
-from hubkit.hub.redact import redact, redact_mapping, redact_url
 
 __all__ = [
     "TIER2_PROVIDERS",
@@ -49,7 +49,4 @@ __all__ = [
     "SyncResult",
     "SyncSummary",
     "SyncUpdate",
-    "redact",
-    "redact_mapping",
-    "redact_url",
 ]
