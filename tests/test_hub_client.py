@@ -514,8 +514,10 @@ def test_mock_exponent_numbers_parse_exactly() -> None:
         b'"oldInputRate": "0.0000000100", "newInputRate": 2.5e-08, '
         b'"oldOutputRate": "0", "newOutputRate": 1.02e-05}]}'
     )
-    client, _ = _mock(lambda r: httpx.Response(200, content=raw))
+    client, seen = _mock(lambda r: httpx.Response(200, content=raw))
     item = client.apply_margin_to_all_rates(2, "0.001", confirm=True).summary[0]
+    # no dryRun (the hub would ignore it) and no mode (older hubs refuse the key)
+    assert json.loads(seen[0].content) == {"profitMargin": "2", "creditPrice": "0.001"}
     assert item.new_input_rate == Decimal("2.5E-8") and str(item.new_input_rate) == "2.50E-8"
     assert item.new_output_rate == Decimal("0.0000102")
     assert item.old_input_rate == Decimal("1E-8")
@@ -583,6 +585,15 @@ def test_mock_connect_errors_retry_a_post_but_read_errors_do_not() -> None:
     with pytest.raises(HubError, match="may have applied"):
         client.create_provider("openai", "OpenAI", base_url="https://o.io")
     assert len(seen) == 1
+
+
+def test_mock_redirects_are_not_followed() -> None:
+    client, seen = _mock(
+        lambda r: httpx.Response(301, headers={"Location": "https://evil.test/?token=abc123456"})
+    )
+    with pytest.raises(HubStatusError, match="redirected to https://evil.test/") as err:
+        client.list_providers()
+    assert err.value.status == 301 and "abc123456" not in str(err.value) and len(seen) == 1
 
 
 def test_mock_unexpected_answers_become_hub_errors() -> None:

@@ -173,6 +173,16 @@ class RequestEngine:
             elapsed_ms = (time.monotonic() - started) * 1000
             status = response.status_code
             logger.debug("← %s %s %d in %.0f ms", method, redact(path, known), status, elapsed_ms)
+            if 300 <= status < 400:
+                # Never followed: a redirect could carry the bearer token to another host.
+                where = redact_url(response.headers.get("location", "?"), known)
+                raise HubStatusError(
+                    f"{method} {path} → {status}: the hub redirected to {where}; set "
+                    "HUBKIT_HUB_URL to the final address (https, and any path prefix)",
+                    method=method,
+                    path=path,
+                    status=status,
+                )
             data = self._decode(method, path, response, known)
             if status < 400 or status in accepted:
                 return Reply(status, data, ambiguous)

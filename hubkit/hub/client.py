@@ -591,7 +591,8 @@ class HubClient:
                 "hubkit.pricing.bulk_preview, then call again with confirm=True.",
                 field="confirm",
             )
-        body = {"mode": "margin", "profitMargin": plain(margin), "creditPrice": plain(price)}
+        # No "mode": margin is the default, and hubs from before sync mode refuse the key.
+        body = {"profitMargin": plain(margin), "creditPrice": plain(price)}
         return self._call("POST", f"{BASE}/bulk-rate-update", BulkUpdateResult.from_json, body=body)
 
     def sync_rates(
