@@ -339,11 +339,11 @@ def test_429_waits_are_capped_by_max_wait(hub: HubHandle, sleeps: Sleeps) -> Non
 
 def test_a_slow_get_is_retried_and_a_slow_post_is_not(hub: HubHandle, sleeps: Sleeps) -> None:
     hub.require_local()
-    with hub.client(sleep=sleeps, timeout=0.25) as fast:
-        hub.set_faults(delay={"seconds": 0.6, "count": 1, "method": "GET"})
+    with hub.client(sleep=sleeps, timeout=1.0) as fast:
+        hub.set_faults(delay={"seconds": 2.5, "count": 1, "method": "GET"})
         assert fast.list_providers() == []
         assert hub.request_count(method="GET") == 2 and sleeps == [0.5]
-        hub.set_faults(delay={"seconds": 0.6, "count": 1, "method": "POST"})
+        hub.set_faults(delay={"seconds": 2.5, "count": 1, "method": "POST"})
         with pytest.raises(HubTimeoutError, match="re-read its state") as timed_out:
             fast.create_provider("openai", "OpenAI", base_url="https://api.openai.com/v1")
         assert timed_out.value.method == "POST" and hub.request_count(method="POST") == 1
