@@ -1,0 +1,34 @@
+"""The operator workbench: ipywidgets apps over the store, one module per app.
+
+Each app is a plain state class (actions + state, no widgets, unit-tested) and a thin
+``ipywidgets.VBox`` view that wires widgets to it. In a notebook::
+
+    from hubkit.widgets import BulkUpdateApp, open_workbench_store
+    store = open_workbench_store()
+    BulkUpdateApp(store)
+
+Adding an app = a new module here with its ``…State`` and ``…App``, plus its two names
+below. Shared view helpers live in :mod:`hubkit.widgets._common`.
+"""
+
+from hubkit.widgets.bulk import BulkUpdateApp, BulkUpdateState
+from hubkit.widgets.providers import ProvidersApp, ProvidersState
+from hubkit.widgets.rates import RateEditorState
+from hubkit.widgets.rates_view import RateEditorApp
+from hubkit.widgets.workbench import (
+    environment_summary,
+    open_workbench_store,
+    seed_sample_data,
+)
+
+__all__ = [
+    "BulkUpdateApp",
+    "BulkUpdateState",
+    "ProvidersApp",
+    "ProvidersState",
+    "RateEditorApp",
+    "RateEditorState",
+    "environment_summary",
+    "open_workbench_store",
+    "seed_sample_data",
+]

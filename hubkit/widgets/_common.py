@@ -1,0 +1,270 @@
+"""Small pieces every workbench app shares: messages, HTML tables, progress, widget walks.
+
+The pure half (:class:`Message`, :func:`frame_html`, :class:`AppState`) is what the state
+classes use; the widget half (:func:`message_area`, :class:`ProgressBar`,
+:func:`iter_widgets`, :func:`text_input`) is what the thin views use.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, TypeVar
+
+import ipywidgets as widgets
+import pandas as pd
+
+from hubkit.decimals import plain
+from hubkit.errors import HubkitError
+
+#: ``progress(done, total)``: how long work reports how far it got (the views draw a bar).
+Progress = Callable[[int, int], None]
+
+T = TypeVar("T")
+
+
+class Level(StrEnum):
+    INFO = "info"
+    SUCCESS = "success"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+_COLOURS = {
+    Level.INFO: ("#0b5394", "#e8f0fe"),
+    Level.SUCCESS: ("#1e6b30", "#e6f4ea"),
+    Level.WARNING: ("#7a4f01", "#fef7e0"),
+    Level.ERROR: ("#a50e0e", "#fce8e6"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """What an action says to the person who clicked: one line, a level."""
+
+    level: Level
+    text: str
+
+    @classmethod
+    def info(cls, text: str) -> Message:
+        return cls(Level.INFO, text)
+
+    @classmethod
+    def success(cls, text: str) -> Message:
+        return cls(Level.SUCCESS, text)
+
+    @classmethod
+    def warning(cls, text: str) -> Message:
+        return cls(Level.WARNING, text)
+
+    @classmethod
+    def error(cls, text: str) -> Message:
+        return cls(Level.ERROR, text)
+
+    @property
+    def is_error(self) -> bool:
+        return self.level is Level.ERROR
+
+
+def message_html(message: Message | None) -> str:
+    if message is None:
+        return ""
+    fg, bg = _COLOURS[message.level]
+    return (
+        f'<div class="hubkit-message hubkit-{message.level.value}" style="color:{fg};'
+        f'background:{bg};padding:4px 8px;border-radius:4px">{html.escape(message.text)}</div>'
+    )
+
+
+class AppState:
+    """Base of the apps' state classes: runs actions, turns HubkitErrors into messages.
+
+    ``message`` is the outcome of the last action, ``error`` the exception behind an error
+    message (the views use its type, e.g. to offer "reload" after a stale-version error).
+    """
+
+    def __init__(self) -> None:
+        self.message: Message | None = None
+        self.error: HubkitError | None = None
+
+    def _say(self, message: Message) -> None:
+        self.message = message
+        self.error = None
+
+    def _fail(self, exc: HubkitError, *, redact: Iterable[str] = ()) -> None:
+        text = str(exc)
+        for secret in redact:
+            if secret:
+                text = text.replace(secret, "***")
+        self.message = Message.error(text)
+        self.error = exc
+
+    def _attempt(
+        self, action: Callable[[], T], *, redact: Iterable[str] = ()
+    ) -> tuple[bool, T | None]:
+        """Run ``action``; a HubkitError becomes the error message (nothing raised)."""
+        secrets = tuple(redact)
+        try:
+            return True, action()
+        except HubkitError as exc:
+            self._fail(exc, redact=secrets)
+            return False, None
+
+
+# ---- tables -------------------------------------------------------------------------------
+
+
+def cell_text(value: Any) -> str:
+    """A table cell as text: Decimals plain (never ``8E-8``), empty for missing values."""
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return plain(value) or "0"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime | pd.Timestamp):
+        if pd.isna(value):
+            return ""
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, float) and pd.isna(value):
+        return ""
+    if isinstance(value, StrEnum):
+        return value.value
+    return str(value)
+
+
+def frame_html(
+    frame: pd.DataFrame,
+    *,
+    columns: Mapping[str, str] | None = None,
+    max_rows: int = 200,
+    css_class: str = "hubkit-table",
+    empty: str = "nothing to show",
+    height: str = "360px",
+) -> str:
+    """A DataFrame as a scrollable, escaped HTML table.
+
+    ``columns`` picks and labels the columns shown (source name → label), in that order.
+    """
+    if frame.empty:
+        return f'<p class="{css_class} hubkit-empty"><i>{html.escape(empty)}</i></p>'
+    shown = frame.head(max_rows)
+    if columns is not None:
+        shown = shown[[c for c in columns if c in shown.columns]].rename(columns=dict(columns))
+    texts = [[html.escape(cell_text(v)) for v in row] for row in shown.itertuples(index=False)]
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
+    body = "".join("<tr>" + "".join(f"<td>{t}</td>" for t in row) + "</tr>" for row in texts)
+    note = ""
+    if len(frame) > max_rows:
+        note = f"<p><i>showing the first {max_rows} of {len(frame)} rows</i></p>"
+    return (
+        f"<style>{_TABLE_CSS}</style>"
+        f'<div style="max-height:{height};overflow:auto">'
+        f'<table class="{css_class}" style="border-collapse:collapse;font-size:12px">'
+        f'<thead style="position:sticky;top:0;background:#f5f5f5"><tr>{head}</tr></thead>'
+        f"<tbody>{body}</tbody></table></div>{note}"
+    )
+
+
+_TABLE_CSS = (
+    ".hubkit-table th,.hubkit-table td{padding:2px 10px;text-align:left;white-space:nowrap}"
+    ".hubkit-table tbody tr:nth-child(even){background:#fafafa}"
+)
+
+
+def counting(
+    items: Iterable[T], total: int, progress: Progress | None, every: int = 250
+) -> Iterator[T]:
+    """Yield ``items`` and report ``progress(done, total)`` every ``every`` items and at the end."""
+    done = 0
+    for item in items:
+        yield item
+        done += 1
+        if progress is not None and done % every == 0:
+            progress(done, total)
+    if progress is not None:
+        progress(done, total)
+
+
+# ---- widgets ------------------------------------------------------------------------------
+
+
+def message_area() -> widgets.HTML:
+    return widgets.HTML(value="", layout=widgets.Layout(min_height="24px"))
+
+
+def show_message(area: widgets.HTML, message: Message | None) -> None:
+    area.value = message_html(message)
+
+
+def field_error(area: widgets.HTML, text: str | None) -> None:
+    """An inline validation message next to one form field."""
+    area.value = (
+        "" if not text else f'<span style="color:#a50e0e;font-size:12px">{html.escape(text)}</span>'
+    )
+
+
+def text_input(
+    description: str, value: str = "", *, placeholder: str = "", width: str = "340px"
+) -> widgets.Text:
+    return widgets.Text(
+        value=value,
+        description=description,
+        placeholder=placeholder,
+        style={"description_width": "130px"},
+        layout=widgets.Layout(width=width),
+    )
+
+
+def heading(text: str) -> widgets.HTML:
+    return widgets.HTML(f"<h3 style='margin:6px 0'>{html.escape(text)}</h3>")
+
+
+class ProgressBar:
+    """An IntProgress shown only while work runs; its ``report`` is a :data:`Progress`."""
+
+    def __init__(self, description: str = "working") -> None:
+        self.bar = widgets.IntProgress(
+            value=0, min=0, max=1, description=description, layout=widgets.Layout(display="none")
+        )
+
+    def start(self, description: str, total: int = 1) -> None:
+        self.bar.description = description
+        self.bar.max = max(total, 1)
+        self.bar.value = 0
+        self.bar.layout.display = ""
+
+    def report(self, done: int, total: int) -> None:
+        self.bar.max = max(total, 1)
+        self.bar.value = min(done, self.bar.max)
+
+    def finish(self) -> None:
+        self.bar.value = self.bar.max
+        self.bar.layout.display = "none"
+
+
+def iter_widgets(root: widgets.Widget) -> Iterator[widgets.Widget]:
+    """Every widget reachable from ``root`` (children, layouts, styles, any widget trait)."""
+    seen: set[str] = set()
+    stack: list[Any] = [root]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list | tuple):
+            stack.extend(item)
+            continue
+        if not isinstance(item, widgets.Widget) or item.model_id in seen:
+            continue
+        seen.add(item.model_id)
+        yield item
+        for name in item.keys:
+            stack.append(getattr(item, name, None))
+
+
+def options_for(names: Iterable[str], *, blank: str | None = None) -> list[tuple[str, str]]:
+    """Dropdown options; ``blank`` adds a first entry whose value is ``""``."""
+    out = [(blank, "")] if blank is not None else []
+    return out + [(n, n) for n in names]
