@@ -1,0 +1,49 @@
+"""Helpers for the headless widget tests: a seeded store, secret scans over widget state."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import ipywidgets as widgets
+from ipywidgets.widgets.widget import _instances
+
+from hubkit.store import Store
+from hubkit.widgets import seed_sample_data
+from hubkit.widgets._common import iter_widgets
+
+
+def seeded_store(url: str) -> Store:
+    store = Store.open(url)
+    assert seed_sample_data(store) is True
+    return store
+
+
+def live_widget_count() -> int:
+    return len(_instances)
+
+
+def all_widget_states(root: widgets.Widget | None = None) -> Iterator[str]:
+    """JSON of ``get_state()`` of every live widget (and of every widget under ``root``)."""
+    seen = list(_instances.values())
+    if root is not None:
+        seen.extend(iter_widgets(root))
+    for w in seen:
+        yield json.dumps(w.get_state(), default=str)
+
+
+def assert_secret_absent(secret: str, *, root: widgets.Widget | None = None, state: Any = None):
+    """No widget's synced state, and no attribute of the app state, holds ``secret``."""
+    hits = [s[:200] for s in all_widget_states(root) if secret in s]
+    assert not hits, f"secret found in widget state: {hits[:3]}"
+    if state is not None:
+        text = repr(vars(state))
+        assert secret not in text, "secret found on the app state"
+        if state.message is not None:
+            assert secret not in state.message.text
+
+
+def close_all_widgets() -> None:
+    for w in list(_instances.values()):
+        w.close()

@@ -1,0 +1,174 @@
+"""Bulk update app, headless: exact text inputs, live preview, apply, stale detection."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+from _widget_helpers import close_all_widgets, live_widget_count, seeded_store
+
+from hubkit.domain import RateSpec
+from hubkit.pricing import margin_rate
+from hubkit.store import Store
+from hubkit.widgets import BulkUpdateApp, BulkUpdateState
+from hubkit.widgets.bulk import slider_text
+
+
+@pytest.fixture
+def store(sqlite_url: str) -> Iterator[Store]:
+    s = seeded_store(sqlite_url)
+    yield s
+    close_all_widgets()
+    s.close()
+
+
+def _gpt4o(store: Store):
+    return store.find_rate("openai", "gpt-4o", "chatCompletion")
+
+
+def test_starts_from_the_stored_settings_with_nothing_to_change(store: Store) -> None:
+    app = BulkUpdateApp(store)
+    assert (app._margin_text.value, app._price_text.value) == ("2", "1")
+    assert app._margin_slider.value == 2.0
+    assert app.state.preview is not None and not app.state.preview.changed
+    assert app._apply.disabled
+    assert "0 rates would change" in app._summary.value
+
+
+def test_exact_text_is_the_value_used_not_the_slider_float(store: Store) -> None:
+    app = BulkUpdateApp(store)
+    app._margin_text.value = "12.345"  # finer than the slider's 0.5 step
+    app._price_text.value = "0.001"
+    preview = app.state.preview
+    assert preview is not None
+    assert (preview.profit_margin, preview.credit_price) == (Decimal("12.345"), Decimal("0.001"))
+    assert app._margin_text.value == "12.345"  # the slider moving did not write back
+    assert app._margin_slider.value == pytest.approx(12.345)
+    change = next(c for c in preview.changes if c.model == "gpt-4o" and c.provider == "openai")
+    assert change.new_input_rate == margin_rate(Decimal("0.0000025"), "12.345", "0.001")
+    assert "0.0028086250" not in app._preview.value  # plain decimals, no padding zeros
+    assert "0.002808625" in app._preview.value
+
+
+def test_slider_moves_write_the_exact_text(store: Store) -> None:
+    app = BulkUpdateApp(store)
+    app._margin_slider.value = 30.0
+    assert app._margin_text.value == "30"
+    assert app.state.margin == Decimal(30)
+    app._margin_slider.value = 27.5
+    assert app._margin_text.value == "27.5"
+    assert slider_text(0.1 + 0.2, 0.5) == "0.3"
+    assert slider_text(0.00123456789, 0.00001) == "0.00123"
+
+
+def test_invalid_input_clears_the_preview_and_blocks_apply(store: Store) -> None:
+    app = BulkUpdateApp(store)
+    app._margin_text.value = "abc"
+    assert app.state.preview is None and app._apply.disabled
+    assert "profitMargin must be a number" in app._margin_error.value
+    app._margin_text.value = "10"
+    app._price_text.value = "0"
+    assert "creditPrice must be &gt; 0" in app._price_error.value
+    assert app._margin_error.value == ""
+    assert app.state.preview is None
+
+
+def test_filters_narrow_the_preview(store: Store) -> None:
+    app = BulkUpdateApp(store)
+    app._providers.value = ("openai",)
+    app._types.value = ("chatCompletion",)
+    app._pattern.value = "gpt-4o*"
+    app._margin_text.value = "25"
+    preview = app.state.preview
+    assert preview is not None and preview.changed
+    assert {(c.provider, c.type.value) for c in preview.changes} == {("openai", "chatCompletion")}
+    assert all(c.model.startswith("gpt-4o") for c in preview.changes)
+    assert f"{len(preview.changed)} rates would change" in app._summary.value
+
+
+def test_preview_shows_skipped_and_sides_dropping_to_zero(store: Store) -> None:
+    store.create_rate(RateSpec.create("openai", "no-costs", "chatCompletion", input_rate=1))
+    store.create_rate(
+        RateSpec.create(
+            "openai", "free-output", "chatCompletion", input_rate="0.000001",
+            output_rate="0.000002", unit_costs={"input": "0.000001", "output": "0"},
+        )
+    )  # fmt: skip
+    app = BulkUpdateApp(store)
+    app._pattern.value = "*o*"
+    app._margin_text.value = "10"
+    assert "no-costs" in app._skipped.value and "no unitCosts" in app._skipped.value
+    table = app.state.preview_table().set_index("model")
+    assert table.loc["free-output", "drops_to_zero"] == "output"
+    assert "with a side dropping to 0" in app._summary.value
+
+
+def test_apply_needs_a_reason_then_writes_rates_and_history(store: Store) -> None:
+    app = BulkUpdateApp(store)
+    app._margin_text.value = "25"
+    app._price_text.value = "0.001"
+    changed = app.state.preview.changed  # type: ignore[union-attr]
+    app._apply.click()
+    assert "a reason is required" in app._reason_error.value
+    assert _gpt4o(store).version == 1
+
+    app._reason.value = "Q4 prices"
+    app._apply.click()
+    rate = _gpt4o(store)
+    assert rate.input_rate == margin_rate(Decimal("0.0000025"), 25, "0.001")
+    assert rate.version == 2
+    rows = store.history(job_run_id=None, since=app.state.result.changed_at)  # type: ignore[union-attr]
+    bulk = [e for e in rows if e.change_type == "bulk_update"]
+    assert len(bulk) == len(changed) == app.state.result.updated  # type: ignore[union-attr]
+    assert {e.reason for e in bulk} == {"Q4 prices"}
+    assert "History rows written" in app._written.value and "Q4 prices" in app._written.value
+    assert app._reason.value == ""
+    assert "0 rates would change" in app._summary.value  # re-read: already at 25 %
+    assert app._progress.bar.layout.display == "none"
+
+
+def test_stale_preview_is_refused_then_reload_applies(db_url: str) -> None:
+    store = seeded_store(db_url)
+    try:
+        app = BulkUpdateApp(store)
+        app._margin_text.value = "40"
+        rate = _gpt4o(store)
+        store.update_rate(rate.id, rate.version, input_rate="0.5", reason="someone else")
+        before = {r.id: r for r in store.list_rates()}
+
+        app._reason.value = "raise"
+        app._apply.click()
+        assert app.state.stale and "changed since the preview" in app._message.value
+        assert "Reload rates" in app._message.value
+        assert {r.id: r for r in store.list_rates()} == before  # nothing written
+        assert _gpt4o(store).input_rate == Decimal("0.5")
+
+        app._reload.click()
+        assert not app.state.stale
+        app._reason.value = "raise"
+        app._apply.click()
+        assert _gpt4o(store).input_rate == margin_rate(Decimal("0.0000025"), 40, 1)
+    finally:
+        close_all_widgets()
+        store.close()
+
+
+def test_progress_is_reported_while_previewing_and_applying(store: Store) -> None:
+    calls: list[tuple[int, int]] = []
+    state = BulkUpdateState(store)
+    state.set_margin("5", progress=lambda done, total: calls.append((done, total)))
+    assert calls[-1] == (state.rate_count, state.rate_count) and state.rate_count > 250
+    assert len(calls) >= 2  # intermediate steps too, not only the end
+    calls.clear()
+    assert state.apply("five", progress=lambda done, total: calls.append((done, total)))
+    assert calls[0] == (0, 3) and calls[-1] == (3, 3)
+
+
+def test_state_class_makes_no_widgets(store: Store) -> None:
+    before = live_widget_count()
+    state = BulkUpdateState(store)
+    state.set_margin("7")
+    state.set_filter(providers="openai")
+    assert state.apply("seven")
+    assert live_widget_count() == before
