@@ -1,0 +1,118 @@
+"""Every workbench notebook: committed clean, and run top to bottom against a temp store.
+
+The runs use nbclient with the ``python3`` kernel (this venv's Python) and cwd =
+``notebooks/``, as JupyterLab would. Each executed notebook (outputs *and* the widget state
+nbclient stores in its metadata) is then scanned for secrets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from hubkit.store import Store
+from hubkit.widgets import seed_sample_data
+
+NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+API_KEY = "sk-proj-notebookSECRET-0123456789abcdef"
+
+
+def _ids(paths: list[Path]) -> list[str]:
+    return [p.stem for p in paths]
+
+
+def test_the_workbench_notebooks_exist() -> None:
+    names = {p.name for p in NOTEBOOKS}
+    assert {
+        "01-providers-and-credentials.ipynb",
+        "02-model-rates.ipynb",
+        "03-bulk-rate-update.ipynb",
+    } <= names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_committed_notebook_is_clean(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert nb.cells[0].cell_type == "markdown" and "HUBKIT_" in nb.cells[0].source
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{path.name}: strip outputs before committing"
+            assert cell.execution_count is None
+    assert "widgets" not in nb.metadata, f"{path.name}: saved widget state must not be committed"
+
+
+@pytest.fixture(autouse=True)
+def _private_jupyter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No user-level kernelspec or IPython startup file can change what the kernel runs."""
+    for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
+        folder = tmp_path / var.lower()
+        folder.mkdir()
+        monkeypatch.setenv(var, str(folder))
+
+
+def _execute(path: Path) -> nbformat.NotebookNode:
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=180,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOKS_DIR)}},
+    )
+    client.execute()
+    return nb
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_notebook_runs_top_to_bottom_and_leaks_no_secret(
+    path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HUBKIT_DATABASE_URL", sqlite_url)  # the kernel inherits the env
+    with Store.open(sqlite_url) as store:
+        seed_sample_data(store)
+        store.add_credential("openai", "main", API_KEY)
+    key_file = Path(os.environ["HUBKIT_DATA_DIR"]) / "secret.key"
+    fernet_keys = [
+        ln.strip() for ln in key_file.read_text().splitlines() if ln.strip() and ln[0] != "#"
+    ]
+    assert fernet_keys
+
+    nb = _execute(path)
+
+    text = json.dumps(nb)
+    if any(c.cell_type == "code" and "app" in c.metadata.get("tags", []) for c in nb.cells):
+        assert "application/vnd.jupyter.widget-state+json" in nb.metadata.get("widgets", {})
+    for secret in (API_KEY, *fernet_keys):
+        assert secret not in text, f"{path.name} leaked a secret into its outputs"
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert f"database:  {sqlite_url}" in printed
+    assert f"python:    {sys.executable}" in printed  # the kernel is this venv's Python
+
+
+def test_bulk_notebook_seeds_a_fresh_store_and_shows_the_app(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HUBKIT_DATABASE_URL", sqlite_url)
+    nb = _execute(NOTEBOOKS_DIR / "03-bulk-rate-update.ipynb")
+
+    app_cell = next(c for c in nb.cells if "app" in c.metadata.get("tags", []))
+    views = [
+        o
+        for o in app_cell.outputs
+        if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+    ]
+    assert len(views) == 1
+    with Store.open(sqlite_url) as store:
+        assert len(store.list_rates()) > 100
+        assert {p.name for p in store.list_providers()} >= {"openai", "anthropic"}
