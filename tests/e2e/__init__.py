@@ -1,0 +1,1 @@
+"""End-to-end tests: real servers on loopback driven by a real browser (chromium)."""

@@ -1,0 +1,159 @@
+"""A throwaway JupyterLab on loopback, and the chromium flags that work here.
+
+Recipe and pitfalls: ``/work/shared/design/testing.md`` ("JupyterLab (and Voila) in a real
+browser"). The server gets a temporary root with copies of the notebooks (JupyterLab
+autosaves outputs into them), and fresh Jupyter config/data/runtime/settings/workspace
+folders so nothing of the machine's own Jupyter setup leaks in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
+
+# JS (argument: the notebook's path): that notebook is the current widget and its kernel is
+# connected and idle (not just the toolbar saying so).
+KERNEL_READY_JS = """(path) => {
+  const app = window.jupyterapp;
+  const widget = app && app.shell.currentWidget;
+  if (!widget || !widget.context || widget.context.path !== path) return false;
+  const ctx = widget.sessionContext;
+  const kernel = ctx && ctx.session && ctx.session.kernel;
+  return !!kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle';
+}"""
+
+_SETTINGS = {
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
+        "fetchNews": "false",
+        "checkForUpdates": False,
+    },
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"autoStartDefaultKernel": True},
+}
+
+
+@dataclass
+class LabServer:
+    process: subprocess.Popen[bytes]
+    port: int
+    token: str
+    root: Path
+    log: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}/{path.lstrip('/')}?token={self.token}"
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def prepare_root(workdir: Path, notebooks: list[Path]) -> Path:
+    root = workdir / "root"
+    root.mkdir()
+    for nb in notebooks:
+        shutil.copy2(nb, root / nb.name)
+    return root
+
+
+def jupyter_env(workdir: Path, base: dict[str, str]) -> dict[str, str]:
+    """``base`` plus fresh, private Jupyter folders and lab settings for this run."""
+    env = dict(base)
+    for var, name in (
+        ("JUPYTER_CONFIG_DIR", "config"),
+        ("JUPYTER_DATA_DIR", "data"),
+        ("JUPYTER_RUNTIME_DIR", "runtime"),
+        ("JUPYTERLAB_SETTINGS_DIR", "lab-settings"),
+        ("JUPYTERLAB_WORKSPACES_DIR", "lab-workspaces"),
+        ("IPYTHONDIR", "ipython"),
+    ):
+        folder = workdir / name
+        folder.mkdir(exist_ok=True)
+        env[var] = str(folder)
+    for rel, values in _SETTINGS.items():
+        path = workdir / "lab-settings" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+    env["JUPYTER_PLATFORM_DIRS"] = "1"  # silences the platformdirs migration warning
+    return env
+
+
+def start_lab(root: Path, env: dict[str, str], log: Path, *, timeout: float = 90) -> LabServer:
+    """Start ``python -m jupyterlab`` (this venv's) and wait until its API answers."""
+    token = secrets.token_hex(16)
+    port = free_port()
+    cmd = [
+        sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
+        f"--IdentityProvider.token={token}", "--ServerApp.ip=127.0.0.1", f"--port={port}",
+        "--ServerApp.port_retries=0", f"--ServerApp.root_dir={root}",
+        "--LabApp.expose_app_in_browser=True",
+    ]  # fmt: skip
+    handle = log.open("wb")
+    # Own session: the kernels it starts share its process group, so teardown can reach them.
+    process = subprocess.Popen(
+        cmd, cwd=root, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    handle.close()
+    server = LabServer(process, port, token, root, log)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"JupyterLab exited ({process.returncode}):\n{server.log_tail()}")
+        try:
+            if httpx.get(server.url("api/status"), timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    stop_lab(server)
+    raise RuntimeError(f"JupyterLab did not answer within {timeout} s:\n{server.log_tail()}")
+
+
+def stop_lab(server: LabServer) -> None:
+    """Stop the server by its pid, then whatever it left in its own process group."""
+    process = server.process
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+    try:
+        os.killpg(process.pid, signal.SIGKILL)  # the group we created: its kernels only
+    except ProcessLookupError:
+        pass

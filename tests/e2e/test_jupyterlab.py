@@ -1,0 +1,132 @@
+"""The bulk-update notebook in a real JupyterLab, driven by chromium through Playwright.
+
+Starts JupyterLab on 127.0.0.1 (token auth, temp root, temp store seeded with the sample
+data), opens ``03-bulk-rate-update.ipynb``, runs all cells, moves the margin slider one
+step, sees the preview change, types a reason and clicks Apply; then reads the database
+and finds the new rates and their history rows. A screenshot goes to ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from e2e._lab import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    KERNEL_READY_JS,
+    LabServer,
+    jupyter_env,
+    prepare_root,
+    start_lab,
+    stop_lab,
+)
+from hubkit.pricing import bulk_preview, margin_rate
+from hubkit.store import HistoryEntry, Store
+from hubkit.widgets import seed_sample_data
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
+
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOK = "03-bulk-rate-update.ipynb"
+ARTIFACTS = REPO / "test-artifacts"
+TIMEOUT_MS = 60_000
+REASON = "e2e: margin one step up"
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[LabServer]:
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(
+            f"{CHROMIUM} is missing: run `bash scripts/install-system-deps.sh` (as root)",
+            pytrace=False,
+        )
+    with Store.open() as store:  # HUBKIT_DATA_DIR is this test's own (tests/conftest.py)
+        assert seed_sample_data(store)
+    root = prepare_root(tmp_path, sorted((REPO / "notebooks").glob("*.ipynb")))
+    server = start_lab(root, jupyter_env(tmp_path, dict(os.environ)), tmp_path / "lab.log")
+    try:
+        yield server
+    finally:
+        stop_lab(server)
+
+
+def _bulk_history(store: Store) -> list[HistoryEntry]:
+    return [e for e in store.history(limit=5000) if e.change_type == "bulk_update"]
+
+
+def test_bulk_update_notebook_in_jupyterlab(lab: LabServer) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with Store.open() as store:
+        rates = store.list_rates()
+        settings = store.get_operator_settings()
+    new_margin = settings.target_margin + Decimal("0.5")  # one step of the margin slider
+    expected = bulk_preview(rates, new_margin, settings.credit_price)
+    assert expected.changed
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page.set_default_timeout(TIMEOUT_MS)
+            expect.set_options(timeout=TIMEOUT_MS)
+            page.goto(lab.url(f"lab/tree/{NOTEBOOK}"))
+            # The toolbar says "idle" before the kernel is connected: wait for the real thing.
+            page.wait_for_function(KERNEL_READY_JS, arg=NOTEBOOK, timeout=90_000)
+            page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+            page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+            page.wait_for_selector(".hubkit-bulk-summary, .jp-Dialog")
+            if page.locator(".jp-Dialog").count():  # "Select Kernel" despite the wait
+                page.locator(".jp-Dialog button.jp-mod-accept").click()
+
+            summary = page.locator(".hubkit-bulk-summary")
+            expect(summary).to_contain_text("0 rates would change")
+            outputs = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output")
+            expect(outputs.first).to_contain_text(f"python:    {sys.executable}")
+
+            page.locator(".hubkit-bulk-margin-slider .noUi-handle").press("ArrowRight")
+            expect(summary).to_contain_text(f"{len(expected.changed)} rates would change")
+            expect(page.locator(".hubkit-bulk-margin-text input")).to_have_value(str(new_margin))
+            expect(page.locator(".hubkit-bulk-preview")).to_contain_text("gpt-4o")
+
+            page.locator(".hubkit-bulk-reason input").fill(REASON)
+            page.locator(".hubkit-bulk-reason input").press("Tab")
+            page.locator("button.hubkit-bulk-apply").click()
+
+            written = _wait_for_history(len(expected.changed))
+            expect(page.locator(".hubkit-bulk-written")).to_contain_text("History rows written")
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "jupyterlab-bulk-update.png"), full_page=True)
+        finally:
+            browser.close()
+
+    assert {e.reason for e in written} == {REASON}
+    assert {e.actor for e in written} == {"pytest"}
+    with Store.open() as store:
+        after = {r.id: r for r in store.list_rates()}
+    for change in expected.changed:
+        rate = after[change.rate_id]
+        assert rate.input_rate == margin_rate(change.unit_costs.input, new_margin, 1)
+        assert rate.output_rate == margin_rate(change.unit_costs.output, new_margin, 1)
+        assert rate.version == change.version + 1
+
+
+def _wait_for_history(count: int, timeout: float = 60) -> list[HistoryEntry]:
+    """The click reaches the kernel asynchronously: poll the database for its rows."""
+    deadline = time.monotonic() + timeout
+    rows: list[HistoryEntry] = []
+    while time.monotonic() < deadline:
+        with Store.open() as store:
+            rows = _bulk_history(store)
+        if len(rows) >= count:
+            return rows
+        time.sleep(0.5)
+    raise AssertionError(f"expected {count} bulk_update history rows, found {len(rows)}")
