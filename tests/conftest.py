@@ -23,6 +23,9 @@ import _postgres
 import pytest
 from hypothesis import settings
 
+# The loopback hub server fixtures (`local_hub`, `hub`) for every test that talks HTTP.
+pytest_plugins = ["hub_fixtures"]
+
 # Variables that steer hubkit or describe a hub/credit policy; a developer's shell (or CI's)
 # must not leak them into tests. CREDIT_* / NEW_USER_CREDIT_* are the gateway's own names.
 CLEANED_PREFIXES = ("HUBKIT_", "AIGNE_HUB_", "NEW_USER_CREDIT_", "CREDIT_")

@@ -34,7 +34,6 @@ from hubkit.pricing import default_model_display, margin_rate
 if TYPE_CHECKING:
     from hub_fixtures import HubHandle
 
-pytest_plugins = ["hub_fixtures"]
 
 KEY = "sk-proj-abcdefghijklmnop1234"
 OTHER_KEY = "sk-live-ZYXWVUTSRQPONMLK9876"

@@ -24,7 +24,6 @@ from hubkit.pricing import default_model_display, margin_rate
 if TYPE_CHECKING:
     from hub_fixtures import HubHandle
 
-pytest_plugins = ["hub_fixtures"]
 
 BASE = "/api/ai-providers"
 KEY = "sk-proj-abcdefghijklmnop1234"

@@ -173,7 +173,7 @@ def test_clean_env_removes_leaked_variables(tmp_path: Path) -> None:
     inner = tmp_path / "inner"
     inner.mkdir()
     here = Path(__file__).resolve().parent
-    for name in ("conftest.py", "_postgres.py"):
+    for name in ("conftest.py", "_postgres.py", "hub_fixtures.py"):
         shutil.copy(here / name, inner / name)
     (inner / "test_inner.py").write_text(
         "import os\n"
