@@ -120,15 +120,13 @@ class AppState:
 
 def cell_text(value: Any) -> str:
     """A table cell as text: Decimals plain (never ``8E-8``), empty for missing values."""
-    if value is None:
+    if value is None or value is pd.NaT:
         return ""
     if isinstance(value, Decimal):
         return plain(value) or "0"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, datetime | pd.Timestamp):
-        if pd.isna(value):
-            return ""
+    if isinstance(value, datetime):  # pd.Timestamp is one too
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, float) and pd.isna(value):
         return ""

@@ -296,8 +296,8 @@ class BulkUpdateApp(widgets.VBox):
         self._progress = ProgressBar()
         self._written = widgets.HTML()
         self._message = message_area()  # fmt: skip
-        _ExactSlider(self._margin_slider, self._margin_text, 0.5)
-        _ExactSlider(self._price_slider, self._price_text, 0.00001)
+        self._margin_sync = _ExactSlider(self._margin_slider, self._margin_text, 0.5)
+        self._price_sync = _ExactSlider(self._price_slider, self._price_text, 0.00001)
 
         for w, cls in (
             (self._margin_slider, "margin-slider"),
