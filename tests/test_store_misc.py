@@ -327,3 +327,19 @@ def test_postgres_backup_without_pg_dump_says_what_to_install(
         with pytest.raises(StorageError, match="postgresql-client"):
             store.backup(tmp_path / "hubkit.dump")
     assert not (tmp_path / "hubkit.dump").exists()
+
+
+def test_default_store_lives_in_the_data_dir(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HUBKIT_DATA_DIR", str(tmp_path / "data"))
+    with Store.open() as store:
+        add_provider(store, "openai")
+        store.add_credential("openai", "main", API_KEY)
+    assert (tmp_path / "data" / "hubkit.db").exists()
+    assert (tmp_path / "data" / "secret.key").exists()
+    other = tmp_path / "elsewhere.db"
+    monkeypatch.setenv("HUBKIT_DATABASE_URL", f"sqlite:///{other}")
+    with Store.open() as store:
+        assert store.list_providers() == []
+    assert other.exists()
