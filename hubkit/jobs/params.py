@@ -1,0 +1,231 @@
+"""Job parameters: parsed and checked before anything runs (papermill's first cell).
+
+Values arrive as papermill injects them: Python literals from a notebook, or text from
+``python -m hubkit job run -p name value`` / ``papermill -p``. Numbers are read exactly
+(``"0.001"`` and ``0.001`` both mean ``Decimal("0.001")``); lists are comma-separated
+strings, empty meaning "all". Every error names the parameter, the value and the fix.
+Store URL, hub token and keys never come from here: they are read from the environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+from hubkit.config import get_settings
+from hubkit.decimals import plain, to_decimal
+from hubkit.domain import parse_csv_list, validate_provider_name
+from hubkit.errors import ValidationError
+from hubkit.pricing import RateFilter, validate_credit_price, validate_margin
+
+T = TypeVar("T")
+_TRUE = {"true", "yes", "y", "1", "on"}
+_FALSE = {"false", "no", "n", "0", "off"}
+_NONE = {"", "none", "null"}
+
+
+def _fail(name: str, value: Any, message: str) -> ValidationError:
+    return ValidationError(f"parameter {name}={value!r}: {message}", field=name, value=value)
+
+
+def _checked(name: str, value: Any, check: Callable[[], T]) -> T:
+    """Run ``check`` and re-label its ValidationError with the notebook parameter's name."""
+    try:
+        return check()
+    except ValidationError as exc:
+        raise _fail(name, value, str(exc)) from None
+
+
+def parse_bool(name: str, value: Any) -> bool:
+    """True/False, or text such as ``true``/``false``/``yes``/``no``/``1``/``0``."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise _fail(name, value, "must be True or False")
+
+
+def parse_decimal(
+    name: str, value: Any, *, optional: bool = True, check: Callable[[Any], Decimal] | None = None
+) -> Decimal | None:
+    """A finite Decimal ≥ 0 (``check`` may add rules); None/"" → None when ``optional``."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in _NONE):
+        if optional:
+            return None
+        raise _fail(name, value, "a number is required")
+    number = _checked(name, value, lambda: to_decimal(value, name))
+    return _checked(name, value, lambda: check(number)) if check else number
+
+
+def parse_text(name: str, value: Any, *, max_len: int) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _fail(name, value, "must be text (a string)")
+    text = value.strip()
+    if len(text) > max_len:
+        raise _fail(name, value, f"must be at most {max_len} characters")
+    return text
+
+
+def parse_filter(providers: Any, types: Any, model_pattern: Any) -> RateFilter:
+    """Which rates a job touches: comma-separated providers and types, a glob on the model."""
+    names = _checked("providers", providers, lambda: parse_csv_list(providers or ""))
+    for pname in names:
+        _checked("providers", providers, lambda p=pname: validate_provider_name(p, custom=True))
+    pattern = parse_text("model_pattern", model_pattern, max_len=100)
+    return _checked(
+        "types", types, lambda: RateFilter.create(names, parse_csv_list(types or ""), pattern)
+    )
+
+
+def _require_hub() -> None:
+    settings = get_settings()
+    if not settings.hub_url or not settings.hub_token:
+        raise _fail(
+            "push_to_hub",
+            True,
+            "pushing needs HUBKIT_HUB_URL and HUBKIT_HUB_TOKEN in the environment (never "
+            "as parameters); set them or run with push_to_hub=False",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CommonParams:
+    """What every rate job takes: the selection, pricing inputs, guardrails, write mode."""
+
+    rate_filter: RateFilter
+    profit_margin: Decimal | None
+    credit_price: Decimal | None
+    dry_run: bool
+    push_to_hub: bool
+    max_change_pct: Decimal | None
+    allow_below_cost: bool
+    reason: str
+
+    @staticmethod
+    def common(raw: Mapping[str, Any]) -> dict[str, Any]:
+        push = parse_bool("push_to_hub", raw["push_to_hub"])
+        if push:
+            _require_hub()
+        return {
+            "rate_filter": parse_filter(
+                raw.get("providers"), raw.get("types"), raw.get("model_pattern")
+            ),
+            "profit_margin": parse_decimal(
+                "profit_margin", raw.get("profit_margin"), check=validate_margin
+            ),
+            "credit_price": parse_decimal(
+                "credit_price", raw.get("credit_price"), check=validate_credit_price
+            ),
+            "dry_run": parse_bool("dry_run", raw["dry_run"]),
+            "push_to_hub": push,
+            "max_change_pct": parse_decimal("max_change_pct", raw.get("max_change_pct")),
+            "allow_below_cost": parse_bool("allow_below_cost", raw["allow_below_cost"]),
+            "reason": parse_text("reason", raw.get("reason"), max_len=500),
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        """The parameters as JSON-ready values (Decimals as plain strings), for reports."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, RateFilter):
+                out["providers"] = ",".join(value.providers)
+                out["types"] = ",".join(t.value for t in value.types)
+                out["model_pattern"] = value.model_pattern
+            elif isinstance(value, Decimal):
+                out[f.name] = plain(value)
+            elif isinstance(value, Path):
+                out[f.name] = str(value)
+            else:
+                out[f.name] = value
+        return out
+
+
+def _reject_unknown(raw: Mapping[str, Any], allowed: set[str], job: str) -> None:
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise ValidationError(
+            f"{job} has no parameter {', '.join(unknown)}; its parameters are: "
+            f"{', '.join(sorted(allowed))}",
+            field=unknown[0],
+        )
+
+
+#: The defaults of bulk_rate_update.ipynb's parameters cell (a test keeps them equal).
+BULK_DEFAULTS: dict[str, Any] = {
+    "profit_margin": None,
+    "credit_price": None,
+    "providers": "",
+    "types": "",
+    "model_pattern": "",
+    "dry_run": True,
+    "push_to_hub": False,
+    "max_change_pct": 50,
+    "allow_below_cost": False,
+    "reason": "",
+}
+BULK_PARAMETERS = set(BULK_DEFAULTS)
+
+
+@dataclass(frozen=True, slots=True)
+class BulkRateParams(CommonParams):
+    """Parameters of ``bulk_rate_update``: margin-mode repricing of the selected rates."""
+
+    @classmethod
+    def create(cls, **raw: Any) -> BulkRateParams:
+        _reject_unknown(raw, BULK_PARAMETERS, "bulk-rate-update")
+        return cls(**cls.common({**BULK_DEFAULTS, **raw}))
+
+
+#: The defaults of price_catalog_sync.ipynb's parameters cell (a test keeps them equal).
+SYNC_DEFAULTS: dict[str, Any] = {
+    "catalog_path": "",
+    "currency": "USD",
+    "exchange_rate": None,
+    "drift_threshold_pct": 10,
+    "rederive_rates": False,
+    "create_missing": False,
+    **BULK_DEFAULTS,
+}
+SYNC_PARAMETERS = set(SYNC_DEFAULTS)
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogSyncParams(CommonParams):
+    """Parameters of ``price_catalog_sync``: unit costs from a catalog, optional re-pricing."""
+
+    catalog_path: Path
+    currency: str
+    exchange_rate: Decimal | None
+    drift_threshold_pct: Decimal
+    rederive_rates: bool
+    create_missing: bool
+
+    @classmethod
+    def create(cls, **raw: Any) -> CatalogSyncParams:
+        from hubkit.catalog import shipped_catalog_path
+
+        _reject_unknown(raw, SYNC_PARAMETERS, "price-catalog-sync")
+        raw = {**SYNC_DEFAULTS, **raw}
+        text = parse_text("catalog_path", raw.get("catalog_path"), max_len=1000)
+        path = Path(text).expanduser() if text else shipped_catalog_path()
+        if not path.is_file():
+            raise _fail("catalog_path", text, "no such file; give a LiteLLM JSON or CSV catalog")
+        currency = parse_text("currency", raw.get("currency") or "USD", max_len=3).upper()
+        threshold = parse_decimal("drift_threshold_pct", raw["drift_threshold_pct"], optional=False)
+        return cls(
+            **cls.common(raw),
+            catalog_path=path,
+            currency=currency,
+            exchange_rate=parse_decimal("exchange_rate", raw.get("exchange_rate")),
+            drift_threshold_pct=cast(Decimal, threshold),
+            rederive_rates=parse_bool("rederive_rates", raw.get("rederive_rates", False)),
+            create_missing=parse_bool("create_missing", raw.get("create_missing", False)),
+        )
