@@ -1,0 +1,240 @@
+"""Plotly figures of replays and scenario grids; each function returns a ``go.Figure``.
+
+>>> fig = ledger_waterfall({"credits_granted": 100, "credits_purchased": 50,
+...     "promo_consumed": 70, "purchased_consumed": 40, "credits_expired": 10})
+>>> [round(v) for v in fig.data[0].y]
+[100, 50, -110, -10, 30]
+
+:func:`write_figure` saves a figure as HTML (self-contained: no network needed to view
+it) and, when ``kaleido`` happens to be installed, as PNG too. Reports go to
+``reports/figures/`` (:func:`figures_dir`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from hubkit.config import get_settings
+from hubkit.errors import ValidationError
+from hubkit.replay import Kpis, ReplayResult
+
+_MARKUP = "profit margin (markup on cost, %)"
+_PRICE = "credit price (currency per credit)"
+_KPI_LABELS = {
+    "gross_margin_pct": "gross margin (% of revenue)",
+    "gross_margin": "gross margin (revenue − provider cost)",
+    "revenue": "recognised revenue",
+    "provider_cost": "provider cost",
+    "cash_in": "cash in",
+    "users_blocked": "users blocked (402)",
+    "n_402": "402 responses",
+}
+
+
+def figures_dir() -> Path:
+    """``<reports dir>/figures`` (HUBKIT_REPORTS_DIR, default ``reports/``)."""
+    return get_settings().reports_dir / "figures"
+
+
+def _require(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValidationError(f"{what} needs column(s) {missing}", field=missing[0])
+
+
+def margin_heatmap(
+    grid: pd.DataFrame, *, value: str = "gross_margin_pct", title: str | None = None
+) -> go.Figure:
+    """A KPI over the margin × credit-price grid (rows: markup %, columns: credit price).
+
+    With several grants / expiries / packs in the grid, the first of each is shown; filter
+    the grid first to pick another slice.
+    """
+    _require(grid, ["profit_margin", "credit_price", value], "margin_heatmap")
+    frame = grid.copy()
+    for column in ("grant", "expiry_days", "pack_amount"):
+        if column in frame.columns and frame[column].nunique() > 1:
+            frame = frame[frame[column] == frame[column].iloc[0]]
+    frame["markup"] = frame["profit_margin"].map(lambda m: "current rates" if pd.isna(m) else m)
+    table = frame.pivot_table(
+        index="markup", columns="credit_price", values=value, aggfunc="first", sort=False
+    )
+    label = _KPI_LABELS.get(value, value.replace("_", " "))
+    fig = go.Figure(
+        go.Heatmap(
+            z=table.to_numpy(dtype=float),
+            x=[f"{p:g}" for p in table.columns],
+            y=[str(m) for m in table.index],
+            colorscale="RdYlGn",
+            zmid=0 if value.startswith("gross_margin") else None,
+            colorbar={"title": {"text": label}},
+            hovertemplate=f"markup %{{y}}<br>credit price %{{x}}<br>{label} %{{z:,.2f}}"
+            "<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=title or f"{label} by markup and credit price",
+        xaxis_title=_PRICE,
+        yaxis_title=_MARKUP,
+    )
+    return fig
+
+
+def revenue_vs_cost_by_model(
+    models: pd.DataFrame | ReplayResult, *, top: int | None = 20
+) -> go.Figure:
+    """Recognised revenue and provider cost per model; models sold below cost are marked."""
+    frame = models.models if isinstance(models, ReplayResult) else models
+    _require(frame, ["provider", "model", "revenue", "provider_cost"], "revenue_vs_cost_by_model")
+    frame = frame.assign(name=frame["provider"] + "/" + frame["model"])
+    frame = frame.sort_values("provider_cost", ascending=False)
+    if top:
+        frame = frame.head(top)
+    below = (
+        frame["below_cost"].to_numpy(dtype=bool)
+        if "below_cost" in frame
+        else np.zeros(len(frame), bool)
+    )
+    names = [f"⚠ {n}" if b else n for n, b in zip(frame["name"], below, strict=True)]
+    fig = go.Figure(
+        [
+            go.Bar(name="recognised revenue", x=names, y=frame["revenue"]),
+            go.Bar(name="provider cost", x=names, y=frame["provider_cost"]),
+            go.Scatter(
+                name="gross margin",
+                x=names,
+                y=frame["revenue"] - frame["provider_cost"],
+                mode="markers",
+                marker={"symbol": "diamond", "size": 10},
+            ),
+        ]
+    )
+    fig.update_layout(
+        barmode="group",
+        title="Revenue vs provider cost by model (⚠ = sold below cost)",
+        yaxis_title="operator currency",
+    )
+    return fig
+
+
+def _kpi_values(kpis: Kpis | Mapping[str, Any]) -> dict[str, float]:
+    data = kpis.to_dict() if isinstance(kpis, Kpis) else dict(kpis)
+    return {k: float(v) for k, v in data.items() if isinstance(v, int | float | np.number)}
+
+
+def ledger_waterfall(kpis: Kpis | Mapping[str, Any] | ReplayResult) -> go.Figure:
+    """Granted → purchased → consumed → expired → outstanding credits (conservation).
+
+    Outstanding = granted + purchased − consumed − expired; an overdraft (balances below
+    zero after a last call) is consumed from nothing and shown beside it, not hidden.
+    """
+    source = kpis.kpis if isinstance(kpis, ReplayResult) else kpis
+    v = _kpi_values(source)
+    consumed = v.get("promo_consumed", 0.0) + v.get("purchased_consumed", 0.0)
+    steps = [
+        ("granted", v.get("credits_granted", 0.0), "relative"),
+        ("purchased", v.get("credits_purchased", 0.0), "relative"),
+        ("consumed", -consumed, "relative"),
+        ("expired", -v.get("credits_expired", 0.0), "relative"),
+    ]
+    outstanding = sum(s[1] for s in steps)
+    steps.append(("outstanding", outstanding, "total"))
+    fig = go.Figure(
+        go.Waterfall(
+            x=[s[0] for s in steps],
+            y=[s[1] for s in steps],
+            measure=[s[2] for s in steps],
+            texttemplate="%{y:,.0f}",
+            connector={"line": {"dash": "dot"}},
+        )
+    )
+    overdraft = v.get("overdraft", 0.0)
+    if overdraft:
+        fig.add_annotation(
+            x="outstanding",
+            y=outstanding,
+            text=f"overdraft (used beyond balance): {overdraft:,.2f}",
+            showarrow=True,
+            yshift=10,
+        )
+    fig.update_layout(title="Credit ledger", yaxis_title="credits", showlegend=False)
+    return fig
+
+
+def balance_over_time(
+    result: ReplayResult | pd.DataFrame,
+    users: Sequence[str] | None = None,
+    *,
+    n_users: int = 5,
+) -> go.Figure:
+    """Balance of a few users through their ledger events (grant, purchases, usage, expiry).
+
+    ``result`` is a replay result or its :meth:`ReplayResult.ledger` frame. Without
+    ``users``, the ``n_users`` users with the most events are shown.
+    """
+    ledger = result.ledger() if isinstance(result, ReplayResult) else result
+    _require(ledger, ["user", "time", "balance"], "balance_over_time")
+    if users is None:
+        users = ledger["user"].value_counts().head(n_users).index.tolist()
+    fig = go.Figure()
+    for name in users:
+        rows = ledger[ledger["user"] == name]
+        fig.add_trace(
+            go.Scatter(
+                x=rows["time"],
+                y=rows["balance"],
+                mode="lines+markers",
+                line={"shape": "hv"},
+                name=str(name),
+                text=rows.get("event"),
+                hovertemplate="%{x}<br>%{text}: balance %{y:,.2f}<extra>%{fullData.name}</extra>",
+            )
+        )
+    fig.add_hline(y=0, line_dash="dot", annotation_text="402 at or below 0")
+    fig.update_layout(title="Balance over time", xaxis_title="time (UTC)", yaxis_title="credits")
+    return fig
+
+
+def refusals_over_time(result: ReplayResult | pd.DataFrame, *, freq: str = "D") -> go.Figure:
+    """402 responses per period: refused calls and 402s answered by buying a pack."""
+    calls = result.calls() if isinstance(result, ReplayResult) else result
+    _require(calls, ["time", "status", "packs_bought"], "refusals_over_time")
+    period = calls["time"].dt.tz_convert("UTC").dt.floor(freq)
+    refused = (calls["status"] != "served").groupby(period).sum()
+    bought = (calls["packs_bought"] > 0).groupby(period).sum()
+    fig = go.Figure(
+        [
+            go.Bar(name="refused (402, no purchase)", x=refused.index, y=refused.to_numpy()),
+            go.Bar(name="402 then bought a pack", x=bought.index, y=bought.to_numpy()),
+        ]
+    )
+    fig.update_layout(
+        barmode="stack",
+        title="402 responses over time",
+        xaxis_title="time (UTC)",
+        yaxis_title="calls",
+    )
+    return fig
+
+
+def write_figure(fig: go.Figure, path_without_suffix: str | Path) -> list[Path]:
+    """Write ``<path>.html`` (self-contained) and ``<path>.png`` if kaleido is installed."""
+    base = Path(path_without_suffix)
+    if base.suffix in (".html", ".png"):
+        base = base.with_suffix("")
+    base.parent.mkdir(parents=True, exist_ok=True)
+    html = base.with_name(base.name + ".html")
+    fig.write_html(html, include_plotlyjs=True, full_html=True)
+    written = [html]
+    if importlib.util.find_spec("kaleido") is not None:
+        png = base.with_name(base.name + ".png")
+        fig.write_image(png)
+        written.append(png)
+    return written
