@@ -50,6 +50,8 @@ def test_dry_run_reports_everything_and_writes_no_rate(store: Store) -> None:
     # plain decimals only, never 2.5e-06
     assert not re.search(r"\d[eE][-+]?\d", (folder / "changes.csv").read_text())
     assert (folder / "figures" / "change_pct.html").exists()
+    skipped = (folder / "skipped.csv").read_text()
+    assert "text-embedding-3-small" in skipped and "no unitCosts" in skipped
     assert get_run(store.engine, result.run_id).status is JobStatus.DRY_RUN
 
 

@@ -277,3 +277,16 @@ def test_the_cli_prints_where_the_report_is(store: Store) -> None:
     bad = _cli("job", "run", "bulk-rate-update", "-p", "credit_price", "0", env=env)
     assert bad.returncode == 2
     assert "error: invalid: parameter credit_price='0'" in bad.stderr
+
+
+def test_the_demo_previews_through_the_dry_run_job(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "dry run — nothing was written" in out
+    report = next(line for line in out.splitlines() if line.startswith("report:"))
+    (folder,) = get_settings().reports_dir.glob("*-bulk-rate-update")
+    assert folder.name in report and "bulk-rate-update.html" in report
+    assert _summary(folder)["status"] == "dry_run"
+    assert {"bulk-rate-update.html", "changes.csv", "summary.json"} <= {
+        p.name for p in folder.iterdir()
+    }

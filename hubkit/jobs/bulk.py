@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from hubkit.decimals import plain
-from hubkit.frames import preview_frame
+from hubkit.frames import preview_frame, skipped_frame
 from hubkit.jobs import guardrails
 from hubkit.jobs.context import JobResult, JobRun, Outcome, execute_job
 from hubkit.jobs.params import BulkRateParams
@@ -111,7 +111,7 @@ def _body(run: JobRun, params: BulkRateParams) -> Outcome:
         return Outcome(
             status, reason, counts=counts, totals=totals(preview),
             changes=changes_frame(preview, refused), refused=tuple(refused), figure=figure,
-            details=details,
+            details=details, tables={"skipped.csv": skipped_frame(preview)},
         )  # fmt: skip
 
     if refused:

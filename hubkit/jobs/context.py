@@ -52,6 +52,8 @@ class Outcome:
     refused: tuple[Refusal, ...] = ()
     figure: Any = None
     details: Mapping[str, Any] = field(default_factory=dict)
+    #: more tables for the run folder, by file name (e.g. ``skipped.csv``)
+    tables: Mapping[str, pd.DataFrame] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
@@ -191,6 +193,9 @@ class JobRun:
         if outcome.changes is not None:
             reports.write_changes(self.run_dir, outcome.changes)
             files.append(reports.CHANGES)
+        for name, table in outcome.tables.items():
+            reports.to_csv(table, self.run_dir / name)
+            files.append(name)
         if outcome.figure is not None:
             path = reports.write_figure(self.run_dir, "change_pct", outcome.figure)
             files.append(str(path.relative_to(self.run_dir)))

@@ -8,6 +8,7 @@ Layout (one folder per run, named ``<UTC timestamp>-<job>``, which is also the r
       20250101T020000Z-bulk-rate-update/
         summary.json                  parameters, counts, totals, status, reason, timing
         changes.csv                   old → new per rate, refused rates flagged with why
+        skipped.csv                   rates left alone, and why (bulk update: no unit costs)
         figures/change_pct.html       distribution of the change % (plotly)
         bulk-rate-update.ipynb        the executed notebook (written by the runner/papermill)
         bulk-rate-update.html         its HTML rendering
