@@ -1,23 +1,19 @@
 """The main job on the embedded default: what `make demo` runs.
 
 Initialises the SQLite store, adds the providers of the shipped sample catalog, imports
-their unit costs (creating rates priced at the stored target margin), then previews a
-margin bulk update without writing it and leaves a report in ``reports/``.
+their unit costs (creating rates priced at the stored target margin), then runs the
+bulk-rate-update job notebook in dry-run mode through papermill (as a scheduled run
+would) and points at its report in ``reports/<UTC time>-bulk-rate-update/``.
 Running it again changes nothing (the import finds every rate up to date).
 """
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
 from pathlib import Path
 
 from hubkit.catalog import load_catalog, shipped_catalog_path
-from hubkit.config import get_settings
-from hubkit.decimals import plain
 from hubkit.domain import ProviderSpec
 from hubkit.errors import NotFoundError
-from hubkit.frames import preview_frame, skipped_frame, to_csv
 from hubkit.store import Store
 
 #: Public API endpoints of the providers in the sample catalog (from each vendor's docs).
@@ -45,49 +41,41 @@ def ensure_demo_providers(store: Store) -> list[str]:
 
 
 def run_demo() -> int:
-    settings = get_settings()
+    from hubkit.jobs import run_job
+
     store = Store.open()
-    added = ensure_demo_providers(store)
-    catalog = load_catalog(shipped_catalog_path())
-    imported = store.import_catalog(
-        catalog, create_missing=True, reason="demo: import shipped sample catalog"
+    database = store.engine.url.render_as_string(hide_password=True)
+    try:
+        ensure_demo_providers(store)
+        catalog = load_catalog(shipped_catalog_path())
+        imported = store.import_catalog(
+            catalog, create_missing=True, reason="demo: import shipped sample catalog"
+        )
+    finally:
+        store.close()
+    # The preview is the scheduled job itself, in dry-run mode: what cron would run.
+    outcome = run_job(
+        "bulk-rate-update",
+        {"profit_margin": DEMO_MARGIN, "dry_run": True, "reason": "demo"},
     )
-    ops = store.get_operator_settings()
-    preview = store.preview_bulk_update(DEMO_MARGIN, ops.credit_price)
+    counts = outcome.summary.get("counts") or {}
 
-    run_dir = settings.reports_dir / f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-demo"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    to_csv(preview_frame(preview), run_dir / "changes.csv")
-    to_csv(skipped_frame(preview), run_dir / "skipped.csv")
-    summary = {
-        "job": "demo",
-        "dry_run": True,
-        "database": store.engine.url.render_as_string(hide_password=True),
-        "providers_added": added,
-        "catalog": {"entries": len(catalog.entries), "unmapped": len(catalog.unmapped)},
-        "import": {"created": imported.created, "updated": imported.updated,
-                   "unchanged": imported.unchanged},
-        "bulk_update_preview": {
-            "profit_margin_pct": DEMO_MARGIN,
-            "credit_price": plain(ops.credit_price),
-            "currency": ops.currency,
-            "would_change": len(preview.changed),
-            "unchanged": len(preview.unchanged),
-            "skipped": len(preview.skipped),
-        },
-    }  # fmt: skip
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    store.close()
-
-    print(f"store:    {summary['database']}")
+    print(f"store:    {database}")
     print(f"catalog:  {len(catalog.entries)} priced models imported "
           f"({imported.created} created, {imported.unchanged} already up to date)")  # fmt: skip
+    report = (
+        f"report:   {_relative(outcome.run_dir)}/ ({outcome.job}.html, changes.csv, summary.json)"
+    )
+    if outcome.exit_code != 0:
+        print(f"preview:  the dry-run job ended {outcome.status.value}: {outcome.reason}")
+        print(report)
+        return outcome.exit_code
     print(
         f"preview:  a {DEMO_MARGIN}% margin bulk update would change "
-        f"{len(preview.changed)} rates ({len(preview.skipped)} skipped, no unit costs)"
+        f"{counts.get('changed', 0)} rates ({counts.get('skipped', 0)} skipped, no unit costs)"
     )
     print("          dry run — nothing was written")
-    print(f"report:   {_relative(run_dir)}/ (changes.csv, skipped.csv, summary.json)")
+    print(report)
     return 0
 
 
