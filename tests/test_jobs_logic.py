@@ -229,3 +229,16 @@ def test_sync_refuses_a_catalog_in_another_currency(store: Store) -> None:
     store.set_operator_settings(currency="EUR")
     with pytest.raises(Exception, match="store's currency is EUR"):
         price_catalog_sync(store=store)
+
+
+def test_a_refused_parameter_ends_the_run_before_any_kernel() -> None:
+    from hubkit.jobs import run_job
+
+    outcome = run_job("bulk-rate-update", {"hub_token": "sekrit-value", "profit_margin": "x"})
+    assert outcome.status is JobStatus.INVALID and outcome.exit_code == 2
+    assert "has no parameter hub_token" in outcome.reason
+    summary = json.loads((outcome.run_dir / "summary.json").read_text())
+    assert summary["parameters"] == {"hub_token": "(not a parameter)", "profit_margin": "x"}
+    assert not list(outcome.run_dir.glob("*.ipynb"))
+    for path in get_settings().reports_dir.rglob("*"):
+        assert path.is_dir() or "sekrit" not in path.read_text()

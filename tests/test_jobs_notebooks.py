@@ -14,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -192,17 +191,15 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
 def test_a_second_run_exits_75_at_once_and_takes_over_a_dead_lease(store: Store) -> None:
     holder = Lease(store.engine, run_id="still-running")
     holder.acquire()
-    started = time.monotonic()
     busy = _cli("job", "run", "bulk-rate-update", "-p", "profit_margin", "25")
     assert busy.returncode == 75, busy.stderr
     assert "another run holds the lock since" in busy.stderr
     assert "(run still-running)" in busy.stderr
-    run_dir = REPO / busy.stdout.split("report:")[1].split()[0]
-    if not run_dir.is_absolute() or not run_dir.exists():
-        run_dir = max(get_settings().reports_dir.glob("*-bulk-rate-update"))
+    report = Path(busy.stdout.split("report:")[1].split()[0].rstrip("/"))
+    run_dir = report if report.is_absolute() else REPO / report
     assert _summary(run_dir)["status"] == "lock_held"
-    assert not (run_dir / "bulk-rate-update.ipynb").exists()  # no kernel was started
-    assert time.monotonic() - started < 60  # sanity bound only: it did not wait for the lock
+    # it did not queue: no kernel was started, no notebook executed
+    assert not (run_dir / "bulk-rate-update.ipynb").exists()
 
     # the holder dies without releasing: once its lease expires, the next run takes over
     from test_jobs_lock import expire

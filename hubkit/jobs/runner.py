@@ -200,7 +200,10 @@ def run_job(
     """Run job ``job`` with ``parameters`` (names as in its notebook) and report it."""
     spec = job_spec(job)
     given = dict(parameters or {})
-    run = _Run(spec, given)
+    # an unknown name's value is not echoed into the report: it could be anything
+    run = _Run(
+        spec, {k: v if k in spec.defaults else "(not a parameter)" for k, v in given.items()}
+    )
     try:
         params = spec.create(**given)
     except ValidationError as exc:

@@ -1,4 +1,4 @@
-"""The ``job_runs`` table: one row per run that got past its parameters, for the trail."""
+"""The ``job_runs`` table: one row per run that took the lock, for the trail."""
 
 from __future__ import annotations
 
