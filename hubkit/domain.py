@@ -98,8 +98,8 @@ _CUSTOM_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,49}$")
 _FEATURES = frozenset({"tools", "thinking", "vision"})
 # Column limits: rates are DECIMAL(20,10) (domain.md), costs NUMERIC(38,18). A bigger value
 # would otherwise escape as decimal.InvalidOperation (quantize) or a database overflow.
-_RATE_LIMIT = Decimal(10) ** 10
-_COST_LIMIT = Decimal(10) ** 20
+RATE_LIMIT = Decimal(10) ** 10
+COST_LIMIT = Decimal(10) ** 20
 
 
 def _bounded(value: Any, field: str, limit: Decimal) -> Decimal:
@@ -113,7 +113,7 @@ def _bounded(value: Any, field: str, limit: Decimal) -> Decimal:
 
 def _rate(value: Any, field: str) -> Decimal:
     """A rate: finite, ≥ 0, fits DECIMAL(20,10), quantised to 10 places."""
-    return quantize(_bounded(value, field, _RATE_LIMIT))
+    return quantize(_bounded(value, field, RATE_LIMIT))
 
 
 def _text(value: Any, field: str, *, min_len: int = 0, max_len: int) -> str:
@@ -272,8 +272,8 @@ class UnitCosts:
                 "unitCosts must be {input, output}", field="unitCosts", value=value
             )
         return cls(
-            input=_bounded(value.get("input", 0), "unitCosts.input", _COST_LIMIT),
-            output=_bounded(value.get("output", 0), "unitCosts.output", _COST_LIMIT),
+            input=_bounded(value.get("input", 0), "unitCosts.input", COST_LIMIT),
+            output=_bounded(value.get("output", 0), "unitCosts.output", COST_LIMIT),
         )
 
     @property

@@ -155,7 +155,7 @@ def history_dict(
     drift_pct: Decimal | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A history row as a dict (for bulk inserts); ``before``/``after`` = (in, out, costs)."""
+    """A history row keyed by column (Core inserts); ``before``/``after`` = (in, out, costs)."""
     b_in, b_out, b_costs = before if before else (None, None, None)
     a_in, a_out, a_costs = after if after else (None, None, None)
     return {
@@ -176,7 +176,7 @@ def history_dict(
         "drift_pct": drift_pct,
         "changed_at": changed_at,
         "rate_version": rate_version,
-        "extra": metadata,
+        "metadata": metadata,
         "actor": actor,
         "reason": reason,
         "job_run_id": job_run_id,

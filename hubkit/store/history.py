@@ -10,7 +10,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hubkit.domain import ChangeType, RateType
+from hubkit.domain import ChangeType, RateType, UnitCosts
 from hubkit.errors import ConflictError, NotFoundError, ValidationError
 from hubkit.store.base import StoreBase, history_dict, history_value, unit_costs_of
 from hubkit.store.rates import _spec_columns, _triple, insert_history, spec_from_snapshot
@@ -53,6 +53,46 @@ class HistoryOps(StoreBase):
             stmt = stmt.limit(limit)
         with self._unit() as session:
             return [history_value(r) for r in session.scalars(stmt)]
+
+    def record_hub_push(
+        self,
+        *,
+        provider: str,
+        model: str,
+        type: Any,
+        rate_id: int | None,
+        before: tuple[Any, Any, UnitCosts | None] | None,
+        after: tuple[Any, Any, UnitCosts | None] | None,
+        rate_version: int | None = None,
+        source: str | None = None,
+        reason: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        job_run_id: str | None = None,
+    ) -> HistoryEntry:
+        """Record that a rate was pushed to the hub (``hub_push``; never revertible).
+
+        ``before`` is what the hub had (None: it had no such rate), ``after`` what it has
+        now (None: deleted there), each as (input rate, output rate, unit costs).
+        """
+        row = history_dict(
+            rate_id=rate_id,
+            provider=provider.lower(),
+            model=model,
+            type=RateType.parse(type).value,
+            change_type=ChangeType.HUB_PUSH,
+            before=before,
+            after=after,
+            changed_at=utcnow(),
+            actor=self.actor,
+            rate_version=rate_version,
+            source=source,
+            reason=reason,
+            job_run_id=job_run_id,
+            metadata=metadata,
+        )
+        with self._unit(write=True) as session:
+            (new_id,) = insert_history(session, [row])
+            return history_value(session.get_one(RateHistoryRow, new_id))
 
     def rate_at(self, provider: str, model: str, type: Any, at: datetime) -> RateAt | None:
         """The rate of (provider, model, type) in force at ``at``; None if none was."""

@@ -6,7 +6,18 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Integer,
+    MetaData,
+    Table,
+    bindparam,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from hubkit.decimals import plain
@@ -21,11 +32,11 @@ from hubkit.store.base import (
     unit_costs_of,
 )
 from hubkit.store.schema import ProviderRow, RateHistoryRow, RateRow
-from hubkit.store.types import utcnow
+from hubkit.store.types import ExactDecimal, utcnow
 from hubkit.store.values import ApplyResult
 
 _UNSET: Any = object()
-_CHUNK = 500  # rows per executemany: bounded memory, and well under SQLite's variable limit
+_CHUNK = 1000  # rows per statement: bounded memory, well under SQLite's variable limit
 
 
 def _triple(row: RateRow) -> tuple[Decimal, Decimal, UnitCosts | None]:
@@ -52,10 +63,24 @@ def _spec_columns(spec: RateSpec) -> dict[str, Any]:
     }
 
 
+_HISTORY = RateHistoryRow.__table__
+_RATES = RateRow.__table__
+# What a Rate value needs (no timestamps: converting them is a third of a 10,000-rate read)
+_RATE_VALUE_COLUMNS = [
+    _RATES.c[name]
+    for name in (
+        "id", "model", "model_display", "type", "input_rate", "output_rate",
+        "unit_cost_input", "unit_cost_output", "cache_read_rate", "cache_write_rate",
+        "model_metadata", "description", "deprecated", "deprecated_reason", "version",
+    )
+]  # fmt: skip
+
+
 def insert_history(session: Session, rows: Sequence[dict[str, Any]]) -> tuple[int, ...]:
+    """Insert history rows (dicts from ``history_dict``) and return their ids, in order."""
     if not rows:
         return ()
-    stmt = insert(RateHistoryRow).returning(RateHistoryRow.id, sort_by_parameter_order=True)
+    stmt = insert(_HISTORY).returning(_HISTORY.c.id, sort_by_parameter_order=True)
     return tuple(session.scalars(stmt, list(rows)).all())
 
 
@@ -65,14 +90,17 @@ class RateOps(StoreBase):
         self, rate_filter: RateFilter | None = None, *, include_deprecated: bool = True
     ) -> list[Rate]:
         with self._unit() as session:
+            # Columns, not ORM objects: a bulk preview reads every rate, and identity-map
+            # bookkeeping for 10,000 rows costs more than the pricing itself.
             stmt = (
-                select(RateRow, ProviderRow.name)
+                select(*_RATE_VALUE_COLUMNS, ProviderRow.name.label("provider_name"))
                 .join(ProviderRow)
-                .order_by(ProviderRow.name, RateRow.model, RateRow.type)
+                .order_by(ProviderRow.name, _RATES.c.model, _RATES.c.type)
             )
             if not include_deprecated:
-                stmt = stmt.where(RateRow.deprecated.is_(False))
-            rates = [rate_value(row, pname) for row, pname in session.execute(stmt)]
+                stmt = stmt.where(_RATES.c.deprecated.is_(False))
+            rows = session.connection().execute(stmt).all()
+            rates = [rate_value(row, row.provider_name) for row in rows]
         if rate_filter is not None:
             rates = [r for r in rates if rate_filter.matches(r)]
         return rates
@@ -337,63 +365,63 @@ class RateOps(StoreBase):
         }
         with self._unit(write=True) as session:
             now = utcnow()
-            stale = self._stale_versions(session, {c.rate_id: c.version for c in changed})
+            conn = session.connection()
+            # Set-based: stage the new values in a temporary table (one cached executemany),
+            # then check versions, write history and update rates with one statement each.
+            staging = _staging_table()
+            staging.create(conn)
+            counter = [0]
+            for start in range(0, len(changed), _CHUNK):
+                chunk = changed[start : start + _CHUNK]
+                conn.execute(
+                    insert(staging),
+                    [
+                        {"id": c.rate_id, "version": c.version, "input_rate": c.new_input_rate,
+                         "output_rate": c.new_output_rate}
+                        for c in chunk
+                    ],
+                )  # fmt: skip
+                fault_point(counter, len(chunk))
+            stale = _stale_rows(conn, staging)
             if stale:
                 raise StaleVersionError(
                     f"{len(stale)} rates changed since the preview ({', '.join(stale[:5])}); "
                     "nothing was applied — preview again and re-apply"
                 )
-            table = RateRow.__table__
-            stmt = (
-                update(table)
-                .where(and_(table.c.id == _bind("b_id"), table.c.version == _bind("b_version")))
+            ids = tuple(
+                conn.scalars(
+                    _history_from_staging(
+                        staging,
+                        {
+                            "change_type": str(change_type),
+                            "source": source,
+                            "changed_at": now,
+                            "metadata": meta,
+                            "actor": self.actor,
+                            "reason": reason,
+                            "job_run_id": job_run_id,
+                        },
+                    )
+                )
+            )
+            # The version in the join makes a row that moved since the checks drop out
+            # (PostgreSQL, READ COMMITTED); the row count then reveals it.
+            result = conn.execute(
+                update(_RATES)
+                .where(_RATES.c.id == staging.c.id, _RATES.c.version == staging.c.version)
                 .values(
-                    input_rate=_bind("b_in", RateRow.input_rate),
-                    output_rate=_bind("b_out", RateRow.output_rate),
-                    version=table.c.version + 1,
+                    input_rate=staging.c.input_rate,
+                    output_rate=staging.c.output_rate,
+                    version=_RATES.c.version + 1,
                     updated_at=now,
                 )
             )
-            counter = [0]
-            history: list[dict[str, Any]] = []
-            for start in range(0, len(changed), _CHUNK):
-                chunk = changed[start : start + _CHUNK]
-                params = [
-                    {
-                        "b_id": c.rate_id,
-                        "b_version": c.version,
-                        "b_in": c.new_input_rate,
-                        "b_out": c.new_output_rate,
-                    }
-                    for c in chunk
-                ]
-                result = session.execute(stmt, params)
-                if result.rowcount != len(chunk):
-                    raise StaleVersionError(
-                        "rates changed while applying the bulk update; nothing was applied — "
-                        "preview again"
-                    )
-                fault_point(counter, len(chunk))
-                history.extend(
-                    history_dict(
-                        rate_id=c.rate_id,
-                        provider=c.provider,
-                        model=c.model,
-                        type=c.type,
-                        change_type=change_type,
-                        before=(c.old_input_rate, c.old_output_rate, c.unit_costs),
-                        after=(c.new_input_rate, c.new_output_rate, c.unit_costs),
-                        changed_at=now,
-                        actor=self.actor,
-                        rate_version=c.version + 1,
-                        source=source,
-                        reason=reason,
-                        job_run_id=job_run_id,
-                        metadata=meta,
-                    )
-                    for c in chunk
+            staging.drop(conn)
+            if result.rowcount != len(changed) or len(ids) != len(changed):
+                raise StaleVersionError(
+                    "rates changed while applying the bulk update; nothing was applied — "
+                    "preview again"
                 )
-            ids = insert_history(session, history)
         return ApplyResult(
             updated=len(changed),
             unchanged=len(preview.unchanged),
@@ -403,27 +431,79 @@ class RateOps(StoreBase):
             changed_at=now,
         )
 
-    def _stale_versions(self, session: Session, expected: dict[int, int]) -> list[str]:
-        stale: list[str] = []
-        ids = list(expected)
-        for start in range(0, len(ids), _CHUNK):
-            rows = session.execute(
-                select(RateRow.id, RateRow.version, RateRow.model).where(
-                    RateRow.id.in_(ids[start : start + _CHUNK])
-                )
-            ).all()
-            seen = {r.id: r for r in rows}
-            for rid in ids[start : start + _CHUNK]:
-                row = seen.get(rid)
-                if row is None:
-                    stale.append(f"#{rid} deleted")
-                elif row.version != expected[rid]:
-                    stale.append(f"{row.model} (v{expected[rid]}→v{row.version})")
-        return stale
+
+def _staging_table() -> Table:
+    """A per-transaction temporary table for the new rates of one bulk apply."""
+    return Table(
+        "hubkit_bulk_rates",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("version", Integer, nullable=False),
+        Column("input_rate", ExactDecimal(), nullable=False),
+        Column("output_rate", ExactDecimal(), nullable=False),
+        prefixes=["TEMPORARY"],
+        postgresql_on_commit="DROP",
+    )
 
 
-def _bind(name: str, like: Any = None) -> Any:
-    return bindparam(name, type_=like.type if like is not None else None)
+def _stale_rows(conn: Connection, staging: Table) -> list[str]:
+    """Staged rates that were deleted or moved to another version since the preview."""
+    rows = conn.execute(
+        select(staging.c.id, staging.c.version, _RATES.c.version.label("now"), _RATES.c.model)
+        .select_from(staging.outerjoin(_RATES, _RATES.c.id == staging.c.id))
+        .where(or_(_RATES.c.id.is_(None), _RATES.c.version != staging.c.version))
+        .order_by(staging.c.id)
+    ).all()
+    return [
+        f"#{r.id} deleted" if r.now is None else f"{r.model} (v{r.version}→v{r.now})" for r in rows
+    ]
+
+
+def _history_from_staging(staging: Table, constants: dict[str, Any]) -> Any:
+    """INSERT … SELECT one history row per staged rate, previous values read in place."""
+    providers = ProviderRow.__table__
+    h = _HISTORY.c
+    const = {
+        name: bindparam(f"h_{name}", value, type_=h[name].type) for name, value in constants.items()
+    }
+    source = (
+        select(
+            _RATES.c.id,
+            providers.c.name,
+            _RATES.c.model,
+            _RATES.c.type,
+            const["change_type"],
+            const["source"],
+            _RATES.c.input_rate,
+            _RATES.c.output_rate,
+            staging.c.input_rate,
+            staging.c.output_rate,
+            _RATES.c.unit_cost_input,
+            _RATES.c.unit_cost_output,
+            _RATES.c.unit_cost_input,
+            _RATES.c.unit_cost_output,
+            const["changed_at"],
+            _RATES.c.version + 1,
+            const["metadata"],
+            const["actor"],
+            const["reason"],
+            const["job_run_id"],
+        )
+        .select_from(
+            staging.join(
+                _RATES, (_RATES.c.id == staging.c.id) & (_RATES.c.version == staging.c.version)
+            ).join(providers, providers.c.id == _RATES.c.provider_id)
+        )
+        .order_by(staging.c.id)
+    )
+    columns = [
+        h.rate_id, h.provider, h.model, h.type, h.change_type, h.source,
+        h.previous_input_rate, h.previous_output_rate, h.current_input_rate,
+        h.current_output_rate, h.previous_unit_cost_input, h.previous_unit_cost_output,
+        h.current_unit_cost_input, h.current_unit_cost_output, h.changed_at, h.rate_version,
+        h.metadata, h.actor, h.reason, h.job_run_id,
+    ]  # fmt: skip
+    return insert(_HISTORY).from_select(columns, source).returning(h.id)
 
 
 def _row_columns(row: RateRow) -> dict[str, Any]:

@@ -37,10 +37,11 @@ class ExactDecimal(TypeDecorator[Decimal]):
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
             return None
-        result = Decimal(str(value))
+        if dialect.name == "sqlite":
+            return Decimal(value)  # stored by plain(): already in its shortest form
         # PostgreSQL pads to the column's 18 places; normalise so values compare and print
         # the same on both back ends.
-        return _normalise(result)
+        return _normalise(Decimal(str(value)))
 
 
 def _normalise(value: Decimal) -> Decimal:
