@@ -299,6 +299,15 @@ def test_delete_rate(store: Store) -> None:
         store.delete_rate(rate.id)
 
 
+def test_rate_ids_are_never_reused_after_a_delete(store: Store) -> None:
+    # history(rate_id=…) must never mix a deleted rate's rows with a newer rate's
+    first = store.create_rate(chat_spec(model="old-model"))
+    store.delete_rate(first.id)
+    second = store.create_rate(chat_spec(model="new-model"))
+    assert second.id != first.id
+    assert {e.model for e in store.history(rate_id=first.id)} == {"old-model"}
+
+
 def test_deprecate_and_undo(store: Store) -> None:
     rate = store.create_rate(chat_spec())
     other = store.create_rate(chat_spec(model="gpt-4"))

@@ -63,7 +63,12 @@ class CredentialRow(Base):
 
 class RateRow(Base):
     __tablename__ = "model_rates"
-    __table_args__ = (UniqueConstraint("provider_id", "model", "type"),)
+    # AUTOINCREMENT on SQLite: ids are never reused after a delete, so history rows that
+    # name a deleted rate's id never point at a newer rate.
+    __table_args__ = (
+        UniqueConstraint("provider_id", "model", "type"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id", ondelete="RESTRICT"))
@@ -97,6 +102,7 @@ class RateHistoryRow(Base):
     __table_args__ = (
         Index("ix_rate_history_key_time", "provider", "model", "type", "changed_at"),
         Index("ix_rate_history_job_run", "job_run_id"),
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -101,6 +101,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.String(length=500), nullable=True),
         sa.Column("job_run_id", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id"),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("rate_history", schema=None) as batch_op:
         batch_op.create_index("ix_rate_history_job_run", ["job_run_id"], unique=False)
@@ -154,6 +155,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["provider_id"], ["providers.id"], ondelete="RESTRICT"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("provider_id", "model", "type"),
+        sqlite_autoincrement=True,
     )
     # ### end Alembic commands ###
 
