@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -83,13 +84,20 @@ class Store(ProviderOps, RateOps, HistoryOps, SettingsOps, CatalogOps):
         pg_dump = shutil.which("pg_dump")
         if pg_dump is None:
             raise StorageError("pg_dump is not on PATH: install postgresql-client to back up")
-        dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        # The password goes through the environment: on the command line `ps` would show it.
+        env = dict(os.environ)
+        if url.password:
+            env["PGPASSWORD"] = str(url.password)
+        dsn = url.set(drivername="postgresql", password=None).render_as_string(
+            hide_password=False
+        )
         try:
             subprocess.run(
                 [pg_dump, "--format=custom", f"--file={destination}", dsn],
                 check=True,
                 capture_output=True,
                 timeout=600,
+                env=env,
             )
         except subprocess.CalledProcessError as exc:
             raise StorageError(f"pg_dump failed: {exc.stderr.decode(errors='replace')}") from None
