@@ -229,6 +229,7 @@ def payment_required_body(
             "message": f"{NOT_ENOUGH_MESSAGE} {link}",
             "type": "NOT_ENOUGH",
             "link": link,
-            "timestamp": when.isoformat().replace("+00:00", "Z"),
+            # JavaScript's toISOString(): milliseconds and a Z.
+            "timestamp": when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z",
         }
     }

@@ -64,7 +64,12 @@ def margin_heatmap(
             frame = frame[frame[column] == frame[column].iloc[0]]
     frame["markup"] = frame["profit_margin"].map(lambda m: "current rates" if pd.isna(m) else m)
     table = frame.pivot_table(
-        index="markup", columns="credit_price", values=value, aggfunc="first", sort=False
+        index="markup",
+        columns="credit_price",
+        values=value,
+        aggfunc="first",
+        sort=False,
+        dropna=False,
     )
     label = _KPI_LABELS.get(value, value.replace("_", " "))
     fig = go.Figure(

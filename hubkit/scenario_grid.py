@@ -403,7 +403,8 @@ def _chunk_kpis(
         promo_cost_x = family.take("C_pos", prev) + cost_m * np.minimum(share, 1.0)
         pre_spent_x = sums["E_pre"][rows] * r + sums["B_pre"][rows]
     else:
-        rows = cols = np.zeros(0, dtype=np.int64)
+        rows = cols = mx = prev = at_m = np.zeros(0, dtype=np.int64)
+        s_prev = c_m = cost_m = promo_cost_x = pre_spent_x = np.zeros(0)
     x_nb = nb[rows] if rows.size else np.zeros(0, bool)
 
     def corr(weights: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:

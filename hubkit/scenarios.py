@@ -62,7 +62,8 @@ def margin_rates_vec(unit_cost: Any, profit_margin: Any, credit_price: Any) -> n
     scaled = uc * (1 + margin / 100) / price * _QUANTUM
     out = np.floor(scaled + 0.5) / _QUANTUM
     frac = scaled - np.floor(scaled)
-    unsure = (np.abs(frac - 0.5) < 1e-6) | (scaled > 2**50)
+    # Float error grows with the value (a few ulps of ``scaled``): near a tie, ask Decimal.
+    unsure = (np.abs(frac - 0.5) < 1e-6 + scaled * 1e-13) | (scaled > 2**50)
     for i in zip(*np.nonzero(unsure), strict=True):
         exact = margin_rate(*(Decimal(str(float(v[i]))) for v in (uc, margin, price)))
         out[i] = float(exact)
@@ -444,3 +445,26 @@ def scenario_row(
         "pack_amount": float(pack),
         "billing": settings.credit_based_billing_enabled,
     }
+
+
+def combine_grids(parts: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """Sum grids computed on disjoint user partitions (same scenarios) into one grid.
+
+    The additive KPI columns add up; derived ones (gross margin %, n_402…) are recomputed.
+    ``models_below_cost`` and ``rate_rounding`` depend on the rates and the models used:
+    the largest partition value is kept (exact when every partition uses every model).
+    """
+    from hubkit.scenario_grid import KPI_FIELDS, with_derived_kpis
+
+    frames = list(parts)
+    if not frames:
+        raise ValidationError("combine_grids needs at least one grid")
+    params = ["profit_margin", "credit_price", "grant", "expiry_days", "pack_amount", "billing"]
+    stacked = pd.concat(frames, keys=range(len(frames)), names=["part", "row"]).reset_index()
+    grouped = stacked.groupby("row", sort=True)
+    out = grouped[params].first()
+    for column in KPI_FIELDS:
+        out[column] = grouped[column].sum()
+    for column in ("models_below_cost", "rate_rounding"):
+        out[column] = grouped[column].max()
+    return with_derived_kpis(out.reset_index(drop=True))

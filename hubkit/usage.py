@@ -98,7 +98,8 @@ def write_usage(
 ) -> Path:
     """Write usage in the same shape :func:`read_usage` reads; returns the path.
 
-    Only the canonical columns are written unless ``extra`` is true.
+    Only the canonical columns are written unless ``extra`` is true. CSV times are ISO 8601
+    UTC with microseconds.
     """
     file = Path(path)
     kind = _kind(file, format)

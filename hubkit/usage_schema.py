@@ -54,6 +54,8 @@ def _where(row: int, line_offset: int | None) -> str:
 
 
 def _bad(column: str, row: int, value: object, problem: str, line_offset: int | None) -> None:
+    if isinstance(value, np.generic):
+        value = value.item()  # show -3, not np.int64(-3)
     raise ValidationError(
         f"usage column {column!r}, {_where(row, line_offset)}: {value!r} {problem}",
         field=column,

@@ -25,7 +25,7 @@ import pandas as pd
 
 from hubkit.domain import Rate, RateType
 from hubkit.errors import ValidationError
-from hubkit.usage_schema import USAGE_COLUMNS
+from hubkit.usage_schema import USAGE_COLUMNS, validate_usage
 
 #: Default share of calls per type (renormalised over the types the rates offer).
 DEFAULT_TYPE_MIX: Mapping[str, float] = {
@@ -34,7 +34,7 @@ DEFAULT_TYPE_MIX: Mapping[str, float] = {
     RateType.IMAGE_GENERATION.value: 0.04,
     RateType.VIDEO.value: 0.01,
 }
-_NS_PER_DAY = 86_400 * 10**9
+_US_PER_DAY = 86_400 * 10**6
 
 
 def _rate_keys(rates: Any) -> list[tuple[str, str, str]]:
@@ -140,7 +140,8 @@ def generate_usage(
     t = t_arrival + rng.random(n_calls) * (days - t_arrival)
     t = np.floor(t) + _diurnal_offsets(rng, n_calls, diurnal_amplitude, peak_hour)
     t = np.clip(t, t_arrival, np.nextafter(days, 0))
-    time_ns = start_ts.value + np.round(t * _NS_PER_DAY).astype(np.int64)
+    # Microsecond resolution, like the gateway's own timestamps (and a CSV round trip).
+    time_ns = start_ts.as_unit("ns").value + np.round(t * _US_PER_DAY).astype(np.int64) * 1000
 
     model = rng.choice(len(keys), n_calls, p=weights).astype(np.int32)
     kind_of_key = np.array([k[2] for k in keys])
@@ -167,7 +168,8 @@ def generate_usage(
             **{name: values[order] for name, values in counts.items()},
         }
     )
-    return frame[list(USAGE_COLUMNS)]
+    # Validation also drops categories nobody used (users who drew no call, unused models).
+    return validate_usage(frame[list(USAGE_COLUMNS)])
 
 
 def _zipf(n: int) -> np.ndarray:
