@@ -1,0 +1,292 @@
+"""A :class:`~hubkit.hub.plan.Plan` as frames, JSON, CSV, HTML and a ``reports/`` folder.
+
+JSON carries everything (``Plan.from_json(p.to_json()) == p``). The CSV has one row per
+field change (``item`` numbers the plan's items) after a first line
+``# hubkit-hub-plan {…}`` holding the plan's own fields, so it round-trips too and still
+opens in a spreadsheet. Values are the plan's canonical texts (plain decimal strings);
+none of them is a secret: credentials appear only as their masked display text.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from hubkit.config import get_settings
+from hubkit.errors import ValidationError
+from hubkit.hub.plan import Action, FieldChange, ItemKind, Plan, PlanItem, _check_items
+
+FORMAT = "hubkit-hub-plan"
+VERSION = 1
+CSV_COLUMNS = ["item", "kind", "action", "provider", "name", "type", "local_version", "reason",
+               "field", "old", "new"]  # fmt: skip
+FRAME_COLUMNS = ["kind", "action", "target", "changes", "reason"]
+
+
+# --- frames ---------------------------------------------------------------------------------
+
+
+def plan_frame(plan: Plan) -> pd.DataFrame:
+    rows = [
+        {"kind": i.kind.value, "action": i.action.value, "target": i.target,
+         "changes": "; ".join(str(c) for c in i.changes), "reason": i.reason}
+        for i in plan.items
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=FRAME_COLUMNS)
+
+
+def _csv_rows(plan: Plan) -> list[dict[str, Any]]:
+    rows = []
+    for n, item in enumerate(plan.items, start=1):
+        base = {"item": n, "kind": item.kind.value, "action": item.action.value,
+                "provider": item.provider, "name": item.name, "type": item.type,
+                "local_version": "" if item.local_version is None else item.local_version,
+                "reason": item.reason}  # fmt: skip
+        changes = item.changes or (None,)
+        for change in changes:
+            rows.append(
+                {**base, "field": change.field if change else "",
+                 "old": (change.old if change else None) or "",
+                 "new": (change.new if change else None) or ""}
+            )  # fmt: skip
+    return rows
+
+
+def changes_frame(plan: Plan) -> pd.DataFrame:
+    return pd.DataFrame(_csv_rows(plan), columns=CSV_COLUMNS)
+
+
+# --- JSON -----------------------------------------------------------------------------------
+
+
+def _meta(plan: Plan) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "hub": plan.hub,
+        "createdAt": plan.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "deletes": plan.deletes,
+        "providers": list(plan.providers),
+        "inSync": plan.in_sync,
+    }
+
+
+def _item_json(item: PlanItem) -> dict[str, Any]:
+    return {
+        "kind": item.kind.value,
+        "action": item.action.value,
+        "provider": item.provider,
+        "name": item.name,
+        "type": item.type,
+        "localVersion": item.local_version,
+        "reason": item.reason,
+        "changes": [{"field": c.field, "old": c.old, "new": c.new} for c in item.changes],
+    }
+
+
+def plan_to_json(plan: Plan) -> str:
+    data = {**_meta(plan), "summary": plan.summary(), "counts": plan.counts(),
+            "items": [_item_json(i) for i in plan.items]}  # fmt: skip
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def plan_from_json(text: str) -> Plan:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ValidationError(f"not a saved hub plan (invalid JSON: {exc})", field="plan") from None
+    meta = _check_meta(data)
+    items = data.get("items")
+    if not isinstance(items, list):
+        raise ValidationError("a saved hub plan needs an 'items' list", field="plan")
+    return _build(meta, [_item_from(raw, n) for n, raw in enumerate(items, start=1)])
+
+
+def _check_meta(data: Any) -> Mapping[str, Any]:
+    if not isinstance(data, Mapping) or data.get("format") != FORMAT:
+        raise ValidationError(
+            f"not a saved hub plan (expected format {FORMAT!r}); make one with "
+            "`python -m hubkit hub plan --json FILE`",
+            field="plan",
+        )
+    if data.get("version") != VERSION:
+        raise ValidationError(
+            f"hub plan version {data.get('version')!r} is not supported (this hubkit reads "
+            f"version {VERSION}); make the plan again",
+            field="plan",
+        )
+    return data
+
+
+def _build(meta: Mapping[str, Any], items: list[PlanItem]) -> Plan:
+    _check_items(items)
+    try:
+        created = datetime.fromisoformat(str(meta.get("createdAt")))
+    except ValueError:
+        raise ValidationError("the plan's createdAt is not a timestamp", field="plan") from None
+    return Plan(
+        items=tuple(items),
+        hub=str(meta.get("hub") or ""),
+        created_at=created if created.tzinfo else created.replace(tzinfo=UTC),
+        deletes=bool(meta.get("deletes")),
+        providers=tuple(str(p) for p in meta.get("providers") or ()),
+        in_sync=int(meta.get("inSync") or 0),
+    )
+
+
+def _item_from(raw: Any, n: int) -> PlanItem:
+    if not isinstance(raw, Mapping):
+        raise ValidationError(f"plan item {n} is not an object", field="plan")
+    try:
+        kind, action = ItemKind(raw.get("kind")), Action(raw.get("action"))
+    except ValueError:
+        raise ValidationError(
+            f"plan item {n}: unknown kind/action {raw.get('kind')!r}/{raw.get('action')!r}",
+            field="plan",
+        ) from None
+    changes = []
+    for c in raw.get("changes") or ():
+        if not isinstance(c, Mapping) or not isinstance(c.get("field"), str):
+            raise ValidationError(f"plan item {n}: a change needs a field name", field="plan")
+        changes.append(FieldChange(c["field"], _opt_text(c.get("old")), _opt_text(c.get("new"))))
+    version = raw.get("localVersion")
+    return PlanItem(
+        kind=kind,
+        action=action,
+        provider=str(raw.get("provider") or ""),
+        name=str(raw.get("name") or ""),
+        type=str(raw.get("type") or ""),
+        changes=tuple(changes),
+        reason=str(raw.get("reason") or ""),
+        local_version=None if version in (None, "") else int(version),
+    )
+
+
+def _opt_text(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+# --- CSV ------------------------------------------------------------------------------------
+
+
+def plan_to_csv(plan: Plan, path: Path) -> Path:
+    buffer = io.StringIO()
+    buffer.write(f"# {FORMAT} {json.dumps(_meta(plan), ensure_ascii=False)}\n")
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(_csv_rows(plan))
+    _atomic_write(path, buffer.getvalue())
+    return path
+
+
+def plan_from_csv(path: Path) -> Plan:
+    text = path.read_text(encoding="utf-8")
+    first, _, rest = text.partition("\n")
+    prefix = f"# {FORMAT} "
+    if not first.startswith(prefix):
+        raise ValidationError(
+            f"{path.name} is not a saved hub plan (its first line should start {prefix!r})",
+            field="plan",
+        )
+    try:
+        meta = _check_meta(json.loads(first[len(prefix) :]))
+    except ValueError:
+        raise ValidationError(
+            f"{path.name}: the plan's first line is damaged", field="plan"
+        ) from None
+    grouped: dict[str, dict[str, Any]] = {}
+    for row in csv.DictReader(io.StringIO(rest)):
+        item = grouped.setdefault(
+            row.get("item") or "",
+            {"kind": row.get("kind"), "action": row.get("action"),
+             "provider": row.get("provider"), "name": row.get("name"), "type": row.get("type"),
+             "localVersion": row.get("local_version"), "reason": row.get("reason"),
+             "changes": []},
+        )  # fmt: skip
+        if row.get("field"):
+            item["changes"].append({"field": row["field"], "old": row.get("old"),
+                                    "new": row.get("new")})  # fmt: skip
+    items = [_item_from(raw, n) for n, raw in enumerate(grouped.values(), start=1)]
+    return _build(meta, items)
+
+
+# --- reports/ and HTML ----------------------------------------------------------------------
+
+
+def report_folder(kind: str, folder: Path | None = None) -> Path:
+    """``folder``, or a new ``reports/<UTC time>-<kind>/`` (``-2``… if taken)."""
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    reports = get_settings().reports_dir
+    reports.mkdir(parents=True, exist_ok=True)
+    base = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{kind}"
+    for n in range(1, 1000):
+        candidate = reports / (base if n == 1 else f"{base}-{n}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"cannot create a report folder for {base} in {reports}")
+
+
+def save_plan(plan: Plan, folder: Path | None) -> Path:
+    target = report_folder("hub-plan", folder)
+    _atomic_write(target / "plan.json", plan_to_json(plan))
+    plan_to_csv(plan, target / "plan.csv")
+    summary = {
+        "run_id": target.name,
+        "job": "hub-plan",
+        "status": "planned" if plan.actionable else "in_sync",
+        "parameters": {"dry_run": True, "hub": plan.hub, "deletes": plan.deletes,
+                       "providers": list(plan.providers)},
+        "started_at": _iso(plan.created_at),
+        "counts": {"changed": len(plan.actionable), "refused": len(plan.manual),
+                   **plan.counts()},
+        "reason": plan.summary(),
+    }  # fmt: skip
+    _atomic_write(target / "summary.json", json.dumps(summary, indent=2) + "\n")
+    return target
+
+
+def plan_html(plan: Plan) -> str:
+    head = (
+        f"<p><b>Hub plan</b> against <code>{html.escape(plan.hub or '?')}</code>, made "
+        f"{html.escape(_iso(plan.created_at))}: {html.escape(plan.summary())}"
+        + (" — <i>manual rows are shown, never applied</i>" if plan.manual else "")
+        + "</p>"
+    )
+    if not plan.items:
+        return head
+    return head + plan_frame(plan).to_html(index=False, escape=True, border=0)
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def atomic_write(path: Path, text: str) -> None:
+    _atomic_write(path, text)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

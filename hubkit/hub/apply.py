@@ -1,0 +1,210 @@
+"""``apply``: carry out a :class:`~hubkit.hub.plan.Plan` item by item, dry run by default.
+
+>>> report = apply(p, store, client)               # doctest: +SKIP  (dry run: reads only)
+>>> report = apply(p, store, client, dry_run=False) # doctest: +SKIP
+>>> report.save()                                   # doctest: +SKIP  reports/<UTC>-hub-apply/
+
+Each item ends ``ok``, ``failed`` (with the hub's redacted reason) or ``skipped`` (why),
+or ``dry_run`` (what it would do). Before anything, the hub is read again and every item
+is checked against it, so a plan applied late or twice never repeats work: what is
+already on the hub is ``ok`` ("already on the hub"), what changed there or locally since
+the plan is ``skipped`` ("re-plan"). After a partial failure, a fresh plan contains only
+what is still missing, and applying it finishes the job.
+
+POSTs are never blindly retried (the client refuses); when one fails in a way that may
+have reached the hub (timeout, dropped connection, 5xx, 409), the hub is re-read to see
+whether it landed before the item is reported. After three items in a row fail because
+the hub does not answer at all, the rest are skipped rather than each waiting for its
+timeouts. Pushed rates are recorded as ``hub_push`` history rows; pushed credentials get
+their ``last_pushed_at`` set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from hubkit.errors import HubError, HubkitError, HubStatusError, ValidationError
+from hubkit.hub._apply_steps import Steps
+from hubkit.hub.plan import Action, Plan, PlanItem
+from hubkit.hub.pull import pull
+from hubkit.hub.redact import redact_url
+
+if TYPE_CHECKING:
+    from hubkit.hub.client import HubClient
+    from hubkit.hub.verify import ArithmeticCheck
+    from hubkit.store import Store
+
+Progress = Callable[[int, int], None]
+#: Items in a row that may fail with "no answer at all" before the rest are skipped.
+UNREACHABLE_AFTER = 3
+
+
+class ItemStatus(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    DRY_RUN = "dry_run"  # a dry run: what would be sent
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    item: PlanItem
+    status: ItemStatus
+    message: str = ""
+    hub_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyReport:
+    """Per-item results of one ``apply``."""
+
+    plan: Plan
+    results: tuple[ItemResult, ...]
+    dry_run: bool
+    hub: str
+    started_at: datetime
+    finished_at: datetime
+    cross_check: ArithmeticCheck | None = field(default=None)
+
+    def __repr__(self) -> str:
+        return f"ApplyReport(hub={self.hub!r}, dry_run={self.dry_run}, {self.summary()})"
+
+    def count(self, status: ItemStatus) -> int:
+        return sum(1 for r in self.results if r.status is status)
+
+    @property
+    def failed(self) -> tuple[ItemResult, ...]:
+        return tuple(r for r in self.results if r.status is ItemStatus.FAILED)
+
+    @property
+    def complete(self) -> bool:
+        """Every applicable item is on the hub (manual items never count)."""
+        return not self.dry_run and all(
+            r.status is ItemStatus.OK for r in self.results if r.item.actionable
+        )
+
+    def counts(self) -> dict[str, int]:
+        return {s.value: self.count(s) for s in ItemStatus}
+
+    def summary(self) -> str:
+        text = ", ".join(f"{n} {s}" for s, n in self.counts().items() if n) or "nothing to do"
+        if self.dry_run:
+            return f"dry run: {text}; nothing was written"
+        if self.complete:
+            return f"{text}; complete"
+        return f"{text}; not complete: make a fresh plan and apply it to finish"
+
+    def to_frame(self) -> pd.DataFrame:
+        rows = [
+            {"kind": r.item.kind.value, "action": r.item.action.value, "target": r.item.target,
+             "status": r.status.value, "message": r.message, "hub_id": r.hub_id,
+             "changes": "; ".join(str(c) for c in r.item.changes)}
+            for r in self.results
+        ]  # fmt: skip
+        columns = ["kind", "action", "target", "status", "message", "hub_id", "changes"]
+        return pd.DataFrame(rows, columns=columns)
+
+    def to_json(self) -> str:
+        from hubkit.hub._report_io import report_to_json
+
+        return report_to_json(self)
+
+    def save(self, folder: str | Path | None = None) -> Path:
+        """report.json, results.csv, plan.json, summary.json in ``folder`` (default: a new
+        ``reports/<UTC>-hub-apply/``, or ``-hub-apply-dry-run``); returns the folder."""
+        from hubkit.hub._report_io import save_report
+
+        return save_report(self, None if folder is None else Path(folder))
+
+    def _repr_html_(self) -> str:
+        from hubkit.hub._report_io import report_html
+
+        return report_html(self)
+
+
+def apply(
+    plan: Plan,
+    store: Store,
+    client: HubClient,
+    *,
+    dry_run: bool = True,
+    progress: Progress | None = None,
+    cross_check: tuple[Any, Any] | None = None,
+    job_run_id: str | None = None,
+) -> ApplyReport:
+    """Apply ``plan`` to the hub behind ``client`` (see the module docstring).
+
+    ``cross_check=(profit_margin, credit_price)`` first compares the plan's rates with the
+    hub's own arithmetic (sync mode, dry run) and raises
+    :class:`~hubkit.hub.verify.ArithmeticMismatchError` — before any write — when they
+    differ. ``progress(done, total)`` is called before the first item and after each one.
+    """
+    hub = redact_url(client.base_url)
+    if plan.hub and plan.hub != hub:
+        raise ValidationError(
+            f"this plan was made against {plan.hub}, not {hub}; make a plan for this hub",
+            field="plan",
+        )
+    started = datetime.now(UTC)
+    check = None
+    if cross_check is not None:
+        from hubkit.hub.verify import verify_against_hub_arithmetic
+
+        check = verify_against_hub_arithmetic(plan, client, *cross_check)
+    total = len(plan.items)
+    if progress is not None:
+        progress(0, total)
+    try:
+        state = pull(client)
+    except HubError as exc:
+        reason = f"not attempted: could not read the hub before applying: {exc}"
+        results = tuple(_manual(i) or ItemResult(i, ItemStatus.FAILED, reason) for i in plan.items)
+        if progress is not None:
+            progress(total, total)
+        return ApplyReport(plan, results, dry_run, hub, started, datetime.now(UTC), check)
+    steps = Steps(store, client, state, dry_run=dry_run, source=f"hub:{hub}", job_run_id=job_run_id)
+    results_list: list[ItemResult] = []
+    silent = 0  # consecutive items whose calls got no answer at all
+    for done, item in enumerate(plan.items, start=1):
+        if silent >= UNREACHABLE_AFTER:
+            result = _manual(item) or ItemResult(
+                item,
+                ItemStatus.SKIPPED,
+                f"not attempted: the hub stopped answering ({UNREACHABLE_AFTER} items in a "
+                "row got no answer); once it is back, make a fresh plan and apply it",
+            )
+        else:
+            result = _run(steps, item)
+            silent = silent + 1 if steps.last_error_was_silence else 0
+        results_list.append(result)
+        if progress is not None:
+            progress(done, total)
+    return ApplyReport(plan, tuple(results_list), dry_run, hub, started, datetime.now(UTC), check)
+
+
+def _manual(item: PlanItem) -> ItemResult | None:
+    if item.action is Action.MANUAL:
+        return ItemResult(item, ItemStatus.SKIPPED, item.reason or "manual action needed")
+    return None
+
+
+def _run(steps: Steps, item: PlanItem) -> ItemResult:
+    steps.last_error_was_silence = False
+    manual = _manual(item)
+    if manual is not None:
+        return manual
+    try:
+        status, message, hub_id = steps.run(item)
+    except HubError as exc:
+        steps.last_error_was_silence = not isinstance(exc, HubStatusError)
+        return ItemResult(item, ItemStatus.FAILED, str(exc))
+    except HubkitError as exc:  # local trouble: a key that cannot be decrypted, a bad value
+        return ItemResult(item, ItemStatus.FAILED, f"{type(exc).__name__}: {exc}")
+    return ItemResult(item, ItemStatus(status), message, hub_id)
