@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -389,4 +390,36 @@ def test_a_rotated_key_is_pushed_again_and_no_key_leaks_anywhere(
         report._repr_html_(), p._repr_html_(),
     ]  # fmt: skip
     assert any("POST" in r.getMessage() for r in caplog.records)  # the client did log
+    assert any(r.name == "hubkit.hub.apply" for r in caplog.records)  # and so did apply
     assert_no_secret("\n".join(texts), "logs, plans or reports")
+
+
+def test_a_key_rotated_while_it_is_being_pushed_is_pushed_again_next_time(
+    hub: HubHandle, client: HubClient, store: Store
+) -> None:
+    seed_store(store, ("openai",))
+    assert apply(plan(store, client), store, client, dry_run=False).complete
+    store.rotate_credential("openai", "main", NEW_KEY)
+    pushed_before = store.list_credentials()[0].last_pushed_at
+    # the hub holds the PUT a while; meanwhile the operator rotates the key once more
+    hub.set_faults(delay={"seconds": 1.0, "count": 1, "method": "PUT"})
+
+    def rotate_when_the_put_arrives() -> None:
+        deadline = time.monotonic() + 20
+        while hub.request_count("/api/ai-providers/*/credentials/*", "PUT") == 0:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.02)
+        store.rotate_credential("openai", "main", KEY)
+
+    rotator = threading.Thread(target=rotate_when_the_put_arrives)
+    rotator.start()
+    report = apply(plan(store, client), store, client, dry_run=False)
+    rotator.join()
+    (result,) = report.results
+    assert result.status is OK and "rotated again locally meanwhile" in result.message
+    assert store.list_credentials()[0].last_pushed_at == pushed_before  # not marked pushed
+    again = plan(store, client)
+    assert [(i.action, i.target) for i in again.items] == [(Action.REPUSH, "openai/main")]
+    assert apply(again, store, client, dry_run=False).complete
+    assert pull(client).credential("openai", "main").display_text == mask_secret(KEY)

@@ -17,6 +17,7 @@ nowhere else; the client redacts it from any error.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from hubkit.domain import RateType, UnitCosts
@@ -198,6 +199,8 @@ class Steps:
         verb = "create" if hub_c is None else "re-push"
         if self.dry_run:
             return ("dry_run", f"would {verb} the key ({info.display_text})", None)
+        done = "created" if hub_c is None else "re-pushed"
+        version = info.rotated_at or info.created_at  # the value about to be revealed
         secret = self.store.reveal_credential(item.provider, item.name)
         value: str | dict[str, str] = (
             secret["api_key"] if info.credential_type == "api_key" else secret
@@ -213,8 +216,16 @@ class Steps:
             sent = self.client.update_credential(
                 provider_id, hub_c.id, item.name, value, credential_type=info.credential_type
             )
-        self.store.mark_credentials_pushed([info.id])
-        return ("ok", self._ok(f"{verb}d the key ({sent.display_text})"), sent.id)
+        note = self._mark_pushed(item, version)
+        return ("ok", self._ok(f"{done} the key ({sent.display_text})") + note, sent.id)
+
+    def _mark_pushed(self, item: PlanItem, version: datetime) -> str:
+        """Set last_pushed_at — unless the key was rotated again while it was being sent."""
+        now = self._local_credential(item)
+        if now is None or (now.rotated_at or now.created_at) != version:
+            return " (rotated again locally meanwhile: the next plan pushes the new key)"
+        self.store.mark_credentials_pushed([now.id])
+        return ""
 
     def _hub_credential(self, provider: str, name: str) -> HubCredential | None:
         found = self.client.get_provider(provider)

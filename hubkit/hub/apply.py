@@ -21,6 +21,7 @@ their ``last_pushed_at`` set.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from hubkit.hub.verify import ArithmeticCheck
     from hubkit.store import Store
 
+logger = logging.getLogger("hubkit.hub.apply")
 Progress = Callable[[int, int], None]
 #: Items in a row that may fail with "no answer at all" before the rest are skipped.
 UNREACHABLE_AFTER = 3
@@ -184,6 +186,15 @@ def apply(
             result = _run(steps, item)
             silent = silent + 1 if steps.last_error_was_silence else 0
         results_list.append(result)
+        # messages come from the client (redacted) or from hubkit; never a key
+        logger.info(
+            "%s %s %s: %s — %s",
+            "dry run:" if dry_run else "apply:",
+            item.action.value,
+            item.target,
+            result.status.value,
+            result.message,
+        )
         if progress is not None:
             progress(done, total)
     return ApplyReport(plan, tuple(results_list), dry_run, hub, started, datetime.now(UTC), check)

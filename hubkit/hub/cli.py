@@ -12,6 +12,7 @@ import argparse
 import os
 import secrets
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,15 +93,18 @@ def _store(args: argparse.Namespace) -> Store:
     return Store.open(getattr(args, "database_url", None))
 
 
-def _print_frame(frame: pd.DataFrame, empty: str = "(none)") -> None:
+def _print_frame(frame: pd.DataFrame, empty: str = "(none)", width: int | None = None) -> None:
     import pandas as pd
+
+    from hubkit.decimals import plain
 
     if frame.empty:
         print(empty)
         return
-    with pd.option_context("display.max_rows", 500, "display.width", 200,
-                           "display.max_colwidth", 90):  # fmt: skip
-        print(frame.to_string(index=False))
+    # Decimal's str() says 3.64E-7; operators read plain decimals, as the hub sends them
+    frame = frame.map(lambda v: plain(v) if isinstance(v, Decimal) else v)
+    with pd.option_context("display.max_rows", 500, "display.width", 250):
+        print(frame.to_string(index=False, max_colwidth=width))
 
 
 def _cross_check(args: argparse.Namespace, store: Store) -> tuple[Any, Any] | None:
@@ -197,8 +201,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     with _store(args) as store, _client() as client:
         made = _make_plan(args, store, client)
-        _print_frame(made.to_frame(), "(nothing to do: the hub matches the store)")
+        _print_frame(made.to_frame(), "(nothing to do: the hub matches the store)", width=72)
         print(f"\n{made.summary()}")
+        if made.items and not (args.json or args.csv or args.save):
+            print("every field's old → new value: --json FILE, --csv FILE or --save")
         check = _cross_check(args, store)
         if check is not None:
             print(verify_against_hub_arithmetic(made, client, *check).summary())
@@ -218,15 +224,15 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
     with _store(args) as store, _client() as client:
         made = _make_plan(args, store, client)
-        _print_frame(made.to_frame(), "(nothing to do: the hub matches the store)")
-        print(f"\nplan: {made.summary()}\n")
+        print(f"plan: {made.summary()}")
         report = apply(made, store, client, dry_run=not args.yes,
                        cross_check=_cross_check(args, store))  # fmt: skip
     if report.cross_check is not None:
         print(report.cross_check.summary())
-    frame = report.to_frame()
-    _print_frame(frame[["kind", "action", "target", "status", "message"]])
-    print(f"\n{report.summary()}")
+    if made.items:
+        frame = report.to_frame()
+        _print_frame(frame[["kind", "action", "target", "status", "message"]], width=90)
+    print(report.summary())
     if not args.no_report and made.items:
         print(f"report: {report.save()}/")
     if report.dry_run and made.actionable:
