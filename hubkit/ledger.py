@@ -214,3 +214,88 @@ def settle(calls: UserCalls, policy: LedgerPolicy) -> LedgerArrays:
         calls_served=n_served,
         payment_prompts=np.bincount(user, weights=prompts, minlength=n_users).astype(np.int64),
     )
+
+
+_PER_USER = (
+    "granted", "grant_expires", "packs", "purchased", "promo_consumed", "purchased_consumed",
+    "expired", "promo_outstanding", "purchased_outstanding", "overdraft", "credits_used",
+    "provider_cost", "promotional_cost", "calls", "calls_served", "payment_prompts",
+)  # fmt: skip
+_PER_KEY = (
+    "calls", "calls_served", "credits", "promo_credits", "purchased_credits",
+    "overdraft_credits", "provider_cost", "calls_without_unit_costs", "calls_below_cost",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, eq=False)
+class LedgerTotals:
+    """Per-user ledger totals and per-rate-key sums, without per-call arrays."""
+
+    users: dict[str, np.ndarray]
+    keys: dict[str, np.ndarray]
+
+
+def _blocks(starts: np.ndarray, block_calls: int) -> list[tuple[int, int]]:
+    """User ranges holding about ``block_calls`` calls each (a bigger user stays whole)."""
+    out, first, n_users = [], 0, starts.size - 1
+    while first < n_users:
+        last = int(np.searchsorted(starts, starts[first] + block_calls, side="right")) - 1
+        last = min(max(last, first + 1), n_users)
+        out.append((first, last))
+        first = last
+    return out
+
+
+def settle_totals(
+    calls: UserCalls,
+    policy: LedgerPolicy,
+    *,
+    key: np.ndarray,
+    n_keys: int,
+    has_cost: np.ndarray,
+    below_cost: np.ndarray,
+    block_calls: int = 1_000_000,
+) -> LedgerTotals:
+    """:func:`settle` in blocks of users, keeping totals only (bounded memory).
+
+    ``key`` is each call's rate key (for the per-key sums); ``has_cost`` and
+    ``below_cost`` are per-call flags.
+    """
+    n_users = calls.n_users
+    users: dict[str, np.ndarray] = {}
+    keys = {name: np.zeros(n_keys) for name in _PER_KEY}
+    for first, last in _blocks(calls.starts, block_calls):
+        lo, hi = int(calls.starts[first]), int(calls.starts[last])
+        block = UserCalls(
+            starts=calls.starts[first : last + 1] - lo,
+            first_seen=calls.first_seen[first:last],
+            buyer=calls.buyer[first:last],
+            time=calls.time[lo:hi],
+            credits=calls.credits[lo:hi],
+            cost=calls.cost[lo:hi],
+        )
+        part = settle(block, policy)
+        for name in _PER_USER:
+            values = getattr(part, name)
+            if name not in users:
+                users[name] = np.zeros(n_users, dtype=values.dtype)
+            users[name][first:last] = values
+        k = key[lo:hi]
+        served = part.served
+        sums = {
+            "calls": None,
+            "calls_served": served,
+            "credits": np.where(served, block.credits, 0.0),
+            "promo_credits": part.promo_used,
+            "purchased_credits": part.purchased_used,
+            "overdraft_credits": part.overdraft_used,
+            "provider_cost": np.where(served, block.cost, 0.0),
+            "calls_without_unit_costs": served & ~has_cost[lo:hi],
+            "calls_below_cost": below_cost[lo:hi],
+        }
+        for name, weights in sums.items():
+            keys[name] += np.bincount(k, weights=weights, minlength=n_keys)
+    if not users:  # no user at all
+        empty = settle(calls, policy)
+        users = {name: getattr(empty, name) for name in _PER_USER}
+    return LedgerTotals(users=users, keys=keys)

@@ -30,7 +30,7 @@ import pandas as pd
 from hubkit.billing_settings import BillingSettings, payment_required_body
 from hubkit.decimals import require_decimal
 from hubkit.errors import ValidationError
-from hubkit.ledger import NEVER, LedgerArrays, LedgerPolicy, UserCalls, settle
+from hubkit.ledger import LedgerArrays, LedgerPolicy, UserCalls, settle, settle_totals
 from hubkit.pricing import validate_credit_price
 from hubkit.replay_frames import calls_frame, ledger_frame, models_frame, users_frame
 from hubkit.timeline import COUNTS, RateArrays, RateBook, price_arrays
@@ -187,44 +187,47 @@ class PreparedUsage:
 def prepare(
     usage: pd.DataFrame, rates: RateBook | pd.DataFrame, *, as_of: Any = None
 ) -> PreparedUsage:
-    """Validate, look up and sort usage for replays (the part every scenario shares)."""
+    """Validate, look up and sort usage for replays (the part every scenario shares).
+
+    Temporaries are int32 where they can be and dropped early: ten million calls must
+    fit in a couple of gigabytes together with the caller's own table.
+    """
     book = rates if isinstance(rates, RateBook) else RateBook(rates)
     frame = validate_usage(usage)
     when = to_ns(frame["time"])
     user_col = frame["user"]
     if isinstance(user_col.dtype, pd.CategoricalDtype):
-        user_code = user_col.cat.codes.to_numpy().astype(np.int64)
         names = pd.Index(user_col.cat.categories.astype(str))
+        user_code = user_col.cat.codes.to_numpy()
     else:
-        user_code, names = pd.factorize(user_col)
-        names = pd.Index(names.astype(str))
+        user_code, uniques = pd.factorize(user_col)
+        names = pd.Index(uniques.astype(str))
+    user_code = user_code.astype(np.int16 if names.size < 2**15 else np.int32, copy=False)
     # Sort by (user, time): a stable sort by user keeps time order if the table has it.
-    if when.size and np.all(when[1:] >= when[:-1]):
-        small = user_code.astype(np.int16) if names.size < 2**15 else user_code
-        order = np.argsort(small, kind="stable")
+    if when.size and bool(np.all(when[1:] >= when[:-1])):
+        order = np.argsort(user_code, kind="stable")
     else:
         order = np.lexsort((when, user_code))
+    order = order.astype(np.int32) if order.size < 2**31 else order
     user_sorted = user_code[order]
     n_users = names.size
     all_counts = np.bincount(user_sorted, minlength=n_users)
-    first_seen = np.full(n_users, NEVER, dtype=np.int64)
     all_starts = np.concatenate([[0], np.cumsum(all_counts)])
     present = all_counts > 0
-    first_seen[present] = when[order][all_starts[:-1][present]]
     # Drop users who never called (unused categories) so per-user rows are real users.
     keep_users = np.flatnonzero(present)
-    remap = np.full(n_users, -1, dtype=np.int64)
+    first_seen = when[order[all_starts[:-1][present]]]
+    remap = np.full(n_users, -1, dtype=np.int32)
     remap[keep_users] = np.arange(keep_users.size)
     names = names[keep_users]
-    first_seen = first_seen[keep_users]
     user_sorted = remap[user_sorted]
 
-    row_all = book.rows_for(frame)[order] if order.size else np.zeros(0, np.int32)
+    row_all = book.rows_for(frame) if order.size else np.zeros(0, np.int32)
+    row_all = row_all[order]
     supported = row_all >= 0
-    idx = order[supported]
-    u_sup = user_sorted[supported]
-    counts_sup = np.bincount(u_sup, minlength=names.size)
     unsupported_user = np.bincount(user_sorted[~supported], minlength=names.size)
+    counts_sup = np.bincount(user_sorted[supported], minlength=names.size)
+    del user_sorted
     if (~supported).any():
         bad = frame.iloc[order[~supported]][["provider", "model", "type"]].astype(str)
         unsupported_keys = bad.value_counts().rename("calls").reset_index()
@@ -232,7 +235,9 @@ def prepare(
         unsupported_keys = pd.DataFrame(
             {"provider": [], "model": [], "type": [], "calls": []}
         ).astype({"calls": np.int64})
-    row = row_all[supported]
+    idx = order[supported] if not supported.all() else order
+    del order
+    row = row_all[supported] if not supported.all() else row_all
     last = int(when.max()) if when.size else 0
     as_of_ns = last if as_of is None else _as_ns(as_of)
     if when.size and as_of_ns < last:
@@ -286,9 +291,19 @@ class ReplayResult:
     credit_price: Decimal
     behaviour: Behaviour
     prepared: PreparedUsage | None = None
-    credits: np.ndarray | None = None
-    cost: np.ndarray | None = None
-    ledger_arrays: LedgerArrays | None = None
+    user_calls: UserCalls | None = None
+    policy: LedgerPolicy | None = None
+
+    @property
+    def credits(self) -> np.ndarray | None:
+        """Credits of every supported call (sorted by user, time), or None for totals."""
+        return None if self.user_calls is None else self.user_calls.credits
+
+    def ledger_arrays(self) -> LedgerArrays:
+        """The per-call ledger (recomputed on demand: results keep totals only)."""
+        self._need_detail()
+        assert self.user_calls is not None and self.policy is not None
+        return settle(self.user_calls, self.policy)
 
     @property
     def models_below_cost(self) -> int:
@@ -297,16 +312,16 @@ class ReplayResult:
 
     def calls(self) -> pd.DataFrame:
         """One row per supported call, sorted by (user, time), with its ledger effect."""
-        self._need_detail()
-        assert self.prepared is not None and self.ledger_arrays is not None
-        return calls_frame(self.prepared, self.credits, self.cost, self.ledger_arrays)
+        detail = self.ledger_arrays()
+        assert self.prepared is not None and self.user_calls is not None
+        return calls_frame(self.prepared, self.user_calls.credits, self.user_calls.cost, detail)
 
     def ledger(self) -> pd.DataFrame:
         """The ledger as events: grant, purchase, usage, refused (402), expire."""
-        self._need_detail()
-        assert self.prepared is not None and self.ledger_arrays is not None
+        detail = self.ledger_arrays()
+        assert self.prepared is not None and self.user_calls is not None
         return ledger_frame(
-            self.prepared, self.credits, self.ledger_arrays, self.behaviour, self.credit_price
+            self.prepared, self.user_calls.credits, detail, self.behaviour, self.credit_price
         )
 
     def payment_required_body(self, when: Any = None) -> dict[str, Any]:
@@ -315,7 +330,7 @@ class ReplayResult:
         return payment_required_body(self.settings, stamp)
 
     def _need_detail(self) -> None:
-        if self.prepared is None or self.ledger_arrays is None:
+        if self.prepared is None or self.user_calls is None:
             raise ValidationError(
                 "this result holds totals only (combined from partitions); replay one "
                 "partition for per-call detail",
@@ -356,11 +371,18 @@ def replay_partition(
         cost=priced.cost,
     )
     policy = policy_for(settings, price, knobs, prepared.as_of_ns)
-    arrays_out = settle(calls, policy)
     flags = book.below_cost(price) if below_cost is None else below_cost
-    users = users_frame(prepared, arrays_out, calls.buyer, knobs, price)
-    models = models_frame(prepared, priced, arrays_out, index, flags, price, arrays.has_cost)
-    kpis = _kpis(users, models, arrays_out)
+    totals = settle_totals(
+        calls,
+        policy,
+        key=prepared.key,
+        n_keys=len(book.keys),
+        has_cost=arrays.has_cost[index],
+        below_cost=flags[index],
+    )
+    users = users_frame(prepared, totals, calls.buyer, knobs, price)
+    models = models_frame(prepared, totals, price)
+    kpis = _kpis(users, models)
     return ReplayResult(
         kpis=kpis,
         users=users,
@@ -369,13 +391,12 @@ def replay_partition(
         credit_price=price,
         behaviour=knobs,
         prepared=prepared,
-        credits=priced.credits,
-        cost=priced.cost,
-        ledger_arrays=arrays_out,
+        user_calls=calls,
+        policy=policy,
     )
 
 
-def _kpis(users: pd.DataFrame, models: pd.DataFrame, arrays: LedgerArrays) -> Kpis:
+def _kpis(users: pd.DataFrame, models: pd.DataFrame) -> Kpis:
     def total(column: str) -> float:
         return float(users[column].sum())
 

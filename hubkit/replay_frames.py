@@ -7,13 +7,13 @@ per-model frames adds up across user partitions.
 from __future__ import annotations
 
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from hubkit.ledger import NEVER, LedgerArrays
-from hubkit.timeline import Priced
+from hubkit.ledger import NEVER, LedgerArrays, LedgerTotals
 
 if TYPE_CHECKING:
     from hubkit.replay import Behaviour, PreparedUsage
@@ -28,12 +28,13 @@ def _times(ns: np.ndarray) -> pd.Series:
 
 def users_frame(
     prepared: PreparedUsage,
-    ledger: LedgerArrays,
+    totals: LedgerTotals,
     buyer: np.ndarray,
     behaviour: Behaviour,
     credit_price: Decimal,
 ) -> pd.DataFrame:
     price = float(credit_price)
+    ledger = SimpleNamespace(**totals.users)
     refused = ledger.calls - ledger.calls_served
     frame = pd.DataFrame(
         {
@@ -76,43 +77,28 @@ def _pack_credits(behaviour: Behaviour, price: float) -> float:
 
 
 def models_frame(
-    prepared: PreparedUsage,
-    priced: Priced,
-    ledger: LedgerArrays,
-    index: np.ndarray,
-    below_cost: np.ndarray,
-    credit_price: Decimal,
-    has_cost: np.ndarray,
+    prepared: PreparedUsage, totals: LedgerTotals, credit_price: Decimal
 ) -> pd.DataFrame:
     """Per (provider, model, type): calls, credits by funding source, revenue, cost."""
     keys = prepared.book.keys
+    sums = totals.keys
     n = len(keys)
-    key = prepared.key
-    served = ledger.served
-    cost = np.where(served, priced.cost, 0.0) if priced.cost is not None else np.zeros(key.size)
-
-    def per_key(weights: np.ndarray | None = None) -> np.ndarray:
-        return np.bincount(key, weights=weights, minlength=n)
-
-    purchased = per_key(ledger.purchased_used)
     frame = pd.DataFrame(
         {
             "provider": [k[0] for k in keys],
             "model": [k[1] for k in keys],
             "type": [k[2] for k in keys],
-            "calls": per_key().astype(np.int64),
-            "calls_served": per_key(served.astype(np.float64)).astype(np.int64),
+            "calls": sums["calls"].astype(np.int64),
+            "calls_served": sums["calls_served"].astype(np.int64),
             "calls_unsupported": np.zeros(n, dtype=np.int64),
-            "credits": per_key(np.where(served, priced.credits, 0.0)),
-            "promo_credits": per_key(ledger.promo_used),
-            "purchased_credits": purchased,
-            "overdraft_credits": per_key(ledger.overdraft_used),
-            "revenue": purchased * float(credit_price),
-            "provider_cost": per_key(cost),
-            "calls_without_unit_costs": per_key(
-                (served & ~has_cost[index]).astype(np.float64)
-            ).astype(np.int64),
-            "below_cost": per_key((served & below_cost[index]).astype(np.float64)) > 0,
+            "credits": sums["credits"],
+            "promo_credits": sums["promo_credits"],
+            "purchased_credits": sums["purchased_credits"],
+            "overdraft_credits": sums["overdraft_credits"],
+            "revenue": sums["purchased_credits"] * float(credit_price),
+            "provider_cost": sums["provider_cost"],
+            "calls_without_unit_costs": sums["calls_without_unit_costs"].astype(np.int64),
+            "below_cost": sums["calls_below_cost"] > 0,
         }
     )
     frame["calls_refused"] = frame["calls"] - frame["calls_served"]

@@ -296,6 +296,34 @@ COUNTS = (
 _EXTRA_COUNTS = COUNTS[2:]
 
 
+def _gather_times(values: np.ndarray, row: np.ndarray, count: np.ndarray) -> np.ndarray:
+    out = values.take(row)  # take + in-place multiply: no temporaries beyond the result
+    out *= count
+    return out
+
+
+def _calls_with(columns: list[np.ndarray]) -> np.ndarray:
+    """Calls where any of ``columns`` is non-zero (integer ORs, then one comparison)."""
+    mask: np.ndarray | None = None
+    by_dtype: dict[np.dtype, np.ndarray] = {}
+    for values in columns:
+        if values.dtype.kind in "iu":
+            if values.dtype in by_dtype:
+                by_dtype[values.dtype] |= values
+            else:
+                by_dtype[values.dtype] = values.copy()
+        else:
+            mask = values != 0 if mask is None else mask | (values != 0)
+    for merged in by_dtype.values():
+        mask = merged != 0 if mask is None else mask | (merged != 0)
+    return np.flatnonzero(mask) if mask is not None else np.zeros(0, dtype=np.int64)
+
+
+# A count present on more than this share of calls is priced densely (a gather over all
+# calls is then cheaper than finding and gathering the calls that have it).
+_DENSE_SHARE = 0.12
+
+
 def price_arrays(
     row: np.ndarray,
     counts: Mapping[str, np.ndarray],
@@ -306,39 +334,50 @@ def price_arrays(
     """Credits and provider cost per call: ``row`` indexes ``rates`` (−1 = unsupported).
 
     The one vectorised pricing kernel (the float twin of :func:`call_credits`): input and
-    completion tokens as dense gather-multiply-adds; cache tokens, images and seconds,
-    which most calls do not have, only on the calls that have any of them. Cached input
-    tokens cost the provider's input price (unitCosts has no cache prices).
+    completion tokens as dense gather-multiply-adds; cache tokens, images and seconds
+    densely too when many calls have them, otherwise only on the calls that do. Cached
+    input tokens cost the provider's input price (unitCosts has no cache prices).
     """
     tokens_in, tokens_out = counts["input_tokens"], counts["output_tokens"]
-    credits = np.multiply(tokens_in, rates.input_rate[row], dtype=np.float64)
-    credits += tokens_out * rates.output_text[row]
+    credits = _gather_times(rates.input_rate, row, tokens_in)
+    credits += _gather_times(rates.output_text, row, tokens_out)
     spent = None
     if cost:
-        spent = np.multiply(tokens_in, rates.cost_input[row], dtype=np.float64)
-        spent += tokens_out * rates.cost_output_text[row]
-    mask = counts["cache_read_tokens"] != 0
-    for column in _EXTRA_COUNTS[1:]:
-        mask |= counts[column] != 0
-    idx = np.flatnonzero(mask)
-    if idx.size:
-        sub = row[idx]
-        plans = (
-            ("cache_read_tokens", rates.cache_read_rate, rates.cost_input),
-            ("cache_write_tokens", rates.cache_write_rate, rates.cost_input),
-            ("images", rates.output_image, rates.cost_output_image),
-            ("seconds", rates.output_video, rates.cost_output_video),
-        )
-        add_credits = np.zeros(idx.size)
-        add_cost = np.zeros(idx.size) if cost else None
-        for column, rate, unit_cost in plans:
-            count = counts[column][idx]
-            add_credits += count * rate[sub]
-            if add_cost is not None:
-                add_cost += count * unit_cost[sub]
-        credits[idx] += add_credits
-        if spent is not None and add_cost is not None:
-            spent[idx] += add_cost
+        spent = _gather_times(rates.cost_input, row, tokens_in)
+        spent += _gather_times(rates.cost_output_text, row, tokens_out)
+    plans = {
+        "cache_read_tokens": (rates.cache_read_rate, rates.cost_input),
+        "cache_write_tokens": (rates.cache_write_rate, rates.cost_input),
+        "images": (rates.output_image, rates.cost_output_image),
+        "seconds": (rates.output_video, rates.cost_output_video),
+    }
+    n = row.size
+    sparse = []
+    for column, (rate, unit_cost) in plans.items():
+        present = np.count_nonzero(counts[column])
+        if not present:
+            continue
+        if present > _DENSE_SHARE * n:
+            credits += _gather_times(rate, row, counts[column])
+            if spent is not None:
+                spent += _gather_times(unit_cost, row, counts[column])
+        else:
+            sparse.append(column)
+    if not sparse:
+        return Priced(row=row, credits=credits, cost=spent)
+    idx = _calls_with([counts[c] for c in sparse])
+    sub = row[idx]
+    add_credits = np.zeros(idx.size)
+    add_cost = np.zeros(idx.size) if spent is not None else None
+    for column in sparse:
+        rate, unit_cost = plans[column]
+        count = counts[column][idx]
+        add_credits += count * rate[sub]
+        if add_cost is not None:
+            add_cost += count * unit_cost[sub]
+    credits[idx] += add_credits
+    if spent is not None and add_cost is not None:
+        spent[idx] += add_cost
     return Priced(row=row, credits=credits, cost=spent)
 
 
@@ -420,8 +459,8 @@ class RateBook:
     # -- lookup -------------------------------------------------------------------------
     def _flat_codes(self, usage: pd.DataFrame, table: np.ndarray) -> np.ndarray:
         # Map each column's categories (few) to the book's names, build a small lookup in
-        # the usage's own category space, then one flat gather per call: three in-place
-        # int32 operations instead of three gathers and a 3-D fancy index.
+        # the usage's own category space, then one flat ``take`` per call: a handful of
+        # in-place int32 operations instead of three gathers and a 3-D fancy index.
         codes, maps = [], []
         for column, names in (
             ("provider", self.providers),
@@ -435,15 +474,17 @@ class RateBook:
             else:
                 col_codes, cats = pd.factorize(values)
             codes.append(col_codes)
-            # -1 (a missing value) must land on the "no rate" slot: the mapping's last one.
-            maps.append(np.append(names.get_indexer(pd.Index(cats).astype(str)), -1))
-        sizes = [m.size for m in maps]
+            # Slot 0 is "missing value" (code −1): it maps to the book's "no rate" slot (−1).
+            maps.append(np.concatenate([[-1], names.get_indexer(pd.Index(cats).astype(str))]))
+        s1, s2 = maps[1].size, maps[2].size
         grid = table[np.ix_(maps[0], maps[1], maps[2])].ravel()
-        idx = np.where(codes[0] < 0, sizes[0] - 1, codes[0]).astype(np.int32)
-        idx *= sizes[1]
-        idx += np.where(codes[1] < 0, sizes[1] - 1, codes[1])
-        idx *= sizes[2]
-        idx += np.where(codes[2] < 0, sizes[2] - 1, codes[2])
+        # (c0 + 1)·s1·s2 + (c1 + 1)·s2 + (c2 + 1), with the +1s folded into one offset.
+        idx = codes[0].astype(np.int32)
+        idx *= s1
+        idx += codes[1]
+        idx *= s2
+        idx += codes[2]
+        idx += s1 * s2 + s2 + 1
         return grid.take(idx)
 
     def key_codes(self, usage: pd.DataFrame) -> np.ndarray:

@@ -186,7 +186,7 @@ def _drop_unused(series: pd.Series) -> pd.Series:
     used = np.bincount(codes[codes >= 0], minlength=n_cats) > 0 if codes.size else np.zeros(0, bool)
     if used.all():
         return series
-    remap = np.full(n_cats + 1, -1, dtype=np.int64)
+    remap = np.full(n_cats + 1, -1, dtype=np.int32)
     remap[np.flatnonzero(used)] = np.arange(int(used.sum()))
     new_codes = remap[codes]  # code -1 reads the last slot: stays -1
     categories = series.cat.categories[used]
@@ -239,7 +239,7 @@ def validate_usage(
             message = f"{exc} (in {source})"
             raise ValidationError(message, field=exc.field, value=exc.value) from None
         raise
-    result = pd.DataFrame(out, index=index)
+    result = pd.DataFrame(out, index=index, copy=False)
     extras = [c for c in body.columns if c not in USAGE_COLUMNS]
     for column in extras:
         result[column] = body[column].to_numpy()

@@ -132,44 +132,65 @@ def generate_usage(
     # Late arrivals have less time to call: scale activity by the time they are present.
     activity *= (days - arrival) / days
     calls_per_user = rng.multinomial(n_calls, activity / activity.sum())
-    app_of_user = rng.choice(n_apps, n_users, p=_zipf(n_apps))
+    app_of_user = rng.choice(n_apps, n_users, p=_zipf(n_apps)).astype(np.int8)
     user = np.repeat(np.arange(n_users, dtype=np.int32), calls_per_user)
 
-    # Times: uniform over each user's presence, then a diurnal time of day.
-    t_arrival = arrival[user]
-    t = t_arrival + rng.random(n_calls) * (days - t_arrival)
-    t = np.floor(t) + _diurnal_offsets(rng, n_calls, diurnal_amplitude, peak_hour)
-    t = np.clip(t, t_arrival, np.nextafter(days, 0))
-    # Microsecond resolution, like the gateway's own timestamps (and a CSV round trip).
-    time_ns = start_ts.as_unit("ns").value + np.round(t * _US_PER_DAY).astype(np.int64) * 1000
-
-    model = rng.choice(len(keys), n_calls, p=weights).astype(np.int32)
-    kind_of_key = np.array([k[2] for k in keys])
-    kind = kind_of_key[model]
-    counts = _token_counts(rng, kind, cache_share, cache_write_share)
+    type_names = [t.value for t in RateType]
+    kind_of_key = np.array([type_names.index(k[2]) for k in keys], dtype=np.int8)
+    time_ns = np.empty(n_calls, dtype=np.int64)
+    model = np.empty(n_calls, dtype=np.int32)
+    counts = {c: np.empty(n_calls, dtype=np.int32) for c in _INT_COUNTS}
+    counts["seconds"] = np.empty(n_calls, dtype=np.float64)
+    origin = start_ts.as_unit("ns").value
+    # In chunks, so that the temporaries of ten million rows never exist at once.
+    for lo in range(0, n_calls, _CHUNK):
+        hi = min(n_calls, lo + _CHUNK)
+        t_arrival = arrival[user[lo:hi]]
+        t = t_arrival + rng.random(hi - lo) * (days - t_arrival)
+        t = np.floor(t) + _diurnal_offsets(rng, hi - lo, diurnal_amplitude, peak_hour)
+        t = np.clip(t, t_arrival, np.nextafter(days, 0))
+        # Microsecond resolution, like the gateway's own timestamps (and a CSV round trip).
+        time_ns[lo:hi] = origin + np.round(t * _US_PER_DAY).astype(np.int64) * 1000
+        model[lo:hi] = rng.choice(len(keys), hi - lo, p=weights)
+        part = _token_counts(rng, kind_of_key[model[lo:hi]], cache_share, cache_write_share)
+        for name, values in part.items():
+            counts[name][lo:hi] = values
 
     order = np.argsort(time_ns, kind="stable")
+    for values in (time_ns, user, model, *counts.values()):
+        values[:] = values[order]
+    del order
     providers = sorted({k[0] for k in keys})
     models = sorted({k[1] for k in keys})
-    key_provider = np.array([providers.index(k[0]) for k in keys], dtype=np.int32)
+    key_provider = np.array([providers.index(k[0]) for k in keys], dtype=np.int16)
     key_model = np.array([models.index(k[1]) for k in keys], dtype=np.int32)
     key_type = np.array([list(RateType).index(RateType(k[2])) for k in keys], dtype=np.int8)
-    user_names = [f"user-{i:06d}" for i in range(n_users)]
+    # Only users who made a call become categories (no unused ones to drop later).
+    active = np.flatnonzero(calls_per_user)
+    compact = np.zeros(n_users, dtype=np.int32)
+    compact[active] = np.arange(active.size, dtype=np.int32)
+    app_of_user = app_of_user[active]
+    user[:] = compact[user]
+    user_names = [f"user-{i:06d}" for i in active]
     app_names = [f"app-{i:02d}" for i in range(n_apps)]
-    m = model[order]
     frame = pd.DataFrame(
         {
-            "time": pd.to_datetime(time_ns[order], utc=True).as_unit("ns"),
-            "user": pd.Categorical.from_codes(user[order], categories=user_names),
-            "app": pd.Categorical.from_codes(app_of_user[user[order]], categories=app_names),
-            "provider": pd.Categorical.from_codes(key_provider[m], categories=providers),
-            "model": pd.Categorical.from_codes(key_model[m], categories=models),
-            "type": pd.Categorical.from_codes(key_type[m], categories=[t.value for t in RateType]),
-            **{name: values[order] for name, values in counts.items()},
-        }
+            "time": pd.to_datetime(time_ns, utc=True).as_unit("ns"),
+            "user": pd.Categorical.from_codes(user, categories=user_names),
+            "app": pd.Categorical.from_codes(app_of_user[user], categories=app_names),
+            "provider": pd.Categorical.from_codes(key_provider[model], categories=providers),
+            "model": pd.Categorical.from_codes(key_model[model], categories=models),
+            "type": pd.Categorical.from_codes(key_type[model], categories=type_names),
+            **{c: counts[c] for c in USAGE_COLUMNS[6:]},
+        },
+        copy=False,
     )
-    # Validation also drops categories nobody used (users who drew no call, unused models).
-    return validate_usage(frame[list(USAGE_COLUMNS)])
+    # Validation also drops categories nobody used (models nobody drew, apps).
+    return validate_usage(frame)
+
+
+_CHUNK = 1_000_000
+_INT_COUNTS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens", "images")
 
 
 def _zipf(n: int) -> np.ndarray:
@@ -185,10 +206,11 @@ def _token_counts(
     rng: np.random.Generator, kind: np.ndarray, cache_share: float, cache_write_share: float
 ) -> dict[str, np.ndarray]:
     n = kind.size
-    chat = kind == RateType.CHAT_COMPLETION.value
-    embed = kind == RateType.EMBEDDING.value
-    image = kind == RateType.IMAGE_GENERATION.value
-    video = kind == RateType.VIDEO.value
+    code = {t: np.int8(i) for i, t in enumerate(RateType)}  # kind holds these codes
+    chat = kind == code[RateType.CHAT_COMPLETION]
+    embed = kind == code[RateType.EMBEDDING]
+    image = kind == code[RateType.IMAGE_GENERATION]
+    video = kind == code[RateType.VIDEO]
     # Draw every distribution for all rows (keeps the stream independent of the mix) and
     # keep what applies to each row's type.
     prompt = _lognormal_int(rng, 900, 1.0, n)

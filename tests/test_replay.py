@@ -473,3 +473,24 @@ def test_kpis_add_and_derive() -> None:
     assert (total.revenue, total.n_402) == (20.0, 6)
     assert total.gross_margin_pct == pytest.approx(60.0)
     assert "gross_margin_pct" in total.to_dict()
+
+
+def test_ledger_totals_do_not_depend_on_the_user_blocks() -> None:
+    from hubkit.ledger import settle, settle_totals
+
+    rates = mixed_rates()
+    usage = generate_usage(rates, n_calls=2_000, n_users=30, seed=6)
+    result = replay(usage, timeline_from_rates(rates), billing(grant=1, days=2),
+                    credit_price="0.001", behaviour=Behaviour(buy_probability=0.5))  # fmt: skip
+    calls, policy = result.user_calls, result.policy
+    assert calls is not None and policy is not None
+    flags = np.zeros(calls.time.size, dtype=bool)
+    prepared = result.prepared
+    assert prepared is not None
+    whole = settle(calls, policy)
+    for block in (1, 7, 10_000):
+        totals = settle_totals(calls, policy, key=prepared.key, n_keys=len(prepared.book.keys),
+                               has_cost=~flags, below_cost=flags, block_calls=block)  # fmt: skip
+        for name, values in totals.users.items():
+            assert np.allclose(values, getattr(whole, name)), (block, name)
+        assert totals.keys["credits"].sum() == pytest.approx(result.kpis.credits_used)
