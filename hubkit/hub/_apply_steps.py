@@ -7,8 +7,8 @@ plan applied twice, late, or after a partial failure does nothing twice:
 - a create whose object is already on the hub with the planned values is ``ok``;
 - an update whose fields already hold the new values is ``ok``; one whose fields hold
   neither the plan's old nor its new values changed on the hub since: ``skipped``;
-- a rate whose local version moved since the plan is ``skipped`` (re-plan), so the
-  ``hub_push`` history rows always record values the store holds.
+- a rate whose local version moved since the plan (as apply starts) is ``skipped``
+  (re-plan), so the ``hub_push`` history rows record values the store holds.
 
 A credential's value is revealed from the store inside the step that sends it and goes
 nowhere else; the client redacts it from any error.
@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from hubkit.domain import RateType, UnitCosts
-from hubkit.errors import HubError, HubkitError, HubStatusError, NotFoundError
+from hubkit.errors import HubError, HubkitError, HubStatusError
 from hubkit.hub import _fields as F
 from hubkit.hub.models import HubCredential, HubProvider, HubRate
 from hubkit.hub.plan import Action, ItemKind, PlanItem, needs_push
@@ -57,6 +57,8 @@ class Steps:
         self.source = source
         self.job_run_id = job_run_id
         self.provider_ids = {p.name: p.id for p in state.providers}
+        # the local rates as apply starts (one query, not one per item)
+        self.local_rates = {(r.provider, r.model, r.type.value): r for r in store.list_rates()}
         self.last_error_was_silence = False
 
     def run(self, item: PlanItem) -> Outcome:
@@ -247,9 +249,8 @@ class Steps:
     # --- rates ------------------------------------------------------------------------------
 
     def _local_rate_moved(self, item: PlanItem) -> tuple[str, str, None] | None:
-        try:
-            local = self.store.find_rate(item.provider, item.name, item.type)
-        except NotFoundError:
+        local = self.local_rates.get((item.provider, item.name, item.type))
+        if local is None:
             return ("skipped", f"no longer in the local store; {_REPLAN}", None)
         if item.local_version is not None and local.version != item.local_version:
             return ("skipped", f"changed locally since the plan (version {item.local_version} → "
@@ -329,11 +330,8 @@ class Steps:
         hub_r = self.state.rate(item.provider, item.name, item.type)
         if hub_r is None:
             return ("ok", "already gone from the hub", None)
-        try:
-            self.store.find_rate(item.provider, item.name, item.type)
+        if (item.provider, item.name, item.type) in self.local_rates:
             return ("skipped", f"now in the local store; {_REPLAN}", hub_r.id)
-        except NotFoundError:
-            pass
         current = F.rate_fields(hub_r)
         moved = [c.field for c in item.changes if current.get(c.field) != c.old]
         if moved:

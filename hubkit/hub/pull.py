@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -29,9 +30,13 @@ if TYPE_CHECKING:
     from hubkit.store import Store
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class HubState:
-    """What a hub holds at one moment: providers (with masked credentials and rates)."""
+    """What a hub holds at one moment: providers (with masked credentials and rates).
+
+    Lookups by name go through indexes built on first use (no ``slots``: the cached
+    properties live in the instance dict), so planning 10,000 rates stays linear.
+    """
 
     hub: str  # the hub's base URL, redacted
     pulled_at: datetime
@@ -45,8 +50,22 @@ class HubState:
 
     # --- lookups --------------------------------------------------------------------------
 
+    @cached_property
+    def _providers(self) -> dict[str, HubProvider]:
+        index: dict[str, HubProvider] = {}
+        for p in self.providers:
+            index.setdefault(p.name, p)
+        return index
+
+    @cached_property
+    def _rates(self) -> dict[tuple[str, str, RateType], HubRate]:
+        index: dict[tuple[str, str, RateType], HubRate] = {}
+        for name, rate in self.rates:
+            index.setdefault((name, rate.model, rate.type), rate)
+        return index
+
     def provider(self, name: str) -> HubProvider | None:
-        return next((p for p in self.providers if p.name == name), None)
+        return self._providers.get(name)
 
     @property
     def credentials(self) -> tuple[HubCredential, ...]:
@@ -64,13 +83,7 @@ class HubState:
         return next((c for c in found.credentials if c.name == name), None)
 
     def rate(self, provider: str, model: str, type: RateType | str) -> HubRate | None:
-        found = self.provider(provider)
-        if found is None:
-            return None
-        rtype = RateType.parse(type)
-        return next(
-            (r for r in found.model_rates or () if r.model == model and r.type == rtype), None
-        )
+        return self._rates.get((provider, model, RateType.parse(type)))
 
     # --- domain values --------------------------------------------------------------------
 
