@@ -261,6 +261,24 @@ def test_503_bursts_and_a_slow_hub_fail_items_not_the_run(
     _assert_hub_is_the_store(client, store)
 
 
+def test_a_create_whose_answer_was_lost_is_found_by_re_reading_the_hub(
+    hub: HubHandle, client: HubClient, store: Store
+) -> None:
+    seed_store(store, ("openai",))
+    # the hub applies the first rate create, then drops the connection before answering
+    hub.set_faults(drop={"count": 1, "after_apply": True, "method": "POST",
+                         "path": "/api/ai-providers/*/model-rates"})  # fmt: skip
+    report = apply(plan(store, client), store, client, dry_run=False)
+    assert report.complete
+    (landed,) = [r for r in report.results if "landed" in r.message]
+    assert landed.item.target == "openai/gpt-4o (chatCompletion)"
+    assert "it landed although the call failed" in landed.message
+    assert hub.request_count("/api/ai-providers/*/model-rates", "POST") == 3  # never re-sent
+    _assert_hub_is_the_store(client, store)
+    push = store.history(model="gpt-4o", limit=1)[0]
+    assert push.change_type == ChangeType.HUB_PUSH.value  # recorded like any other push
+
+
 def test_an_unreachable_hub_fails_every_item_without_raising(hub: HubHandle, store: Store) -> None:
     hub.require_local()
     seed_store(store)
