@@ -114,6 +114,11 @@ def _at(values: np.ndarray, starts: np.ndarray, count: np.ndarray) -> np.ndarray
     return out
 
 
+def _sum_by(user: np.ndarray, weights: np.ndarray, n_users: int) -> np.ndarray:
+    # float64 even with no calls at all (bincount of nothing is an integer array)
+    return np.bincount(user, weights=weights, minlength=n_users).astype(np.float64)
+
+
 def settle(calls: UserCalls, policy: LedgerPolicy) -> LedgerArrays:
     """Replay the balances of ``calls`` under ``policy`` (see the module docstring)."""
     n_users = calls.n_users
@@ -208,8 +213,8 @@ def settle(calls: UserCalls, policy: LedgerPolicy) -> LedgerArrays:
         purchased_outstanding=purchased_outstanding,
         overdraft=overdraft,
         credits_used=spent,
-        provider_cost=np.bincount(user, weights=cost_served, minlength=n_users),
-        promotional_cost=np.bincount(user, weights=cost_served * share, minlength=n_users),
+        provider_cost=_sum_by(user, cost_served, n_users),
+        promotional_cost=_sum_by(user, cost_served * share, n_users),
         calls=counts.astype(np.int64),
         calls_served=n_served,
         payment_prompts=np.bincount(user, weights=prompts, minlength=n_users).astype(np.int64),
@@ -264,6 +269,7 @@ def settle_totals(
     n_users = calls.n_users
     users: dict[str, np.ndarray] = {}
     keys = {name: np.zeros(n_keys) for name in _PER_KEY}
+    # (bincount of an empty block is integer-typed: the float accumulators keep them float)
     for first, last in _blocks(calls.starts, block_calls):
         lo, hi = int(calls.starts[first]), int(calls.starts[last])
         block = UserCalls(

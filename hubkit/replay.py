@@ -33,8 +33,30 @@ from hubkit.errors import ValidationError
 from hubkit.ledger import LedgerArrays, LedgerPolicy, UserCalls, settle, settle_totals
 from hubkit.pricing import validate_credit_price
 from hubkit.replay_frames import calls_frame, ledger_frame, models_frame, users_frame
-from hubkit.timeline import COUNTS, RateArrays, RateBook, price_arrays
+from hubkit.timeline import (
+    COUNTS,
+    RateArrays,
+    RateBook,
+    price_arrays,
+    timeline_from_rates,
+    validate_timeline,
+)
 from hubkit.usage_schema import to_ns, validate_usage
+
+__all__ = [
+    "Behaviour",
+    "Kpis",
+    "PreparedUsage",
+    "ReplayResult",
+    "buyer_draws",
+    "combine_results",
+    "policy_for",
+    "prepare",
+    "replay",
+    "replay_partition",
+    "timeline_from_rates",
+    "validate_timeline",
+]
 
 _NS_PER_DAY = 86_400 * 10**9
 

@@ -23,7 +23,7 @@ replays any single scenario with the exact rounded rates.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -31,76 +31,16 @@ import numpy as np
 import pandas as pd
 
 from hubkit.billing_settings import BillingSettings
-from hubkit.ledger import NEVER, segment_cumsum
+from hubkit.ledger import NEVER
 from hubkit.pricing import is_below_cost
 from hubkit.replay import Behaviour, Kpis, buyer_draws
+from hubkit.scenario_sums import Family, UserSums
 
 if TYPE_CHECKING:
     from hubkit.scenarios import ScenarioBase
 
 _NS_PER_DAY = 86_400 * 10**9
 _CELLS_PER_CHUNK = 1_000_000  # users × scenarios evaluated at once (bounds memory)
-
-
-class _Family:
-    """Running sums of one credit decomposition (scaled part, fixed part) per user.
-
-    Every per-call array is stored with a 0 in front of each user's calls, so that
-    "value at a user's call j" is one ``take`` for any j ≥ −1 (j = −1 reads the 0).
-    """
-
-    def __init__(self, base: ScenarioBase, scaled: np.ndarray, fixed: np.ndarray) -> None:
-        prepared = base.prepared
-        n_users = prepared.users.size
-        self.user = np.repeat(np.arange(n_users, dtype=np.int32), np.diff(prepared.starts))
-        starts = prepared.starts[:-1]
-        self.first = starts + np.arange(n_users) + 1
-        self._positions = np.arange(self.user.size) + self.user + 1
-        self.scaled = scaled
-        self.fixed = fixed
-        positive = (scaled > 0) | (fixed > 0)
-        has_cost = base.book.arrays.has_cost[prepared.key]
-        self._pad: dict[str, np.ndarray] = {
-            "E": self._padded(segment_cumsum(scaled, self.user)),
-            "B": self._padded(segment_cumsum(fixed, self.user)),
-            "C": self._padded(segment_cumsum(base.cost, self.user)),
-            "C_pos": self._padded(segment_cumsum(np.where(positive, base.cost, 0.0), self.user)),
-            "no_cost": self._padded(segment_cumsum((~has_cost).astype(np.float64), self.user)),
-            "scaled": self._padded(scaled),
-            "fixed": self._padded(fixed),
-            "cost": self._padded(base.cost),
-        }
-        nonempty = np.diff(prepared.starts) > 0
-        self.max_scaled = np.zeros(n_users)
-        self.max_fixed = np.zeros(n_users)
-        if scaled.size:
-            self.max_scaled[nonempty] = np.maximum.reduceat(scaled, starts[nonempty])
-            self.max_fixed[nonempty] = np.maximum.reduceat(fixed, starts[nonempty])
-
-    def _padded(self, values: np.ndarray) -> np.ndarray:
-        out = np.zeros(values.size + self.first.size)
-        out[self._positions] = values
-        return out
-
-    def index(self, j: np.ndarray, first: np.ndarray | None = None) -> np.ndarray:
-        """Padded positions of call j (per row; j < 0 → the user's leading 0)."""
-        base = self.first if first is None else first
-        j = np.maximum(j, -1)
-        return (base[:, None] if j.ndim == 2 else base) + j
-
-    def values(self, name: str) -> np.ndarray:
-        """The per-call array (without the padding)."""
-        return self._pad[name][self._positions]
-
-    def take(self, name: str, idx: np.ndarray) -> np.ndarray:
-        return self._pad[name].take(idx)
-
-    def running(self, idx: np.ndarray, rho: np.ndarray) -> np.ndarray:
-        """S_j(ρ) = ρ·E_j + B_j at padded positions ``idx`` (rows × scenarios)."""
-        out = self._pad["E"].take(idx)
-        out *= rho
-        out += self._pad["B"].take(idx)
-        return out
 
 
 def _below_counts(base: ScenarioBase, cache: dict[Any, Any]) -> tuple[np.ndarray, list[Any]]:
@@ -154,38 +94,6 @@ def _rounding(base: ScenarioBase, margins: list[Decimal | None], prices: list[De
     return out
 
 
-@dataclass(frozen=True, eq=False)
-class _Users:
-    """Per-user values of one family under one grant/expiry configuration."""
-
-    n: np.ndarray
-    n_pre: np.ndarray
-    buyer: np.ndarray
-    gone: np.ndarray  # the grant expired within the period
-    sums: dict[str, np.ndarray]  # family arrays at the user's last / last pre / second-last call
-
-    @classmethod
-    def build(cls, family: _Family, n: np.ndarray, n_pre: np.ndarray, buyer: np.ndarray,
-              gone: np.ndarray) -> _Users:  # fmt: skip
-        at = {"last": n - 1, "pre": n_pre - 1, "lm1": n - 2}
-        sums = {}
-        for where, j in at.items():
-            idx = family.index(j)
-            for name in ("E", "B", "C", "C_pos", "no_cost"):
-                sums[f"{name}_{where}"] = family.take(name, idx)
-        return cls(n=n, n_pre=n_pre, buyer=buyer, gone=gone, sums=sums)
-
-    def running(self, where: str, rho: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        e, b = self.sums[f"E_{where}"], self.sums[f"B_{where}"]
-        if rows is not None:
-            e, b = e[rows], b[rows]
-        return e[:, None] * rho + b[:, None]
-
-    def rank1(self, where: str, rho: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Σ over users in ``mask`` of S_where(ρ), for every ρ, without a users × ρ array."""
-        return rho * self.sums[f"E_{where}"][mask].sum() + self.sums[f"B_{where}"][mask].sum()
-
-
 def run_grid(
     base: ScenarioBase,
     margins: list[Decimal | None],
@@ -225,12 +133,12 @@ def run_grid(
         if not items:
             continue
         if name == "scaled":
-            family = _Family(base, base.scaled, base.fixed)
+            family = Family(base, base.scaled, base.fixed)
         else:
-            family = _Family(base, np.zeros_like(base.base_credits), base.base_credits)
+            family = Family(base, np.zeros_like(base.base_credits), base.base_credits)
         pre = prepared.time < expires[family.user]
         n_pre = np.bincount(family.user, weights=pre, minlength=n_users).astype(np.int64)
-        users = _Users.build(family, n, n_pre, buyer, gone)
+        users = UserSums.build(family, n, n_pre, buyer, gone)
         rho_all = np.array([r for _, _, r in items])
         rho_sorted = np.unique(rho_all)
         crossing = None
@@ -295,7 +203,7 @@ def with_derived_kpis(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _crossings(
-    family: _Family,
+    family: Family,
     pre: np.ndarray,
     grant: float,
     rho_sorted: np.ndarray,
@@ -334,8 +242,8 @@ def _per_scenario(weights: np.ndarray, col_starts: np.ndarray) -> np.ndarray:
 
 
 def _chunk_kpis(
-    family: _Family,
-    users: _Users,
+    family: Family,
+    users: UserSums,
     billing: bool,
     grant: float,
     rho: np.ndarray,
@@ -496,7 +404,7 @@ def _chunk_kpis(
 
 
 def _big_calls(
-    family: _Family, n: np.ndarray, buyer: np.ndarray, rho_max: float, pack_min: float
+    family: Family, n: np.ndarray, buyer: np.ndarray, rho_max: float, pack_min: float
 ) -> np.ndarray:
     """Calls of buyers that may cost more than a pack somewhere in the grid (not a last call).
 
@@ -512,8 +420,8 @@ def _big_calls(
 
 
 def _multi_pack_extra(
-    family: _Family,
-    users: _Users,
+    family: Family,
+    users: UserSums,
     cand: np.ndarray,
     grant: float,
     rho: np.ndarray,

@@ -494,3 +494,16 @@ def test_ledger_totals_do_not_depend_on_the_user_blocks() -> None:
         for name, values in totals.users.items():
             assert np.allclose(values, getattr(whole, name)), (block, name)
         assert totals.keys["credits"].sum() == pytest.approx(result.kpis.credits_used)
+
+
+def test_empty_usage_and_users_with_only_unsupported_calls() -> None:
+    from hubkit.usage import empty_usage
+
+    nothing = replay(empty_usage(), SIMPLE, billing(grant=5))
+    assert (nothing.kpis.calls, len(nothing.users), len(nothing.calls())) == (0, 0, 0)
+    # A user whose only calls have no rate still signed in: the grant is given and expires.
+    lost = replay(calls({"model": "zzz"}, {"model": "zzz", "day": 3}), SIMPLE, billing(5, 1))
+    row = user_row(lost)
+    assert (row["calls_unsupported"], row["granted"], row["expired"]) == (2, 5, 5)
+    assert row["provider_cost"] == 0.0 and lost.users["provider_cost"].dtype == np.float64
+    conserved(lost.users)
