@@ -49,6 +49,7 @@ from hubkit.errors import (
 from hubkit.frames import (
     credentials_frame,
     history_frame,
+    plain_frame,
     preview_frame,
     providers_frame,
     rates_frame,
@@ -144,6 +145,7 @@ __all__ = [
     "margin_rate",
     "mask_secret",
     "plain",
+    "plain_frame",
     "preview_frame",
     "providers_frame",
     "quantize",

@@ -27,6 +27,7 @@ from hubkit.domain import ProviderSpec, RateSpec
 from hubkit.frames import (
     credentials_frame,
     history_frame,
+    plain_frame,
     preview_frame,
     providers_frame,
     rates_frame,
@@ -76,7 +77,7 @@ def _show(frame: pd.DataFrame, csv: str | None) -> None:
         print("(none)")
         return
     with pd.option_context("display.max_rows", 500, "display.width", 200):
-        print(frame.to_string(index=False))
+        print(plain_frame(frame).to_string(index=False))
 
 
 # ---- commands --------------------------------------------------------------------------

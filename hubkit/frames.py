@@ -131,13 +131,18 @@ def credentials_frame(credentials: Sequence[CredentialInfo]) -> pd.DataFrame:
     return pd.DataFrame([asdict(c) for c in credentials])
 
 
-def to_csv(frame: pd.DataFrame, path: Any) -> None:
-    """CSV with Decimals written as plain decimal strings (never ``8e-08``)."""
+def plain_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy with Decimals as plain decimal strings (``0.00000035``, never ``3.5E-7``)."""
     out = frame.copy()
     for col in out.columns:
         if out[col].dtype == object:
             out[col] = out[col].map(lambda v: plain(v) if isinstance(v, Decimal) else v)
-    out.to_csv(path, index=False)
+    return out
+
+
+def to_csv(frame: pd.DataFrame, path: Any) -> None:
+    """CSV with Decimals written as plain decimal strings (never ``8e-08``)."""
+    plain_frame(frame).to_csv(path, index=False)
 
 
 def _round(pct: Decimal | None) -> Decimal | None:

@@ -224,6 +224,21 @@ def test_timeline_carries_current_cache_rates(store: Store) -> None:
     assert (row["cache_read_rate"], row["cache_write_rate"]) == (D("0.0000005"), D(0))
 
 
+def test_hub_push_rows_are_not_price_changes(store: Store) -> None:
+    # A push records where a rate went; it must neither split nor end a price period,
+    # even when the push deleted the rate on the hub (after=None).
+    rate = store.create_rate(chat_spec())
+    store.record_hub_push(
+        provider="openai", model="gpt-4o", type="chatCompletion", rate_id=rate.id,
+        before=(rate.input_rate, rate.output_rate, None), after=None,
+    )  # fmt: skip
+    (row,) = store.rate_timeline().to_dict("records")
+    assert pd.isna(row["valid_to"]) and row["input_rate"] == rate.input_rate
+    now = datetime.now(UTC) + timedelta(seconds=1)
+    found = store.rate_at("openai", "gpt-4o", "chatCompletion", now)
+    assert found is not None and found.input_rate == rate.input_rate
+
+
 def test_empty_timeline(store: Store) -> None:
     frame = store.rate_timeline()
     assert frame.empty and "valid_from" in frame.columns

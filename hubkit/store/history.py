@@ -19,6 +19,8 @@ from hubkit.store.types import utcnow
 from hubkit.store.values import HistoryEntry, RateAt
 
 _NEVER_REVERTIBLE = {ChangeType.REVERT.value, ChangeType.HUB_PUSH.value}
+# Rows that record where a rate went, not a change of its value: no new period of prices.
+_NOT_A_PRICE_CHANGE = (ChangeType.HUB_PUSH.value,)
 
 
 class HistoryOps(StoreBase):
@@ -107,6 +109,7 @@ class HistoryOps(StoreBase):
                     RateHistoryRow.model == model,
                     RateHistoryRow.type == rtype.value,
                     RateHistoryRow.changed_at <= at,
+                    RateHistoryRow.change_type.not_in(_NOT_A_PRICE_CHANGE),
                 )
                 .order_by(RateHistoryRow.changed_at.desc(), RateHistoryRow.id.desc())
                 .limit(1)
@@ -144,7 +147,9 @@ class HistoryOps(StoreBase):
                     RateHistoryRow.current_unit_cost_input,
                     RateHistoryRow.current_unit_cost_output,
                     RateHistoryRow.changed_at,
-                ).order_by(
+                )
+                .where(RateHistoryRow.change_type.not_in(_NOT_A_PRICE_CHANGE))
+                .order_by(
                     RateHistoryRow.provider,
                     RateHistoryRow.model,
                     RateHistoryRow.type,
