@@ -5,6 +5,7 @@ Import everything a notebook needs from here::
     from hubkit import Store, RateSpec, call_credits, margin_rate
 """
 
+from hubkit.billing_settings import BillingSettings, payment_required_body
 from hubkit.catalog import (
     Catalog,
     CatalogEntry,
@@ -72,6 +73,8 @@ from hubkit.pricing import (
     mask_secret,
     rate_credits,
 )
+from hubkit.replay import Behaviour, Kpis, ReplayResult, replay
+from hubkit.scenarios import ScenarioBase, scenario_grid, simulate
 from hubkit.store import (
     ApplyResult,
     CatalogImportResult,
@@ -82,11 +85,25 @@ from hubkit.store import (
     RateAt,
     Store,
 )
+from hubkit.timeline import RateBook, price_exact, timeline_from_rates, validate_timeline
+from hubkit.usage import (
+    USAGE_COLUMNS,
+    HubImport,
+    generate_usage,
+    read_hub_database,
+    read_hub_export,
+    read_usage,
+    reconcile,
+    validate_usage,
+    write_usage,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ApplyResult",
+    "Behaviour",
+    "BillingSettings",
     "BulkPreview",
     "Caching",
     "Catalog",
@@ -101,12 +118,14 @@ __all__ = [
     "GuardrailError",
     "HistoryEntry",
     "HubError",
+    "HubImport",
     "HubRateLimitedError",
     "HubStatusError",
     "HubTimeoutError",
     "HubkitError",
     "JobError",
     "KNOWN_PROVIDERS",
+    "Kpis",
     "LockHeldError",
     "NotFoundError",
     "OperatorSettings",
@@ -115,16 +134,20 @@ __all__ = [
     "ProviderSpec",
     "Rate",
     "RateAt",
+    "RateBook",
     "RateChange",
     "RateFilter",
     "RateSpec",
     "RateType",
     "ReadOnlyError",
+    "ReplayResult",
+    "ScenarioBase",
     "Settings",
     "SkippedRate",
     "StaleVersionError",
     "StorageError",
     "Store",
+    "USAGE_COLUMNS",
     "UnitCosts",
     "UnmappedEntry",
     "UnsupportedModelError",
@@ -137,6 +160,7 @@ __all__ = [
     "default_model_display",
     "drift",
     "drift_frame",
+    "generate_usage",
     "get_settings",
     "history_frame",
     "implied_markup_pct",
@@ -144,15 +168,28 @@ __all__ = [
     "load_catalog",
     "margin_rate",
     "mask_secret",
+    "payment_required_body",
     "plain",
     "plain_frame",
     "preview_frame",
+    "price_exact",
     "providers_frame",
     "quantize",
     "rate_credits",
     "rates_frame",
+    "read_hub_database",
+    "read_hub_export",
+    "read_usage",
+    "reconcile",
+    "replay",
+    "scenario_grid",
     "shipped_catalog_path",
+    "simulate",
     "skipped_frame",
+    "timeline_from_rates",
     "to_csv",
     "to_decimal",
+    "validate_timeline",
+    "validate_usage",
+    "write_usage",
 ]
