@@ -659,6 +659,40 @@ def test_redact_helpers() -> None:
     }
 
 
+def test_redact_keeps_prose_after_a_secret_name_but_masks_real_values() -> None:
+    hint = "check HUBKIT_HUB_TOKEN: it must be an admin access key of that hub"
+    assert redact(hint) == hint
+    assert redact("Authorization: it is missing") == "Authorization: it is missing"
+    # real values: any digit/symbol, a quoted value, name=value, or a long word
+    assert redact("token: abc123secret") == "token: ***"
+    assert redact("token: abc") == "token: abc"  # a short plain word reads as prose
+    assert redact("token: ab1 x") == "token: *** x"
+    assert redact("token: hunter") == "token: ***"
+    assert redact('token: "it"') == 'token: "***"'
+    assert redact("HUBKIT_HUB_TOKEN=it") == "HUBKIT_HUB_TOKEN=***"
+    assert redact("token:it") == "token:***"
+    # an Authorization header's credential, however short
+    assert redact("Authorization: Bearer x") == "Authorization: Bearer ***"
+    assert redact("authorization: Basic dXNlcjpwYXNz") == "authorization: Basic ***"
+    assert redact('{"Authorization": "Bearer x"}') == '{"Authorization": "Bearer ***"}'
+    assert redact("Authorization: abc123") == "Authorization: ***"
+    both = f"{hint}; sent Authorization: Bearer x and token: abc123secret"
+    assert redact(both) == f"{hint}; sent Authorization: Bearer *** and token: ***"
+
+
+def test_mock_401_hint_survives_redaction_and_the_token_does_not_leak() -> None:
+    client, _ = _mock(
+        lambda r: httpx.Response(
+            401, json={"error": f"bad token: {r.headers['authorization'].split()[1]}"}
+        )
+    )
+    with pytest.raises(HubStatusError) as err:
+        client.health()
+    text = str(err.value)
+    assert "check HUBKIT_HUB_TOKEN: it must be an admin access key of that hub" in text
+    assert "tok-mock-0123456789" not in text and "bad token: ***" in text
+
+
 def test_mock_check_credential_reports_the_hubs_reason_and_other_400s_raise() -> None:
     answers = iter(
         [

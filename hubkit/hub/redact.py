@@ -9,6 +9,8 @@ Two layers, used together by :mod:`hubkit.hub.client`:
 
 >>> redact("Authorization: Bearer abc.def-123")
 'Authorization: Bearer ***'
+>>> redact("check HUBKIT_HUB_TOKEN: it must be an admin key; token: abc123secret")
+'check HUBKIT_HUB_TOKEN: it must be an admin key; token: ***'
 >>> redact("key sk-proj-abcdefghijklmnop1234 refused")
 'key sk-p***1234 refused'
 >>> redact_url("http://u:p@hub.local/api/x?api_key=s3cr3t&page=2")
@@ -48,6 +50,14 @@ SECRET_NAMES: frozenset[str] = frozenset(
 _MIN_KNOWN = 6
 
 _BEARER = re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]{8,}")
+# An Authorization header, whatever the length of its credential ("Bearer x" included).
+_AUTH_HEADER = re.compile(
+    r"""(?ix)
+    (["']?(?:proxy-)?authorization["']?\s*[:=]\s*["']?)
+    ((?:bearer|basic|token)\s+)?
+    ([^\s"',&}]+)
+    """
+)
 # Provider-style keys: OpenAI/Anthropic/DeepSeek "sk-…", xAI "xai-…", AWS access keys.
 _KEY_SHAPES = re.compile(r"\b(?:sk|xai|pk|rk)-[A-Za-z0-9_-]{8,}|\bAKIA[0-9A-Z]{12,}")
 _JSON_FIELD = re.compile(
@@ -57,6 +67,33 @@ _JSON_FIELD = re.compile(
     ("[^"]*"|'[^']*'|[^\s,&}]+)
     """
 )
+# After "name: " (a colon and a space, as in prose), a short plain word is the sentence
+# going on, not a value: "check HUBKIT_HUB_TOKEN: it must be …" keeps its "it". Values
+# with digits or symbols, quoted values, "name=value" and words of _MIN_KNOWN letters or
+# more are still masked.
+_PROSE_WORD = re.compile(rf"[A-Za-z]{{1,{_MIN_KNOWN - 1}}}")
+
+
+def _is_prose(prefix: str, value: str) -> bool:
+    return (
+        prefix.rstrip("\"' ").endswith(":")
+        and prefix[-1:].isspace()
+        and bool(_PROSE_WORD.fullmatch(value))
+    )
+
+
+def _mask_field(match: re.Match[str]) -> str:
+    prefix, value = match.group(1), match.group(2)
+    if _is_prose(prefix, value):
+        return match.group(0)
+    return f"{prefix}{_quote_like(value)}"
+
+
+def _mask_auth(match: re.Match[str]) -> str:
+    prefix, scheme, value = match.group(1), match.group(2), match.group(3)
+    if scheme is None and _is_prose(prefix, value):
+        return match.group(0)
+    return f"{prefix}{scheme or ''}{MASK}"
 
 
 def _mask_shape(match: re.Match[str]) -> str:
@@ -72,8 +109,9 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
     # Longest first, so a secret containing another one is masked whole.
     for secret in sorted({s for s in secrets if s and len(s) >= _MIN_KNOWN}, key=len, reverse=True):
         out = out.replace(secret, MASK)
+    out = _AUTH_HEADER.sub(_mask_auth, out)
     out = _BEARER.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", out)
-    out = _JSON_FIELD.sub(lambda m: f"{m.group(1)}{_quote_like(m.group(2))}", out)
+    out = _JSON_FIELD.sub(_mask_field, out)
     out = _KEY_SHAPES.sub(_mask_shape, out)
     return out
 
