@@ -73,8 +73,8 @@ from hubkit.pricing import (
     mask_secret,
     rate_credits,
 )
-from hubkit.replay import Behaviour, Kpis, ReplayResult, replay
-from hubkit.scenarios import ScenarioBase, scenario_grid, simulate
+from hubkit.replay import Behaviour, Kpis, ReplayResult
+from hubkit.scenarios import ScenarioBase, simulate
 from hubkit.store import (
     ApplyResult,
     CatalogImportResult,
@@ -181,8 +181,6 @@ __all__ = [
     "read_hub_export",
     "read_usage",
     "reconcile",
-    "replay",
-    "scenario_grid",
     "shipped_catalog_path",
     "simulate",
     "skipped_frame",

@@ -28,3 +28,12 @@ def test_all_matches_public_names() -> None:
 def test_conformance_surface_is_exported() -> None:
     for name in ("default_model_display", "mask_secret", "margin_rate", "call_credits"):
         assert callable(getattr(hubkit, name))
+
+
+def test_no_exported_name_shadows_a_submodule() -> None:
+    # `from hubkit.replay import replay` at the front door would make `import hubkit.replay
+    # as m` hand back the function, not the module.
+    import pkgutil
+
+    submodules = {m.name for m in pkgutil.iter_modules(hubkit.__path__)}
+    assert submodules & set(hubkit.__all__) == set()
