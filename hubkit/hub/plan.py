@@ -25,7 +25,7 @@ The local store is the desired state. Items, in the order ``apply`` runs them:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -134,6 +134,31 @@ class Plan:
     def is_empty(self) -> bool:
         """Nothing ``apply`` would do (manual notes may remain)."""
         return not self.actionable
+
+    def only(
+        self,
+        *,
+        kinds: Iterable[ItemKind | str] | None = None,
+        keys: Iterable[tuple[str, str, str]] | None = None,
+        in_sync: int | None = None,
+    ) -> Plan:
+        """The same plan narrowed to items of ``kinds`` and (if given) ``keys``.
+
+        A key is ``(provider, name, type)`` as on :class:`PlanItem` — for a rate
+        ``(provider, model, type value)``. E.g. a rate job pushes only its own rates:
+        ``p.only(kinds=[ItemKind.RATE], keys={(r.provider, r.model, r.type.value) …})``.
+        ``in_sync`` replaces the count (the plan cannot narrow it: it counts objects, not
+        items); by default the whole plan's count is kept.
+        """
+        wanted_kinds = None if kinds is None else {ItemKind(k) for k in kinds}
+        wanted_keys = None if keys is None else set(keys)
+        items = tuple(
+            i
+            for i in self.items
+            if (wanted_kinds is None or i.kind in wanted_kinds)
+            and (wanted_keys is None or (i.provider, i.name, i.type) in wanted_keys)
+        )
+        return replace(self, items=items, in_sync=self.in_sync if in_sync is None else in_sync)
 
     def counts(self) -> dict[str, int]:
         """``{"rate.create": 3, "credential.repush": 1, …}`` plus ``in_sync``."""

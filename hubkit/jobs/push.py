@@ -1,37 +1,46 @@
 """Pushing a job's rates to the hub: after the local commit, plan → apply → verify.
 
-The local store is the source of truth: its selected rates are compared with the hub's
-(rates and unit costs, matched by provider name, model and type); only the differences
-are sent, one call per rate; then the hub is read again and every rate still different is
-reported. A failed push leaves the local commit in place and the run ends
-``push_partial`` (exit 9); the next run's plan contains only what is still different,
-so nothing that succeeded is sent twice.
+The job's push is the hub layer's (:mod:`hubkit.hub.plan` / :mod:`hubkit.hub.apply`),
+narrowed to the RATE items of the rates the job selected: a rate job never creates
+providers or pushes credentials as a side effect. The local store is the source of truth;
+only the differences are sent (``apply`` re-reads the hub first and never repeats what is
+already there, and records each pushed rate as a ``hub_push`` history row carrying the
+run's id). Then a fresh plan, narrowed the same way, must be empty: every rate still
+different, whatever the calls said, is reported. A failed push leaves the local commit in
+place and the run ends ``push_partial`` (exit 9); the next run's plan contains only what
+is still different, so nothing that succeeded is sent twice.
 
-This is a rates-only plan over :class:`hubkit.hub.HubClient`, imported lazily so the jobs
-work without a hub configured. When ``hubkit.hub`` grows its general pull / plan / apply
-layer, :func:`push_rates_to_hub` should delegate to it; the job side (what it returns and
-how a run reports it) stays as it is.
+A selected rate whose provider is not on the hub is reported, not pushed: creating the
+provider (and its keys) is ``python -m hubkit hub plan`` / ``apply``'s job. ``manual``
+items (what the hub's API cannot do, e.g. clearing unit costs) count as not pushed too:
+the hub does not hold the store's values until someone edits it there.
+
+This module is imported only by runs that push (``push_to_hub``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hubkit.domain import Rate
 from hubkit.errors import HubError, ValidationError
+from hubkit.hub.apply import ApplyReport, ItemStatus, apply
+from hubkit.hub.client import HubClient
+from hubkit.hub.plan import ItemKind, Plan, PlanItem, plan
+from hubkit.hub.pull import HubState, pull
 from hubkit.jobs.status import JobStatus
 from hubkit.pricing import RateFilter
 
 if TYPE_CHECKING:
-    from hubkit.hub import HubClient, HubProvider, HubRate
     from hubkit.store import Store
+
+RateKey = tuple[str, str, str]  # (provider, model, type value), as a rate PlanItem names it
 
 
 @dataclass(frozen=True, slots=True)
 class PushItem:
-    """One rate the plan sends: ``create`` (absent on the hub) or ``update`` (different)."""
+    """One rate not on the hub as stored: ``create`` / ``update`` / ``manual``, or the
+    ``connect`` / ``read`` step that kept the push from starting."""
 
     action: str
     provider: str
@@ -46,8 +55,8 @@ class PushItem:
 
 @dataclass(frozen=True, slots=True)
 class PushResult:
-    planned: int  # rates that differed from the hub before the push
-    sent: int  # of those, accepted by the hub
+    planned: int  # selected rates that differed from the hub (or lacked their provider) before
+    sent: int  # plan items the hub now holds (sent, or found already there by apply)
     in_sync: int  # selected rates the hub already had right
     failed: tuple[PushItem, ...]  # refused by the hub, unreachable, or still different
     reason: str
@@ -67,64 +76,72 @@ class PushResult:
         }
 
 
-def _hub_index(client: HubClient) -> dict[str, HubProvider]:
-    return {p.name: p for p in client.list_providers(include_model_rates=True)}
+@dataclass(frozen=True, slots=True)
+class RatePushPlan:
+    """The hub plan narrowed to a job's selected rates, plus what it cannot contain."""
+
+    plan: Plan  # RATE items of the selected rates whose provider is on the hub
+    missing: tuple[PushItem, ...]  # selected rates whose provider is not on the hub
+    in_sync: int  # selected rates on the hub with the store's values
+
+    @property
+    def planned(self) -> int:
+        """Selected rates that differ: each counted once (an update can come with a manual
+        item for the same rate)."""
+        return len({_key(i) for i in self.plan.items}) + len(self.missing)
 
 
-def _hub_rate(provider: HubProvider | None, rate: Rate) -> HubRate | None:
-    for hub_rate in (provider.model_rates or ()) if provider else ():
-        if hub_rate.model == rate.model and hub_rate.type == rate.type:
-            return hub_rate
-    return None
+def _key(item: PlanItem) -> RateKey:
+    return (item.provider, item.name, item.type)
 
 
-def _differs(rate: Rate, hub_rate: HubRate) -> bool:
-    return (rate.input_rate, rate.output_rate, rate.unit_costs) != (
-        hub_rate.input_rate, hub_rate.output_rate, hub_rate.unit_costs,
+def plan_push(store: Store, state: HubState, rate_filter: RateFilter | None = None) -> RatePushPlan:
+    """Diff the store's selected rates against ``state`` with :func:`hubkit.hub.plan.plan`."""
+    selected = store.list_rates(rate_filter)
+    on_hub = [r for r in selected if state.provider(r.provider) is not None]
+    keys = {(r.provider, r.model, r.type.value) for r in on_hub}
+    # providers=() would mean all of them; with none on the hub the keys select nothing anyway
+    full = plan(store, state, providers=sorted({r.provider for r in on_hub}))
+    rates_only = full.only(kinds=[ItemKind.RATE], keys=keys)
+    differing = {_key(i) for i in rates_only.items}
+    in_sync = sum(
+        1
+        for r in on_hub
+        if (r.provider, r.model, r.type.value) not in differing
+        and state.rate(r.provider, r.model, r.type) is not None  # not a deprecated local-only
+    )
+    missing = tuple(
+        PushItem("create", r.provider, r.model, r.type.value,
+                 f"provider {r.provider!r} is not on the hub: create it there first "
+                 "(python -m hubkit hub plan / apply)")
+        for r in selected
+        # a deprecated rate is not offered anew (as in the plan), so it is not missing either
+        if state.provider(r.provider) is None and not r.deprecated
     )  # fmt: skip
+    return RatePushPlan(rates_only.only(in_sync=in_sync), missing, in_sync)
 
 
-def plan_push(
-    rates: Iterable[Rate], hub: dict[str, HubProvider]
-) -> tuple[list[tuple[str, Rate]], list[PushItem], int]:
-    """(to send as (action, rate), provider missing on the hub, already in sync)."""
-    todo: list[tuple[str, Rate]] = []
-    missing: list[PushItem] = []
-    in_sync = 0
-    for rate in rates:
-        provider = hub.get(rate.provider)
-        if provider is None:
-            missing.append(
-                PushItem("create", rate.provider, rate.model, rate.type.value,
-                         f"provider {rate.provider!r} is not on the hub: create it there first")
-            )  # fmt: skip
+def _failures(
+    before: RatePushPlan, after: RatePushPlan | None, report: ApplyReport, reread: str
+) -> tuple[PushItem, ...]:
+    """What is not on the hub as stored: the fresh plan's items (or, if the hub could not
+    be re-read, every planned one), each with apply's message for it when there was one."""
+    why = {_key(r.item): r.message for r in report.results if r.status is not ItemStatus.OK}
+    left = before if after is None else after
+    seen: set[RateKey] = set()
+    failed: list[PushItem] = list(left.missing)
+    for item in left.plan.items:
+        if _key(item) in seen:
             continue
-        hub_rate = _hub_rate(provider, rate)
-        if hub_rate is None:
-            todo.append(("create", rate))
-        elif _differs(rate, hub_rate):
-            todo.append(("update", rate))
+        seen.add(_key(item))
+        if not item.actionable:
+            error = item.reason or "manual action needed"
+        elif after is None:
+            error = why.get(_key(item)) or reread
         else:
-            in_sync += 1
-    return todo, missing, in_sync
-
-
-def _send(client: HubClient, hub: dict[str, HubProvider], action: str, rate: Rate) -> None:
-    provider = hub[rate.provider]
-    if action == "create":
-        client.create_rate(
-            provider.id, model=rate.model, type=rate.type, input_rate=rate.input_rate,
-            output_rate=rate.output_rate, model_display=rate.model_display,
-            description=rate.description, unit_costs=rate.unit_costs, caching=rate.caching,
-            model_metadata=rate.model_metadata,
-        )  # fmt: skip
-        return
-    hub_rate = _hub_rate(provider, rate)
-    assert hub_rate is not None
-    client.update_rate(
-        provider.id, hub_rate.id, input_rate=rate.input_rate, output_rate=rate.output_rate,
-        unit_costs=rate.unit_costs,
-    )  # fmt: skip
+            error = why.get(_key(item)) or "still different after push"
+        failed.append(PushItem(item.action.value, item.provider, item.name, item.type, error))
+    return tuple(failed)
 
 
 def push_rates_to_hub(
@@ -139,49 +156,38 @@ def push_rates_to_hub(
     Never raises for hub trouble (that is a ``push_partial`` run, not a failed one); the
     client redacts the token from every message kept here.
     """
-    from hubkit.hub import HubClient
-
     own = client is None
     try:
         client = client or HubClient.from_settings()
     except ValidationError as exc:
         return PushResult(0, 0, 0, (PushItem("connect", "", "", "", str(exc)),), str(exc))
     try:
-        rates = store.list_rates(rate_filter)
         try:
-            hub = _hub_index(client)
+            before = plan_push(store, pull(client), rate_filter)
         except HubError as exc:
             reason = f"could not read the hub: {exc}"
             return PushResult(0, 0, 0, (PushItem("read", "", "", "", str(exc)),), reason)
-        todo, missing, in_sync = plan_push(rates, hub)
-        sent = 0
-        errors: dict[tuple[str, str, str], str] = {}
-        for action, rate in todo:
-            try:
-                _send(client, hub, action, rate)
-                sent += 1
-            except HubError as exc:
-                errors[(rate.provider, rate.model, rate.type.value)] = str(exc)
-        # verify: read back; whatever still differs is unfinished, whatever the calls said
+        report = apply(before.plan, store, client, dry_run=False, job_run_id=run_id)
+        sent = report.count(ItemStatus.OK)
+        # verify: a fresh plan, narrowed the same way, must be empty
+        after: RatePushPlan | None
+        reread = ""
         try:
-            still, missing, _ = plan_push(rates, _hub_index(client))
+            after = plan_push(store, pull(client), rate_filter)
         except HubError as exc:
-            still = todo
-            errors.setdefault(("", "", ""), f"could not re-read the hub to verify: {exc}")
-        failed = tuple(missing) + tuple(
-            PushItem(action, r.provider, r.model, r.type.value,
-                     errors.get((r.provider, r.model, r.type.value), "still different after push"))
-            for action, r in still
-        )  # fmt: skip
+            after, reread = None, f"could not re-read the hub to verify: {exc}"
+        failed = _failures(before, after, report, reread)
         if failed:
             reason = (
-                f"{len(failed)} of {len(todo) + len(missing)} rates not on the hub as stored "
+                f"{len(failed)} of {before.planned} rates not on the hub as stored "
                 f"(first: {failed[0].provider}/{failed[0].model}: {failed[0].error}); "
                 "run again to push the rest"
             )
         else:
-            reason = f"pushed {sent} rates, {in_sync} already in sync, verified by re-reading"
-        return PushResult(len(todo) + len(missing), sent, in_sync, failed, reason)
+            reason = (
+                f"pushed {sent} rates, {before.in_sync} already in sync, verified by re-reading"
+            )
+        return PushResult(before.planned, sent, before.in_sync, failed, reason)
     finally:
         if own:
             client.close()
