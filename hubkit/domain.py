@@ -11,11 +11,26 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from hubkit.decimals import quantize, require_decimal, to_decimal
 from hubkit.errors import ValidationError
+
+_E = TypeVar("_E", bound=StrEnum)
+
+
+def _parse_enum(kind: type[_E], value: Any, field: str) -> _E:
+    """The member whose value is ``value`` (spaces trimmed), or a ValidationError listing all."""
+    if isinstance(value, kind):
+        return value
+    try:
+        return kind(str(value).strip())
+    except ValueError:
+        allowed = ", ".join(member.value for member in kind)
+        raise ValidationError(
+            f"{field} must be one of {allowed}; got {value!r}", field=field, value=value
+        ) from None
 
 
 class RateType(StrEnum):
@@ -28,15 +43,7 @@ class RateType(StrEnum):
 
     @classmethod
     def parse(cls, value: Any) -> RateType:
-        if isinstance(value, RateType):
-            return value
-        try:
-            return cls(str(value).strip())
-        except ValueError:
-            allowed = ", ".join(t.value for t in cls)
-            raise ValidationError(
-                f"type must be one of {allowed}; got {value!r}", field="type", value=value
-            ) from None
+        return _parse_enum(cls, value, "type")
 
     @property
     def is_text(self) -> bool:
@@ -50,17 +57,7 @@ class CredentialType(StrEnum):
 
     @classmethod
     def parse(cls, value: Any) -> CredentialType:
-        if isinstance(value, CredentialType):
-            return value
-        try:
-            return cls(str(value).strip())
-        except ValueError:
-            allowed = ", ".join(t.value for t in cls)
-            raise ValidationError(
-                f"credentialType must be one of {allowed}; got {value!r}",
-                field="credentialType",
-                value=value,
-            ) from None
+        return _parse_enum(cls, value, "credentialType")
 
 
 class ChangeType(StrEnum):
