@@ -12,9 +12,12 @@ below. Shared view helpers live in :mod:`hubkit.widgets._common`.
 """
 
 from hubkit.widgets.bulk import BulkUpdateApp, BulkUpdateState
+from hubkit.widgets.hub_sync import HubConnection, HubSyncApp, HubSyncState, connect_hub
 from hubkit.widgets.providers import ProvidersApp, ProvidersState
 from hubkit.widgets.rates import RateEditorState
 from hubkit.widgets.rates_view import RateEditorApp
+from hubkit.widgets.scenarios import ScenarioExplorerState, finance_summary, open_finance_store
+from hubkit.widgets.scenarios_view import ScenarioExplorerApp, scenario_explorer
 from hubkit.widgets.workbench import (
     environment_summary,
     open_workbench_store,
@@ -24,11 +27,20 @@ from hubkit.widgets.workbench import (
 __all__ = [
     "BulkUpdateApp",
     "BulkUpdateState",
+    "HubConnection",
+    "HubSyncApp",
+    "HubSyncState",
     "ProvidersApp",
     "ProvidersState",
     "RateEditorApp",
     "RateEditorState",
+    "ScenarioExplorerApp",
+    "ScenarioExplorerState",
+    "connect_hub",
     "environment_summary",
+    "finance_summary",
+    "open_finance_store",
     "open_workbench_store",
+    "scenario_explorer",
     "seed_sample_data",
 ]

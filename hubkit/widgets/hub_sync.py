@@ -1,0 +1,348 @@
+"""Hub sync: pull what the hub holds, plan the diff against the store, apply it item by item.
+
+:func:`connect_hub` decides where to talk to: the hub named by ``HUBKIT_HUB_URL`` (token
+from ``HUBKIT_HUB_TOKEN``, via :meth:`HubClient.from_settings`) or, when that is unset,
+the bundled local hub started on 127.0.0.1 (:func:`hubkit.hub.local.start_local_hub`).
+:class:`HubSyncState` runs :func:`~hubkit.hub.pull.pull`, :func:`~hubkit.hub.plan.plan`
+and :func:`~hubkit.hub.apply.apply` — a dry run unless turned off — and keeps their
+results; :class:`HubSyncApp` draws them. The token lives only inside the client factory:
+never on the state, never in a widget (plans and results show masked keys only).
+"""
+
+from __future__ import annotations
+
+import atexit
+import html
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+import pandas as pd
+
+from hubkit.config import Settings, get_settings
+from hubkit.domain import parse_csv_list
+from hubkit.errors import ValidationError
+from hubkit.hub.apply import ApplyReport, ItemStatus, apply
+from hubkit.hub.client import HubClient
+from hubkit.hub.plan import Plan, plan
+from hubkit.hub.pull import HubState, pull
+from hubkit.hub.redact import redact_url
+from hubkit.store import Store
+from hubkit.widgets._common import (
+    AppState,
+    Message,
+    Progress,
+    ProgressBar,
+    frame_html,
+    heading,
+    message_area,
+    show_message,
+    text_input,
+)
+
+ClientFactory = Callable[[], HubClient]
+
+PLAN_COLUMNS = {"kind": "kind", "action": "action", "target": "target",
+                "changes": "changes (old → new)", "reason": "why"}  # fmt: skip
+RESULT_COLUMNS = {"kind": "kind", "action": "action", "target": "target", "status": "status",
+                  "message": "result"}  # fmt: skip
+HUB_PROVIDER_COLUMNS = {"name": "provider", "display_name": "display name", "base_url": "base URL",
+                        "enabled": "enabled", "credentials": "keys", "rates": "rates"}  # fmt: skip
+
+
+class HubConnection:
+    """Where the app syncs to: a client factory, the hub's redacted URL, and whether the
+    bundled local hub was started for it (then :meth:`close` stops it)."""
+
+    def __init__(self, factory: ClientFactory, hub: str, description: str,
+                 local: Any = None) -> None:  # fmt: skip
+        self.factory = factory
+        self.hub = hub
+        self.description = description
+        self.local = local  # a LocalHubProcess, or None for a configured hub
+
+    def __repr__(self) -> str:
+        kind = "local" if self.local is not None else "configured"
+        return f"HubConnection({kind} hub {self.hub!r})"
+
+    @property
+    def is_local(self) -> bool:
+        return self.local is not None
+
+    def close(self) -> None:
+        if self.local is not None:
+            self.local.stop()
+
+
+def connect_hub(settings: Settings | None = None) -> HubConnection:
+    """The configured hub (HUBKIT_HUB_URL + HUBKIT_HUB_TOKEN), else a local hub started now."""
+    settings = settings or get_settings()
+    if settings.hub_url:
+        hub = redact_url(settings.hub_url)
+        token = "set" if settings.hub_token else "NOT set — set HUBKIT_HUB_TOKEN"
+        return HubConnection(
+            lambda: HubClient.from_settings(settings),
+            hub,
+            f"HUBKIT_HUB_URL is set: syncing with {hub} (admin token from HUBKIT_HUB_TOKEN: "
+            f"{token})",
+        )
+    from hubkit.hub.local import start_local_hub
+
+    local = start_local_hub()
+    # The server also exits with its parent; this also removes its temporary data folder.
+    atexit.register(local.stop)
+    return HubConnection(
+        local.client,
+        redact_url(local.url),
+        f"HUBKIT_HUB_URL is not set: started the bundled local hub at {local.url} (a stand-in "
+        "for AIGNE Hub on this machine; it starts empty and its data goes when the kernel "
+        "stops). Set HUBKIT_HUB_URL and HUBKIT_HUB_TOKEN to sync with a real hub.",
+        local=local,
+    )
+
+
+class HubSyncState(AppState):
+    """Pull, plan and apply against one hub; dry run by default."""
+
+    def __init__(self, store: Store, connection: HubConnection | ClientFactory) -> None:
+        super().__init__()
+        self.store = store
+        if not isinstance(connection, HubConnection):
+            connection = HubConnection(connection, "", "a hub client given by the caller")
+        self.connection = connection
+        self.dry_run = True
+        self.deletes = False
+        self.providers: tuple[str, ...] = ()
+        self.hub_state: HubState | None = None
+        self.plan: Plan | None = None
+        self.report: ApplyReport | None = None
+        self.report_folder: Path | None = None
+
+    # ---- options -------------------------------------------------------------------------
+    def set_dry_run(self, dry_run: bool) -> None:
+        self.dry_run = bool(dry_run)
+
+    def set_deletes(self, deletes: bool) -> None:
+        """Also plan deletes of hub rates/keys the store lacks (a new plan is needed)."""
+        self.deletes = bool(deletes)
+
+    def set_providers(self, providers: str | tuple[str, ...] | list[str] | None) -> bool:
+        ok, names = self._attempt(lambda: tuple(p.lower() for p in parse_csv_list(providers)))
+        if not ok or names is None:
+            return False
+        self.providers = names
+        return True
+
+    # ---- actions -------------------------------------------------------------------------
+    def pull(self, progress: Progress | None = None) -> bool:
+        """Read the hub's providers, masked keys and rates (one request)."""
+        if progress:
+            progress(0, 1)
+        ok, state = self._attempt(lambda: self._with_client(pull))
+        if progress:
+            progress(1, 1)
+        if not ok or state is None:
+            return False
+        self.hub_state = state
+        self._say(Message.info(f"pulled {state.hub}: {self.hub_summary()}"))
+        return True
+
+    def make_plan(self, progress: Progress | None = None) -> bool:
+        """Pull the hub again and diff the store against it (reads only)."""
+        if not self.pull(progress):
+            return False
+        state = self.hub_state
+        ok, made = self._attempt(
+            lambda: plan(self.store, state, deletes=self.deletes, providers=self.providers or None)
+        )
+        if not ok or made is None:
+            return False
+        self.plan, self.report, self.report_folder = made, None, None
+        if made.is_empty:
+            self._say(
+                Message.success(f"nothing to do: the hub matches the store ({made.summary()})")
+            )
+        else:
+            self._say(Message.info(f"plan: {made.summary()}"))
+        return True
+
+    def apply(self, progress: Progress | None = None) -> bool:
+        """Carry out the plan item by item (``progress(done, total)`` after each), save the
+        report to ``reports/``; after a real apply, plan again to show what is left."""
+        current = self.plan
+        if current is None:
+            self._fail(ValidationError("make a plan first", field="plan"))
+            return False
+        if not self.dry_run and self.store.read_only:
+            self._fail(ValidationError("the store is read-only: only dry runs are possible"))
+            return False
+        dry_run = self.dry_run
+        ok, report = self._attempt(
+            lambda: self._with_client(
+                lambda c: apply(current, self.store, c, dry_run=dry_run, progress=progress)
+            )
+        )
+        if not ok or report is None:
+            return False
+        ok, folder = self._attempt(report.save)
+        self.report, self.report_folder = report, folder if ok else None
+        failed = report.count(ItemStatus.FAILED) > 0
+        text = f"{report.summary()}" + (f" — report: {folder}" if ok else "")
+        if not dry_run:
+            remaining = self._replan_quietly()
+            text += f"; fresh plan: {remaining}"
+        self._say(Message.error(text) if failed else Message.success(text))
+        return not failed
+
+    def _replan_quietly(self) -> str:
+        try:
+            with self.connection.factory() as client:
+                fresh = plan(self.store, client, deletes=self.deletes,
+                             providers=self.providers or None)  # fmt: skip
+        except Exception as exc:  # the report stands; the next Plan click will say more
+            return f"could not plan again ({type(exc).__name__})"
+        self.plan = fresh
+        return "nothing left to do" if fresh.is_empty else fresh.summary()
+
+    def _with_client(self, work: Callable[[HubClient], Any]) -> Any:
+        with self.connection.factory() as client:
+            return work(client)
+
+    # ---- tables --------------------------------------------------------------------------
+    def hub_summary(self) -> str:
+        s = self.hub_state
+        if s is None:
+            return "not pulled yet"
+        return (
+            f"{len(s.providers)} providers, {len(s.credentials)} keys (masked), "
+            f"{len(s.rates)} rates"
+        )
+
+    def hub_providers_table(self) -> pd.DataFrame:
+        if self.hub_state is None:
+            return pd.DataFrame(columns=list(HUB_PROVIDER_COLUMNS))
+        return self.hub_state.to_frames()["providers"]
+
+    def plan_table(self) -> pd.DataFrame:
+        if self.plan is None:
+            return pd.DataFrame(columns=list(PLAN_COLUMNS))
+        return self.plan.to_frame()
+
+    def results_table(self) -> pd.DataFrame:
+        if self.report is None:
+            return pd.DataFrame(columns=list(RESULT_COLUMNS))
+        return self.report.to_frame()
+
+
+# ==== the view =============================================================================
+
+
+class HubSyncApp(widgets.VBox):
+    """Pull / plan / apply with a dry-run switch. ``HubSyncApp(store, connect_hub())``."""
+
+    def __init__(
+        self,
+        store: Store,
+        connection: HubConnection | ClientFactory | None = None,
+        *,
+        state: HubSyncState | None = None,
+    ) -> None:
+        if state is None:
+            state = HubSyncState(store, connection if connection is not None else connect_hub())
+        self.state = state
+        self._where = widgets.HTML(
+            f"<span style='color:#5f6368'>{html.escape(state.connection.description)}</span>"
+        )
+        self._pull = widgets.Button(description="Pull", icon="download")
+        self._plan = widgets.Button(description="Plan", icon="list", button_style="info")
+        self._deletes = widgets.Checkbox(value=False, description="plan deletes too")
+        self._providers = text_input("providers", placeholder="comma-separated; empty = all")
+        self._hub = widgets.HTML()
+        self._plan_summary = widgets.HTML()
+        self._plan_table = widgets.HTML()
+        self._dry_run = widgets.Checkbox(value=True, description="dry run (write nothing)")
+        self._apply = widgets.Button(description="Apply (dry run)", icon="play")
+        self._progress = ProgressBar()
+        self._message = message_area()
+        self._results = widgets.HTML()
+        for w, cls in (
+            (self._pull, "pull"), (self._plan, "plan"), (self._apply, "apply"),
+            (self._dry_run, "dry-run"), (self._plan_table, "plan-table"),
+            (self._results, "results"), (self._hub, "hub"), (self._message, "message"),
+        ):  # fmt: skip
+            w.add_class(f"hubkit-sync-{cls}")
+        self._pull.on_click(self._on_pull)
+        self._plan.on_click(self._on_plan)
+        self._apply.on_click(self._on_apply)
+        self._dry_run.observe(self._on_dry_run, names="value")
+        self._deletes.observe(lambda c: self.state.set_deletes(c["new"]), names="value")
+        self._providers.observe(lambda c: self.state.set_providers(c["new"]), names="value")
+        self.add_class("hubkit-sync")
+        super().__init__(
+            [
+                heading("Hub sync: pull, plan, apply"),
+                self._where,
+                widgets.HBox([self._pull, self._plan, self._deletes, self._providers]),
+                self._hub,
+                self._plan_summary,
+                self._plan_table,
+                widgets.HBox([self._dry_run, self._apply]),
+                self._progress.bar,
+                self._message,
+                self._results,
+            ]
+        )
+        self._render()
+
+    def _render(self) -> None:
+        s = self.state
+        hub_rows = s.hub_providers_table()
+        self._hub.value = (
+            f"<b>Hub</b>: {html.escape(s.hub_summary())}"
+            + (
+                ""
+                if s.hub_state is None
+                else frame_html(hub_rows, columns=HUB_PROVIDER_COLUMNS, height="200px")
+            )  # fmt: skip
+        )
+        if s.plan is None:
+            self._plan_summary.value = "<b>Plan</b>: none yet — click <i>Plan</i>"
+            self._plan_table.value = ""
+        else:
+            self._plan_summary.value = f"<b>Plan</b>: {html.escape(s.plan.summary())}"
+            self._plan_table.value = frame_html(
+                s.plan_table(), columns=PLAN_COLUMNS, empty="nothing to do", height="300px"
+            )
+        self._apply.disabled = s.plan is None or s.plan.is_empty
+        self._apply.description = "Apply (dry run)" if s.dry_run else "Apply to the hub"
+        self._apply.button_style = "" if s.dry_run else "danger"
+        self._results.value = (
+            ""
+            if s.report is None
+            else "<b>Results</b>"
+            + frame_html(s.results_table(), columns=RESULT_COLUMNS, height="300px")  # fmt: skip
+        )
+        show_message(self._message, s.message)
+
+    def _run(self, label: str, work: Callable[[Progress], Any], total: int = 1) -> None:
+        self._progress.start(label, total)
+        try:
+            work(self._progress.report)
+        finally:
+            self._progress.finish()
+        self._render()
+
+    def _on_pull(self, _: widgets.Button) -> None:
+        self._run("pulling", self.state.pull)
+
+    def _on_plan(self, _: widgets.Button) -> None:
+        self._run("planning", self.state.make_plan)
+
+    def _on_apply(self, _: widgets.Button) -> None:
+        total = len(self.state.plan.items) if self.state.plan else 1
+        self._run("applying", self.state.apply, total)
+
+    def _on_dry_run(self, change: dict[str, Any]) -> None:
+        self.state.set_dry_run(change["new"])
+        self._render()

@@ -1,0 +1,666 @@
+"""Scenario explorer (finance): what a margin × credit-price decision does, never writing.
+
+:class:`ScenarioExplorerState` reads the store once — current rates (:meth:`Store.rate_timeline`),
+the operator's credit price and target margin as start values — and prepares the usage once
+(:class:`~hubkit.scenarios.ScenarioBase`): a seeded synthetic month
+(:func:`~hubkit.usage.generate_usage`, 100,000 calls by default) or a usage file
+(:func:`~hubkit.usage.read_usage`). Every knob then re-simulates with
+:func:`~hubkit.scenarios.simulate` (tens of milliseconds at 100,000 calls,
+``benchmarks/bench_scenario_widget.py``), so KPIs and charts follow the sliders.
+
+Two margins are kept apart everywhere: the *margin you set* is a **markup on cost** (what a
+bulk update applies to unit costs); the KPI **gross margin (share of revenue)** is
+(revenue − provider cost) / revenue. The state takes a Store and only ever reads it: the
+finance web app opens it with ``Store.open(read_only=True)`` (:func:`open_finance_store`).
+Exports go to ``<reports>/<UTC>-scenario/`` (:mod:`hubkit.widgets._scenario_export`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hubkit.billing_settings import BillingSettings
+from hubkit.decimals import plain
+from hubkit.errors import HubkitError, ValidationError
+from hubkit.ledger import UserCalls, settle
+from hubkit.pricing import validate_credit_price, validate_margin
+from hubkit.replay import Behaviour, ReplayResult
+from hubkit.replay_frames import ledger_frame
+from hubkit.scenarios import ScenarioBase, scenario_grid, simulate
+from hubkit.store import Store
+from hubkit.usage import generate_usage, read_usage
+from hubkit.widgets._common import AppState, Message, Progress
+
+#: What each KPI card shows: (name, label, unit). ``unit`` "money" is the operator currency.
+KPI_CARDS: tuple[tuple[str, str, str], ...] = (
+    ("revenue", "recognised revenue", "money"),
+    ("provider_cost", "provider cost", "money"),
+    ("gross_margin", "gross margin (revenue − provider cost)", "money"),
+    ("gross_margin_pct", "gross margin (share of revenue)", "pct"),
+    ("markup", "markup on cost (the margin you set)", "pct"),
+    ("cash_in", "cash in (packs sold)", "money"),
+    ("credits_purchased", "credits sold", "credits"),
+    ("credits_granted", "credits granted", "credits"),
+    ("credits_consumed", "credits consumed", "credits"),
+    ("credits_expired", "credits expired", "credits"),
+    ("credits_outstanding", "credits outstanding", "credits"),
+    ("promotional_cost", "promotional cost (provider cost of granted credits)", "money"),
+    ("users_blocked", "users blocked (402s)", "count"),
+    ("models_below_cost", "models below cost", "count"),
+)
+#: KPIs the grid heatmap can show (column of :func:`scenario_grid` → label).
+GRID_VALUES = {
+    "gross_margin_pct": "gross margin (share of revenue)",
+    "gross_margin": "gross margin",
+    "revenue": "recognised revenue",
+    "provider_cost": "provider cost",
+    "users_blocked": "users blocked (402s)",
+    "n_402": "402 responses",
+}
+DEFAULT_CALLS = 100_000
+_BILLING_OFF = (
+    "credit-based billing is off (AIGNE_HUB_CREDIT_BASED_BILLING_ENABLED): nothing is refused "
+    "or sold, so revenue is 0; tick 'credit-based billing' to explore it"
+)
+_STATUSES = ["refused", "served"]  # codes 0 / 1 = the ledger's ``served`` flag
+#: Where the balance chart's users sit in the ranking by calls (busy, …, median): the
+#: busiest ones have thousands of events, too many to read (and to draw on every move).
+_SAMPLE_RANKS = (0.02, 0.05, 0.1, 0.25, 0.5)
+_GRID_CHUNKS = 10  # progress steps while a grid computes
+
+
+@dataclass(frozen=True, slots=True)
+class KpiCard:
+    name: str
+    label: str
+    value: float
+    text: str
+    bad: bool = False  # drawn in red (a loss, blocked users, models below cost)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageSource:
+    """Where the usage came from, in words and numbers."""
+
+    kind: str  # "synthetic" | "file" | "frame"
+    description: str
+    calls: int
+    users: int
+    unsupported: int  # calls with no current rate (never charged, counted as refused)
+
+
+class ScenarioExplorerState(AppState):
+    """Scenario knobs, the usage they apply to, the replay they give, grid and export."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        usage: pd.DataFrame | None = None,
+        usage_file: str | Path | None = None,
+        n_calls: int = DEFAULT_CALLS,
+        seed: int = 0,
+        billing: BillingSettings | None = None,
+        credit_billing: bool | None = None,
+        buy_probability: float = 0.3,
+        pack_amount: Any = None,
+        sample_users: int = 5,
+        progress: Progress | None = None,
+    ) -> None:
+        super().__init__()
+        self.store = store
+        ops = store.get_operator_settings()
+        self.currency = ops.currency
+        self.base_credit_price = ops.credit_price
+        self.margin_text = plain(ops.target_margin) or "0"
+        self.credit_price_text = plain(ops.credit_price) or "1"
+        self.billing = billing or BillingSettings.from_env()
+        self.billing_enabled = (
+            self.billing.credit_based_billing_enabled if credit_billing is None else credit_billing
+        )
+        b = self.billing
+        self.grant = (
+            b.new_user_credit_grant_amount if b.new_user_credit_grant_enabled else Decimal(0)
+        )
+        self.expiry_days = b.credit_expiration_days
+        self.pack_amount = (
+            Behaviour().pack_amount if pack_amount is None else Decimal(str(pack_amount))
+        )
+        self.buy_probability = float(buy_probability)
+        self.n_sample_users = sample_users
+        self.errors: dict[str, str] = {}
+        self.result: ReplayResult | None = None
+        self.refusals = pd.DataFrame(columns=["time", "status", "packs_bought"])
+        self.sample_ledger = pd.DataFrame(columns=["user", "time", "event", "balance"])
+        self.sample_users: list[str] = []
+        self.grid: pd.DataFrame | None = None
+        self.grid_margins = (Decimal(0), Decimal(100))
+        self.grid_prices = (ops.credit_price / 2, ops.credit_price * 2)
+        self.grid_steps = 11
+        self.grid_value = "gross_margin_pct"
+        self.last_export: Path | None = None
+        self.base: ScenarioBase | None = None
+        self.source: UsageSource | None = None
+        self._sample_idx = np.zeros(0, dtype=np.int64)
+        self._timeline = store.rate_timeline()
+        self.rate_count = int(self._timeline["valid_to"].isna().sum())
+        if usage is not None:
+            self._use(usage, "frame", "the usage table passed in", progress)
+        elif usage_file:
+            self.load_usage_file(usage_file, progress)
+        else:
+            self.load_synthetic(n_calls, seed, progress)
+
+    # ---- usage ---------------------------------------------------------------------------
+    def load_synthetic(
+        self, n_calls: int = DEFAULT_CALLS, seed: int = 0, progress: Progress | None = None
+    ) -> bool:
+        """Seeded synthetic usage over the store's current rates (same seed, same month)."""
+
+        def make() -> pd.DataFrame:
+            if self.rate_count == 0:
+                raise ValidationError("the store has no rates: nothing to simulate", field="usage")
+            if int(n_calls) < 1:
+                raise ValidationError("the number of calls must be ≥ 1", field="usage")
+            current = self._timeline[self._timeline["valid_to"].isna()]
+            return generate_usage(current, n_calls=int(n_calls), seed=int(seed))
+
+        what = f"synthetic: {int(n_calls):,} calls over 30 days, seed {int(seed)}"
+        return self._load(make, "synthetic", what, progress)
+
+    def load_usage_file(self, path: str | Path, progress: Progress | None = None) -> bool:
+        """A usage file (CSV or Parquet, see :func:`hubkit.usage.read_usage`)."""
+        text = str(path).strip()
+        return self._load(lambda: read_usage(text), "file", f"file: {text}", progress)
+
+    def _load(
+        self, make: Callable[[], pd.DataFrame], kind: str, what: str, progress: Progress | None
+    ) -> bool:
+        if progress:
+            progress(0, 3)
+        ok, frame = self._attempt(make)
+        if not ok or frame is None:
+            self.errors = {"usage": self.message.text if self.message else "cannot load usage"}
+            return False
+        return self._use(frame, kind, what, progress)
+
+    def _use(self, usage: pd.DataFrame, kind: str, what: str, progress: Progress | None) -> bool:
+        if progress:
+            progress(1, 3)
+        ok, base = self._attempt(
+            lambda: ScenarioBase.build(
+                usage, self._timeline, base_credit_price=self.base_credit_price
+            )
+        )
+        if not ok or base is None:
+            self.errors = {"usage": self.message.text if self.message else "unusable usage"}
+            return False
+        self.base = base
+        prepared = base.prepared
+        self.source = UsageSource(
+            kind=kind,
+            description=what,
+            calls=int(len(usage)),
+            users=int(prepared.users.size),
+            unsupported=int(prepared.unsupported_user.sum()),
+        )
+        self._sample_idx = _sample_user_index(np.diff(prepared.starts), self.n_sample_users)
+        self.sample_users = [str(prepared.users[i]) for i in self._sample_idx]
+        self.grid = None  # computed on other usage
+        if progress:
+            progress(2, 3)
+        done = self.update()
+        if progress:
+            progress(3, 3)
+        return done
+
+    # ---- knobs ---------------------------------------------------------------------------
+    def set_margin(self, text: str) -> bool:
+        self.margin_text = str(text).strip()
+        return self.update()
+
+    def set_credit_price(self, text: str) -> bool:
+        self.credit_price_text = str(text).strip()
+        return self.update()
+
+    def set_grant(self, value: Any) -> bool:
+        return self._knob("grant", value, _non_negative_decimal)
+
+    def set_expiry_days(self, value: Any) -> bool:
+        return self._knob("expiry_days", value, _days)
+
+    def set_pack_amount(self, value: Any) -> bool:
+        return self._knob("pack_amount", value, _positive_decimal)
+
+    def set_buy_probability(self, value: Any) -> bool:
+        return self._knob("buy_probability", value, _probability)
+
+    def set_billing(self, enabled: bool) -> bool:
+        self.billing_enabled = bool(enabled)
+        return self.update()
+
+    def _knob(self, name: str, value: Any, parse: Callable[[Any], Any]) -> bool:
+        try:
+            parsed = parse(value)
+        except ValidationError as exc:
+            self.errors = {name: str(exc)}
+            self._fail(exc)
+            return False
+        setattr(self, name, parsed)
+        return self.update()
+
+    @property
+    def margin(self) -> Decimal | None:
+        """The markup on cost as the exact Decimal typed, or None while it is not a number."""
+        return _decimal(self.margin_text)
+
+    @property
+    def credit_price(self) -> Decimal | None:
+        return _decimal(self.credit_price_text)
+
+    def settings(self) -> BillingSettings:
+        """The gateway settings of this scenario (the environment's, with the knobs applied)."""
+        return self.billing.replace(
+            credit_based_billing_enabled=self.billing_enabled,
+            new_user_credit_grant_enabled=self.grant > 0,
+            new_user_credit_grant_amount=self.grant,
+            credit_expiration_days=self.expiry_days,
+        )
+
+    def behaviour(self) -> Behaviour:
+        return Behaviour(buy_probability=self.buy_probability, pack_amount=self.pack_amount)
+
+    # ---- the scenario --------------------------------------------------------------------
+    def update(self) -> bool:
+        """Re-simulate the current knobs (the base is built once); invalid knobs say why."""
+        self.errors = {}
+        if self.base is None:
+            self.result = None
+            return False
+        base = self.base
+        try:
+            margin = validate_margin(self.margin_text)
+        except ValidationError as exc:
+            return self._invalid("margin", exc)
+        try:
+            price = validate_credit_price(self.credit_price_text)
+        except ValidationError as exc:
+            return self._invalid("credit_price", exc)
+        ok, result = self._attempt(
+            lambda: simulate(
+                base, margin, price, settings=self.settings(), behaviour=self.behaviour()
+            )
+        )
+        if not ok or result is None:
+            self.result = None
+            return False
+        self.result = result
+        self._chart_data(result)
+        if not self.billing_enabled:
+            self._say(Message.warning(_BILLING_OFF))
+        else:
+            self._say(Message.info(self.summary()))
+        return True
+
+    def _invalid(self, name: str, exc: ValidationError) -> bool:
+        self.result = None
+        self.errors = {name: str(exc)}
+        self._fail(exc)
+        return False
+
+    def _chart_data(self, result: ReplayResult) -> None:
+        """What the 402 and balance charts need, taken from the ledger cheaply."""
+        assert result.user_calls is not None and result.policy is not None
+        calls, prepared = result.user_calls, result.prepared
+        assert prepared is not None
+        detail = settle(calls, result.policy)
+        # Only calls that met a 402 matter to the 402 chart: keep those rows alone.
+        hit = ~detail.served | (detail.packs_bought > 0)
+        status = pd.Categorical.from_codes(detail.served[hit].astype(np.int8), _STATUSES)
+        self.refusals = pd.DataFrame(
+            {
+                "time": pd.to_datetime(calls.time[hit], utc=True),
+                "status": status,
+                "packs_bought": detail.packs_bought[hit],
+            }
+        )
+        self.sample_ledger = _sample_ledger(result, self._sample_idx)
+
+    def summary(self) -> str:
+        if self.result is None or self.source is None:
+            return "no scenario: fix the inputs"
+        k = self.result.kpis
+        return (
+            f"markup on cost {self.margin_text} %, credit price {self.credit_price_text} "
+            f"{self.currency}: revenue {_money(k.revenue)} {self.currency}, provider cost "
+            f"{_money(k.provider_cost)} {self.currency}, gross margin {_pct(k.gross_margin_pct)} "
+            f"of revenue; {k.users_blocked:,} of {k.users:,} users blocked by 402s"
+        )
+
+    def kpis(self) -> dict[str, float]:
+        """The current scenario's KPIs (with ``markup`` and ``models_below_cost``)."""
+        if self.result is None:
+            return {}
+        out = dict(self.result.kpis.to_dict())
+        out["markup"] = float(self.margin) if self.margin is not None else float("nan")
+        out["models_below_cost"] = self.result.models_below_cost
+        return out
+
+    def kpi_cards(self) -> list[KpiCard]:
+        values = self.kpis()
+        cards = []
+        for name, label, unit in KPI_CARDS:
+            value = values.get(name, float("nan"))
+            text = _format(value, unit, self.currency)
+            if name == "users_blocked" and values:
+                text += f" ({int(values['n_402']):,} × 402)"
+            bad = bool(values) and (
+                (name in ("gross_margin", "gross_margin_pct") and value < 0)
+                or (name in ("users_blocked", "models_below_cost") and value > 0)
+            )
+            cards.append(KpiCard(name, label, float(value), text, bad))
+        return cards
+
+    def figures(self) -> dict[str, Any]:
+        """Plotly figures of the current scenario (empty while there is none)."""
+        from hubkit import charts
+
+        if self.result is None:
+            return {}
+        figs = {
+            "revenue_vs_cost": charts.revenue_vs_cost_by_model(self.result, top=15),
+            "ledger": charts.ledger_waterfall(self.result.kpis),
+            "refusals": charts.refusals_over_time(self.refusals),
+            "balances": charts.balance_over_time(self.sample_ledger, self.sample_users),
+        }
+        for fig in figs.values():
+            fig.update_layout(height=380, margin={"l": 60, "r": 20, "t": 60, "b": 60})
+        return figs
+
+    # ---- the grid ------------------------------------------------------------------------
+    def set_grid_range(
+        self,
+        margins: tuple[Any, Any] | None = None,
+        prices: tuple[Any, Any] | None = None,
+        steps: int | None = None,
+        value: str | None = None,
+    ) -> bool:
+        """Margin range (markup %), credit-price range, points per axis, the KPI shown."""
+        try:
+            if margins is not None:
+                lo, hi = sorted(validate_margin(_text(m)) for m in margins)
+                if lo < 0:
+                    raise ValidationError("grid margins must be ≥ 0", field="grid")
+                self.grid_margins = (lo, hi)
+            if prices is not None:
+                self.grid_prices = tuple(  # type: ignore[assignment]
+                    sorted(validate_credit_price(_text(p)) for p in prices)
+                )
+            if steps is not None:
+                if not 2 <= int(steps) <= 41:
+                    raise ValidationError("grid points per axis must be within 2..41", field="grid")
+                self.grid_steps = int(steps)
+            if value is not None:
+                if value not in GRID_VALUES:
+                    raise ValidationError(f"unknown grid KPI {value!r}", field="grid")
+                self.grid_value = value
+        except ValidationError as exc:
+            self.errors = {"grid": str(exc)}
+            self._fail(exc)
+            return False
+        return True
+
+    def grid_axes(self) -> tuple[list[Decimal], list[Decimal]]:
+        return (
+            _steps(*self.grid_margins, self.grid_steps),
+            _steps(*self.grid_prices, self.grid_steps),
+        )
+
+    def compute_grid(self, progress: Progress | None = None) -> bool:
+        """KPIs over margin × credit price with the other knobs as they are now."""
+        if self.base is None:
+            self._fail(ValidationError("no usage loaded", field="usage"))
+            return False
+        base = self.base
+        margins, prices = self.grid_axes()
+        chunks = [list(c) for c in np.array_split(np.array(margins, dtype=object), _GRID_CHUNKS)]
+        chunks = [c for c in chunks if c]
+        parts: list[pd.DataFrame] = []
+        if progress:
+            progress(0, len(chunks))
+        for done, chunk in enumerate(chunks, start=1):
+            ok, part = self._attempt(
+                lambda c=chunk: scenario_grid(
+                    base, None, c, prices, settings=self.settings(), behaviour=self.behaviour()
+                )  # fmt: skip
+            )
+            if not ok or part is None:
+                return False
+            parts.append(part)
+            if progress:
+                progress(done, len(chunks))
+        self.grid = pd.concat(parts, ignore_index=True)
+        best = self.grid.loc[self.grid["gross_margin"].idxmax()]
+        self._say(Message.success(
+            f"grid of {len(self.grid)} scenarios; the highest gross margin: "
+            f"{_money(best['gross_margin'])} {self.currency} at markup {best['profit_margin']:g} % "
+            f"and credit price {best['credit_price']:g}"))  # fmt: skip
+        return True
+
+    def heatmap(self) -> Any:
+        from hubkit.charts import margin_heatmap
+
+        if self.grid is None:
+            return None
+        fig = margin_heatmap(self.grid, value=self.grid_value)
+        fig.update_layout(height=460, margin={"l": 70, "r": 20, "t": 60, "b": 60})
+        return fig
+
+    # ---- export --------------------------------------------------------------------------
+    def export(self, progress: Progress | None = None) -> Path | None:
+        """KPIs CSV, per-model CSV, figures HTML and summary JSON in ``reports/<UTC>-scenario/``."""
+        from hubkit.widgets._scenario_export import export_scenario
+
+        if self.result is None:
+            self._fail(ValidationError("no scenario to export: fix the inputs first"))
+            return None
+        ok, folder = self._attempt(lambda: export_scenario(self, progress))
+        if not ok or folder is None:
+            return None
+        self.last_export = folder
+        self._say(Message.success(f"exported the scenario to {folder}"))
+        return folder
+
+    def parameters(self) -> dict[str, Any]:
+        """The knobs of the current scenario, as exact values (for the export's summary)."""
+        return {
+            "profit_margin_markup_on_cost_pct": self.margin,
+            "credit_price": self.credit_price,
+            "currency": self.currency,
+            "credit_based_billing_enabled": self.billing_enabled,
+            "new_user_credit_grant_amount": self.grant,
+            "credit_expiration_days": self.expiry_days,
+            "pack_amount": self.pack_amount,
+            "buy_probability": self.buy_probability,
+            "usage": dataclasses.asdict(self.source) if self.source else None,
+            "rates": self.rate_count,
+        }
+
+
+# ---- helpers -------------------------------------------------------------------------------
+
+
+def _sample_user_index(calls_per_user: np.ndarray, n: int) -> np.ndarray:
+    """``n`` users across the activity range (busy to median), for the balance chart."""
+    active = np.flatnonzero(calls_per_user > 0)
+    if not active.size or n <= 0:
+        return np.zeros(0, dtype=np.int64)
+    ranked = active[np.argsort(-calls_per_user[active], kind="stable")]
+    quantiles = np.array(_SAMPLE_RANKS[:n] if n <= len(_SAMPLE_RANKS) else np.linspace(0, 0.5, n))
+    picks = np.minimum((quantiles * ranked.size).astype(np.int64), ranked.size - 1)
+    return np.unique(ranked[picks])
+
+
+def _sample_ledger(result: ReplayResult, users: np.ndarray) -> pd.DataFrame:
+    """The ledger events of a few users: their calls settled alone (a ledger is per user)."""
+    prepared, calls = result.prepared, result.user_calls
+    assert prepared is not None and calls is not None and result.policy is not None
+    if not users.size:
+        return pd.DataFrame(columns=["user", "time", "event", "credits", "money", "balance"])
+    starts = prepared.starts
+    idx = np.concatenate([np.arange(starts[u], starts[u + 1]) for u in users])
+    sizes = starts[users + 1] - starts[users]
+    sub_starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    sub_calls = UserCalls(
+        starts=sub_starts,
+        first_seen=calls.first_seen[users],
+        buyer=calls.buyer[users],
+        time=calls.time[idx],
+        credits=calls.credits[idx],
+        cost=calls.cost[idx],
+    )
+    sub_prepared = dataclasses.replace(
+        prepared,
+        users=prepared.users[users],
+        first_seen=prepared.first_seen[users],
+        starts=sub_starts,
+        time=prepared.time[idx],
+        row=prepared.row[idx],
+        key=prepared.key[idx],
+        counts={k: v[idx] for k, v in prepared.counts.items()},
+        source_index=prepared.source_index[idx],
+        unsupported_user=prepared.unsupported_user[users],
+    )
+    detail = settle(sub_calls, result.policy)
+    return ledger_frame(
+        sub_prepared, sub_calls.credits, detail, result.behaviour, result.credit_price
+    )
+
+
+def _decimal(text: str) -> Decimal | None:
+    try:
+        value = Decimal(str(text).strip())
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def _text(value: Any) -> str:
+    return str(value).strip()
+
+
+def _non_negative_decimal(value: Any) -> Decimal:
+    number = _decimal(_text(value))
+    if number is None or number < 0:
+        raise ValidationError(
+            f"the grant must be a number of credits ≥ 0 (0 = no grant), got {value!r}",
+            field="grant",
+        )
+    return number
+
+
+def _positive_decimal(value: Any) -> Decimal:
+    number = _decimal(_text(value))
+    if number is None or number <= 0:
+        raise ValidationError(
+            f"the pack amount must be money > 0 (what one pack costs), got {value!r}",
+            field="pack_amount",
+        )
+    return number
+
+
+def _days(value: Any) -> int:
+    number = _decimal(_text(value))
+    if number is None or number < 0 or number != number.to_integral_value():
+        raise ValidationError(
+            f"expiry must be whole days ≥ 0 (0 = never expires), got {value!r}",
+            field="expiry_days",
+        )
+    return int(number)
+
+
+def _probability(value: Any) -> float:
+    number = _decimal(_text(value))
+    if number is None or not 0 <= number <= 1:
+        raise ValidationError(
+            f"the buy probability must be within 0..1, got {value!r}", field="buy_probability"
+        )
+    return float(number)
+
+
+def _steps(lo: Decimal, hi: Decimal, n: int) -> list[Decimal]:
+    """``n`` evenly spaced exact values from ``lo`` to ``hi`` (both included, deduplicated)."""
+    if hi == lo:
+        return [lo]
+    values = [lo + (hi - lo) * Decimal(i) / Decimal(n - 1) for i in range(n)]
+    # 12 significant digits are plenty for a grid axis and keep the labels short.
+    rounded = [Decimal(f"{v:.12g}") for v in values]
+    return list(dict.fromkeys(rounded))
+
+
+def _money(value: float) -> str:
+    return "—" if not np.isfinite(value) else f"{value:,.2f}"
+
+
+def _pct(value: float) -> str:
+    return "—" if not np.isfinite(value) else f"{value:,.1f} %"
+
+
+def _format(value: float, unit: str, currency: str) -> str:
+    if not np.isfinite(value):
+        return "—"
+    if unit == "money":
+        return f"{value:,.2f} {currency}"
+    if unit == "pct":
+        return _pct(value)
+    if unit == "count":
+        return f"{int(value):,}"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.2f}"
+
+
+def open_finance_store(settings: Any = None) -> Store | None:
+    """The store opened read-only (SQLite ``mode=ro``, PostgreSQL read-only transactions).
+
+    None when there is nothing to explore yet (no database, no schema, or no rates):
+    :func:`finance_summary` then says why and what to do.
+    """
+    try:
+        store = Store.open(settings=settings, read_only=True)
+    except HubkitError:
+        return None
+    if not store.list_rates():
+        store.close()
+        return None
+    return store
+
+
+def finance_summary(store: Store | None, settings: Any = None) -> str:
+    """The environment summary for a read-only store, or why there is no store to explore."""
+    from sqlalchemy.engine import make_url
+
+    from hubkit.config import get_settings
+    from hubkit.widgets.workbench import environment_summary
+
+    settings = settings or get_settings()
+    try:
+        url = make_url(settings.database_url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL: Store.open said so already
+        url = "(not a database URL)"
+    if store is None:
+        return (
+            f"NO DATA TO EXPLORE: the database {url} is missing, empty or not initialised.\n"
+            "Seed it once with write access — open notebook 01, 02 or 03 (they fill an empty "
+            "store with the sample data) or run `python -m hubkit demo` — then reload this page."
+        )
+    lines = environment_summary(store, settings).splitlines()
+    return "\n".join(
+        f"database:  {url} (read-only)" if line.startswith("database:") else line for line in lines
+    )
