@@ -327,8 +327,11 @@ def dask_client(
             threads_per_worker=1,
             processes=processes,
             memory_limit=memory_limit,
-            dashboard_address=None,  # no bokeh, no port opened beyond the scheduler's
+            # The scheduler always serves HTTP (health, metrics), by default on *:8787 and
+            # with a warning when that is taken: a free port on loopback instead.
+            dashboard_address="127.0.0.1:0",
             silence_logs=logging.ERROR,
+            host="127.0.0.1",  # workers and scheduler on loopback only
         ) as local,
         Client(local) as client,
     ):
