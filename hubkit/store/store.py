@@ -88,9 +88,7 @@ class Store(ProviderOps, RateOps, HistoryOps, SettingsOps, CatalogOps):
         env = dict(os.environ)
         if url.password:
             env["PGPASSWORD"] = str(url.password)
-        dsn = url.set(drivername="postgresql", password=None).render_as_string(
-            hide_password=False
-        )
+        dsn = url.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
         try:
             subprocess.run(
                 [pg_dump, "--format=custom", f"--file={destination}", dsn],
