@@ -12,7 +12,7 @@ from _stores import add_provider, chat_spec, count_rows, snapshot
 
 from hubkit.catalog import Catalog, CatalogEntry
 from hubkit.domain import ChangeType, RateType, UnitCosts
-from hubkit.errors import ConflictError, NotFoundError, ValidationError
+from hubkit.errors import ConflictError, NotFoundError, StaleVersionError, ValidationError
 from hubkit.store import Store
 
 D = Decimal
@@ -85,6 +85,26 @@ def test_every_change_kind_writes_history(store: Store) -> None:
         assert entry.changed_at.tzinfo is not None and entry.changed_at.utcoffset() == timedelta(0)
     assert revert.metadata == {"reverts": deleted.id}
     assert kinds.count("bulk_update") == 3 and kinds.count("bulk_create") == 2
+
+
+def test_catalog_import_refuses_to_overwrite_an_edit_made_since_it_was_planned(
+    store: Store,
+) -> None:
+    rate = store.create_rate(chat_spec(unit_costs=COSTS))
+    planned = {r.id: r.version for r in store.list_rates()}
+    edited = store.update_rate(rate.id, rate.version, input_rate="0.000009", reason="operator")
+    with pytest.raises(StaleVersionError, match="changed since"):
+        store.import_catalog(
+            _catalog(("openai", "gpt-4o", "0.000003", "0")), expected_versions=planned
+        )
+    assert store.get_rate(rate.id) == edited
+    assert [e.change_type for e in store.history(rate_id=rate.id)] == ["manual_update", "create"]
+    # planned against the current versions, the same import goes through
+    current = {r.id: r.version for r in store.list_rates()}
+    result = store.import_catalog(
+        _catalog(("openai", "gpt-4o", "0.000003", "0")), expected_versions=current
+    )
+    assert result.updated == 1
 
 
 def test_history_rows_carry_previous_and_current_values(store: Store) -> None:

@@ -10,7 +10,8 @@ first (nothing written) so the guardrails can refuse it as a whole; the write is
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, cast
 
@@ -81,6 +82,8 @@ class SyncPlan:
     not_in_store: int
     margin: Decimal
     credit_price: Decimal
+    # rate id → version as planned: the write refuses if an operator edited one since
+    versions: Mapping[int, int] = field(default_factory=dict)
 
     @property
     def changes(self) -> tuple[SyncRow, ...]:
@@ -140,7 +143,8 @@ def plan_sync(
                 new_output_rate=new_out,
             )
         )
-    return SyncPlan(subset, tuple(rows), missing, margin, credit_price)
+    versions = {r.id: r.version for r in rates}
+    return SyncPlan(subset, tuple(rows), missing, margin, credit_price, versions)
 
 
 def _new_row(entry: CatalogEntry, margin: Decimal, price: Decimal) -> SyncRow:
@@ -316,6 +320,7 @@ def _apply(
         drift_threshold_pct=params.drift_threshold_pct,
         reason=params.reason or f"{JOB} {run.run_id}",
         job_run_id=run.run_id,
+        expected_versions=plan.versions,
     )
     run.committed = True
     counts["applied"] = result.created + result.updated

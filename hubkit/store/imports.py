@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -9,7 +10,7 @@ from sqlalchemy import select
 
 from hubkit.decimals import ROUNDING, plain, require_decimal
 from hubkit.domain import ChangeType, RateSpec, UnitCosts
-from hubkit.errors import ValidationError
+from hubkit.errors import StaleVersionError, ValidationError
 from hubkit.pricing import change_pct, margin_rate, validate_credit_price, validate_margin
 from hubkit.store.base import StoreBase, history_dict, unit_costs_of
 from hubkit.store.rates import _spec_columns, _triple, insert_history
@@ -77,6 +78,7 @@ class CatalogOps(StoreBase):
         drift_threshold_pct: Any = 10,
         reason: str | None = None,
         job_run_id: str | None = None,
+        expected_versions: Mapping[int, int] | None = None,
     ) -> CatalogImportResult:
         """Refresh unit costs from a price catalog in one transaction.
 
@@ -85,6 +87,8 @@ class CatalogOps(StoreBase):
         ``rederive_rates`` their rates are recomputed with the margin formula. With
         ``create_missing`` catalog models absent from the store are created for providers
         that exist in the store, priced with the margin formula (defaults: stored settings).
+        ``expected_versions`` (rate id → version, as read when the change was planned) makes
+        an operator's edit since then a StaleVersionError instead of being overwritten.
         """
         settings = self.get_operator_settings()  # type: ignore[attr-defined]
         margin = validate_margin(settings.target_margin if profit_margin is None else profit_margin)
@@ -98,6 +102,7 @@ class CatalogOps(StoreBase):
         created = updated = unchanged = not_in_store = 0
         drifted: list[tuple[str, str, str, Decimal | None]] = []
         history: list[dict[str, Any]] = []
+        stale: list[str] = []
         with self._unit(write=True) as session:
             now = utcnow()
             provider_rows = {p.name: p for p in session.scalars(select(ProviderRow))}
@@ -142,6 +147,9 @@ class CatalogOps(StoreBase):
                         )
                     )
                     continue
+                if expected_versions is not None and expected_versions.get(row.id) != row.version:
+                    stale.append(f"{entry.provider}/{row.model}")
+                    continue
                 before = _triple(row)
                 old_costs = unit_costs_of(row.unit_cost_input, row.unit_cost_output)
                 drift = _drift_pct(old_costs, entry.unit_costs)
@@ -181,6 +189,11 @@ class CatalogOps(StoreBase):
                         drift_pct=drift,
                         metadata=meta,
                     )
+                )
+            if stale:
+                raise StaleVersionError(
+                    f"{len(stale)} rates changed since the catalog sync was planned "
+                    f"({', '.join(stale[:5])}); nothing was written — plan again"
                 )
             ids = insert_history(session, history)
         return CatalogImportResult(
