@@ -18,6 +18,8 @@ PYTEST_ARGS ?=
 CODE := $(wildcard hubkit tests benchmarks)
 BENCHMARKS := $(wildcard benchmarks/bench_*.py)
 APP_NOTEBOOK := notebooks/04-margin-scenarios.ipynb
+# Voila's own default port; the app listens on loopback only (put a proxy in front to share it).
+APP_PORT ?= 8866
 # JupyterLab refuses to start as root unless told; dev boxes and CI here run as root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
@@ -56,8 +58,9 @@ format: venv ## Reformat code and apply safe ruff fixes
 lab: venv ## Open the notebooks in JupyterLab
 	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/
 
-app: venv ## Serve the margin-scenarios notebook as a web app (Voila, code hidden)
-	$(BIN)/voila $(APP_NOTEBOOK) --strip_sources=True
+app: venv ## Serve the margin-scenarios notebook as a web app (Voila, code hidden, read-only)
+	$(BIN)/voila $(APP_NOTEBOOK) --strip_sources=True --no-browser \
+		--Voila.ip=127.0.0.1 --port=$(APP_PORT)
 
 bench: venv ## Run every benchmarks/bench_*.py at full size (prints ratios)
 	@if [ -z "$(BENCHMARKS)" ]; then echo "no benchmarks/bench_*.py yet"; fi

@@ -4,7 +4,12 @@ Runs each top-level notebook in a throwaway JupyterLab (temp store seeded with t
 data and one obviously fake key, so the credentials table has a masked row), drives it with
 Debian's chromium and photographs the app. Nothing of the real ``.hubkit/`` is touched.
 
-    .venv/bin/python scripts/make_screenshots.py [--out docs/screenshots]
+    .venv/bin/python scripts/make_screenshots.py [--out docs/screenshots] [--only 04 05]
+
+The margin-scenarios notebook is also photographed as the finance web app (Voilà, code
+hidden, read-only store): ``04-margin-scenarios-web-app.png``. The hub-sync notebook
+starts its bundled local hub (HUBKIT_HUB_URL is unset here) and is shown after a plan and
+a dry run.
 """
 
 from __future__ import annotations
@@ -28,14 +33,25 @@ from e2e._lab import (  # noqa: E402
     start_lab,
     stop_lab,
 )
+from e2e._voila import start_voila, stop_voila  # noqa: E402
 
 # notebook → the CSS class of its app
 APPS = {
     "01-providers-and-credentials.ipynb": "hubkit-providers",
     "02-model-rates.ipynb": "hubkit-rates",
     "03-bulk-rate-update.ipynb": "hubkit-bulk",
+    "04-margin-scenarios.ipynb": "hubkit-scenarios",
+    "05-hub-sync.ipynb": "hubkit-sync",
 }
 FAKE_KEY = "sk-demo-0000000000000000notreal"
+# The gateway's billing settings for the scenario pictures: a grant that expires, so that
+# every line of the credit ledger shows.
+BILLING_ENV = {
+    "AIGNE_HUB_CREDIT_BASED_BILLING_ENABLED": "true",
+    "NEW_USER_CREDIT_GRANT_ENABLED": "true",
+    "NEW_USER_CREDIT_GRANT_AMOUNT": "2",
+    "CREDIT_EXPIRATION_DAYS": "14",
+}
 
 
 def _seed(env: dict[str, str]) -> None:
@@ -66,15 +82,62 @@ def _photograph(page, url: str, name: str, app_class: str, out: Path) -> None:  
         page.locator(".hubkit-bulk-summary").filter(
             has_text=re.compile(r"[1-9]\d* rates would")
         ).wait_for()
+    if app_class == "hubkit-scenarios":
+        _scenario_moves(page)
+    if app_class == "hubkit-sync":  # a plan against the empty local hub, then a dry run
+        page.locator("button.hubkit-sync-plan").click()
+        page.locator(".hubkit-sync-plan-table table").wait_for()
+        page.locator("button.hubkit-sync-apply").click()
+        page.locator(".hubkit-sync-results table").wait_for()
+    page.mouse.move(0, 0)  # no hover toolbar over a chart
     page.wait_for_timeout(500)  # let the widget layout settle before the photo
     app.screenshot(path=str(out))
     print(f"wrote {out.relative_to(REPO) if out.is_relative_to(REPO) else out}")
 
 
+def _scenario_moves(page) -> None:  # type: ignore[no-untyped-def]
+    """A 30 % markup, and the grid around it, so that every part of the app shows."""
+    page.locator(".hubkit-kpi-revenue .v").filter(has_text="USD").wait_for()
+    page.locator(".hubkit-scn-margin-text input").fill("30")
+    page.locator(".hubkit-scn-margin-text input").press("Enter")
+    page.locator(".hubkit-scn-message").filter(has_text="markup on cost 30 %").wait_for()
+    page.locator("button.hubkit-scn-grid-run").click()
+    page.locator(".hubkit-scn-heatmap .js-plotly-plot").wait_for()
+    page.locator(".hubkit-scn-message").filter(has_text="grid of").wait_for()
+
+
+def _photograph_web_app(browser, work: Path, env: dict[str, str], out: Path) -> None:  # type: ignore[no-untyped-def]
+    """The scenario explorer as finance sees it: Voilà, no code, read-only store."""
+    name = "04-margin-scenarios.ipynb"
+    (work / "voila").mkdir()
+    notebook = work / "voila" / name
+    notebook.write_bytes((REPO / "notebooks" / name).read_bytes())
+    server = start_voila(notebook, jupyter_env(work, env), work / "voila.log")
+    try:
+        # Tall enough for the whole app: Voila scrolls inside its own container, which a
+        # full-page screenshot would not unroll.
+        page = browser.new_page(viewport={"width": 1400, "height": 2700})
+        page.set_default_timeout(120_000)
+        page.goto(server.url)
+        _scenario_moves(page)
+        page.mouse.move(0, 0)  # no hover toolbar over a chart
+        page.evaluate("document.querySelectorAll('*').forEach(e => { e.scrollTop = 0; })")
+        page.wait_for_timeout(800)  # plotly's resize animation
+        page.screenshot(path=str(out), full_page=True)
+        page.close()
+        print(f"wrote {out.relative_to(REPO) if out.is_relative_to(REPO) else out}")
+    finally:
+        stop_voila(server)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots")
+    parser.add_argument(
+        "--only", nargs="+", metavar="NN", help="only these notebooks, by number (e.g. 04 05)"
+    )
     args = parser.parse_args(argv)
+    apps = {n: c for n, c in APPS.items() if not args.only or n[:2] in args.only}
     args.out.mkdir(parents=True, exist_ok=True)
 
     from playwright.sync_api import sync_playwright
@@ -86,9 +149,10 @@ def main(argv: list[str] | None = None) -> int:
             HUBKIT_DATA_DIR=str(work / "data"),
             HUBKIT_REPORTS_DIR=str(work / "reports"),
             HUBKIT_ACTOR="operator",
+            **BILLING_ENV,
         )
         _seed(base)
-        root = prepare_root(work, [REPO / "notebooks" / name for name in APPS])
+        root = prepare_root(work, [REPO / "notebooks" / name for name in apps])
         server = start_lab(root, jupyter_env(work, base), work / "lab.log")
         try:
             with sync_playwright() as pw:
@@ -96,9 +160,12 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     page = browser.new_page(viewport={"width": 1700, "height": 2200})
                     page.set_default_timeout(60_000)
-                    for name, app_class in APPS.items():
+                    for name, app_class in apps.items():
                         out = args.out / f"{Path(name).stem}.png"
                         _photograph(page, server.url(f"lab/tree/{name}"), name, app_class, out)
+                    if "04-margin-scenarios.ipynb" in apps:
+                        web_app = args.out / "04-margin-scenarios-web-app.png"
+                        _photograph_web_app(browser, work, base, web_app)
                 finally:
                     browser.close()
         finally:

@@ -117,8 +117,8 @@ def test_moving_the_margin_re_simulates_exactly(ro: Store) -> None:
     assert f"{expected.kpis.revenue:,.2f} USD" in app._kpis.value
     figs = _chart_figures(app)
     bars = figs["revenue_vs_cost"]["data"][0]
-    assert _values(bars["y"]).sum() == pytest.approx(
-        expected.models.sort_values("provider_cost", ascending=False)["revenue"].head(15).sum()
+    assert _values(bars["x"]).sum() == pytest.approx(  # horizontal bars: values along x
+        expected.models.sort_values("provider_cost", ascending=False)["revenue"].head(12).sum()
     )
 
 

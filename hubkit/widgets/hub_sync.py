@@ -43,8 +43,8 @@ from hubkit.widgets._common import (
 
 ClientFactory = Callable[[], HubClient]
 
-PLAN_COLUMNS = {"kind": "kind", "action": "action", "target": "target",
-                "changes": "changes (old → new)", "reason": "why"}  # fmt: skip
+PLAN_COLUMNS = {"kind": "kind", "action": "action", "target": "target", "reason": "why",
+                "changes": "changes (old → new)"}  # fmt: skip
 RESULT_COLUMNS = {"kind": "kind", "action": "action", "target": "target", "status": "status",
                   "message": "result"}  # fmt: skip
 HUB_PROVIDER_COLUMNS = {"name": "provider", "display_name": "display name", "base_url": "base URL",
@@ -257,7 +257,9 @@ class HubSyncApp(widgets.VBox):
         self._pull = widgets.Button(description="Pull", icon="download")
         self._plan = widgets.Button(description="Plan", icon="list", button_style="info")
         self._deletes = widgets.Checkbox(value=False, description="plan deletes too")
-        self._providers = text_input("providers", placeholder="comma-separated; empty = all")
+        self._providers = text_input(
+            "only providers", placeholder="all (or e.g. openai, anthropic)", width="400px"
+        )
         self._hub = widgets.HTML()
         self._plan_summary = widgets.HTML()
         self._plan_table = widgets.HTML()
@@ -297,15 +299,15 @@ class HubSyncApp(widgets.VBox):
 
     def _render(self) -> None:
         s = self.state
-        hub_rows = s.hub_providers_table()
-        self._hub.value = (
-            f"<b>Hub</b>: {html.escape(s.hub_summary())}"
-            + (
-                ""
-                if s.hub_state is None
-                else frame_html(hub_rows, columns=HUB_PROVIDER_COLUMNS, height="200px")
-            )  # fmt: skip
-        )
+        hub_table = ""
+        if s.hub_state is not None:
+            hub_table = frame_html(
+                s.hub_providers_table(),
+                columns=HUB_PROVIDER_COLUMNS,
+                height="200px",
+                empty="the hub holds no provider yet",
+            )
+        self._hub.value = f"<b>Hub</b>: {html.escape(s.hub_summary())}{hub_table}"
         if s.plan is None:
             self._plan_summary.value = "<b>Plan</b>: none yet — click <i>Plan</i>"
             self._plan_table.value = ""

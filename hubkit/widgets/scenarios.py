@@ -173,13 +173,13 @@ class ScenarioExplorerState(AppState):
             current = self._timeline[self._timeline["valid_to"].isna()]
             return generate_usage(current, n_calls=int(n_calls), seed=int(seed))
 
-        what = f"synthetic: {int(n_calls):,} calls over 30 days, seed {int(seed)}"
+        what = f"synthetic (30 days, seed {int(seed)})"
         return self._load(make, "synthetic", what, progress)
 
     def load_usage_file(self, path: str | Path, progress: Progress | None = None) -> bool:
         """A usage file (CSV or Parquet, see :func:`hubkit.usage.read_usage`)."""
         text = str(path).strip()
-        return self._load(lambda: read_usage(text), "file", f"file: {text}", progress)
+        return self._load(lambda: read_usage(text), "file", f"file {text}", progress)
 
     def _load(
         self, make: Callable[[], pd.DataFrame], kind: str, what: str, progress: Progress | None
@@ -376,13 +376,18 @@ class ScenarioExplorerState(AppState):
         if self.result is None:
             return {}
         figs = {
-            "revenue_vs_cost": charts.revenue_vs_cost_by_model(self.result, top=15),
+            "revenue_vs_cost": _horizontal(charts.revenue_vs_cost_by_model(self.result, top=12)),
             "ledger": charts.ledger_waterfall(self.result.kpis),
             "refusals": charts.refusals_over_time(self.refusals),
             "balances": charts.balance_over_time(self.sample_ledger, self.sample_users),
         }
         for fig in figs.values():
-            fig.update_layout(height=380, margin={"l": 60, "r": 20, "t": 60, "b": 60})
+            fig.update_layout(
+                height=400,
+                margin={"l": 60, "r": 20, "t": 80, "b": 50},
+                legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0},
+                title={"y": 0.98, "yanchor": "top"},
+            )
         return figs
 
     # ---- the grid ------------------------------------------------------------------------
@@ -543,6 +548,15 @@ def _sample_ledger(result: ReplayResult, users: np.ndarray) -> pd.DataFrame:
     return ledger_frame(
         sub_prepared, sub_calls.credits, detail, result.behaviour, result.credit_price
     )
+
+
+def _horizontal(fig: Any) -> Any:
+    """Bars along y: model names are long, and read better beside a bar than under it."""
+    for trace in fig.data:
+        trace.update(x=trace.y, y=trace.x, **({"orientation": "h"} if trace.type == "bar" else {}))
+    fig.update_layout(xaxis_title=fig.layout.yaxis.title.text, yaxis_title=None)
+    fig.update_yaxes(autorange="reversed", automargin=True, tickfont={"size": 10})
+    return fig
 
 
 def _decimal(text: str) -> Decimal | None:

@@ -1,0 +1,86 @@
+"""A throwaway Voilà on loopback (the finance web app), as ``make app`` serves it.
+
+``--strip_sources=True`` hides every code cell; token auth; the kernel runs in the process
+group Voilà leads, so :func:`stop_voila` ends both. Recipe: ``/work/shared/design/testing.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from e2e._lab import free_port
+
+
+@dataclass
+class VoilaServer:
+    process: subprocess.Popen[bytes]
+    port: int
+    token: str
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/?token={self.token}"
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+def start_voila(
+    notebook: Path, env: dict[str, str], log: Path, *, timeout: float = 90
+) -> VoilaServer:
+    token = secrets.token_hex(16)
+    port = free_port()
+    cmd = [
+        sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}",
+        "--Voila.ip=127.0.0.1", f"--Voila.token={token}", "--strip_sources=True",
+    ]  # fmt: skip
+    handle = log.open("wb")
+    # Own session: the kernel it starts shares its process group, so teardown reaches it.
+    process = subprocess.Popen(
+        cmd, cwd=notebook.parent, env=env, stdout=handle, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+    handle.close()
+    server = VoilaServer(process, port, token, log)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"Voila exited ({process.returncode}):\n{server.log_tail()}")
+        try:
+            ready = f"http://127.0.0.1:{port}/voila/static/voila.js"
+            if httpx.get(ready, timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    stop_voila(server)
+    raise RuntimeError(f"Voila did not answer within {timeout} s:\n{server.log_tail()}")
+
+
+def stop_voila(server: VoilaServer) -> None:
+    """Stop Voila by its pid, then whatever is left in the process group it leads."""
+    process = server.process
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+    try:
+        os.killpg(process.pid, signal.SIGKILL)  # the group we created: its kernel only
+    except ProcessLookupError:
+        pass
