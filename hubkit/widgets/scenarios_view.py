@@ -91,7 +91,7 @@ class ScenarioExplorerApp(widgets.VBox):
             value=float(s.margin or 0), min=0, max=200, step=0.5, description="markup %",
             continuous_update=False, readout_format=".1f",
         )  # fmt: skip
-        self._margin_text = text_input("exact markup on cost %", s.margin_text, width="280px")
+        self._margin_text = text_input("exact markup %", s.margin_text, width="280px")
         self._price_slider = widgets.FloatLogSlider(
             value=price, base=10, min=-5, max=1, step=0.05, description="credit price",
             continuous_update=False, readout_format=".5g",
@@ -245,7 +245,7 @@ class ScenarioExplorerApp(widgets.VBox):
                 f", {src.unsupported:,} calls without a current rate" if src.unsupported else ""
             )
             self._source.value = (
-                f"<span style='color:#5f6368'>usage — {html.escape(src.description)}: "
+                f"<span style='color:#5f6368'>usage: {html.escape(src.description)}, "
                 f"{src.calls:,} calls by {src.users:,} users{unsupported} · "
                 f"{s.rate_count:,} current rates · store {store_mode}</span>"
             )
