@@ -32,7 +32,7 @@ from hubkit.widgets import (
     open_finance_store,
     scenario_explorer,
 )
-from hubkit.widgets.scenarios import _sample_ledger
+from hubkit.widgets._scenario_parts import sample_ledger
 
 KEY = "sk-proj-SCENARIOsecret-0123456789abcdef"
 CALLS = 4000  # small usage for most tests; one test runs the default 100,000
@@ -146,6 +146,10 @@ def test_invalid_inputs_say_why_and_clear_the_scenario(ro: Store) -> None:
     assert app.state.result is None and app._export.disabled
     assert "profitMargin must be a number" in app._margin_error.value
     assert all(not out.outputs for out in app._charts.values())
+    app._margin_text.value = "-10"
+    assert "must be ≥ 0" in app._margin_error.value and app.state.result is None
+    app._margin_text.value = "1e400"  # beyond exact pricing: refused, never an exception
+    assert "1,000,000 %" in app._margin_error.value
     app._margin_text.value = "10"
     app._price_text.value = "0"
     assert "creditPrice must be &gt; 0" in app._price_error.value
@@ -313,5 +317,5 @@ def test_notebook_parameters() -> None:
 
 def test_sample_ledger_of_no_user_is_empty(ro: Store) -> None:
     state = ScenarioExplorerState(ro, n_calls=300, credit_billing=True)
-    empty = _sample_ledger(state.result, np.zeros(0, dtype=np.int64))
+    empty = sample_ledger(state.result, np.zeros(0, dtype=np.int64))
     assert empty.empty and "balance" in empty.columns

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +30,28 @@ import pandas as pd
 from hubkit.billing_settings import BillingSettings
 from hubkit.decimals import plain
 from hubkit.errors import HubkitError, ValidationError
-from hubkit.ledger import UserCalls, settle
+from hubkit.ledger import settle
 from hubkit.pricing import validate_credit_price, validate_margin
 from hubkit.replay import Behaviour, ReplayResult
-from hubkit.replay_frames import ledger_frame
 from hubkit.scenarios import ScenarioBase, scenario_grid, simulate
 from hubkit.store import Store
 from hubkit.usage import generate_usage, read_usage
 from hubkit.widgets._common import AppState, Message, Progress
+from hubkit.widgets._scenario_parts import (
+    axis_steps,
+    decimal_or_none,
+    horizontal_bars,
+    kpi_text,
+    money_text,
+    parse_days,
+    parse_grant,
+    parse_pack_amount,
+    parse_probability,
+    pct_text,
+    sample_ledger,
+    sample_user_index,
+    text_of,
+)
 
 #: What each KPI card shows: (name, label, unit). ``unit`` "money" is the operator currency.
 KPI_CARDS: tuple[tuple[str, str, str], ...] = (
@@ -71,9 +85,9 @@ _BILLING_OFF = (
     "or sold, so revenue is 0; tick 'credit-based billing' to explore it"
 )
 _STATUSES = ["refused", "served"]  # codes 0 / 1 = the ledger's ``served`` flag
-#: Where the balance chart's users sit in the ranking by calls (busy, …, median): the
-#: busiest ones have thousands of events, too many to read (and to draw on every move).
-_SAMPLE_RANKS = (0.02, 0.05, 0.1, 0.25, 0.5)
+#: Inputs beyond these are typos, and would overflow the exact 10-place pricing.
+_MAX_MARKUP = Decimal(1_000_000)
+_PRICE_RANGE = (Decimal("1e-12"), Decimal("1e12"))
 _GRID_CHUNKS = 10  # progress steps while a grid computes
 
 
@@ -212,7 +226,7 @@ class ScenarioExplorerState(AppState):
             users=int(prepared.users.size),
             unsupported=int(prepared.unsupported_user.sum()),
         )
-        self._sample_idx = _sample_user_index(np.diff(prepared.starts), self.n_sample_users)
+        self._sample_idx = sample_user_index(np.diff(prepared.starts), self.n_sample_users)
         self.sample_users = [str(prepared.users[i]) for i in self._sample_idx]
         self.grid = None  # computed on other usage
         if progress:
@@ -232,16 +246,16 @@ class ScenarioExplorerState(AppState):
         return self.update()
 
     def set_grant(self, value: Any) -> bool:
-        return self._knob("grant", value, _non_negative_decimal)
+        return self._knob("grant", value, parse_grant)
 
     def set_expiry_days(self, value: Any) -> bool:
-        return self._knob("expiry_days", value, _days)
+        return self._knob("expiry_days", value, parse_days)
 
     def set_pack_amount(self, value: Any) -> bool:
-        return self._knob("pack_amount", value, _positive_decimal)
+        return self._knob("pack_amount", value, parse_pack_amount)
 
     def set_buy_probability(self, value: Any) -> bool:
-        return self._knob("buy_probability", value, _probability)
+        return self._knob("buy_probability", value, parse_probability)
 
     def set_billing(self, enabled: bool) -> bool:
         self.billing_enabled = bool(enabled)
@@ -260,11 +274,11 @@ class ScenarioExplorerState(AppState):
     @property
     def margin(self) -> Decimal | None:
         """The markup on cost as the exact Decimal typed, or None while it is not a number."""
-        return _decimal(self.margin_text)
+        return decimal_or_none(self.margin_text)
 
     @property
     def credit_price(self) -> Decimal | None:
-        return _decimal(self.credit_price_text)
+        return decimal_or_none(self.credit_price_text)
 
     def settings(self) -> BillingSettings:
         """The gateway settings of this scenario (the environment's, with the knobs applied)."""
@@ -294,6 +308,12 @@ class ScenarioExplorerState(AppState):
             price = validate_credit_price(self.credit_price_text)
         except ValidationError as exc:
             return self._invalid("credit_price", exc)
+        if margin > _MAX_MARKUP:
+            too_big = f"a markup above {_MAX_MARKUP:,} % is not a price to explore"
+            return self._invalid("margin", ValidationError(too_big, field="profitMargin"))
+        if not _PRICE_RANGE[0] <= price <= _PRICE_RANGE[1]:
+            off = "the credit price must be within 1e-12 … 1e12 (currency per credit)"
+            return self._invalid("credit_price", ValidationError(off, field="creditPrice"))
         ok, result = self._attempt(
             lambda: simulate(
                 base, margin, price, settings=self.settings(), behaviour=self.behaviour()
@@ -301,6 +321,11 @@ class ScenarioExplorerState(AppState):
         )
         if not ok or result is None:
             self.result = None
+            field = getattr(self.error, "field", None)
+            if field in ("profitMargin", "creditPrice") and self.message is not None:
+                self.errors = {
+                    "margin" if field == "profitMargin" else "credit_price": self.message.text
+                }
             return False
         self.result = result
         self._chart_data(result)
@@ -332,17 +357,18 @@ class ScenarioExplorerState(AppState):
                 "packs_bought": detail.packs_bought[hit],
             }
         )
-        self.sample_ledger = _sample_ledger(result, self._sample_idx)
+        self.sample_ledger = sample_ledger(result, self._sample_idx)
 
     def summary(self) -> str:
         if self.result is None or self.source is None:
             return "no scenario: fix the inputs"
         k = self.result.kpis
+        cur = self.currency
         return (
-            f"markup on cost {self.margin_text} %, credit price {self.credit_price_text} "
-            f"{self.currency}: revenue {_money(k.revenue)} {self.currency}, provider cost "
-            f"{_money(k.provider_cost)} {self.currency}, gross margin {_pct(k.gross_margin_pct)} "
-            f"of revenue; {k.users_blocked:,} of {k.users:,} users blocked by 402s"
+            f"markup on cost {self.margin_text} %, credit price {self.credit_price_text} {cur}: "
+            f"revenue {money_text(k.revenue)} {cur}, provider cost {money_text(k.provider_cost)} "
+            f"{cur}, gross margin {pct_text(k.gross_margin_pct)} of revenue; "
+            f"{k.users_blocked:,} of {k.users:,} users blocked by 402s"
         )
 
     def kpis(self) -> dict[str, float]:
@@ -359,7 +385,7 @@ class ScenarioExplorerState(AppState):
         cards = []
         for name, label, unit in KPI_CARDS:
             value = values.get(name, float("nan"))
-            text = _format(value, unit, self.currency)
+            text = kpi_text(value, unit, self.currency)
             if name == "users_blocked" and values:
                 text += f" ({int(values['n_402']):,} × 402)"
             bad = bool(values) and (
@@ -376,7 +402,9 @@ class ScenarioExplorerState(AppState):
         if self.result is None:
             return {}
         figs = {
-            "revenue_vs_cost": _horizontal(charts.revenue_vs_cost_by_model(self.result, top=12)),
+            "revenue_vs_cost": horizontal_bars(
+                charts.revenue_vs_cost_by_model(self.result, top=12)
+            ),
             "ledger": charts.ledger_waterfall(self.result.kpis),
             "refusals": charts.refusals_over_time(self.refusals),
             "balances": charts.balance_over_time(self.sample_ledger, self.sample_users),
@@ -401,13 +429,13 @@ class ScenarioExplorerState(AppState):
         """Margin range (markup %), credit-price range, points per axis, the KPI shown."""
         try:
             if margins is not None:
-                lo, hi = sorted(validate_margin(_text(m)) for m in margins)
+                lo, hi = sorted(validate_margin(text_of(m)) for m in margins)
                 if lo < 0:
                     raise ValidationError("grid margins must be ≥ 0", field="grid")
                 self.grid_margins = (lo, hi)
             if prices is not None:
                 self.grid_prices = tuple(  # type: ignore[assignment]
-                    sorted(validate_credit_price(_text(p)) for p in prices)
+                    sorted(validate_credit_price(text_of(p)) for p in prices)
                 )
             if steps is not None:
                 if not 2 <= int(steps) <= 41:
@@ -425,8 +453,8 @@ class ScenarioExplorerState(AppState):
 
     def grid_axes(self) -> tuple[list[Decimal], list[Decimal]]:
         return (
-            _steps(*self.grid_margins, self.grid_steps),
-            _steps(*self.grid_prices, self.grid_steps),
+            axis_steps(*self.grid_margins, self.grid_steps),
+            axis_steps(*self.grid_prices, self.grid_steps),
         )
 
     def compute_grid(self, progress: Progress | None = None) -> bool:
@@ -456,8 +484,8 @@ class ScenarioExplorerState(AppState):
         best = self.grid.loc[self.grid["gross_margin"].idxmax()]
         self._say(Message.success(
             f"grid of {len(self.grid)} scenarios; the highest gross margin: "
-            f"{_money(best['gross_margin'])} {self.currency} at markup {best['profit_margin']:g} % "
-            f"and credit price {best['credit_price']:g}"))  # fmt: skip
+            f"{money_text(best['gross_margin'])} {self.currency} at markup "
+            f"{best['profit_margin']:g} % and credit price {best['credit_price']:g}"))  # fmt: skip
         return True
 
     def heatmap(self) -> Any:
@@ -498,146 +526,6 @@ class ScenarioExplorerState(AppState):
             "usage": dataclasses.asdict(self.source) if self.source else None,
             "rates": self.rate_count,
         }
-
-
-# ---- helpers -------------------------------------------------------------------------------
-
-
-def _sample_user_index(calls_per_user: np.ndarray, n: int) -> np.ndarray:
-    """``n`` users across the activity range (busy to median), for the balance chart."""
-    active = np.flatnonzero(calls_per_user > 0)
-    if not active.size or n <= 0:
-        return np.zeros(0, dtype=np.int64)
-    ranked = active[np.argsort(-calls_per_user[active], kind="stable")]
-    quantiles = np.array(_SAMPLE_RANKS[:n] if n <= len(_SAMPLE_RANKS) else np.linspace(0, 0.5, n))
-    picks = np.minimum((quantiles * ranked.size).astype(np.int64), ranked.size - 1)
-    return np.unique(ranked[picks])
-
-
-def _sample_ledger(result: ReplayResult, users: np.ndarray) -> pd.DataFrame:
-    """The ledger events of a few users: their calls settled alone (a ledger is per user)."""
-    prepared, calls = result.prepared, result.user_calls
-    assert prepared is not None and calls is not None and result.policy is not None
-    if not users.size:
-        return pd.DataFrame(columns=["user", "time", "event", "credits", "money", "balance"])
-    starts = prepared.starts
-    idx = np.concatenate([np.arange(starts[u], starts[u + 1]) for u in users])
-    sizes = starts[users + 1] - starts[users]
-    sub_starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    sub_calls = UserCalls(
-        starts=sub_starts,
-        first_seen=calls.first_seen[users],
-        buyer=calls.buyer[users],
-        time=calls.time[idx],
-        credits=calls.credits[idx],
-        cost=calls.cost[idx],
-    )
-    sub_prepared = dataclasses.replace(
-        prepared,
-        users=prepared.users[users],
-        first_seen=prepared.first_seen[users],
-        starts=sub_starts,
-        time=prepared.time[idx],
-        row=prepared.row[idx],
-        key=prepared.key[idx],
-        counts={k: v[idx] for k, v in prepared.counts.items()},
-        source_index=prepared.source_index[idx],
-        unsupported_user=prepared.unsupported_user[users],
-    )
-    detail = settle(sub_calls, result.policy)
-    return ledger_frame(
-        sub_prepared, sub_calls.credits, detail, result.behaviour, result.credit_price
-    )
-
-
-def _horizontal(fig: Any) -> Any:
-    """Bars along y: model names are long, and read better beside a bar than under it."""
-    for trace in fig.data:
-        trace.update(x=trace.y, y=trace.x, **({"orientation": "h"} if trace.type == "bar" else {}))
-    fig.update_layout(xaxis_title=fig.layout.yaxis.title.text, yaxis_title=None)
-    fig.update_yaxes(autorange="reversed", automargin=True, tickfont={"size": 10})
-    return fig
-
-
-def _decimal(text: str) -> Decimal | None:
-    try:
-        value = Decimal(str(text).strip())
-    except InvalidOperation:
-        return None
-    return value if value.is_finite() else None
-
-
-def _text(value: Any) -> str:
-    return str(value).strip()
-
-
-def _non_negative_decimal(value: Any) -> Decimal:
-    number = _decimal(_text(value))
-    if number is None or number < 0:
-        raise ValidationError(
-            f"the grant must be a number of credits ≥ 0 (0 = no grant), got {value!r}",
-            field="grant",
-        )
-    return number
-
-
-def _positive_decimal(value: Any) -> Decimal:
-    number = _decimal(_text(value))
-    if number is None or number <= 0:
-        raise ValidationError(
-            f"the pack amount must be money > 0 (what one pack costs), got {value!r}",
-            field="pack_amount",
-        )
-    return number
-
-
-def _days(value: Any) -> int:
-    number = _decimal(_text(value))
-    if number is None or number < 0 or number != number.to_integral_value():
-        raise ValidationError(
-            f"expiry must be whole days ≥ 0 (0 = never expires), got {value!r}",
-            field="expiry_days",
-        )
-    return int(number)
-
-
-def _probability(value: Any) -> float:
-    number = _decimal(_text(value))
-    if number is None or not 0 <= number <= 1:
-        raise ValidationError(
-            f"the buy probability must be within 0..1, got {value!r}", field="buy_probability"
-        )
-    return float(number)
-
-
-def _steps(lo: Decimal, hi: Decimal, n: int) -> list[Decimal]:
-    """``n`` evenly spaced exact values from ``lo`` to ``hi`` (both included, deduplicated)."""
-    if hi == lo:
-        return [lo]
-    values = [lo + (hi - lo) * Decimal(i) / Decimal(n - 1) for i in range(n)]
-    # 12 significant digits are plenty for a grid axis and keep the labels short.
-    rounded = [Decimal(f"{v:.12g}") for v in values]
-    return list(dict.fromkeys(rounded))
-
-
-def _money(value: float) -> str:
-    return "—" if not np.isfinite(value) else f"{value:,.2f}"
-
-
-def _pct(value: float) -> str:
-    return "—" if not np.isfinite(value) else f"{value:,.1f} %"
-
-
-def _format(value: float, unit: str, currency: str) -> str:
-    if not np.isfinite(value):
-        return "—"
-    if unit == "money":
-        return f"{value:,.2f} {currency}"
-    if unit == "pct":
-        return _pct(value)
-    if unit == "count":
-        return f"{int(value):,}"
-    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.2f}"
 
 
 def open_finance_store(settings: Any = None) -> Store | None:
