@@ -34,6 +34,8 @@ def test_the_workbench_notebooks_exist() -> None:
         "01-providers-and-credentials.ipynb",
         "02-model-rates.ipynb",
         "03-bulk-rate-update.ipynb",
+        "04-margin-scenarios.ipynb",
+        "05-hub-sync.ipynb",
     } <= names
 
 
