@@ -260,8 +260,8 @@ class UsageDataset:
         picked = [bucket] if bucket is not None else range(self.n_buckets)
         return sum(pq.ParquetFile(f).metadata.num_rows for b in picked for f in self.files(b))
 
-    def estimated_bytes(self, bucket: int) -> int:
-        """Rough peak memory of replaying one bucket (rows × bytes a replayed row takes)."""
+    def estimated_bytes(self, bucket: int | None = None) -> int:
+        """Rough peak memory of replaying one bucket (or the whole dataset as one table)."""
         return int(self.rows(bucket) * _TABLE_BYTES_PER_ROW * _REPLAY_FACTOR)
 
     def last_call(self) -> pd.Timestamp | None:
