@@ -12,7 +12,7 @@ from hubkit.domain import RateSpec
 from hubkit.pricing import margin_rate
 from hubkit.store import Store
 from hubkit.widgets import BulkUpdateApp, BulkUpdateState
-from hubkit.widgets.bulk import slider_text
+from hubkit.widgets._common import slider_text
 
 
 @pytest.fixture

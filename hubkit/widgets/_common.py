@@ -11,7 +11,7 @@ import html
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -266,3 +266,49 @@ def options_for(names: Iterable[str], *, blank: str | None = None) -> list[tuple
     """Dropdown options; ``blank`` adds a first entry whose value is ``""``."""
     out = [(blank, "")] if blank is not None else []
     return out + [(n, n) for n in names]
+
+
+def slider_text(value: float, step: float) -> str:
+    """A slider's float as the exact text it stands for, at the slider's step precision."""
+    places = max(0, -Decimal(str(step)).normalize().as_tuple().exponent)  # type: ignore[operator]
+    return plain(Decimal(f"{value:.{places}f}")) or "0"
+
+
+class ExactSlider:
+    """A float slider and an exact Text kept in step; the Text is the value that counts."""
+
+    def __init__(self, slider: widgets.FloatSlider | widgets.FloatLogSlider, text: widgets.Text,
+                 step: float) -> None:  # fmt: skip
+        self.slider, self.text, self.step = slider, text, step
+        self._syncing = False
+        slider.observe(self._from_slider, names="value")
+        text.observe(self._from_text, names="value")
+
+    def _from_slider(self, change: dict[str, Any]) -> None:
+        if not self._syncing:
+            self._syncing = True
+            try:
+                self.text.value = slider_text(change["new"], self.step)
+            finally:
+                self._syncing = False
+
+    def _from_text(self, change: dict[str, Any]) -> None:
+        if self._syncing:
+            return
+        number = decimal_or_none(change["new"])
+        if number is None:
+            return
+        self._syncing = True  # the slider may clamp or round: never write that back
+        try:
+            self.slider.value = float(number)
+        finally:
+            self._syncing = False
+
+
+def decimal_or_none(text: str) -> Decimal | None:
+    """The exact number a text field holds, or None while it is not (yet) a finite number."""
+    try:
+        value = Decimal(str(text).strip())
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None

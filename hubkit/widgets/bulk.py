@@ -10,7 +10,7 @@ written; the state then says so and waits for a re-read.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import ipywidgets as widgets
@@ -24,10 +24,12 @@ from hubkit.pricing import BulkPreview, RateFilter, bulk_preview
 from hubkit.store import ApplyResult, HistoryEntry, Store
 from hubkit.widgets._common import (
     AppState,
+    ExactSlider,
     Message,
     Progress,
     ProgressBar,
     counting,
+    decimal_or_none,
     field_error,
     frame_html,
     heading,
@@ -119,11 +121,11 @@ class BulkUpdateState(AppState):
     @property
     def margin(self) -> Decimal | None:
         """The margin as the exact Decimal typed, or None while it is not a valid number."""
-        return _decimal(self.margin_text)
+        return decimal_or_none(self.margin_text)
 
     @property
     def credit_price(self) -> Decimal | None:
-        return _decimal(self.credit_price_text)
+        return decimal_or_none(self.credit_price_text)
 
     # ---- preview -------------------------------------------------------------------------
     def update_preview(self, progress: Progress | None = None) -> bool:
@@ -213,52 +215,7 @@ class BulkUpdateState(AppState):
         return history_frame(self.written)
 
 
-def _decimal(text: str) -> Decimal | None:
-    try:
-        value = Decimal(str(text).strip())
-    except InvalidOperation:
-        return None
-    return value if value.is_finite() else None
-
-
-def slider_text(value: float, step: float) -> str:
-    """A slider's float as the exact text it stands for, at the slider's step precision."""
-    places = max(0, -Decimal(str(step)).normalize().as_tuple().exponent)  # type: ignore[operator]
-    return plain(Decimal(f"{value:.{places}f}")) or "0"
-
-
 # ==== the view =============================================================================
-
-
-class _ExactSlider:
-    """A float slider and an exact Text kept in step; the Text is the value that counts."""
-
-    def __init__(self, slider: widgets.FloatSlider | widgets.FloatLogSlider, text: widgets.Text,
-                 step: float) -> None:  # fmt: skip
-        self.slider, self.text, self.step = slider, text, step
-        self._syncing = False
-        slider.observe(self._from_slider, names="value")
-        text.observe(self._from_text, names="value")
-
-    def _from_slider(self, change: dict[str, Any]) -> None:
-        if not self._syncing:
-            self._syncing = True
-            try:
-                self.text.value = slider_text(change["new"], self.step)
-            finally:
-                self._syncing = False
-
-    def _from_text(self, change: dict[str, Any]) -> None:
-        if self._syncing:
-            return
-        number = _decimal(change["new"])
-        if number is None:
-            return
-        self._syncing = True  # the slider may clamp or round: never write that back
-        try:
-            self.slider.value = float(number)
-        finally:
-            self._syncing = False
 
 
 class BulkUpdateApp(widgets.VBox):
@@ -296,8 +253,8 @@ class BulkUpdateApp(widgets.VBox):
         self._progress = ProgressBar()
         self._written = widgets.HTML()
         self._message = message_area()  # fmt: skip
-        self._margin_sync = _ExactSlider(self._margin_slider, self._margin_text, 0.5)
-        self._price_sync = _ExactSlider(self._price_slider, self._price_text, 0.00001)
+        self._margin_sync = ExactSlider(self._margin_slider, self._margin_text, 0.5)
+        self._price_sync = ExactSlider(self._price_slider, self._price_text, 0.00001)
 
         for w, cls in (
             (self._margin_slider, "margin-slider"),

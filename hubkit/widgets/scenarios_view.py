@@ -19,14 +19,15 @@ import plotly.io as pio
 
 from hubkit.store import Store
 from hubkit.widgets._common import (
+    ExactSlider,
     ProgressBar,
     field_error,
     heading,
     message_area,
     show_message,
+    slider_text,
     text_input,
 )
-from hubkit.widgets.bulk import _ExactSlider, slider_text
 from hubkit.widgets.scenarios import GRID_VALUES, KpiCard, ScenarioExplorerState, finance_summary
 
 _CHARTS = ("revenue_vs_cost", "ledger", "refusals", "balances")
@@ -158,8 +159,8 @@ class ScenarioExplorerApp(widgets.VBox):
         )
         self._progress = ProgressBar()
         self._message = message_area()
-        self._margin_sync = _ExactSlider(self._margin_slider, self._margin_text, 0.5)
-        self._price_sync = _ExactSlider(self._price_slider, self._price_text, 0.00001)
+        self._margin_sync = ExactSlider(self._margin_slider, self._margin_text, 0.5)
+        self._price_sync = ExactSlider(self._price_slider, self._price_text, 0.00001)
         self._classes()
         self._wire()
         self.add_class("hubkit-scenarios")
