@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from hypothesis import given
@@ -489,6 +489,37 @@ def test_bulk_preview_filter() -> None:
     assert len(bulk_preview(rates, 0, 1, RateFilter.create()).changes) == 3
     with pytest.raises(ValidationError):
         RateFilter.create(types="chat")
+
+
+class _Priced(NamedTuple):
+    """Only what bulk_preview reads (PricedRate): the store's column-only preview rows."""
+
+    id: int
+    provider: str
+    model: str
+    type: RateType
+    version: int
+    input_rate: Decimal
+    output_rate: Decimal
+    unit_costs: UnitCosts | None
+
+
+def test_bulk_preview_takes_any_priced_rate() -> None:
+    rates = [
+        _rate(id=1, model="a", unit_costs=UnitCosts(D("0.000002"), D("0.000008"))),
+        _rate(id=2, model="b", unit_costs=None),
+        _rate(id=3, model="c", unit_costs=UnitCosts(D(0), D(0)), caching=Caching(D(1), None)),
+        _rate(id=4, provider="anthropic", model="d", version=7, unit_costs=UnitCosts(D(0), D(1))),
+    ]
+    rows = [
+        _Priced(r.id, r.provider, r.model, r.type, r.version, r.input_rate, r.output_rate,
+                r.unit_costs)
+        for r in rates
+    ]  # fmt: skip
+    for flt in (None, RateFilter.create(), RateFilter.create("anthropic")):
+        assert bulk_preview(rows, "12.5", "0.003", flt) == bulk_preview(rates, "12.5", "0.003", flt)
+    assert [c.rate_id for c in bulk_preview(rows, 1, 1).changes] == [1, 4]
+    assert RateFilter.create().is_empty and not RateFilter.create(model_pattern="g*").is_empty
 
 
 @pytest.mark.parametrize(

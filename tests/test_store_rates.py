@@ -19,7 +19,7 @@ from hubkit.errors import (
     StorageError,
     ValidationError,
 )
-from hubkit.pricing import RateFilter, margin_rate
+from hubkit.pricing import RateFilter, bulk_preview, margin_rate
 from hubkit.store import Store
 
 D = Decimal
@@ -395,6 +395,55 @@ def test_preview_defaults_to_the_stored_settings(store: Store) -> None:
     assert (preview.profit_margin, preview.credit_price) == (D(30), D("0.5"))
     change = next(c for c in preview.changes if c.model == "a")
     assert change.new_input_rate == D("0.0000052")
+
+
+def test_preview_with_one_setting_given_takes_the_other_from_the_store(store: Store) -> None:
+    _costed(store)
+    store.set_operator_settings(target_margin="30", credit_price="0.5")
+    assert store.preview_bulk_update(profit_margin=10).credit_price == D("0.5")
+    assert store.preview_bulk_update(credit_price=2).profit_margin == D(30)
+
+
+def test_store_preview_is_the_rate_preview(store: Store) -> None:
+    """The store prices columns, not Rate values: it must be the same diff, in the same order."""
+    _costed(store)
+    store.create_rate(
+        chat_spec(
+            "anthropic",
+            model="haiku",
+            unit_costs={"input": "0.00000025", "output": "0.00000125"},
+            caching={"readRate": "0.00000003", "writeRate": None},
+            model_metadata={"maxTokens": 200000},
+            description="cached",
+        )
+    )
+    image = store.create_rate(
+        chat_spec(
+            model="dall-e-3", type="imageGeneration", unit_costs={"input": 0, "output": "0.04"}
+        )
+    )
+    store.deprecate_rate(image.id, 1, reason="old")
+    for flt in (
+        None,
+        RateFilter.create(providers="anthropic"),
+        RateFilter.create(types="imageGeneration"),
+        RateFilter.create(model_pattern="C*"),
+    ):
+        preview = store.preview_bulk_update("7.5", "0.002", flt)
+        assert preview == bulk_preview(store.list_rates(), "7.5", "0.002", flt)
+    every = store.preview_bulk_update("7.5", "0.002")
+    assert len(every.changes) == 5 and len(every.skipped) == 2
+    assert all(isinstance(c.type, RateType) for c in every.changes + every.skipped)
+
+
+def test_bulk_apply_history_ids_are_the_rows_it_wrote(store: Store) -> None:
+    _costed(store)  # five creates: history ids already taken
+    earlier = {h.id for h in store.history()}
+    store.apply_bulk_update(store.preview_bulk_update(5, 1), job_run_id="first")
+    result = store.apply_bulk_update(store.preview_bulk_update(6, 1), job_run_id="second")
+    written = sorted(h.id for h in store.history(job_run_id="second"))
+    assert list(result.history_ids) == written and len(written) == 3
+    assert min(written) > max(earlier | {h.id for h in store.history(job_run_id="first")})
 
 
 def test_bulk_apply_respects_the_filter(store: Store) -> None:

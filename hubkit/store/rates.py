@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Column,
     Connection,
+    Insert,
     Integer,
     MetaData,
     Table,
     bindparam,
+    func,
     insert,
     or_,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Session
@@ -23,11 +27,12 @@ from sqlalchemy.orm import Session
 from hubkit.decimals import plain
 from hubkit.domain import Caching, ChangeType, Rate, RateSpec, RateType, UnitCosts
 from hubkit.errors import ConflictError, NotFoundError, StaleVersionError, ValidationError
-from hubkit.pricing import BulkPreview, RateFilter, bulk_preview
+from hubkit.pricing import BulkPreview, RateChange, RateFilter, bulk_preview
 from hubkit.store.base import (
     StoreBase,
     fault_point,
     history_dict,
+    rate_type,
     rate_value,
     unit_costs_of,
 )
@@ -74,6 +79,35 @@ _RATE_VALUE_COLUMNS = [
         "model_metadata", "description", "deprecated", "deprecated_reason", "version",
     )
 ]  # fmt: skip
+
+
+class _PreviewRate(NamedTuple):
+    """The columns a bulk preview reads (a :class:`~hubkit.pricing.PricedRate`).
+
+    Building 10,000 full ``Rate`` values (fourteen fields, caching, metadata) took longer
+    than the SQL and the pricing together; a preview needs only these.
+    """
+
+    id: int
+    provider: str
+    model: str
+    type: RateType
+    version: int
+    input_rate: Decimal
+    output_rate: Decimal
+    unit_costs: UnitCosts | None
+
+
+# Same order as list_rates, so a preview lists its changes as the rates table does.
+_PREVIEW_SELECT = (
+    select(
+        _RATES.c.id, ProviderRow.name, _RATES.c.model, _RATES.c.type, _RATES.c.version,
+        _RATES.c.input_rate, _RATES.c.output_rate, _RATES.c.unit_cost_input,
+        _RATES.c.unit_cost_output,
+    )
+    .join(ProviderRow)
+    .order_by(ProviderRow.name, _RATES.c.model, _RATES.c.type)
+)  # fmt: skip
 
 
 def insert_history(session: Session, rows: Sequence[dict[str, Any]]) -> tuple[int, ...]:
@@ -339,10 +373,23 @@ class RateOps(StoreBase):
         rate_filter: RateFilter | None = None,
     ) -> BulkPreview:
         """The diff a margin bulk update would apply (defaults: the stored settings)."""
-        settings = self.get_operator_settings()  # type: ignore[attr-defined]
-        margin = settings.target_margin if profit_margin is None else profit_margin
-        price = settings.credit_price if credit_price is None else credit_price
-        return bulk_preview(self.list_rates(), margin, price, rate_filter)
+        if profit_margin is None or credit_price is None:
+            settings = self.get_operator_settings()  # type: ignore[attr-defined]
+            profit_margin = settings.target_margin if profit_margin is None else profit_margin
+            credit_price = settings.credit_price if credit_price is None else credit_price
+        with self._unit() as session:
+            # Streamed into the pricing loop: each row is dropped once priced, so a large
+            # preview neither holds every row twice nor promotes them all to the GC's oldest
+            # generation.
+            rates = (
+                _PreviewRate(
+                    id_, provider, model, rate_type(type_), version, input_rate, output_rate,
+                    unit_costs_of(cost_in, cost_out),
+                )
+                for id_, provider, model, type_, version, input_rate, output_rate, cost_in,
+                cost_out in session.connection().execute(_PREVIEW_SELECT)
+            )  # fmt: skip
+            return bulk_preview(rates, profit_margin, credit_price, rate_filter)
 
     def apply_bulk_update(
         self,
@@ -366,46 +413,34 @@ class RateOps(StoreBase):
         with self._unit(write=True) as session:
             now = utcnow()
             conn = session.connection()
-            # Set-based: stage the new values in a temporary table (one cached executemany),
-            # then check versions, write history and update rates with one statement each.
+            # Set-based: stage the new values in a temporary table, then write history and
+            # update rates with one statement each, both joined on the previewed version.
             staging = _staging_table()
             staging.create(conn)
             counter = [0]
             for start in range(0, len(changed), _CHUNK):
                 chunk = changed[start : start + _CHUNK]
-                conn.execute(
-                    insert(staging),
-                    [
-                        {"id": c.rate_id, "version": c.version, "input_rate": c.new_input_rate,
-                         "output_rate": c.new_output_rate}
-                        for c in chunk
-                    ],
-                )  # fmt: skip
+                _stage(conn, chunk)
                 fault_point(counter, len(chunk))
-            stale = _stale_rows(conn, staging)
-            if stale:
-                raise StaleVersionError(
-                    f"{len(stale)} rates changed since the preview ({', '.join(stale[:5])}); "
-                    "nothing was applied — preview again and re-apply"
-                )
-            ids = tuple(
-                conn.scalars(
-                    _history_from_staging(
-                        staging,
-                        {
-                            "change_type": str(change_type),
-                            "source": source,
-                            "changed_at": now,
-                            "metadata": meta,
-                            "actor": self.actor,
-                            "reason": reason,
-                            "job_run_id": job_run_id,
-                        },
-                    )
-                )
+            history = _history_from_staging(
+                staging,
+                {
+                    "change_type": str(change_type),
+                    "source": source,
+                    "changed_at": now,
+                    "metadata": meta,
+                    "actor": self.actor,
+                    "reason": reason,
+                    "job_run_id": job_run_id,
+                },
             )
-            # The version in the join makes a row that moved since the checks drop out
-            # (PostgreSQL, READ COMMITTED); the row count then reveals it.
+            # History is written only for rates still at the previewed version, so a short
+            # count is the version check; only then look up which rates moved, to name them.
+            ids = _insert_history(conn, history)
+            if len(ids) != len(changed):
+                raise _stale_error(_stale_rows(conn, staging))
+            # The version in the join makes a row that moved since the history was written
+            # drop out (PostgreSQL, READ COMMITTED); the row count then reveals it.
             result = conn.execute(
                 update(_RATES)
                 .where(_RATES.c.id == staging.c.id, _RATES.c.version == staging.c.version)
@@ -417,14 +452,11 @@ class RateOps(StoreBase):
                 )
             )
             staging.drop(conn)
-            if result.rowcount != len(changed) or len(ids) != len(changed):
-                raise StaleVersionError(
-                    "rates changed while applying the bulk update; nothing was applied — "
-                    "preview again"
-                )
+            if result.rowcount != len(changed):
+                raise _stale_error([])
         return ApplyResult(
             updated=len(changed),
-            unchanged=len(preview.unchanged),
+            unchanged=len(preview.changes) - len(changed),
             skipped=len(preview.skipped),
             history_ids=ids,
             job_run_id=job_run_id,
@@ -446,6 +478,36 @@ def _staging_table() -> Table:
     )
 
 
+def _stage(conn: Connection, changes: Sequence[RateChange]) -> None:
+    """Put one chunk of new rates into the staging table with one statement.
+
+    Not SQLAlchemy's executemany: its per-row parameter handling was most of a 10,000-rate
+    apply on SQLite, and on PostgreSQL each row is a round trip. Rates travel as plain
+    decimal strings: exact, and on SQLite the very text ExactDecimal stores.
+    """
+    if conn.dialect.name == "sqlite":
+        # The driver's own executemany (in C), rows already in their stored form.
+        conn.exec_driver_sql(
+            "INSERT INTO hubkit_bulk_rates (id, version, input_rate, output_rate) "
+            "VALUES (?, ?, ?, ?)",
+            [(c.rate_id, c.version, plain(c.new_input_rate), plain(c.new_output_rate))
+             for c in changes],
+        )  # fmt: skip
+        return
+    # PostgreSQL: the chunk as one JSON document, unpacked and cast (exactly) by the server.
+    rows = [
+        [c.rate_id, c.version, plain(c.new_input_rate), plain(c.new_output_rate)] for c in changes
+    ]
+    conn.execute(_PG_STAGE, {"rows": json.dumps(rows)})
+
+
+_PG_STAGE = text(
+    "INSERT INTO hubkit_bulk_rates (id, version, input_rate, output_rate) "
+    "SELECT (e->>0)::integer, (e->>1)::integer, (e->>2)::numeric, (e->>3)::numeric "
+    "FROM json_array_elements(CAST(:rows AS json)) AS e"
+)
+
+
 def _stale_rows(conn: Connection, staging: Table) -> list[str]:
     """Staged rates that were deleted or moved to another version since the preview."""
     rows = conn.execute(
@@ -459,7 +521,18 @@ def _stale_rows(conn: Connection, staging: Table) -> list[str]:
     ]
 
 
-def _history_from_staging(staging: Table, constants: dict[str, Any]) -> Any:
+def _stale_error(stale: list[str]) -> StaleVersionError:
+    if not stale:  # moved between two statements (PostgreSQL, READ COMMITTED)
+        return StaleVersionError(
+            "rates changed while applying the bulk update; nothing was applied — preview again"
+        )
+    return StaleVersionError(
+        f"{len(stale)} rates changed since the preview ({', '.join(stale[:5])}); "
+        "nothing was applied — preview again and re-apply"
+    )
+
+
+def _history_from_staging(staging: Table, constants: dict[str, Any]) -> Insert:
     """INSERT … SELECT one history row per staged rate, previous values read in place."""
     providers = ProviderRow.__table__
     h = _HISTORY.c
@@ -503,7 +576,24 @@ def _history_from_staging(staging: Table, constants: dict[str, Any]) -> Any:
         h.current_unit_cost_input, h.current_unit_cost_output, h.changed_at, h.rate_version,
         h.metadata, h.actor, h.reason, h.job_run_id,
     ]  # fmt: skip
-    return insert(_HISTORY).from_select(columns, source).returning(h.id)
+    return insert(_HISTORY).from_select(columns, source)
+
+
+def _insert_history(conn: Connection, history: Insert) -> tuple[int, ...]:
+    """Run the history INSERT … SELECT; the new rows' ids in staging order."""
+    ids = _HISTORY.c.id
+    if conn.dialect.name != "sqlite":
+        return tuple(conn.execute(history.returning(ids)).scalars().all())
+    # RETURNING doubles SQLite's own cost of a 10,000-row INSERT … SELECT. The unit holds
+    # the write lock (BEGIN IMMEDIATE) and new ids only go up, so the rows above the old
+    # maximum are exactly these: n of them in (before, after] with after − before = n fill
+    # that range (always, with AUTOINCREMENT); otherwise read them.
+    before = conn.scalar(select(func.max(ids))) or 0
+    inserted = conn.execute(history).rowcount
+    after = conn.scalar(select(func.max(ids))) or 0
+    if after - before == inserted:
+        return tuple(range(before + 1, after + 1))
+    return tuple(conn.scalars(select(ids).where(ids > before).order_by(ids)).all())
 
 
 def _row_columns(row: RateRow) -> dict[str, Any]:

@@ -35,13 +35,28 @@ class ExactDecimal(TypeDecorator[Decimal]):
         return plain(value) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
-        if value is None:
-            return None
-        if dialect.name == "sqlite":
-            return Decimal(value)  # stored by plain(): already in its shortest form
-        # PostgreSQL pads to the column's 18 places; normalise so values compare and print
-        # the same on both back ends.
-        return _normalise(Decimal(str(value)))
+        return (_from_sqlite if dialect.name == "sqlite" else _from_numeric)(value)
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        # The conversion itself, without TypeDecorator's wrapper around process_result_value:
+        # one Python call per value instead of two, on the 40,000 values of a bulk preview.
+        # (Neither impl has a processor of its own: psycopg already returns Decimal.)
+        if self.impl_instance.result_processor(dialect, coltype) is not None:
+            return super().result_processor(dialect, coltype)
+        return _from_sqlite if dialect.name == "sqlite" else _from_numeric
+
+
+def _from_sqlite(value: Any) -> Decimal | None:
+    # stored by plain(): already in its shortest form
+    return None if value is None else Decimal(value)
+
+
+def _from_numeric(value: Any) -> Decimal | None:
+    # PostgreSQL pads to the column's 18 places; normalise so values compare and print the
+    # same on both back ends.
+    if value is None:
+        return None
+    return _normalise(value if type(value) is Decimal else Decimal(str(value)))
 
 
 def _normalise(value: Decimal) -> Decimal:
