@@ -18,7 +18,7 @@ import fnmatch
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
 from hubkit.decimals import EXACT, ZERO, quantize, require_decimal, to_decimal
@@ -70,7 +70,16 @@ def _markup_factor(margin: Decimal) -> Decimal:
 def _margin_rate(cost: Decimal, factor: Decimal, price: Decimal) -> Decimal:
     # The rule's arithmetic on validated operands: margin_rate and bulk_preview share it,
     # so a preview of 10,000 rates validates the margin and price once, not 20,000 times.
-    return quantize(EXACT.divide(EXACT.multiply(cost, factor), price))
+    try:
+        return quantize(EXACT.divide(EXACT.multiply(cost, factor), price))
+    except InvalidOperation:
+        # more digits than the exact context holds: no gateway rate could store it
+        raise ValidationError(
+            f"profitMargin / creditPrice are out of range: unit cost {cost} × "
+            f"{factor} / {price} has no 10-place rate; use a margin in % (e.g. 25) and a "
+            "credit price in currency per credit (e.g. 0.001)",
+            field="creditPrice",
+        ) from None
 
 
 def validate_margin(profit_margin: Any) -> Decimal:

@@ -550,3 +550,11 @@ def test_change_pct() -> None:
     assert change_pct(D(0), D(0)) == 0
     assert change_pct(D(0), D(1)) is None
     assert change_pct(D(4), D(0)) == D(-100)
+
+
+@pytest.mark.parametrize(
+    ("margin", "price"), [("1e400", "1"), ("10", "1e-60")], ids=["huge-margin", "tiny-price"]
+)
+def test_extreme_margin_or_price_is_a_validation_error(margin: str, price: str) -> None:
+    with pytest.raises(ValidationError, match="out of range"):
+        margin_rate("0.000001", margin, price)
