@@ -39,14 +39,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from hubkit.billing_settings import BillingSettings
 from hubkit.errors import ValidationError
-from hubkit.pricing import RateFilter, validate_credit_price
+from hubkit.pricing import RateFilter, validate_credit_price, validate_margin
 from hubkit.replay import Behaviour, ReplayResult, combine_results, prepare, replay_partition
 from hubkit.scenarios import ScenarioBase, combine_grids, scenario_grid
 from hubkit.timeline import RateBook, timeline_from_rates
@@ -54,7 +54,14 @@ from hubkit.usage_dataset import UsageDataset, open_usage_dataset, user_bucket
 from hubkit.usage_schema import empty_usage
 
 if TYPE_CHECKING:
+    import dask.dataframe as dd
     from distributed import Client
+
+    #: What the Dask functions accept as usage.
+    UsageSource = str | Path | UsageDataset | pd.DataFrame | dd.DataFrame
+
+_Job = TypeVar("_Job", "_ReplayJob", "_GridJob")
+_GRID_OPTIONS = frozenset({"grants", "expiry", "packs", "settings", "behaviour"})
 
 __all__ = [
     "AMOUNT_RTOL",
@@ -190,6 +197,18 @@ def _grid_job(
     rate_filter: RateFilter | None,
     as_of_ns: int,
 ) -> _GridJob:
+    unknown = sorted(set(options) - _GRID_OPTIONS)
+    if unknown:
+        raise ValidationError(
+            f"unknown grid option(s) {unknown}; known: {sorted(_GRID_OPTIONS)}", field=unknown[0]
+        )
+    # Refuse bad margins / prices here, not in a worker's traceback.
+    margins, credit_prices = tuple(margins), tuple(credit_prices)
+    for margin in margins:
+        if margin is not None:
+            validate_margin(margin)
+    for price in credit_prices:
+        validate_credit_price(price)
     opts = dict(options)
     for name in ("grants", "expiry", "packs"):
         if opts.get(name) is not None:
@@ -198,8 +217,8 @@ def _grid_job(
         opts["settings"] = BillingSettings.from_env()  # read here, not in a worker's env
     return _GridJob(
         timeline=_timeline(rates),
-        margins=tuple(margins),
-        prices=tuple(credit_prices),
+        margins=margins,
+        prices=credit_prices,
         options=opts,
         base_credit_price=base_credit_price,
         rate_filter=rate_filter,
@@ -267,8 +286,9 @@ def replay_dataset(
     message says how many buckets to write instead). ``on_bucket(bucket, calls)`` is
     called before each bucket is replayed. The result holds totals (no per-call detail).
     """
+    job = _replay_job(rates, settings, credit_price, behaviour, 0)  # arguments checked first
     data = _dataset(dataset)
-    job = _replay_job(rates, settings, credit_price, behaviour, _dataset_as_of(data, as_of))
+    job = dataclasses.replace(job, as_of_ns=_dataset_as_of(data, as_of))
     return _combine_replays(job, _each_bucket(data, job.run, memory_budget, on_bucket))
 
 
@@ -290,10 +310,9 @@ def scenario_grid_dataset(
     ``options``: ``grants``, ``expiry``, ``packs``, ``settings``, ``behaviour`` as for
     :func:`~hubkit.scenarios.scenario_grid`.
     """
+    job = _grid_job(rates, margins, credit_prices, options, base_credit_price, rate_filter, 0)
     data = _dataset(dataset)
-    as_of_ns = _dataset_as_of(data, as_of)
-    job = _grid_job(rates, margins, credit_prices, options, base_credit_price, rate_filter,
-                    as_of_ns)  # fmt: skip
+    job = dataclasses.replace(job, as_of_ns=_dataset_as_of(data, as_of))
     return job.combine(list(_each_bucket(data, job.run, memory_budget, on_bucket)))
 
 
@@ -351,10 +370,10 @@ def _run_bucket(job: _ReplayJob | _GridJob, dataset: UsageDataset, bucket: int) 
 
 
 def _on_dask(
-    usage: Any, client: Client, job_for: Callable[[int], _ReplayJob | _GridJob],
-    as_of: Any, n_buckets: int | None,
-) -> list[Any]:  # fmt: skip
-    """Run ``job_for(as_of_ns).run`` on every user bucket of ``usage``; results in order."""
+    usage: UsageSource, client: Client, job_for: Callable[[int], _Job], as_of: Any,
+    n_buckets: int | None,
+) -> tuple[_Job, list[Any]]:  # fmt: skip
+    """Run ``job_for(as_of_ns).run`` on every user bucket of ``usage``: (job, results)."""
     import dask
     import dask.dataframe as dd
 
@@ -362,10 +381,11 @@ def _on_dask(
         data = _dataset(usage)
         job = job_for(_dataset_as_of(data, as_of))
         buckets = data.buckets()
+        shared = client.scatter(job, broadcast=True, hash=False)  # sent once per worker
         futures = client.map(
-            _run_bucket, [job] * len(buckets), [data] * len(buckets), buckets, pure=False
+            _run_bucket, [shared] * len(buckets), [data] * len(buckets), buckets, pure=False
         )
-        return list(client.gather(futures))
+        return job, list(client.gather(futures))
     if isinstance(usage, pd.DataFrame):
         usage = dd.from_pandas(usage, npartitions=max(1, len(client.nthreads())))
     if not isinstance(usage, dd.DataFrame):
@@ -385,11 +405,11 @@ def _on_dask(
     # Every call of a bucket lands in one partition: a user never spans two.
     shuffled = keyed.shuffle(on=_BUCKET_COLUMN, npartitions=parts)
     tasks = [dask.delayed(_run_frame)(job, piece) for piece in shuffled.to_delayed()]
-    return list(client.gather(client.compute(tasks)))
+    return job, list(client.gather(client.compute(tasks)))
 
 
 def replay_dask(
-    usage: Any,
+    usage: UsageSource,
     rates: pd.DataFrame | RateBook | Iterable[Any],
     settings: BillingSettings | None = None,
     *,
@@ -407,16 +427,16 @@ def replay_dask(
     to the last call. Returns a totals-only :class:`ReplayResult`.
     """
 
-    def job_for(as_of_ns: int) -> _ReplayJob:
-        return _replay_job(rates, settings, credit_price, behaviour, as_of_ns)
-
+    checked = _replay_job(rates, settings, credit_price, behaviour, 0)  # before any cluster
     with dask_client(cluster) as client:
-        parts = _on_dask(usage, client, job_for, as_of, n_buckets)
-    return _combine_replays(job_for(0), parts)
+        job, parts = _on_dask(
+            usage, client, lambda ns: dataclasses.replace(checked, as_of_ns=ns), as_of, n_buckets
+        )
+    return _combine_replays(job, parts)
 
 
 def scenario_grid_dask(
-    usage: Any,
+    usage: UsageSource,
     rates: pd.DataFrame | RateBook | Iterable[Any],
     margins: Iterable[Any],
     credit_prices: Iterable[Any],
@@ -433,14 +453,9 @@ def scenario_grid_dask(
     ``usage`` and ``cluster`` as for :func:`replay_dask`; ``options`` as for
     :func:`scenario_grid_dataset`.
     """
-    margin_list, price_list = list(margins), list(credit_prices)
-    jobs: list[_GridJob] = []
-
-    def job_for(as_of_ns: int) -> _GridJob:
-        jobs.append(_grid_job(rates, margin_list, price_list, options, base_credit_price,
-                              rate_filter, as_of_ns))  # fmt: skip
-        return jobs[-1]
-
+    checked = _grid_job(rates, margins, credit_prices, options, base_credit_price, rate_filter, 0)
     with dask_client(cluster) as client:
-        parts = _on_dask(usage, client, job_for, as_of, n_buckets)
-    return jobs[-1].combine(parts)
+        job, parts = _on_dask(
+            usage, client, lambda ns: dataclasses.replace(checked, as_of_ns=ns), as_of, n_buckets
+        )
+    return job.combine(parts)

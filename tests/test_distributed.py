@@ -294,6 +294,13 @@ def test_refusals(timeline: pd.DataFrame, client: Client) -> None:
         replay_dask([1, 2, 3], timeline, cluster=client)
     with pytest.raises(ValidationError, match="not a hubkit usage dataset"):
         replay_dask("/nonexistent/usage", timeline, cluster=client)
+    # Grid arguments are checked before any work is sent (a typo must not reach a worker).
+    with pytest.raises(ValidationError, match="unknown grid option"):
+        scenario_grid_dask("/nonexistent", timeline, [None], [PRICE], grant=[D(1)])
+    with pytest.raises(ValidationError, match="(?i)margin"):
+        scenario_grid_dask("/nonexistent", timeline, [D(-5)], [PRICE])
+    with pytest.raises(ValidationError, match="(?i)credit"):
+        scenario_grid_dataset("/nonexistent", timeline, [None], [D(0)])
 
 
 def test_an_empty_dataset_replays_to_zero(timeline: pd.DataFrame, tmp_path: Path) -> None:
