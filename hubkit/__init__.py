@@ -18,6 +18,13 @@ from hubkit.catalog import (
 )
 from hubkit.config import PROJECT_ROOT, Settings, get_settings
 from hubkit.decimals import plain, quantize, to_decimal
+from hubkit.distributed import (
+    dask_client,
+    replay_dask,
+    replay_dataset,
+    scenario_grid_dask,
+    scenario_grid_dataset,
+)
 from hubkit.domain import (
     KNOWN_PROVIDERS,
     Caching,
@@ -97,6 +104,8 @@ from hubkit.usage import (
     validate_usage,
     write_usage,
 )
+from hubkit.usage_dataset import UsageDataset, open_usage_dataset, write_usage_dataset
+from hubkit.usage_sql import aggregate_usage, usage_totals
 
 __version__ = "0.1.0"
 
@@ -151,12 +160,15 @@ __all__ = [
     "UnitCosts",
     "UnmappedEntry",
     "UnsupportedModelError",
+    "UsageDataset",
     "ValidationError",
+    "aggregate_usage",
     "bulk_preview",
     "call_credits",
     "change_pct",
     "credential_display_text",
     "credentials_frame",
+    "dask_client",
     "default_model_display",
     "drift",
     "drift_frame",
@@ -168,6 +180,7 @@ __all__ = [
     "load_catalog",
     "margin_rate",
     "mask_secret",
+    "open_usage_dataset",
     "payment_required_body",
     "plain",
     "plain_frame",
@@ -181,13 +194,19 @@ __all__ = [
     "read_hub_export",
     "read_usage",
     "reconcile",
+    "replay_dask",
+    "replay_dataset",
+    "scenario_grid_dask",
+    "scenario_grid_dataset",
     "shipped_catalog_path",
     "simulate",
     "skipped_frame",
     "timeline_from_rates",
     "to_csv",
     "to_decimal",
+    "usage_totals",
     "validate_timeline",
     "validate_usage",
     "write_usage",
+    "write_usage_dataset",
 ]
