@@ -389,3 +389,17 @@ def test_revert_a_bulk_job_refused_when_one_rate_moved_on(store: Store) -> None:
     assert snapshot(store) == moved  # all or nothing: "b" was not reverted either
     store.revert_job_run("job-8", force=True)
     assert {r.input_rate for r in store.list_rates()} == {D("0.0000025")}
+
+
+def test_catalog_rederive_refuses_rates_beyond_the_gateway_limit(store: Store) -> None:
+    # A created rate is checked against DECIMAL(20,10) (RateSpec); a re-derived existing
+    # one must be too, or a rate the gateway cannot hold is written to the store.
+    rate = store.create_rate(chat_spec(unit_costs=COSTS))
+    with pytest.raises(ValidationError, match="inputRate|outputRate"):
+        store.import_catalog(
+            _catalog(("openai", "gpt-4o", "1", "0")),
+            rederive_rates=True,
+            credit_price="0.0000000001",
+        )
+    assert store.get_rate(rate.id) == rate
+    assert [e.change_type for e in store.history(rate_id=rate.id)] == ["create"]

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from hubkit.decimals import ROUNDING, plain, require_decimal
-from hubkit.domain import ChangeType, RateSpec, UnitCosts
+from hubkit.domain import ChangeType, RateSpec, UnitCosts, _rate
 from hubkit.errors import StaleVersionError, ValidationError
 from hubkit.pricing import change_pct, margin_rate, validate_credit_price, validate_margin
 from hubkit.store.base import StoreBase, history_dict, unit_costs_of
@@ -156,8 +156,13 @@ class CatalogOps(StoreBase):
                 row.unit_cost_input = entry.unit_costs.input
                 row.unit_cost_output = entry.unit_costs.output
                 if rederive_rates:
-                    row.input_rate = margin_rate(entry.unit_costs.input, margin, price)
-                    row.output_rate = margin_rate(entry.unit_costs.output, margin, price)
+                    # through the rule RateSpec applies to created rates: ≤ DECIMAL(20,10)
+                    row.input_rate = _rate(
+                        margin_rate(entry.unit_costs.input, margin, price), "inputRate"
+                    )
+                    row.output_rate = _rate(
+                        margin_rate(entry.unit_costs.output, margin, price), "outputRate"
+                    )
                 if _triple(row) == before:
                     unchanged += 1
                     continue
