@@ -25,8 +25,9 @@ from __future__ import annotations
 import getpass
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from dotenv import dotenv_values
 
@@ -60,6 +61,14 @@ class Settings:
     hub_timeout: float = 10.0
     hub_max_wait: float = 60.0
 
+    def __repr__(self) -> str:
+        # Printed in notebooks and logs: show where the database and hub are, never a
+        # password carried in their URLs (the dataclass repr would print it verbatim).
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
+        shown["database_url"] = _hide_password(self.database_url)
+        shown["hub_url"] = _hide_password(self.hub_url)
+        return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env: dict[str, str] = {}
@@ -86,6 +95,20 @@ class Settings:
             hub_timeout=_float(env, "HUBKIT_HUB_TIMEOUT", 10.0),
             hub_max_wait=_float(env, "HUBKIT_HUB_MAX_WAIT", 60.0),
         )
+
+
+def _hide_password(url: str | None) -> str | None:
+    if not url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "***"
+    if "@" not in parts.netloc:
+        return url
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def _os_user() -> str:

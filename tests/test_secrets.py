@@ -279,3 +279,20 @@ def test_secrets_absent_from_the_sqlite_files(sqlite_url: str) -> None:
                 assert secret.encode() not in data, f"a secret is in {file.name}"
             assert b"LEAKCHECK" not in data
         assert _revealed(store) == EXPECTED
+
+
+def test_settings_repr_hides_url_passwords() -> None:
+    # Settings is printed in notebooks and logs: a PostgreSQL password in the database URL
+    # (or user-info in the hub URL) must not show, while the rest of the address does.
+    from hubkit.config import Settings
+
+    settings = Settings.from_env(
+        {
+            "HUBKIT_DATABASE_URL": "postgresql+psycopg://ops:hunter2pw@db.local:5432/hubkit",
+            "HUBKIT_HUB_URL": "https://admin:hubpass99@hub.local/api",
+        }
+    )
+    text = repr(settings)
+    assert "hunter2pw" not in text and "hubpass99" not in text
+    assert "ops:***@db.local:5432/hubkit" in text and "hub.local/api" in text
+    assert settings.database_url.endswith("ops:hunter2pw@db.local:5432/hubkit")  # value intact
