@@ -277,12 +277,15 @@ class ProviderOps(StoreBase):
         this to re-encrypt.
         """
         _refuse_read_only(self)  # before the key file is touched
-        keyring = Keyring.load(self.settings)
-        if keyring.key_file is not None and not self.settings.secret_key:
-            keyring = keyring.with_new_key()
-            write_key_file(keyring.key_file, list(keyring.keys))
         with self._unit(write=True) as session:
-            rows = list(session.scalars(select(CredentialRow)))
+            # Lock first (SQLite: the unit's BEGIN IMMEDIATE; PostgreSQL: the rows), then
+            # read the key file: a second rotation waits here and then builds on this one's
+            # key instead of writing a file that lacks the key the rows were just sealed with.
+            rows = list(session.scalars(select(CredentialRow).with_for_update()))
+            keyring = Keyring.load(self.settings)
+            if keyring.key_file is not None and not self.settings.secret_key:
+                keyring = keyring.with_new_key()
+                write_key_file(keyring.key_file, list(keyring.keys))
             for row in rows:
                 row.encrypted_value = keyring.reencrypt(row.encrypted_value)
             return len(rows)
