@@ -289,6 +289,31 @@ def test_sqlite_backup_is_a_working_copy(sqlite_url: str, tmp_path: Path) -> Non
     assert API_KEY.encode() not in target.read_bytes()
 
 
+def test_a_failed_backup_keeps_the_previous_one(sqlite_url: str, tmp_path: Path) -> None:
+    target = tmp_path / "copy.db"
+    with Store.open(sqlite_url) as store:
+        _fill(store)
+        store.backup(target)
+        good = target.read_bytes()
+        # the source vanishes mid-way: the copy fails, the last good backup must survive
+        (tmp_path / "hubkit.db").rename(tmp_path / "moved.db")
+        with pytest.raises(StorageError, match="back it up"):
+            store.backup(target)
+    assert target.read_bytes() == good
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
+
+
+def test_credential_names_are_looked_up_as_stored(sqlite_url: str) -> None:
+    with Store.open(sqlite_url) as store:
+        _fill(store)
+        store.add_credential("openai", " spaced ", "sk-spaced-abcdefghijklmnop1234")
+        assert store.reveal_credential("openai", " spaced ") == {
+            "api_key": "sk-spaced-abcdefghijklmnop1234"
+        }
+        store.update_credential("openai", "spaced ", active=False)
+        store.delete_credential("openai", " spaced")
+
+
 def test_postgres_backup_restores(
     pg_url: str, postgres_server: _postgres.PostgresServer, tmp_path: Path
 ) -> None:

@@ -258,7 +258,11 @@ class ProviderOps(StoreBase):
         row = session.scalars(
             select(CredentialRow)
             .join(ProviderRow)
-            .where(ProviderRow.name == provider.lower(), CredentialRow.name == name)
+            .where(
+                ProviderRow.name == provider.strip().lower(),
+                # names are stored trimmed (see _credential_name): look them up the same way
+                CredentialRow.name == name.strip(),
+            )
         ).first()
         if row is None:
             raise NotFoundError(

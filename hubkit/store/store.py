@@ -6,6 +6,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from sqlalchemy import inspect
@@ -73,14 +74,20 @@ class Store(ProviderOps, RateOps, HistoryOps, SettingsOps, CatalogOps):
         url = self.engine.url
         if url.get_backend_name() == "sqlite":
             source_path = (url.database or "").removeprefix("file:").split("?", 1)[0]
-            src = sqlite3.connect(f"file:{source_path}?mode=ro", uri=True)
-            dst = sqlite3.connect(destination)
-            try:
-                src.backup(dst)
-            finally:
-                dst.close()
-                src.close()
-            return destination
+
+            def copy(partial: Path) -> None:
+                try:
+                    src = sqlite3.connect(f"file:{source_path}?mode=ro", uri=True)
+                except sqlite3.Error as exc:
+                    raise StorageError(f"cannot read {source_path} to back it up: {exc}") from None
+                dst = sqlite3.connect(partial)
+                try:
+                    src.backup(dst)
+                finally:
+                    dst.close()
+                    src.close()
+
+            return _write_atomically(destination, copy)
         pg_dump = shutil.which("pg_dump")
         if pg_dump is None:
             raise StorageError("pg_dump is not on PATH: install postgresql-client to back up")
@@ -89,14 +96,30 @@ class Store(ProviderOps, RateOps, HistoryOps, SettingsOps, CatalogOps):
         if url.password:
             env["PGPASSWORD"] = str(url.password)
         dsn = url.set(drivername="postgresql", password=None).render_as_string(hide_password=False)
-        try:
-            subprocess.run(
-                [pg_dump, "--format=custom", f"--file={destination}", dsn],
-                check=True,
-                capture_output=True,
-                timeout=600,
-                env=env,
-            )
-        except subprocess.CalledProcessError as exc:
-            raise StorageError(f"pg_dump failed: {exc.stderr.decode(errors='replace')}") from None
-        return destination
+
+        def dump(partial: Path) -> None:
+            try:
+                subprocess.run(
+                    [pg_dump, "--format=custom", f"--file={partial}", dsn],
+                    check=True,
+                    capture_output=True,
+                    timeout=600,
+                    env=env,
+                )
+            except subprocess.CalledProcessError as exc:
+                stderr = exc.stderr.decode(errors="replace")
+                raise StorageError(f"pg_dump failed: {stderr}") from None
+
+        return _write_atomically(destination, dump)
+
+
+def _write_atomically(destination: Path, write: Callable[[Path], None]) -> Path:
+    """Write beside ``destination`` and rename: a failed backup never clobbers the last one."""
+    partial = destination.with_name(f".{destination.name}.partial")
+    partial.unlink(missing_ok=True)
+    try:
+        write(partial)
+        os.replace(partial, destination)
+    finally:
+        partial.unlink(missing_ok=True)
+    return destination
