@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,23 +130,42 @@ def start_lab(root: Path, env: dict[str, str], log: Path, *, timeout: float = 90
     )
     handle.close()
     server = LabServer(process, port, token, root, log)
+    wait_until_ready(
+        "JupyterLab", process, server.url("api/status"), server.log_tail, timeout=timeout
+    )
+    return server
+
+
+def wait_until_ready(
+    name: str,
+    process: subprocess.Popen[bytes],
+    ready_url: str,
+    log_tail: Callable[[], str],
+    *,
+    timeout: float,
+) -> None:
+    """Poll ``ready_url`` until it answers 200; stop the process and raise if it never does."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"JupyterLab exited ({process.returncode}):\n{server.log_tail()}")
+            raise RuntimeError(f"{name} exited ({process.returncode}):\n{log_tail()}")
         try:
-            if httpx.get(server.url("api/status"), timeout=2).status_code == 200:
-                return server
+            if httpx.get(ready_url, timeout=2).status_code == 200:
+                return
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
-    stop_lab(server)
-    raise RuntimeError(f"JupyterLab did not answer within {timeout} s:\n{server.log_tail()}")
+    stop_process_group(process)
+    raise RuntimeError(f"{name} did not answer within {timeout} s:\n{log_tail()}")
 
 
 def stop_lab(server: LabServer) -> None:
     """Stop the server by its pid, then whatever it left in its own process group."""
-    process = server.process
+    stop_process_group(server.process)
+
+
+def stop_process_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server by its pid, then SIGKILL the process group it leads (its kernels)."""
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:

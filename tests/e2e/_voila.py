@@ -6,18 +6,13 @@ group Voilà leads, so :func:`stop_voila` ends both. Recipe: ``/work/shared/desi
 
 from __future__ import annotations
 
-import os
 import secrets
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-from e2e._lab import free_port
+from e2e._lab import free_port, stop_process_group, wait_until_ready
 
 
 @dataclass
@@ -55,32 +50,11 @@ def start_voila(
     )  # fmt: skip
     handle.close()
     server = VoilaServer(process, port, token, log)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"Voila exited ({process.returncode}):\n{server.log_tail()}")
-        try:
-            ready = f"http://127.0.0.1:{port}/voila/static/voila.js"
-            if httpx.get(ready, timeout=2).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    stop_voila(server)
-    raise RuntimeError(f"Voila did not answer within {timeout} s:\n{server.log_tail()}")
+    ready = f"http://127.0.0.1:{port}/voila/static/voila.js"
+    wait_until_ready("Voila", process, ready, server.log_tail, timeout=timeout)
+    return server
 
 
 def stop_voila(server: VoilaServer) -> None:
     """Stop Voila by its pid, then whatever is left in the process group it leads."""
-    process = server.process
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-    try:
-        os.killpg(process.pid, signal.SIGKILL)  # the group we created: its kernel only
-    except ProcessLookupError:
-        pass
+    stop_process_group(server.process)
