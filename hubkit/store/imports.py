@@ -12,8 +12,8 @@ from hubkit.decimals import ROUNDING, plain, require_decimal
 from hubkit.domain import ChangeType, RateSpec, UnitCosts, _rate
 from hubkit.errors import StaleVersionError, ValidationError
 from hubkit.pricing import change_pct, margin_rate, validate_credit_price, validate_margin
-from hubkit.store.base import StoreBase, history_dict, unit_costs_of
-from hubkit.store.rates import _spec_columns, _triple, insert_history
+from hubkit.store.base import StoreBase, unit_costs_of
+from hubkit.store.rates import _spec_columns, _triple, insert_history, row_history
 from hubkit.store.schema import ProviderRow, RateRow, SettingRow
 from hubkit.store.types import utcnow
 from hubkit.store.values import CatalogImportResult, OperatorSettings
@@ -129,17 +129,13 @@ class CatalogOps(StoreBase):
                     session.flush()
                     created += 1
                     history.append(
-                        history_dict(
-                            rate_id=row.id,
-                            provider=entry.provider,
-                            model=row.model,
-                            type=row.type,
-                            change_type=ChangeType.CATALOG_IMPORT,
+                        row_history(
+                            row,
+                            entry.provider,
+                            ChangeType.CATALOG_IMPORT,
                             before=None,
-                            after=_triple(row),
                             changed_at=now,
                             actor=self.actor,
-                            rate_version=row.version,
                             source=source,
                             reason=reason,
                             job_run_id=job_run_id,
@@ -173,21 +169,17 @@ class CatalogOps(StoreBase):
                 if exceeds and old_costs is not None:
                     drifted.append((entry.provider, row.model, row.type, drift))
                 history.append(
-                    history_dict(
-                        rate_id=row.id,
-                        provider=entry.provider,
-                        model=row.model,
-                        type=row.type,
-                        change_type=(
+                    row_history(
+                        row,
+                        entry.provider,
+                        (
                             ChangeType.SOURCE_DRIFT
                             if exceeds and old_costs is not None
                             else ChangeType.CATALOG_IMPORT
                         ),
                         before=before,
-                        after=_triple(row),
                         changed_at=now,
                         actor=self.actor,
-                        rate_version=row.version,
                         source=source,
                         reason=reason,
                         job_run_id=job_run_id,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -49,6 +50,32 @@ def _triple(row: RateRow) -> tuple[Decimal, Decimal, UnitCosts | None]:
         row.input_rate,
         row.output_rate,
         unit_costs_of(row.unit_cost_input, row.unit_cost_output),
+    )
+
+
+def row_history(
+    row: RateRow,
+    provider: str,
+    change_type: ChangeType,
+    *,
+    before: tuple[Any, Any, UnitCosts | None] | None,
+    changed_at: datetime,
+    actor: str,
+    **context: Any,
+) -> dict[str, Any]:
+    """The history row of a change that left ``row`` as it now is (its values, its version)."""
+    return history_dict(
+        rate_id=row.id,
+        provider=provider,
+        model=row.model,
+        type=row.type,
+        change_type=change_type,
+        before=before,
+        after=_triple(row),
+        changed_at=changed_at,
+        actor=actor,
+        rate_version=row.version,
+        **context,
     )
 
 
@@ -226,17 +253,13 @@ class RateOps(StoreBase):
             insert_history(
                 session,
                 [
-                    history_dict(
-                        rate_id=row.id,
-                        provider=row.provider.name,
-                        model=row.model,
-                        type=row.type,
-                        change_type=change_type,
+                    row_history(
+                        row,
+                        row.provider.name,
+                        change_type,
                         before=None,
-                        after=_triple(row),
                         changed_at=now,
                         actor=self.actor,
-                        rate_version=row.version,
                         source=source,
                         reason=reason,
                         job_run_id=job_run_id,
@@ -298,22 +321,17 @@ class RateOps(StoreBase):
             if session.is_modified(row):
                 row.updated_at = utcnow()
             session.flush()
-            after = _triple(row)
-            if after != before:
+            if _triple(row) != before:
                 insert_history(
                     session,
                     [
-                        history_dict(
-                            rate_id=row.id,
-                            provider=row.provider.name,
-                            model=row.model,
-                            type=row.type,
-                            change_type=change_type,
+                        row_history(
+                            row,
+                            row.provider.name,
+                            change_type,
                             before=before,
-                            after=after,
                             changed_at=row.updated_at,
                             actor=self.actor,
-                            rate_version=row.version,
                             source=source,
                             reason=reason,
                             job_run_id=job_run_id,
