@@ -87,6 +87,20 @@ def test_every_change_kind_writes_history(store: Store) -> None:
     assert kinds.count("bulk_update") == 3 and kinds.count("bulk_create") == 2
 
 
+def test_drift_just_over_the_threshold_is_source_drift_as_the_catalog_says(store: Store) -> None:
+    # 10.000004 % is over 10 %: the store must agree with hubkit.catalog.drift, not round
+    # the percentage to 10.0000 first and call it an ordinary import.
+    from hubkit.catalog import drift
+
+    rate = store.create_rate(chat_spec(unit_costs={"input": "1", "output": "0"}))
+    catalog = _catalog(("openai", "gpt-4o", "1.10000004", "0"))
+    (flagged,) = drift(store.list_rates(), catalog)
+    assert flagged.exceeds
+    result = store.import_catalog(catalog)
+    assert [d[1] for d in result.drifted] == ["gpt-4o"]
+    assert store.history(rate_id=rate.id)[0].change_type == ChangeType.SOURCE_DRIFT
+
+
 def test_catalog_import_refuses_to_overwrite_an_edit_made_since_it_was_planned(
     store: Store,
 ) -> None:

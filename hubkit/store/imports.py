@@ -167,7 +167,7 @@ class CatalogOps(StoreBase):
                 updated += 1
                 exceeds = drift is None or abs(drift) > threshold
                 if exceeds and old_costs is not None:
-                    drifted.append((entry.provider, row.model, row.type, drift))
+                    drifted.append((entry.provider, row.model, row.type, _stored_pct(drift)))
                 history.append(
                     row_history(
                         row,
@@ -183,7 +183,7 @@ class CatalogOps(StoreBase):
                         source=source,
                         reason=reason,
                         job_run_id=job_run_id,
-                        drift_pct=drift,
+                        drift_pct=_stored_pct(drift),
                         metadata=meta,
                     )
                 )
@@ -236,5 +236,11 @@ def _drift_pct(old: UnitCosts | None, new: UnitCosts) -> Decimal | None:
         if pct is None:
             return None
         if abs(pct) > abs(worst):
-            worst = pct.quantize(Decimal("0.0001"), rounding=ROUNDING)
+            worst = pct
+    # exact: the threshold is judged on this, as hubkit.catalog.drift judges it; rounding
+    # is for storage only (_stored_pct)
     return worst
+
+
+def _stored_pct(pct: Decimal | None) -> Decimal | None:
+    return None if pct is None else pct.quantize(Decimal("0.0001"), rounding=ROUNDING)
