@@ -8,12 +8,15 @@ from decimal import Decimal
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 from _stores import add_provider, chat_spec, count_rows, snapshot
+from sqlalchemy.orm import Session
 
 from hubkit.catalog import Catalog, CatalogEntry
 from hubkit.domain import ChangeType, RateType, UnitCosts
 from hubkit.errors import ConflictError, NotFoundError, StaleVersionError, ValidationError
 from hubkit.store import Store
+from hubkit.store.schema import RateHistoryRow, RateRow
 
 D = Decimal
 COSTS = {"input": "0.000002", "output": "0.000008"}
@@ -361,6 +364,53 @@ def test_revert_a_delete_recreates_the_rate(store: Store) -> None:
     # a delete can be reverted once; re-created since means a conflict
     with pytest.raises(ConflictError, match="re-created"):
         store.revert(deleted.id)
+
+
+def test_revert_a_delete_brings_back_the_deprecation(store: Store) -> None:
+    rate = store.create_rate(chat_spec(model="gpt-3.5-turbo"))
+    rate = store.deprecate_rate(rate.id, rate.version, reason="retired by openai")
+    (before,) = [r for r in _rate_table(store) if r.model == "gpt-3.5-turbo"]
+    assert before.deprecated_at is not None
+    store.delete_rate(rate.id)
+    deleted = store.history(rate_id=rate.id)[0]
+    store.revert(deleted.id)
+    back = store.find_rate("openai", "gpt-3.5-turbo", "chatCompletion")
+    assert (back.deprecated, back.deprecated_reason) == (True, "retired by openai")
+    (after,) = [r for r in _rate_table(store) if r.model == "gpt-3.5-turbo"]
+    assert after.deprecated_at == before.deprecated_at
+    # deprecated rates stay out of the default lists, as before the delete
+    assert back.id not in {r.id for r in store.list_rates(include_deprecated=False)}
+
+
+def test_revert_of_a_delete_recorded_without_the_deprecation_keeps_it_active(
+    store: Store, db_url: str
+) -> None:
+    # Deletes recorded before the snapshot carried the deprecation fields: as before.
+    rate = store.create_rate(chat_spec(model="gpt-3.5-turbo"))
+    rate = store.deprecate_rate(rate.id, rate.version, reason="retired")
+    store.delete_rate(rate.id)
+    deleted = store.history(rate_id=rate.id)[0]
+    old = {k: v for k, v in deleted.metadata["snapshot"].items() if not k.startswith("deprecat")}
+    engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.update(RateHistoryRow.__table__)
+                .where(RateHistoryRow.__table__.c.id == deleted.id)
+                .values(metadata={"snapshot": old})
+            )
+    finally:
+        engine.dispose()
+    store.revert(deleted.id)
+    back = store.find_rate("openai", "gpt-3.5-turbo", "chatCompletion")
+    assert (back.deprecated, back.deprecated_reason) == (False, None)
+
+
+def _rate_table(store: Store) -> list[RateRow]:
+    with Session(store.engine) as session:
+        rows = list(session.scalars(sa.select(RateRow)))
+        session.expunge_all()
+        return rows
 
 
 def test_revert_an_update_of_a_deleted_rate_conflicts(store: Store) -> None:

@@ -13,7 +13,13 @@ from sqlalchemy.orm import Session
 from hubkit.domain import ChangeType, RateType, UnitCosts
 from hubkit.errors import ConflictError, NotFoundError, ValidationError
 from hubkit.store.base import StoreBase, history_dict, history_value, unit_costs_of
-from hubkit.store.rates import _spec_columns, _triple, insert_history, spec_from_snapshot
+from hubkit.store.rates import (
+    _spec_columns,
+    _triple,
+    deprecation_from_snapshot,
+    insert_history,
+    spec_from_snapshot,
+)
 from hubkit.store.schema import ProviderRow, RateHistoryRow, RateRow
 from hubkit.store.types import utcnow
 from hubkit.store.values import HistoryEntry, RateAt
@@ -294,11 +300,18 @@ class HistoryOps(StoreBase):
             if row is not None:  # forced over a re-created rate: replace its values
                 session.delete(row)
                 session.flush()
-            spec = spec_from_snapshot((entry.extra or {})["snapshot"])
+            snapshot = (entry.extra or {})["snapshot"]
+            spec = spec_from_snapshot(snapshot)
             provider = session.scalars(
                 select(ProviderRow).where(ProviderRow.name == entry.provider)
             ).one()
-            new = RateRow(provider=provider, created_at=now, updated_at=now, **_spec_columns(spec))
+            new = RateRow(
+                provider=provider,
+                created_at=now,
+                updated_at=now,
+                **_spec_columns(spec),
+                **deprecation_from_snapshot(snapshot),
+            )
             session.add(new)
             session.flush()
             return history_dict(

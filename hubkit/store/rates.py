@@ -633,11 +633,33 @@ _SNAPSHOT_COLUMNS = (
     "cache_write_rate",
     "model_metadata",
     "description",
+    # The soft-deprecation flag is part of the definition: a revert must bring it back too.
+    "deprecated",
+    "deprecated_at",
+    "deprecated_reason",
 )
 
 
 def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
     return plain(value) if isinstance(value, Decimal) else value
+
+
+def deprecation_from_snapshot(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The deprecation columns a delete's snapshot recorded, for its revert.
+
+    Deletes recorded before the snapshot carried them have no such keys: the rate comes
+    back not deprecated, as it always did for those rows.
+    """
+    if "deprecated" not in snapshot:
+        return {}
+    at = snapshot.get("deprecated_at")
+    return {
+        "deprecated": bool(snapshot["deprecated"]),
+        "deprecated_at": datetime.fromisoformat(at) if at else None,
+        "deprecated_reason": snapshot.get("deprecated_reason"),
+    }
 
 
 def _json_costs(costs: UnitCosts | None) -> dict[str, Any] | None:
