@@ -630,6 +630,62 @@ def test_mock_secrets_echoed_by_the_hub_are_redacted(caplog: pytest.LogCaptureFi
     assert "***" in str(err.value)
 
 
+# Credential values with no secret-looking shape (no "sk-", no secret-named field), one
+# spelt differently by repr/JSON (quotes, a backslash): only knowing the value masks them.
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYLEAKCHECK"
+CUSTOM_VALUE = "plain'quoted\"back\\slash-LEAKCHECK-42"
+
+
+def _leak_texts(exc: BaseException) -> list[str]:
+    """Everything of an exception a log, a traceback or an error tracker might show."""
+    texts = [str(exc), repr(exc), repr(exc.args), repr(vars(exc))]
+    chained = exc.__cause__ or exc.__context__
+    return texts + (_leak_texts(chained) if chained is not None else [])
+
+
+@pytest.mark.parametrize(
+    ("credential_type", "value"),
+    [
+        (
+            "access_key_pair",
+            {"access_key_id": "AKIDLEAKCHECK0042", "secret_access_key": AWS_SECRET},
+        ),
+        ("custom", {"tenant": "acme-tenant-7", "client_blob": CUSTOM_VALUE}),
+        ("api_key", CUSTOM_VALUE),
+    ],
+)
+def test_mock_malformed_answer_echoing_the_credential_masks_its_values(
+    caplog: pytest.LogCaptureFixture, credential_type: str, value: Any
+) -> None:
+    caplog.set_level(logging.DEBUG)
+
+    def echo(request: httpx.Request) -> httpx.Response:
+        # A broken hub: the credential comes back with the sent value where "weight" belongs.
+        sent = json.loads(request.content)
+        answer = {"id": "c1", "providerId": "p1", "name": "main", "weight": sent["value"]}
+        return httpx.Response(200, json=answer)
+
+    secrets = list(value.values()) if isinstance(value, dict) else [value]
+    client, _ = _mock(echo)
+    texts: list[str] = []
+    for call in (
+        lambda: client.create_credential("p1", "main", value, credential_type=credential_type),
+        lambda: client.update_credential(
+            "p1", "c1", "main", value, credential_type=credential_type
+        ),
+        lambda: client.test_credential("p1", value, credential_type=credential_type),
+    ):
+        with pytest.raises(HubError, match="unexpected answer.*weight") as err:
+            call()
+        texts += _leak_texts(err.value)
+    texts += [r.getMessage() for r in caplog.records]
+    for text in texts:
+        for secret in [*secrets, "tok-mock-0123456789"]:
+            assert secret not in text
+            assert repr(secret)[1:-1] not in text and json.dumps(secret)[1:-1] not in text
+    assert any("***" in t for t in texts)
+
+
 def test_mock_credential_value_is_dropped_on_receipt() -> None:
     answer = {
         "id": "c1",

@@ -212,17 +212,36 @@ class HubClient:
         reply: Reply = self._engine.send(method, path, **kwargs)
         if parse is None:
             return reply.data
-        return self._parse(method, path, parse, reply.data)
+        return self._parse(method, path, parse, reply.data, kwargs.get("secrets", ()))
 
-    def _parse(self, method: str, path: str, parse: Callable[[Any], Any], data: Any) -> Any:
+    def _parse(
+        self,
+        method: str,
+        path: str,
+        parse: Callable[[Any], Any],
+        data: Any,
+        secrets: Iterable[str] = (),
+    ) -> Any:
+        """``parse(data)``; a malformed answer raises HubError with every known secret masked.
+
+        A hub that echoes the request back (a credential's value in the wrong field) puts
+        that value into the parser's message: mask the request's credential values as well
+        as the token.
+        """
         try:
             return parse(data)
         except BadHubResponse as exc:
-            raise HubError(
-                redact(f"{method} {path}: unexpected answer from the hub: {exc}", (self._token,)),
-                method=method,
-                path=path,
-            ) from None
+            detail = str(exc)
+        # Raised outside the ``except``: ``from None`` hides the parser's exception from
+        # tracebacks but still keeps it as ``__context__``, unredacted.
+        raise HubError(
+            redact(
+                f"{method} {path}: unexpected answer from the hub: {detail}",
+                (self._token, *secrets),
+            ),
+            method=method,
+            path=path,
+        )
 
     @staticmethod
     def _message(data: Any) -> str:
@@ -381,7 +400,7 @@ class HubClient:
             )
         credential = None
         if isinstance(data, Mapping) and "id" in data:
-            credential = self._parse(method, path, HubCredential.from_json, data)
+            credential = self._parse(method, path, HubCredential.from_json, data, secrets)
         return CredentialCheck(ok=True, detail=None, credential=credential)
 
     # --- model rates ----------------------------------------------------------------------

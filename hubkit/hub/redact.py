@@ -21,6 +21,7 @@ Two layers, used together by :mod:`hubkit.hub.client`:
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -106,14 +107,24 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
     if not text:
         return text
     out = text
+    known = {v for s in secrets if s and len(s) >= _MIN_KNOWN for v in _spellings(s)}
     # Longest first, so a secret containing another one is masked whole.
-    for secret in sorted({s for s in secrets if s and len(s) >= _MIN_KNOWN}, key=len, reverse=True):
+    for secret in sorted(known, key=len, reverse=True):
         out = out.replace(secret, MASK)
     out = _AUTH_HEADER.sub(_mask_auth, out)
     out = _BEARER.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", out)
     out = _JSON_FIELD.sub(_mask_field, out)
     out = _KEY_SHAPES.sub(_mask_shape, out)
     return out
+
+
+def _spellings(secret: str) -> set[str]:
+    """``secret`` as it may appear in a message: raw, and escaped by ``repr`` or JSON.
+
+    A parser's "got {value!r}" or an echoed JSON body spells a value with a quote, a
+    backslash or a non-ASCII letter differently from the value itself.
+    """
+    return {secret, repr(secret)[1:-1], json.dumps(secret)[1:-1]}
 
 
 def _quote_like(original: str) -> str:
