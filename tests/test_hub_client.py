@@ -686,6 +686,36 @@ def test_mock_malformed_answer_echoing_the_credential_masks_its_values(
     assert any("***" in t for t in texts)
 
 
+def _raise(error: type[httpx.TransportError]) -> Handler:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise error("injected", request=request)
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    "handler",
+    [
+        _raise(httpx.ReadTimeout),
+        _raise(httpx.ConnectError),
+        _raise(httpx.RemoteProtocolError),
+        lambda r: httpx.Response(200, content=b"<html>echo " + r.content),  # not JSON
+    ],
+    ids=["timeout", "connect", "dropped", "not-json"],
+)
+def test_mock_transport_failures_keep_no_unredacted_exception_as_context(
+    handler: Handler,
+) -> None:
+    # The httpx exception's request holds the bearer header and the body with the key, and
+    # a JSONDecodeError holds the whole (echoing) body: neither may ride along as context.
+    client, _ = _mock(handler, retries=0)
+    with pytest.raises(HubError) as err:
+        client.create_credential("p1", "main", CUSTOM_VALUE)
+    assert err.value.__context__ is None and err.value.__cause__ is None
+    for text in _leak_texts(err.value):
+        assert CUSTOM_VALUE not in text and "tok-mock-0123456789" not in text
+
+
 def test_mock_credential_value_is_dropped_on_receipt() -> None:
     answer = {
         "id": "c1",

@@ -152,6 +152,10 @@ class RequestEngine:
                     "" if body is None else f" body={json.dumps(redact_mapping(body, known))}",
                 )
             started = time.monotonic()
+            # Errors are raised after the ``except``: raised inside it they would keep the
+            # httpx exception as ``__context__`` (``from None`` only hides it), and its
+            # ``request`` holds the bearer header and the body with credential values.
+            failure: HubError | None = None
             try:
                 response = self._http.request(
                     method, path, params=_clean_params(params), content=content, headers=headers
@@ -162,14 +166,16 @@ class RequestEngine:
                     ambiguous = ambiguous or reached
                     self._wait_backoff(method, path, attempt, type(exc).__name__, known)
                     continue
-                raise self._timeout_error(method, path, exc, reached, safe, known) from None
+                failure = self._timeout_error(method, path, exc, reached, safe, known)
             except httpx.TransportError as exc:
                 reached = not isinstance(exc, httpx.ConnectError)
                 if (safe or not reached) and attempt <= self.retries:
                     ambiguous = ambiguous or reached
                     self._wait_backoff(method, path, attempt, type(exc).__name__, known)
                     continue
-                raise self._transport_error(method, path, exc, reached, safe, known) from None
+                failure = self._transport_error(method, path, exc, reached, safe, known)
+            if failure is not None:
+                raise failure
             elapsed_ms = (time.monotonic() - started) * 1000
             status = response.status_code
             logger.debug("← %s %s %d in %.0f ms", method, redact(path, known), status, elapsed_ms)
@@ -223,15 +229,16 @@ class RequestEngine:
         try:
             return decode_json(content)
         except ValueError:
-            if response.status_code >= 400:
-                return content.decode("utf-8", "replace")
-            raise HubError(
-                f"{method} {path}: the hub answered {response.status_code} with a body that is "
-                f"not JSON: {redact(content[:200].decode('utf-8', 'replace'), known)!r}",
-                method=method,
-                path=path,
-                status=response.status_code,
-            ) from None
+            pass  # raised below, not here: the JSONDecodeError's ``doc`` is the whole body
+        if response.status_code >= 400:
+            return content.decode("utf-8", "replace")
+        raise HubError(
+            f"{method} {path}: the hub answered {response.status_code} with a body that is "
+            f"not JSON: {redact(content[:200].decode('utf-8', 'replace'), known)!r}",
+            method=method,
+            path=path,
+            status=response.status_code,
+        )
 
     def _backoff_delay(self, attempt: int) -> float:
         return float(min(self.max_backoff, self.backoff * (2 ** (attempt - 1))))
