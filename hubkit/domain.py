@@ -151,15 +151,57 @@ def validate_provider_name(name: Any, *, custom: bool = False) -> str:
 
 
 def validate_base_url(url: Any) -> str:
-    text = _text(url, "baseUrl", min_len=1, max_len=500)
-    parsed = urlparse(text)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+    """An http(s) base URL without ``user:password@``, stripped.
+
+    Errors show (and carry as ``value``) the URL with its user-info masked: a password
+    pasted into a URL must not reach a notebook, a log or a traceback. A URL carrying
+    credentials is refused: nothing in the gateway's contract needs them, and a key kept
+    in a URL would be stored and shown in plaintext instead of encrypted and masked.
+    """
+    if not isinstance(url, str):
+        return _text(url, "baseUrl", min_len=1, max_len=500)  # raises: not text
+    text = url.strip()
+    if not 1 <= len(text) <= 500:
+        # Not echoed: text this long may not parse as a URL, so its secrets cannot be found.
+        raise ValidationError(f"baseUrl must be 1–500 characters, got {len(text)}", field="baseUrl")
+    try:
+        parsed = urlparse(text)
+        valid = bool(parsed.hostname) and parsed.scheme in ("http", "https")
+    except ValueError:  # "http://[::1" and the like
+        valid = False
+    if not valid:
+        shown = masked_url(text)
         raise ValidationError(
-            f"baseUrl must be an http(s) URL such as https://api.openai.com/v1; got {url!r}",
+            f"baseUrl must be an http(s) URL such as https://api.openai.com/v1; got {shown!r}",
             field="baseUrl",
-            value=url,
+            value=shown,
+        )
+    if "@" in parsed.netloc:
+        shown = masked_url(text)
+        raise ValidationError(
+            f"baseUrl must not contain a user name or password (got {shown!r}): give the "
+            "URL without 'user:password@' and store the key as a credential of the provider "
+            "instead (`python -m hubkit credentials add <provider> <name>` or the "
+            "credentials form), where it is encrypted and shown masked",
+            field="baseUrl",
+            value=shown,
         )
     return text
+
+
+def masked_url(url: str | None) -> str | None:
+    """``url`` with its user-info and secret-named query values masked, for display.
+
+    >>> masked_url("https://user:pw@api.example.com/v1")
+    'https://***@api.example.com/v1'
+    """
+    if not url:
+        return url
+    # Imported here: hubkit.hub sits above the domain; its redaction is plain string work
+    # (one helper for every URL hubkit shows), needed only when a URL is shown.
+    from hubkit.hub.redact import redact_url
+
+    return redact_url(url)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from hubkit.decimals import plain
-from hubkit.domain import Rate
+from hubkit.domain import Rate, masked_url
 from hubkit.pricing import BulkPreview, implied_markup_pct, is_below_cost
 from hubkit.store.values import CredentialInfo, HistoryEntry, Provider
 
@@ -117,7 +117,7 @@ def providers_frame(providers: Sequence[Provider]) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {"name": p.name, "display_name": p.display_name, "enabled": p.enabled,
-             "base_url": p.base_url, "region": p.region, "custom": p.custom,
+             "base_url": masked_url(p.base_url), "region": p.region, "custom": p.custom,
              "credentials": p.credential_count, "rates": p.rate_count}
             for p in providers
         ],

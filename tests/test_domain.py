@@ -146,6 +146,35 @@ def test_base_url_must_be_http(url: str) -> None:
     assert info.value.field == "baseUrl"
 
 
+URL_PASSWORD = "hunter2-LEAKCHECK-pw"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"https://admin:{URL_PASSWORD}@api.openai.com/v1",
+        f"https://{URL_PASSWORD}@api.openai.com/v1",  # a key given as the user name
+        f"ftp://admin:{URL_PASSWORD}@api.openai.com",  # refused for its scheme
+        f"http://admin:{URL_PASSWORD}@[::1",  # unparseable
+        f"https://admin:{URL_PASSWORD}@" + "x" * 500 + ".example.com",  # too long
+    ],
+)
+def test_base_url_with_credentials_is_refused_without_echoing_them(url: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        ProviderSpec.create("openai", base_url=url)
+    err = info.value
+    assert err.field == "baseUrl"
+    for text in (str(err), repr(err), repr(err.args), repr(vars(err))):
+        assert URL_PASSWORD not in text
+
+
+def test_base_url_credentials_error_says_to_store_a_credential() -> None:
+    with pytest.raises(ValidationError, match="store the key as a credential") as info:
+        ProviderSpec.create("openai", base_url=f"https://admin:{URL_PASSWORD}@api.openai.com/v1")
+    assert "'https://***@api.openai.com/v1'" in str(info.value)
+    assert info.value.value == "https://***@api.openai.com/v1"
+
+
 def test_provider_display_name_and_config_limits() -> None:
     with pytest.raises(ValidationError) as info:
         ProviderSpec.create("openai", "d" * 101, base_url="https://x.example")

@@ -716,6 +716,25 @@ def test_mock_transport_failures_keep_no_unredacted_exception_as_context(
         assert CUSTOM_VALUE not in text and "tok-mock-0123456789" not in text
 
 
+def test_mock_hub_echoing_a_base_url_with_a_password_is_masked(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    password = "hunter2-LEAKCHECK-pw"
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        sent = json.loads(request.content)
+        return httpx.Response(400, json={"error": f"Invalid baseUrl {sent['baseUrl']}"})
+
+    client, _ = _mock(refuse)
+    with pytest.raises(HubStatusError) as err:
+        client.create_provider("openai", "OpenAI", base_url=f"https://a:{password}@x.example/v1")
+    texts = _leak_texts(err.value) + [str(err.value.hub_message)]
+    texts += [r.getMessage() for r in caplog.records]
+    assert all(password not in t for t in texts)
+    assert "https://***@x.example/v1" in str(err.value)
+
+
 def test_mock_credential_value_is_dropped_on_receipt() -> None:
     answer = {
         "id": "c1",

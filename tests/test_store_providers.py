@@ -6,10 +6,13 @@ import json
 from collections.abc import Iterator
 
 import pytest
+import sqlalchemy as sa
 from _stores import API_KEY, AWS_ID, AWS_SECRET, CUSTOM_TOKEN, add_provider, chat_spec, table_rows
 
+from hubkit.cli import main
 from hubkit.domain import ProviderSpec
 from hubkit.errors import ConflictError, NotFoundError, ValidationError
+from hubkit.frames import providers_frame
 from hubkit.store import Store
 
 
@@ -84,6 +87,47 @@ def test_update_provider_revalidates_the_whole_provider(store: Store) -> None:
     # nothing of the refused updates was written
     assert store.get_provider("openai").base_url == "https://api.openai.com/v1"
     assert store.get_provider("bedrock").region == "us-east-1"
+
+
+URL_PASSWORD = "hunter2-LEAKCHECK-pw"
+URL_WITH_PASSWORD = f"https://admin:{URL_PASSWORD}@api.openai.com/v1"
+
+
+def test_provider_with_a_password_in_its_url_is_refused_unechoed(store: Store) -> None:
+    with pytest.raises(ValidationError) as created:
+        store.add_provider(ProviderSpec.create("openai", base_url=URL_WITH_PASSWORD))
+    add_provider(store, "openai")
+    with pytest.raises(ValidationError) as updated:
+        store.update_provider("openai", base_url=URL_WITH_PASSWORD)
+    for err in (created.value, updated.value):
+        assert err.field == "baseUrl"
+        assert URL_PASSWORD not in f"{err} {err!r} {vars(err)!r}"
+    assert store.get_provider("openai").base_url == "https://api.openai.com/v1"
+
+
+def test_cli_refuses_a_password_in_the_base_url_unechoed(
+    db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--database-url", db_url, "providers", "add", "openai", "--base-url"]
+    assert main([*argv, URL_WITH_PASSWORD]) == 2
+    captured = capsys.readouterr()
+    assert "store the key as a credential" in captured.err
+    assert URL_PASSWORD not in captured.out + captured.err
+
+
+def test_a_url_stored_with_a_password_before_is_listed_masked(db_url: str) -> None:
+    # Rows from before such URLs were refused: shown masked wherever hubkit lists them.
+    with Store.open(db_url) as store:
+        add_provider(store, "openai")
+    engine = sa.create_engine(db_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE providers SET base_url = :u"), {"u": URL_WITH_PASSWORD})
+    finally:
+        engine.dispose()
+    with Store.open(db_url) as store:
+        frame = providers_frame(store.list_providers())
+    assert list(frame["base_url"]) == ["https://***@api.openai.com/v1"]
 
 
 def test_delete_provider_refused_while_it_has_rates(store: Store) -> None:

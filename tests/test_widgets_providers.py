@@ -168,6 +168,24 @@ def test_invalid_provider_is_reported_and_not_written(
     assert store.list_providers() == before
 
 
+def test_a_password_in_the_base_url_is_refused_and_never_shown(store: Store) -> None:
+    password = "hunter2-LEAKCHECK-pw"
+    app = ProvidersApp(store)
+    before = store.list_providers()
+    app._pick.value = ""
+    app._name.value = "ollama"
+    app._base_url.value = f"http://admin:{password}@127.0.0.1:11434"
+    app._save.click()
+    assert app.state.message is not None
+    assert "store the key as a credential" in app.state.message.text
+    assert password not in app.state.message.text
+    assert store.list_providers() == before
+    # the field itself still holds what the operator typed until they correct it
+    app._base_url.value = "http://127.0.0.1:11434"
+    app._save.click()
+    assert_secret_absent(password, root=app, state=app.state)
+
+
 def test_bedrock_edit_without_region_is_refused(store: Store) -> None:
     app = ProvidersApp(store)
     app._pick.value = "bedrock"

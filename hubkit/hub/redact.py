@@ -13,6 +13,8 @@ Two layers, used together by :mod:`hubkit.hub.client`:
 'check HUBKIT_HUB_TOKEN: it must be an admin key; token: ***'
 >>> redact("key sk-proj-abcdefghijklmnop1234 refused")
 'key sk-p***1234 refused'
+>>> redact("Invalid baseUrl https://admin:pw@api.example.com/v1")
+'Invalid baseUrl https://***@api.example.com/v1'
 >>> redact_url("http://u:p@hub.local/api/x?api_key=s3cr3t&page=2")
 'http://***@hub.local/api/x?api_key=***&page=2'
 >>> redact_mapping({"name": "main", "value": {"api_key": "sk-1"}})
@@ -68,6 +70,9 @@ _JSON_FIELD = re.compile(
     ("[^"]*"|'[^']*'|[^\s,&}]+)
     """
 )
+# A URL's user-info anywhere in a text (a hub echoing a baseUrl it refused): "scheme://"
+# then no "/", "@" or space up to an "@".
+_URL_USERINFO = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#@\"']+@")
 # After "name: " (a colon and a space, as in prose), a short plain word is the sentence
 # going on, not a value: "check HUBKIT_HUB_TOKEN: it must be …" keeps its "it". Values
 # with digits or symbols, quoted values, "name=value" and words of _MIN_KNOWN letters or
@@ -115,6 +120,7 @@ def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
     out = _BEARER.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", out)
     out = _JSON_FIELD.sub(_mask_field, out)
     out = _KEY_SHAPES.sub(_mask_shape, out)
+    out = _URL_USERINFO.sub(rf"\1{MASK}@", out)
     return out
 
 
@@ -155,12 +161,16 @@ def redact_mapping(data: Any, secrets: Iterable[str | None] = ()) -> Any:
     return data
 
 
+# "scheme://" then everything up to the last "@" before the path: the user-info.
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
+
+
 def redact_url(url: str, secrets: Iterable[str | None] = ()) -> str:
     """The URL with user-info and secret-named query values masked."""
     try:
         parts = urlsplit(url)
-    except ValueError:
-        return redact(url, secrets)
+    except ValueError:  # "http://u:p@[::1" — unparseable, but its user-info is still masked
+        return redact(_USERINFO.sub(rf"\1{MASK}@", url), secrets)
     netloc = parts.netloc
     if "@" in netloc:
         netloc = f"{MASK}@{netloc.rsplit('@', 1)[1]}"

@@ -15,7 +15,7 @@ import ipywidgets as widgets
 import pandas as pd
 
 from hubkit.config import Settings, get_settings
-from hubkit.domain import CredentialType, ProviderSpec
+from hubkit.domain import CredentialType, ProviderSpec, masked_url
 from hubkit.errors import NotFoundError, ValidationError
 from hubkit.frames import credentials_frame, providers_frame
 from hubkit.store import CredentialInfo, Provider, Store
@@ -436,7 +436,9 @@ class ProvidersApp(widgets.VBox):
         self._name.value = p.name if p else ""
         self._name.disabled = p is not None
         self._display.value = p.display_name if p else ""
-        self._base_url.value = (p.base_url or "") if p else ""
+        # A URL stored with credentials before they were refused is shown masked; saving
+        # it back as shown is refused, asking for the URL without them.
+        self._base_url.value = (masked_url(p.base_url) or "") if p else ""
         self._region.value = (p.region or "") if p else ""
         self._enabled.value = p.enabled if p else True
         self._custom.value = p.custom if p else False
