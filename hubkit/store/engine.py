@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import threading
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +15,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from hubkit.errors import StorageError
@@ -87,17 +92,73 @@ def _alembic_config() -> Config:
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Upgrade the schema to ``revision`` (idempotent)."""
+    """Upgrade the schema to ``revision`` (idempotent, safe to run from several processes).
+
+    A store already at head costs one connection and one SELECT. Otherwise the migration
+    runs under a lock every hubkit process honours — ``pg_advisory_lock`` on PostgreSQL, an
+    ``flock`` on a file beside the SQLite database — taken before alembic reads the
+    version table: a second ``hubkit init`` waits, then finds the schema current and does
+    nothing, instead of creating the same tables again and failing half-way.
+    """
+    if revision == "head" and schema_is_current(engine):
+        return
     cfg = _alembic_config()
     try:
-        with _MIGRATE_LOCK, engine.begin() as conn:
+        with _MIGRATE_LOCK, _migration_connection(engine) as conn, conn.begin():
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
     except OperationalError as exc:
         raise StorageError(f"could not migrate the database: {exc.orig}") from exc
 
 
-def schema_is_current(engine: Engine) -> bool:
-    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+# Any constant will do, as long as every hubkit process uses the same one: "hubkit-migrate"
+# read as 8 bytes would not fit a bigint, so its CRC-32.
+MIGRATION_LOCK_KEY = zlib.crc32(b"hubkit-migrate")
+
+
+def migration_lock_path(engine: Engine) -> Path:
+    """The file whose ``flock`` serialises migrations of a SQLite database."""
+    return Path(f"{engine.url.database}.migrate-lock")
+
+
+@contextmanager
+def _migration_connection(engine: Engine) -> Iterator[Connection]:
+    """A connection holding the cross-process migration lock, released on exit."""
+    if engine.dialect.name == "sqlite":
+        with migration_lock_path(engine).open("a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)  # released when the file is closed
+            with engine.connect() as conn:
+                yield conn
+        return
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision() == head
+        # Session-level, so alembic's own transaction handling cannot end it early; the
+        # SELECT's implicit transaction is ended so the migration's begins clean.
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        conn.commit()
+        try:
+            yield conn
+        finally:
+            _advisory_unlock(conn)
+
+
+def _advisory_unlock(conn: Connection) -> None:
+    try:
+        if conn.in_transaction():
+            conn.rollback()
+        conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        conn.commit()
+    except DBAPIError:
+        # Cannot say whether the session still holds the lock: never hand it back to the
+        # pool (closing the session is what releases a session-level lock).
+        conn.invalidate()
+
+
+@lru_cache(maxsize=1)
+def _head_revision() -> str | None:
+    # Reading the migration scripts is the slow part of the already-migrated check.
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def schema_is_current(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision() == _head_revision()
