@@ -65,6 +65,21 @@ def test_environment_summary_names_the_store_and_hides_secrets(sqlite_url: str) 
     assert "actor:     ops" in text
 
 
+def test_environment_summary_survives_an_unparsable_hub_url_and_hides_its_password(
+    sqlite_url: str,
+) -> None:
+    settings = Settings.from_env(
+        {
+            "HUBKIT_DATA_DIR": os.environ["HUBKIT_DATA_DIR"],
+            "HUBKIT_DATABASE_URL": sqlite_url,
+            "HUBKIT_HUB_URL": "http://admin:pa55word@[::1",
+        }
+    )
+    with Store.open(settings=settings) as store:
+        text = environment_summary(store, settings)
+    assert "hub:       http://***@[::1 (token NOT set" in text and "pa55word" not in text
+
+
 def test_frame_html_is_escaped_exact_and_bounded() -> None:
     frame = pd.DataFrame(
         {

@@ -6,12 +6,12 @@ Kept here, not in the notebooks, so that each notebook stays one import and one 
 from __future__ import annotations
 
 import sys
-from urllib.parse import urlsplit, urlunsplit
 
 from hubkit import __version__
 from hubkit.catalog import load_catalog, shipped_catalog_path
 from hubkit.config import Settings, get_settings
 from hubkit.demo import ensure_demo_providers
+from hubkit.hub.redact import redact_url
 from hubkit.store import Store
 
 SAMPLE_REASON = "sample data for the workbench notebooks"
@@ -59,7 +59,7 @@ def environment_summary(store: Store, settings: Settings | None = None) -> str:
     hub = "not configured (HUBKIT_HUB_URL unset)"
     if settings.hub_url:
         token = "set" if settings.hub_token else "NOT set (HUBKIT_HUB_TOKEN)"
-        hub = f"{_redacted_url(settings.hub_url)} (token {token})"
+        hub = f"{redact_url(settings.hub_url)} (token {token})"
     lines = [
         f"python:    {sys.executable}",
         f"hubkit:    {__version__}",
@@ -70,14 +70,3 @@ def environment_summary(store: Store, settings: Settings | None = None) -> str:
         f"hub:       {hub}",
     ]
     return "\n".join(lines)
-
-
-def _redacted_url(url: str) -> str:
-    """The URL without any user:password part (a hub URL should carry none, but may)."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
