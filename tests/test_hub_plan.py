@@ -317,7 +317,10 @@ def test_plan_round_trips_through_json_and_csv_and_holds_no_secret(
     assert folder.parent == Path(store.settings.reports_dir)
     # the marker makes the folder one `reports prune` may delete
     assert sorted(f.name for f in folder.iterdir()) == [
-        ".hubkit-run", "plan.csv", "plan.json", "summary.json"
+        ".hubkit-run",
+        "plan.csv",
+        "plan.json",
+        "summary.json",
     ]
     assert Plan.load(folder / "plan.json") == p
     html = p._repr_html_()

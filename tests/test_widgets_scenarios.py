@@ -242,7 +242,12 @@ def test_export_writes_the_scenario_files_and_never_the_store(ro: Store) -> None
     assert folder.name.endswith("Z-scenario")
     names = {p.name for p in folder.iterdir()}
     assert names == {
-        ".hubkit-run", "kpis.csv", "models.csv", "figures.html", "summary.json", "grid.csv"
+        ".hubkit-run",
+        "kpis.csv",
+        "models.csv",
+        "figures.html",
+        "summary.json",
+        "grid.csv",
     }
     kpis = pd.read_csv(folder / "kpis.csv").set_index("name")
     k = app.state.result.kpis
