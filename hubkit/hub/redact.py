@@ -26,6 +26,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from hubkit._urls import mask_url
+
 MASK = "***"
 
 #: Field / parameter / header names whose values are secret wherever they appear.
@@ -145,7 +147,8 @@ def redact_mapping(data: Any, secrets: Iterable[str | None] = ()) -> Any:
 
 
 def redact_url(url: str, secrets: Iterable[str | None] = ()) -> str:
-    """The URL with user-info and secret-named query values masked."""
+    """The URL with user-info and secret-named query values masked (malformed ones too)."""
+    url = mask_url(url) or ""
     try:
         parts = urlsplit(url)
     except ValueError:

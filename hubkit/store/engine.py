@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.pool import NullPool
 
+from hubkit._urls import mask_url
 from hubkit.errors import StorageError
 
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -28,9 +29,10 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     sessions with ``default_transaction_read_only``, so no code path can write."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
+        # SQLAlchemy's own message quotes the URL, password and all: never chain it
         raise StorageError(
-            f"HUBKIT_DATABASE_URL is not a database URL: {url!r} (expected e.g. "
+            f"HUBKIT_DATABASE_URL is not a database URL: {mask_url(url)!r} (expected e.g. "
             "sqlite:///path/hubkit.db or postgresql+psycopg://user@host/db)"
         ) from None
     if parsed.get_backend_name() == "sqlite":
@@ -39,10 +41,23 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
         connect_args: dict[str, Any] = {}
         if read_only:
             connect_args["options"] = "-c default_transaction_read_only=on"
-        return create_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
+        try:
+            return create_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
+        except (ArgumentError, ValueError) as exc:  # NoSuchModuleError is an ArgumentError
+            raise StorageError(
+                f"cannot use the database URL {mask_url(url)!r}: {type(exc).__name__} "
+                f"({_masked_reason(exc, url)}); expected e.g. postgresql+psycopg://user@host/db"
+            ) from None
     raise StorageError(
         f"unsupported database {parsed.get_backend_name()!r}: use SQLite or PostgreSQL"
     )
+
+
+def _masked_reason(exc: BaseException, url: str) -> str:
+    """The library's reason, with the URL (and its password) taken out of it."""
+    text = str(exc).replace(url, mask_url(url) or "")
+    password = make_url(url).password
+    return text.replace(str(password), "***") if password else text
 
 
 def _sqlite_engine(database: str, *, read_only: bool) -> Engine:

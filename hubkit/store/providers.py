@@ -9,7 +9,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hubkit.crypto import Keyring, write_key_file
-from hubkit.domain import CredentialType, ProviderSpec, normalise_credential_value
+from hubkit.domain import (
+    CredentialType,
+    ProviderSpec,
+    normalise_credential_value,
+    validate_credential_name,
+)
 from hubkit.errors import (
     ConflictError,
     CredentialError,
@@ -196,7 +201,7 @@ class ProviderOps(StoreBase):
     ) -> CredentialInfo:
         ctype = CredentialType.parse(credential_type)
         secret = normalise_credential_value(ctype, value)
-        cname = _credential_name(name)
+        cname = validate_credential_name(name)
         weight = _weight(weight)
         with self._unit(write=True) as session:
             prow = self._provider_row(session, provider)
@@ -282,7 +287,7 @@ class ProviderOps(StoreBase):
             .join(ProviderRow)
             .where(
                 ProviderRow.name == provider.strip().lower(),
-                # names are stored trimmed (see _credential_name): look them up the same way
+                # names are stored trimmed (see validate_credential_name): look them up the same way
                 CredentialRow.name == name.strip(),
             )
         ).first()
@@ -384,15 +389,6 @@ def _encrypted_fields(
         "encrypted_value": keyring.encrypt(private),
         "display_text": credential_display_text(ctype.value, secret),
     }
-
-
-def _credential_name(name: Any) -> str:
-    text = name.strip() if isinstance(name, str) else ""
-    if not 1 <= len(text) <= 100:
-        raise ValidationError(
-            f"credential name must be 1–100 characters, got {name!r}", field="name", value=name
-        )
-    return text
 
 
 def _weight(weight: Any) -> int:
