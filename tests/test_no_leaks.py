@@ -9,8 +9,7 @@ from _stores import API_KEY, add_provider
 
 from hubkit.cli import main
 from hubkit.config import Settings
-
-looks_like_secret = validate_credential_name = None  # noqa
+from hubkit.domain import looks_like_secret, validate_credential_name
 from hubkit.errors import HubkitError, ValidationError
 from hubkit.hub.client import HubClient
 from hubkit.store import Store
