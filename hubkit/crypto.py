@@ -17,6 +17,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from hubkit._files import private_dir
 from hubkit.config import Settings
 from hubkit.errors import CredentialError
 
@@ -44,8 +45,9 @@ def _read_key_file(path: Path) -> list[str]:
 
 
 def write_key_file(path: Path, keys: list[str]) -> None:
-    """Write keys (newest first) atomically with mode 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write keys (newest first) atomically with mode 0600 (a new folder for it 0700)."""
+    if not path.parent.exists():
+        private_dir(path.parent)
     text = "# hubkit Fernet keys, newest first. Back this file up apart from the database.\n"
     text += "\n".join(keys) + "\n"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".key-")

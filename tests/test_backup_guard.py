@@ -1,4 +1,4 @@
-"""``backup`` never overwrites without --force, and never the live database or key."""
+"""``backup`` never overwrites without --force, nor the live database or key; files are 0600."""
 
 from __future__ import annotations
 
@@ -64,3 +64,17 @@ def test_backups_are_private_whatever_the_umask(sqlite_url: str, tmp_path: Path)
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "copy.db").stat().st_mode) == 0o600
+
+
+def test_a_new_sqlite_store_and_its_folder_are_private(tmp_path: Path) -> None:
+    db = tmp_path / "fresh" / "hubkit.db"
+    old = os.umask(0o022)
+    try:
+        with Store.open(f"sqlite:///{db}") as store:
+            add_provider(store, "openai")
+            assert stat.S_IMODE(db.stat().st_mode) == 0o600
+            wal = db.with_name("hubkit.db-wal")
+            assert not wal.exists() or stat.S_IMODE(wal.stat().st_mode) == 0o600
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.pool import NullPool
 
+from hubkit._files import PRIVATE_FILE, private_dir
 from hubkit._urls import mask_url
 from hubkit.errors import StorageError
 
@@ -60,6 +62,24 @@ def _masked_reason(exc: BaseException, url: str) -> str:
     return text.replace(str(password), "***") if password else text
 
 
+def _create_private(path: Path) -> None:
+    """Make a new database file 0600 (its folder 0700 if new) before SQLite does.
+
+    SQLite would create it with the umask's mode (often world-readable) and gives its
+    -wal/-shm files the database file's mode, so setting it here covers all three.
+    """
+    if path.exists():
+        return
+    if not path.parent.exists():
+        private_dir(path.parent)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    except FileExistsError:  # another process or thread made it first
+        return
+    os.fchmod(fd, PRIVATE_FILE)
+    os.close(fd)
+
+
 def _sqlite_engine(database: str, *, read_only: bool) -> Engine:
     if not database or database == ":memory:":
         raise StorageError("hubkit needs a SQLite file, not an in-memory database")
@@ -69,7 +89,7 @@ def _sqlite_engine(database: str, *, read_only: bool) -> Engine:
             raise StorageError(f"cannot open {path} read-only: the file does not exist")
         url = f"sqlite:///file:{path}?mode=ro&uri=true"
     else:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _create_private(path)
         url = f"sqlite:///{path}"
     # NullPool: each unit of work gets its own connection, so a file replaced by a restore
     # or another process is seen at once and no connection is held between cells.
