@@ -75,3 +75,26 @@ def test_prune_recognises_runs_from_before_the_marker() -> None:
     (legacy / "summary.json").write_text(json.dumps({"run_id": legacy.name}))
     result = prune(reports, keep=0)
     assert result.removed == (legacy,) and not legacy.exists()
+
+
+class _Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("injected: this value cannot be written")
+
+    __repr__ = __str__
+
+
+def test_a_failed_csv_write_leaves_the_previous_file_whole(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from hubkit.jobs.reports import write_changes
+
+    folder = new_run_folder(tmp_path, "bulk-rate-update")
+    good = write_changes(folder, pd.DataFrame({"model": [f"m{i}" for i in range(100)]}))
+    before = good.read_bytes()
+    bad = pd.DataFrame({"model": [f"m{i}" for i in range(99)] + [_Unprintable()]})
+    with pytest.raises(RuntimeError, match="injected"):
+        write_changes(folder, bad)
+    assert good.read_bytes() == before
+    assert stat.S_IMODE(good.stat().st_mode) == 0o600
+    assert [p.name for p in folder.iterdir() if p.name.endswith(".tmp")] == []
