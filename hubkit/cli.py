@@ -301,7 +301,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 def cmd_backup(args: argparse.Namespace) -> int:
     settings = get_settings()
     with _open_store(args) as store:
-        path = store.backup(Path(args.destination))
+        path = store.backup(Path(args.destination), overwrite=args.force)
     where = "HUBKIT_SECRET_KEY" if settings.secret_key else str(settings.key_file)
     print(f"backup written to {path}")
     print(f"the credentials in it are encrypted: keep the key ({where}) safe and apart, "
@@ -425,6 +425,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("backup", help="consistent copy of the database")
     p.add_argument("destination")
+    p.add_argument(
+        "--force", action="store_true", help="replace an existing file (never the live database)"
+    )
     p.set_defaults(func=cmd_backup)
 
     for register in _extensions():

@@ -27,10 +27,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from dotenv import dotenv_values
 
+from hubkit._urls import mask_url
 from hubkit.errors import ValidationError
 
 
@@ -98,17 +98,8 @@ class Settings:
 
 
 def _hide_password(url: str | None) -> str | None:
-    if not url:
-        return url
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "***"
-    if "@" not in parts.netloc:
-        return url
-    userinfo, host = parts.netloc.rsplit("@", 1)
-    user = userinfo.split(":", 1)[0]
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    # text-based: a malformed URL (the one worth printing) must not show its password either
+    return mask_url(url)
 
 
 def _os_user() -> str:

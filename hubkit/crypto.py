@@ -17,8 +17,12 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from hubkit._files import private_dir
 from hubkit.config import Settings
 from hubkit.errors import CredentialError
+
+#: what the store's key check value decrypts to (see hubkit.store.schema.KeyCheckRow)
+KEY_CHECK_PLAINTEXT = b"hubkit key check v1"
 
 
 def _valid_key(key: str, origin: str) -> str:
@@ -41,8 +45,9 @@ def _read_key_file(path: Path) -> list[str]:
 
 
 def write_key_file(path: Path, keys: list[str]) -> None:
-    """Write keys (newest first) atomically with mode 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write keys (newest first) atomically with mode 0600 (a new folder for it 0700)."""
+    if not path.parent.exists():
+        private_dir(path.parent)
     text = "# hubkit Fernet keys, newest first. Back this file up apart from the database.\n"
     text += "\n".join(keys) + "\n"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".key-")
@@ -111,6 +116,33 @@ class Keyring:
         except InvalidToken:
             self.decrypt(token)  # raises the explanatory CredentialError
             raise
+
+    def can_decrypt(self, token: str) -> bool:
+        try:
+            self._fernet.decrypt(token.encode())
+        except InvalidToken:
+            return False
+        return True
+
+    def check_token(self) -> str:
+        """A fresh key check value: the known constant sealed with the newest key."""
+        return self._fernet.encrypt(KEY_CHECK_PLAINTEXT).decode()
+
+    def reads_check_token(self, token: str) -> bool:
+        try:
+            return self._fernet.decrypt(token.encode()) == KEY_CHECK_PLAINTEXT
+        except InvalidToken:
+            return False
+
+    def fix_hint(self) -> str:
+        """Which variable or file to set, for messages about a key that does not fit."""
+        where = (
+            "HUBKIT_SECRET_KEY" if self.key_file is None else f"HUBKIT_KEY_FILE ({self.key_file})"
+        )
+        return (
+            f"set {where} to the key that encrypted the stored credentials (after a key "
+            "change, the previous key goes in HUBKIT_OLD_SECRET_KEYS)"
+        )
 
     def decrypts_with_newest_only(self, token: str) -> bool:
         try:

@@ -258,6 +258,63 @@ class ProviderSpec:
         )
 
 
+# Shapes of API keys that end up where a *name* goes (a paste into the wrong field). Kept
+# conservative: a refused name costs the operator a retype, a false alarm on an ordinary
+# name ("prod-2024", "TeamAccountQ1") would be a nuisance.
+_KEY_PREFIXES = re.compile(
+    r"^(sk|pk|rk)[-_]|^sk-ant-|^(sess|ghp|gho|ghs|ghu|github_pat|glpat|hf|xox[abpr])[-_]"
+    r"|^AIza|^ya29\.|^eyJ",
+)
+_AWS_KEY_ID = re.compile(r"(AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}")
+_HEX_RUN = re.compile(r"[0-9a-fA-F]{32,}")
+_ALNUM_RUN = re.compile(r"[A-Za-z0-9]{16,}")
+
+
+def looks_like_secret(text: str) -> bool:
+    """True when ``text`` has the shape of an API key or token rather than a label.
+
+    >>> looks_like_secret("sk-proj-abcdefghijklmnop1234"), looks_like_secret("main")
+    (True, False)
+    >>> looks_like_secret("TeamSharedAccount2025Q1Primary")
+    False
+    """
+    token = text.strip()
+    if len(token) < 16 or any(ch.isspace() for ch in token):
+        return False
+    if _KEY_PREFIXES.search(token) or _AWS_KEY_ID.search(token) or _HEX_RUN.search(token):
+        return True
+    # Random base62/64 keys switch between upper, lower and digit at about every other
+    # character; CamelCase labels with a year switch at about one in three.
+    for run in _ALNUM_RUN.findall(token):
+        classes = [0 if c.isdigit() else 1 if c.isupper() else 2 for c in run]
+        switches = sum(a != b for a, b in zip(classes, classes[1:], strict=False))
+        if 0 in classes and switches / (len(run) - 1) >= 0.4:
+            return True
+    return False
+
+
+def validate_credential_name(name: Any) -> str:
+    """A credential's label: 1–100 characters, trimmed, and not shaped like a secret.
+
+    The name is shown in plaintext everywhere (lists, CSVs, history, the hub): a key typed
+    into it would be stored and shown in clear, so the message never repeats it.
+    """
+    text = name.strip() if isinstance(name, str) else ""
+    if not 1 <= len(text) <= 100:
+        shown = f"{len(text)} characters" if isinstance(name, str) else repr(name)
+        raise ValidationError(
+            f"credential name must be 1–100 characters, got {shown}", field="name"
+        )
+    if looks_like_secret(text):
+        raise ValidationError(
+            "this credential name looks like a secret (an API key or token); the name is "
+            "shown in plaintext everywhere — put the key in the value (it is prompted, or "
+            "read with --value-stdin) and give the credential a label such as 'main'",
+            field="name",
+        )
+    return text
+
+
 def normalise_credential_value(credential_type: Any, value: Any) -> dict[str, str]:
     """Bring a credential value into its dict shape (domain.md, "Credentials")."""
     ctype = CredentialType.parse(credential_type)

@@ -126,7 +126,7 @@ def test_apply_pushes_everything_records_history_and_a_second_run_sends_nothing(
 
     folder = report.save()
     assert sorted(f.name for f in folder.iterdir()) == [
-        "plan.json", "report.json", "results.csv", "summary.json",
+        ".hubkit-run", "plan.json", "report.json", "results.csv", "summary.json",
     ]  # fmt: skip
     summary = json.loads((folder / "summary.json").read_text())
     assert (summary["status"], summary["counts"]["ok"]) == ("success", len(p.items))

@@ -315,7 +315,13 @@ def test_plan_round_trips_through_json_and_csv_and_holds_no_secret(
     assert data["counts"]["rate.delete"] == 1 and data["hub"] == hub.url
     folder = p.save()
     assert folder.parent == Path(store.settings.reports_dir)
-    assert sorted(f.name for f in folder.iterdir()) == ["plan.csv", "plan.json", "summary.json"]
+    # the marker makes the folder one `reports prune` may delete
+    assert sorted(f.name for f in folder.iterdir()) == [
+        ".hubkit-run",
+        "plan.csv",
+        "plan.json",
+        "summary.json",
+    ]
     assert Plan.load(folder / "plan.json") == p
     html = p._repr_html_()
     assert "openai/gpt-4o (chatCompletion)" in html and "<table" in html

@@ -149,7 +149,7 @@ def test_index_lists_runs_newest_first_and_prune_keeps_the_newest(store: Store) 
     assert listed == sorted(runs, reverse=True)
     index = (reports_dir / "index.html").read_text()
     assert all(f'href="{r}/summary.json"' in index for r in runs)
-    removed = prune(reports_dir, keep=1)
+    removed = prune(reports_dir, keep=1).removed
     assert sorted(p.name for p in removed) == sorted(runs)[:2]
     assert (reports_dir / "README.md").exists()
     with (reports_dir / "runs.csv").open() as fh:

@@ -298,7 +298,7 @@ def test_a_failed_backup_keeps_the_previous_one(sqlite_url: str, tmp_path: Path)
         # the source vanishes mid-way: the copy fails, the last good backup must survive
         (tmp_path / "hubkit.db").rename(tmp_path / "moved.db")
         with pytest.raises(StorageError, match="back it up"):
-            store.backup(target)
+            store.backup(target, overwrite=True)
     assert target.read_bytes() == good
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
 

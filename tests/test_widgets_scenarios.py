@@ -241,7 +241,14 @@ def test_export_writes_the_scenario_files_and_never_the_store(ro: Store) -> None
     assert folder is not None and folder.parent == get_settings().reports_dir
     assert folder.name.endswith("Z-scenario")
     names = {p.name for p in folder.iterdir()}
-    assert names == {"kpis.csv", "models.csv", "figures.html", "summary.json", "grid.csv"}
+    assert names == {
+        ".hubkit-run",
+        "kpis.csv",
+        "models.csv",
+        "figures.html",
+        "summary.json",
+        "grid.csv",
+    }
     kpis = pd.read_csv(folder / "kpis.csv").set_index("name")
     k = app.state.result.kpis
     assert kpis.loc["revenue", "value"] == pytest.approx(k.revenue)

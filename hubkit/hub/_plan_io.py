@@ -13,8 +13,6 @@ import csv
 import html
 import io
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +20,8 @@ from typing import Any
 
 import pandas as pd
 
+from hubkit._files import atomic_write_text as atomic_write
+from hubkit._files import new_run_folder
 from hubkit.config import get_settings
 from hubkit.errors import ValidationError
 from hubkit.hub.plan import Action, FieldChange, ItemKind, Plan, PlanItem, _check_items
@@ -185,7 +185,7 @@ def plan_to_csv(plan: Plan, path: Path) -> Path:
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(_csv_rows(plan))
-    _atomic_write(path, buffer.getvalue())
+    atomic_write(path, buffer.getvalue())
     return path
 
 
@@ -224,26 +224,17 @@ def plan_from_csv(path: Path) -> Plan:
 
 
 def report_folder(kind: str, folder: Path | None = None) -> Path:
-    """``folder``, or a new ``reports/<UTC time>-<kind>/`` (``-2``… if taken)."""
+    """``folder``, or a new ``reports/<UTC time>-<kind>/`` (``-2``… if taken, marked as
+    hubkit's so ``reports prune`` may delete it)."""
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
         return folder
-    reports = get_settings().reports_dir
-    reports.mkdir(parents=True, exist_ok=True)
-    base = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{kind}"
-    for n in range(1, 1000):
-        candidate = reports / (base if n == 1 else f"{base}-{n}")
-        try:
-            candidate.mkdir()
-            return candidate
-        except FileExistsError:
-            continue
-    raise RuntimeError(f"cannot create a report folder for {base} in {reports}")
+    return new_run_folder(get_settings().reports_dir, f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{kind}")
 
 
 def save_plan(plan: Plan, folder: Path | None) -> Path:
     target = report_folder("hub-plan", folder)
-    _atomic_write(target / "plan.json", plan_to_json(plan))
+    atomic_write(target / "plan.json", plan_to_json(plan))
     plan_to_csv(plan, target / "plan.csv")
     summary = {
         "run_id": target.name,
@@ -256,7 +247,7 @@ def save_plan(plan: Plan, folder: Path | None) -> Path:
                    **plan.counts()},
         "reason": plan.summary(),
     }  # fmt: skip
-    _atomic_write(target / "summary.json", json.dumps(summary, indent=2) + "\n")
+    atomic_write(target / "summary.json", json.dumps(summary, indent=2) + "\n")
     return target
 
 
@@ -274,19 +265,3 @@ def plan_html(plan: Plan) -> str:
 
 def _iso(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def atomic_write(path: Path, text: str) -> None:
-    _atomic_write(path, text)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hubkit._files import atomic_write_csv
 from hubkit.decimals import plain
-from hubkit.frames import to_csv
 from hubkit.hub._plan_io import atomic_write, plan_to_json, report_folder
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ def save_report(report: ApplyReport, folder: Path | None) -> Path:
     target = report_folder(kind, folder)
     atomic_write(target / "report.json", report_to_json(report))
     atomic_write(target / "plan.json", plan_to_json(report.plan))
-    to_csv(report.to_frame(), target / "results.csv")
+    atomic_write_csv(target / "results.csv", report.to_frame())
     counts = report.counts()
     status = "dry_run" if report.dry_run else ("success" if report.complete else "push_partial")
     summary = {

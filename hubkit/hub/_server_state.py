@@ -6,8 +6,11 @@ would. Every write replaces the file atomically (temp file + ``os.replace``), so
 killed server restarts with the last answered write — or, when killed between the
 write and the answer, with a write the client never heard about, as a real hub would.
 
-Credential values are stored obfuscated (XOR with a key derived from the token, then
-base64): not encryption, just enough that the state file never holds a key in clear.
+Credential values are sealed with Fernet (authenticated encryption, a fresh IV per value)
+under a random key kept in ``<state>.key`` beside the state file, both mode 0600: the state
+file alone (copied, attached to a report) reveals no key, and knowing one stored key tells
+nothing about the others. State files from version 1 (an XOR pad derived from the token)
+are read once and re-sealed.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from cryptography.fernet import Fernet, InvalidToken
+
+from hubkit._files import PRIVATE_FILE, atomic_write_text
 from hubkit.decimals import plain, quantize
 from hubkit.domain import KNOWN_PROVIDERS
 from hubkit.hub._server_validate import (
@@ -45,7 +51,29 @@ from hubkit.pricing import credential_display_text, default_model_display, mask_
 
 RATE_TYPES = ("chatCompletion", "imageGeneration", "embedding", "video")
 CREDENTIAL_TYPES = ("api_key", "access_key_pair", "custom")
-_STATE_VERSION = 1
+_STATE_VERSION = 2
+
+
+_SEALED = "fernet:"
+
+
+def _key_path(state_path: Path) -> Path:
+    return state_path.with_name(f"{state_path.name}.key")
+
+
+def _state_key(state_path: Path) -> bytes:
+    """The sealing key beside the state file: read, or made once (0600, never replaced)."""
+    path = _key_path(state_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    except FileExistsError:
+        return path.read_bytes().strip()
+    key = Fernet.generate_key()
+    with os.fdopen(fd, "wb") as fh:
+        os.fchmod(fh.fileno(), PRIVATE_FILE)
+        fh.write(key + b"\n")
+    return key
 
 
 def now_iso() -> str:
@@ -77,7 +105,9 @@ class HubState:
         self.path = Path(path)
         self.lock = threading.RLock()
         self.generation = 0  # bumped by reset(): delayed requests from before are dropped
-        self._pad = hashlib.sha256(b"hubkit-local-hub:" + token.encode()).digest()
+        # only to read version-1 state files, whose values were XORed with this pad
+        self._legacy_pad = hashlib.sha256(b"hubkit-local-hub:" + token.encode()).digest()
+        self._fernet = Fernet(_state_key(self.path))
         self.providers: list[dict[str, Any]] = []
         self.credentials: list[dict[str, Any]] = []
         self.rates: list[dict[str, Any]] = []
@@ -91,6 +121,10 @@ class HubState:
         if not self.path.exists():
             return
         data = json.loads(self.path.read_text(encoding="utf-8"))
+        if data.get("version") == 1:
+            for cred in data["credentials"]:
+                cred["_sealed"] = self.seal(self._unseal_v1(cred["_sealed"]))
+            data["version"] = _STATE_VERSION
         if data.get("version") != _STATE_VERSION:
             raise RuntimeError(
                 f"{self.path}: unknown local hub state version {data.get('version')}"
@@ -110,12 +144,10 @@ class HubState:
             "credentials": self.credentials,
             "rates": self.rates,
         }
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         # No fsync: the crash we simulate is a killed process, whose page cache survives;
-        # os.replace alone makes the new file appear whole or not at all.
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, self.path)
+        # os.replace alone makes the new file appear whole or not at all. 0600: it holds
+        # sealed keys and the operator's rates.
+        atomic_write_text(self.path, json.dumps(data, indent=1, sort_keys=True), fsync=False)
 
     def reset(self) -> None:
         self.providers, self.credentials, self.rates = [], [], []
@@ -134,21 +166,34 @@ class HubState:
 
     # --- secrets ----------------------------------------------------------------------------
 
-    def _xor(self, data: bytes) -> bytes:
-        pad = self._pad * (len(data) // len(self._pad) + 1)
-        return bytes(a ^ b for a, b in zip(data, pad, strict=False))
-
     def seal(self, value: Mapping[str, str]) -> dict[str, str]:
         return {
-            k: v
-            if k == "access_key_id"
-            else "enc:" + base64.b64encode(self._xor(v.encode())).decode()
+            k: v if k == "access_key_id" else _SEALED + self._fernet.encrypt(v.encode()).decode()
             for k, v in value.items()
         }
 
     def unseal(self, sealed: Mapping[str, str]) -> dict[str, str]:
+        out = {}
+        for k, v in sealed.items():
+            if not v.startswith(_SEALED):
+                out[k] = v
+                continue
+            try:
+                out[k] = self._fernet.decrypt(v[len(_SEALED) :].encode()).decode()
+            except InvalidToken:
+                raise RuntimeError(
+                    f"{self.path}: a stored credential does not open with the key in "
+                    f"{_key_path(self.path)}; restore that file or reset the local hub"
+                ) from None
+        return out
+
+    def _unseal_v1(self, sealed: Mapping[str, str]) -> dict[str, str]:
+        def xor(data: bytes) -> bytes:
+            pad = self._legacy_pad * (len(data) // len(self._legacy_pad) + 1)
+            return bytes(a ^ b for a, b in zip(data, pad, strict=False))
+
         return {
-            k: self._xor(base64.b64decode(v[4:])).decode() if v.startswith("enc:") else v
+            k: xor(base64.b64decode(v[4:])).decode() if v.startswith("enc:") else v
             for k, v in sealed.items()
         }
 

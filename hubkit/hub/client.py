@@ -689,8 +689,12 @@ def _validate_base_url(url: Any) -> str:
             field="HUBKIT_HUB_URL",
         )
     text = url.strip()
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError on a port that is not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError(
             f"HUBKIT_HUB_URL must be an http(s) URL such as https://hub.example.com; "
             f"got {redact_url(text)!r}",

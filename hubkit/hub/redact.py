@@ -29,6 +29,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from hubkit._urls import mask_url
+
 MASK = "***"
 
 #: Field / parameter / header names whose values are secret wherever they appear.
@@ -166,7 +168,8 @@ _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@")
 
 
 def redact_url(url: str, secrets: Iterable[str | None] = ()) -> str:
-    """The URL with user-info and secret-named query values masked."""
+    """The URL with user-info and secret-named query values masked (malformed ones too)."""
+    url = mask_url(url) or ""
     try:
         parts = urlsplit(url)
     except ValueError:  # "http://u:p@[::1" — unparseable, but its user-info is still masked

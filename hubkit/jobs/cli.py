@@ -119,8 +119,13 @@ def cmd_reports_prune(args: argparse.Namespace) -> int:
     from hubkit.jobs.reports import prune
 
     reports_dir = get_settings().reports_dir
-    removed = prune(reports_dir, args.keep)
-    print(f"removed {len(removed)} run folders from {reports_dir}, kept the {args.keep} newest")
+    result = prune(reports_dir, args.keep)
+    for path, why in result.skipped:
+        print(f"skipped {path.name}: {why}")
+    print(
+        f"removed {len(result.removed)} run folders from {reports_dir}, "
+        f"kept the {len(result.kept)} newest"
+    )
     return 0
 
 

@@ -146,7 +146,7 @@ class JobRun:
         run_id = os.environ.get(ENV_RUN_ID, "").strip()
         if run_id:
             run_dir = Path(os.environ.get(ENV_RUN_DIR) or settings.reports_dir / run_id)
-            run_dir.mkdir(parents=True, exist_ok=True)
+            reports.ensure_run_folder(run_dir)
         else:
             run_dir = reports.new_run_folder(settings.reports_dir, job)
             run_id = run_dir.name
@@ -194,7 +194,7 @@ class JobRun:
             reports.write_changes(self.run_dir, outcome.changes)
             files.append(reports.CHANGES)
         for name, table in outcome.tables.items():
-            reports.to_csv(table, self.run_dir / name)
+            reports.write_csv(self.run_dir / name, table)
             files.append(name)
         if outcome.figure is not None:
             path = reports.write_figure(self.run_dir, "change_pct", outcome.figure)

@@ -27,8 +27,8 @@ import json
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -36,8 +36,9 @@ from typing import Any
 
 import pandas as pd
 
+from hubkit import _files
 from hubkit.decimals import plain
-from hubkit.frames import to_csv
+from hubkit.frames import to_csv  # noqa: F401 (re-exported for jobs)
 
 SUMMARY = "summary.json"
 CHANGES = "changes.csv"
@@ -54,17 +55,23 @@ def run_stamp(at: datetime | None = None) -> str:
 
 
 def new_run_folder(reports_dir: Path, job: str, at: datetime | None = None) -> Path:
-    """Create ``<reports>/<UTC timestamp>-<job>/`` (``-2``, ``-3``… if that second is taken)."""
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    base = f"{run_stamp(at)}-{job}"
-    for n in range(1, 1000):
-        folder = reports_dir / (base if n == 1 else f"{base}-{n}")
+    """Create ``<reports>/<UTC timestamp>-<job>/`` (``-2``, ``-3``… if that second is taken),
+    0700, with hubkit's marker in it (only marked folders are ever pruned)."""
+    return _files.new_run_folder(reports_dir, f"{run_stamp(at)}-{job}")
+
+
+def ensure_run_folder(run_dir: Path) -> Path:
+    """A run folder named by the runner: created (0700, marked) unless it exists already."""
+    if not run_dir.exists():
+        if not run_dir.parent.exists():
+            _files.private_dir(run_dir.parent)
         try:
-            folder.mkdir()
-            return folder
+            run_dir.mkdir()
         except FileExistsError:
-            continue
-    raise RuntimeError(f"cannot create a run folder for {base} in {reports_dir}")
+            return run_dir
+        os.chmod(run_dir, _files.PRIVATE_DIR)
+        _files.mark_run_folder(run_dir)
+    return run_dir
 
 
 def jsonable(value: Any) -> Any:
@@ -84,15 +91,7 @@ def jsonable(value: Any) -> Any:
 
 def _atomic_write(path: Path, text: str) -> None:
     """Readers (and a concurrent index rebuild) see the old file or the new one, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _files.atomic_write_text(path, text)
 
 
 def write_summary(run_dir: Path, summary: Mapping[str, Any]) -> Path:
@@ -110,9 +109,12 @@ def read_summary(run_dir: Path) -> dict[str, Any] | None:
 
 
 def write_changes(run_dir: Path, frame: pd.DataFrame) -> Path:
-    path = run_dir / CHANGES
-    to_csv(frame, path)
-    return path
+    return write_csv(run_dir / CHANGES, frame)
+
+
+def write_csv(path: Path, frame: pd.DataFrame) -> Path:
+    """A report table, written beside and renamed (a reader never sees half a CSV)."""
+    return _files.atomic_write_csv(path, frame)
 
 
 # ---- figures ------------------------------------------------------------------------------
@@ -135,9 +137,9 @@ def change_pct_figure(pcts: Iterable[Decimal | None], title: str) -> Any:
 def write_figure(run_dir: Path, name: str, figure: Any) -> Path:
     # plotly.js from its CDN keeps each report small; the numbers are in changes.csv anyway.
     path = run_dir / FIGURES / f"{name}.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.write_html(str(path), include_plotlyjs="cdn", full_html=True)
-    return path
+    return _files.atomic_write_with(
+        path, lambda tmp: figure.write_html(str(tmp), include_plotlyjs="cdn", full_html=True)
+    )
 
 
 # ---- HTML rendering of the executed notebook ----------------------------------------------
@@ -153,10 +155,38 @@ def render_html(notebook: Path) -> Path:
 
 # ---- index and pruning -----------------------------------------------------------------
 def run_folders(reports_dir: Path) -> list[Path]:
-    """Run folders (named like ``20250101T020000Z-job``), oldest first."""
+    """Run folders (named like ``20250101T020000Z-job``, real folders), oldest first."""
     if not reports_dir.is_dir():
         return []
-    return sorted(p for p in reports_dir.iterdir() if p.is_dir() and _RUN_FOLDER.match(p.name))
+    return sorted(
+        p
+        for p in reports_dir.iterdir()
+        if _RUN_FOLDER.match(p.name) and not p.is_symlink() and p.is_dir()
+    )
+
+
+def is_hubkit_run(folder: Path) -> bool:
+    """True for a folder hubkit made: it holds the marker naming it, or (runs from before
+    the marker existed) a regular ``summary.json`` whose ``run_id`` is the folder's name."""
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    if _files.has_run_marker(folder):
+        return True
+    summary = folder / SUMMARY
+    if summary.is_symlink() or not summary.is_file():
+        return False
+    data = read_summary(folder)
+    return bool(data) and data.get("run_id") == folder.name
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """What ``prune`` removed, and what it left alone because hubkit did not make it."""
+
+    removed: tuple[Path, ...]
+    kept: tuple[Path, ...]
+    #: (path, why) for every entry named like a run that is not a hubkit run folder
+    skipped: tuple[tuple[Path, str], ...]
 
 
 def index_rows(reports_dir: Path) -> list[dict[str, Any]]:
@@ -226,15 +256,50 @@ def _index_html(rows: list[dict[str, Any]], reports_dir: Path) -> str:
     )
 
 
-def prune(reports_dir: Path, keep: int) -> list[Path]:
-    """Delete all but the ``keep`` newest run folders; rebuild the index. Returns the removed."""
+def prune(reports_dir: Path, keep: int) -> PruneResult:
+    """Delete all but the ``keep`` newest run folders hubkit made; rebuild the index.
+
+    Only folders with hubkit's marker (or, from before the marker, a summary.json naming
+    the folder as its run) are candidates. Symlinks are never followed nor removed, and
+    folders a user made that merely look like runs are left alone: both are reported in
+    ``skipped``. Everything is checked before the first folder is deleted.
+    """
     if keep < 0:
         from hubkit.errors import ValidationError
 
         raise ValidationError(f"--keep must be ≥ 0, got {keep}", field="keep", value=keep)
-    folders = run_folders(reports_dir)
-    doomed = folders[: max(0, len(folders) - keep)]
+    ours: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
+    entries = sorted(reports_dir.iterdir()) if reports_dir.is_dir() else []
+    for entry in entries:
+        if not _RUN_FOLDER.match(entry.name):
+            continue
+        if entry.is_symlink():
+            skipped.append((entry, "a symlink: never followed"))
+        elif not entry.is_dir():
+            skipped.append((entry, "not a folder"))
+        elif not is_hubkit_run(entry):
+            skipped.append((entry, f"no {_files.RUN_MARKER} marker: not made by hubkit"))
+        else:
+            ours.append(entry)
+    doomed = ours[: max(0, len(ours) - keep)]
+    _check_deletable(reports_dir, doomed)
     for folder in doomed:
         shutil.rmtree(folder)
     rebuild_index(reports_dir)
-    return doomed
+    return PruneResult(tuple(doomed), tuple(ours[len(doomed) :]), tuple(skipped))
+
+
+def _check_deletable(reports_dir: Path, doomed: list[Path]) -> None:
+    # All or nothing: a folder that cannot be removed is found before any is.
+    from hubkit.errors import StorageError
+
+    if doomed and not os.access(reports_dir, os.W_OK | os.X_OK):
+        raise StorageError(f"cannot delete run folders in {reports_dir}: no write permission")
+    for folder in doomed:
+        for root, dirs, _files_in in os.walk(folder, followlinks=False):
+            if not os.access(root, os.W_OK | os.X_OK):
+                raise StorageError(
+                    f"cannot delete {folder}: {root} is not writable; nothing was deleted"
+                )
+            dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(root, d))]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import os
 import threading
 import zlib
 from collections.abc import Iterator
@@ -20,6 +21,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.pool import NullPool
 
+from hubkit._files import PRIVATE_FILE, private_dir
+from hubkit._urls import mask_url
 from hubkit.errors import StorageError
 
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -33,9 +36,10 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     sessions with ``default_transaction_read_only``, so no code path can write."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
+        # SQLAlchemy's own message quotes the URL, password and all: never chain it
         raise StorageError(
-            f"HUBKIT_DATABASE_URL is not a database URL: {url!r} (expected e.g. "
+            f"HUBKIT_DATABASE_URL is not a database URL: {mask_url(url)!r} (expected e.g. "
             "sqlite:///path/hubkit.db or postgresql+psycopg://user@host/db)"
         ) from None
     if parsed.get_backend_name() == "sqlite":
@@ -44,10 +48,41 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
         connect_args: dict[str, Any] = {}
         if read_only:
             connect_args["options"] = "-c default_transaction_read_only=on"
-        return create_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
+        try:
+            return create_engine(parsed, connect_args=connect_args, pool_pre_ping=True)
+        except (ArgumentError, ValueError) as exc:  # NoSuchModuleError is an ArgumentError
+            raise StorageError(
+                f"cannot use the database URL {mask_url(url)!r}: {type(exc).__name__} "
+                f"({_masked_reason(exc, url)}); expected e.g. postgresql+psycopg://user@host/db"
+            ) from None
     raise StorageError(
         f"unsupported database {parsed.get_backend_name()!r}: use SQLite or PostgreSQL"
     )
+
+
+def _masked_reason(exc: BaseException, url: str) -> str:
+    """The library's reason, with the URL (and its password) taken out of it."""
+    text = str(exc).replace(url, mask_url(url) or "")
+    password = make_url(url).password
+    return text.replace(str(password), "***") if password else text
+
+
+def _create_private(path: Path) -> None:
+    """Make a new database file 0600 (its folder 0700 if new) before SQLite does.
+
+    SQLite would create it with the umask's mode (often world-readable) and gives its
+    -wal/-shm files the database file's mode, so setting it here covers all three.
+    """
+    if path.exists():
+        return
+    if not path.parent.exists():
+        private_dir(path.parent)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    except FileExistsError:  # another process or thread made it first
+        return
+    os.fchmod(fd, PRIVATE_FILE)
+    os.close(fd)
 
 
 def _sqlite_engine(database: str, *, read_only: bool) -> Engine:
@@ -59,7 +94,7 @@ def _sqlite_engine(database: str, *, read_only: bool) -> Engine:
             raise StorageError(f"cannot open {path} read-only: the file does not exist")
         url = f"sqlite:///file:{path}?mode=ro&uri=true"
     else:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _create_private(path)
         url = f"sqlite:///{path}"
     # NullPool: each unit of work gets its own connection, so a file replaced by a restore
     # or another process is seen at once and no connection is held between cells.

@@ -9,7 +9,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hubkit.crypto import Keyring, write_key_file
-from hubkit.domain import CredentialType, ProviderSpec, normalise_credential_value
+from hubkit.domain import (
+    CredentialType,
+    ProviderSpec,
+    normalise_credential_value,
+    validate_credential_name,
+)
 from hubkit.errors import (
     ConflictError,
     CredentialError,
@@ -19,7 +24,7 @@ from hubkit.errors import (
 )
 from hubkit.pricing import credential_display_text
 from hubkit.store.base import StoreBase
-from hubkit.store.schema import CredentialRow, ProviderRow, RateRow
+from hubkit.store.schema import CredentialRow, KeyCheckRow, ProviderRow, RateRow
 from hubkit.store.types import utcnow
 from hubkit.store.values import CredentialInfo, Provider
 
@@ -155,12 +160,34 @@ class ProviderOps(StoreBase):
 
     # ---- credentials -----------------------------------------------------------------
     def _keyring(self, session: Session) -> Keyring:
-        """The keys; a new key file is made only while no credential exists yet.
+        """The keys for a write that seals a secret, checked against the store first.
 
-        Creating a fresh key when credentials exist would silently make them unreadable.
+        A new key file is made only while no credential exists yet (a fresh key would
+        silently make existing ones unreadable). The keys must read the store's key check
+        value; a store from before that value gets one here, made only when the keys read
+        every stored credential. Either way a key that does not fit is refused before
+        anything is written, naming the fix.
         """
         has_credentials = session.scalar(select(func.count()).select_from(CredentialRow)) or 0
-        return Keyring.load(self.settings, create=not has_credentials)
+        check = session.get(KeyCheckRow, 1, with_for_update=True)
+        keyring = Keyring.load(self.settings, create=not has_credentials and check is None)
+        if check is not None and keyring.reads_check_token(check.token):
+            return keyring
+        if check is not None and has_credentials:
+            raise CredentialError(
+                f"the secret key from {keyring.origin} is not this store's key: it cannot "
+                f"read the store's key check value, so what it sealed no one could read. "
+                f"{keyring.fix_hint()}; nothing was written"
+            )
+        # No check value yet (or a stale one over an empty store): make it, but only with
+        # keys that read everything already stored.
+        _refuse_unreadable(session, keyring)
+        if check is None:
+            session.add(KeyCheckRow(id=1, token=keyring.check_token()))
+        else:
+            check.token, check.updated_at = keyring.check_token(), utcnow()
+        session.flush()
+        return keyring
 
     def add_credential(
         self,
@@ -174,7 +201,7 @@ class ProviderOps(StoreBase):
     ) -> CredentialInfo:
         ctype = CredentialType.parse(credential_type)
         secret = normalise_credential_value(ctype, value)
-        cname = _credential_name(name)
+        cname = validate_credential_name(name)
         weight = _weight(weight)
         with self._unit(write=True) as session:
             prow = self._provider_row(session, provider)
@@ -260,7 +287,7 @@ class ProviderOps(StoreBase):
             .join(ProviderRow)
             .where(
                 ProviderRow.name == provider.strip().lower(),
-                # names are stored trimmed (see _credential_name): look them up the same way
+                # names are stored trimmed (see validate_credential_name): look them up the same way
                 CredentialRow.name == name.strip(),
             )
         ).first()
@@ -286,12 +313,18 @@ class ProviderOps(StoreBase):
             # read the key file: a second rotation waits here and then builds on this one's
             # key instead of writing a file that lacks the key the rows were just sealed with.
             rows = list(session.scalars(select(CredentialRow).with_for_update()))
-            keyring = Keyring.load(self.settings)
+            keyring = self._keyring(session)
+            # every credential must be readable before a new key is written anywhere
+            _refuse_unreadable(session, keyring)
             if keyring.key_file is not None and not self.settings.secret_key:
                 keyring = keyring.with_new_key()
                 write_key_file(keyring.key_file, list(keyring.keys))
             for row in rows:
                 row.encrypted_value = keyring.reencrypt(row.encrypted_value)
+            # the check value moves to the newest key in the same transaction
+            check = session.get(KeyCheckRow, 1)
+            assert check is not None  # made by _keyring
+            check.token, check.updated_at = keyring.check_token(), utcnow()
             return len(rows)
 
     def drop_old_keys(self) -> None:
@@ -304,10 +337,14 @@ class ProviderOps(StoreBase):
                 for row in session.scalars(select(CredentialRow))
                 if not keyring.decrypts_with_newest_only(row.encrypted_value)
             ]
-        if stale:
+            check = session.get(KeyCheckRow, 1)
+            # dropping the key the check value was made with would lock every later write out
+            check_stale = check is not None and not keyring.decrypts_with_newest_only(check.token)
+        if stale or check_stale:
+            what = f"{len(stale)} credentials" if stale else "the store's key check value"
+            names = f" ({', '.join(stale[:5])})" if stale else ""
             raise CredentialError(
-                f"{len(stale)} credentials still need an old key ({', '.join(stale[:5])}); "
-                "run `python -m hubkit keys rotate` first"
+                f"{what} still need an old key{names}; run `python -m hubkit keys rotate` first"
             )
         if keyring.key_file is None or self.settings.secret_key:
             raise CredentialError(
@@ -315,6 +352,22 @@ class ProviderOps(StoreBase):
                 "unset HUBKIT_OLD_SECRET_KEYS"
             )
         write_key_file(keyring.key_file, list(keyring.newest_only().keys))
+
+
+def _refuse_unreadable(session: Session, keyring: Keyring) -> None:
+    """Name every stored credential the keys cannot read (provider/name, never a value)."""
+    rows = session.execute(
+        select(ProviderRow.name, CredentialRow.name, CredentialRow.encrypted_value)
+        .join(CredentialRow.provider)
+        .order_by(ProviderRow.name, CredentialRow.name)
+    ).all()
+    unreadable = [f"{p}/{n}" for p, n, token in rows if not keyring.can_decrypt(token)]
+    if unreadable:
+        raise CredentialError(
+            f"the keys from {keyring.origin} cannot read {len(unreadable)} stored "
+            f"credential{'s' if len(unreadable) != 1 else ''}: {', '.join(unreadable)}. "
+            f"{keyring.fix_hint()}; nothing was written",
+        )
 
 
 def _refuse_read_only(store: StoreBase) -> None:
@@ -336,15 +389,6 @@ def _encrypted_fields(
         "encrypted_value": keyring.encrypt(private),
         "display_text": credential_display_text(ctype.value, secret),
     }
-
-
-def _credential_name(name: Any) -> str:
-    text = name.strip() if isinstance(name, str) else ""
-    if not 1 <= len(text) <= 100:
-        raise ValidationError(
-            f"credential name must be 1–100 characters, got {name!r}", field="name", value=name
-        )
-    return text
 
 
 def _weight(weight: Any) -> int:

@@ -140,6 +140,20 @@ class SettingRow(Base):
     updated_at: Mapped[UTC] = mapped_column(default=utcnow)
 
 
+class KeyCheckRow(Base):
+    """One row (id 1): a Fernet token of a known constant, made with the store's key.
+
+    A key that cannot read it is not this store's key: every credential write checks it
+    first, so a valid but different key can never seal a value no one can read.
+    """
+
+    __tablename__ = "key_check"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(500))
+    updated_at: Mapped[UTC] = mapped_column(default=utcnow)
+
+
 class JobRunRow(Base):
     __tablename__ = "job_runs"
 

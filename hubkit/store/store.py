@@ -11,8 +11,9 @@ from pathlib import Path
 
 from sqlalchemy import inspect
 
+from hubkit._files import PRIVATE_FILE
 from hubkit.config import Settings, get_settings
-from hubkit.errors import StorageError
+from hubkit.errors import ConflictError, StorageError, ValidationError
 from hubkit.store.engine import make_engine, migrate, schema_is_current
 from hubkit.store.history import HistoryOps
 from hubkit.store.imports import CatalogOps, SettingsOps
@@ -63,17 +64,22 @@ class Store(ProviderOps, RateOps, HistoryOps, SettingsOps, CatalogOps):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def backup(self, destination: Path) -> Path:
-        """A consistent copy of the database (SQLite online backup, or pg_dump).
+    def backup(self, destination: Path, *, overwrite: bool = False) -> Path:
+        """A consistent copy of the database (SQLite online backup, or pg_dump), mode 0600.
 
-        The copy holds encrypted credentials only: keep the key (HUBKIT_KEY_FILE or
+        An existing file is replaced only with ``overwrite=True`` (CLI ``--force``); the live
+        database (or a symlink to it) and the key file are refused even then. The copy
+        holds encrypted credentials only: keep the key (HUBKIT_KEY_FILE or
         HUBKIT_SECRET_KEY) backed up separately, or the copy's credentials are unreadable.
         """
-        destination = Path(destination)
-        destination.parent.mkdir(parents=True, exist_ok=True)
+        destination = Path(destination).expanduser()
         url = self.engine.url
+        source_path = ""
         if url.get_backend_name() == "sqlite":
             source_path = (url.database or "").removeprefix("file:").split("?", 1)[0]
+        _check_destination(destination, source_path, self.settings.key_file, overwrite)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if source_path:
 
             def copy(partial: Path) -> None:
                 try:
@@ -87,7 +93,7 @@ class Store(ProviderOps, RateOps, HistoryOps, SettingsOps, CatalogOps):
                     dst.close()
                     src.close()
 
-            return _write_atomically(destination, copy)
+            return _write_atomically(destination, copy, overwrite)
         pg_dump = shutil.which("pg_dump")
         if pg_dump is None:
             raise StorageError("pg_dump is not on PATH: install postgresql-client to back up")
@@ -110,16 +116,67 @@ class Store(ProviderOps, RateOps, HistoryOps, SettingsOps, CatalogOps):
                 stderr = exc.stderr.decode(errors="replace")
                 raise StorageError(f"pg_dump failed: {stderr}") from None
 
-        return _write_atomically(destination, dump)
+        return _write_atomically(destination, dump, overwrite)
 
 
-def _write_atomically(destination: Path, write: Callable[[Path], None]) -> Path:
-    """Write beside ``destination`` and rename: a failed backup never clobbers the last one."""
+def _check_destination(
+    destination: Path, source_path: str, key_file: Path, overwrite: bool
+) -> None:
+    protected = {"the live database": Path(source_path)} if source_path else {}
+    if source_path:
+        # SQLite's WAL companions are part of the live database too
+        for suffix in ("-wal", "-shm", "-journal"):
+            protected[f"the live database's {suffix[1:]} file"] = Path(source_path + suffix)
+    protected["the secret key file"] = key_file
+    for what, path in protected.items():
+        if _same_file(destination, path):
+            raise StorageError(
+                f"refusing to back up onto {what} ({path}): {destination} is that file; "
+                "choose a path outside the data folder"
+            )
+    if destination.is_dir() and not destination.is_symlink():
+        raise ValidationError(
+            f"backup destination {destination} is a folder; give a file name, e.g. "
+            f"{destination / 'hubkit.db'}",
+            field="destination",
+        )
+    if not overwrite and (destination.exists() or destination.is_symlink()):
+        raise ConflictError(
+            f"{destination} already exists; nothing was written. Choose another name, or "
+            "pass --force (Store.backup(..., overwrite=True)) to replace it"
+        )
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists() and os.path.samefile(a, b):
+            return True
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def _write_atomically(destination: Path, write: Callable[[Path], None], overwrite: bool) -> Path:
+    """Write beside ``destination`` and rename: a failed backup never clobbers the last one.
+
+    Without ``overwrite`` the finished copy is linked into place, which fails if a file
+    appeared there meanwhile (no check-then-write race).
+    """
     partial = destination.with_name(f".{destination.name}.partial")
     partial.unlink(missing_ok=True)
     try:
         write(partial)
-        os.replace(partial, destination)
+        os.chmod(partial, PRIVATE_FILE)  # the copy holds operator data: 0600, whatever umask
+        if overwrite:
+            os.replace(partial, destination)
+        else:
+            try:
+                os.link(partial, destination)
+            except FileExistsError:
+                raise ConflictError(
+                    f"{destination} appeared while the backup was written; nothing was "
+                    "replaced. Pass --force to replace it"
+                ) from None
     finally:
         partial.unlink(missing_ok=True)
     return destination

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from hubkit._files import atomic_write_text, atomic_write_with
 from hubkit.config import get_settings
 from hubkit.jobs.reports import new_run_folder, write_summary
 from hubkit.widgets._common import Progress
@@ -53,10 +54,10 @@ def export_scenario(state: ScenarioExplorerState, progress: Progress | None = No
         }
         for name, value in kpis.items()
     ]
-    pd.DataFrame(rows, columns=["name", "label", "value", "unit"]).to_csv(
-        folder / "kpis.csv", index=False
+    _write_frame(
+        folder / "kpis.csv", pd.DataFrame(rows, columns=["name", "label", "value", "unit"])
     )
-    state.result.models.to_csv(folder / "models.csv", index=False)
+    _write_frame(folder / "models.csv", state.result.models)
     if progress:
         progress(1, steps)
     figures = dict(state.figures())
@@ -64,8 +65,8 @@ def export_scenario(state: ScenarioExplorerState, progress: Progress | None = No
     if heatmap is not None:
         figures["grid"] = heatmap
         assert state.grid is not None
-        state.grid.to_csv(folder / "grid.csv", index=False)
-    (folder / "figures.html").write_text(_figures_page(state, figures), encoding="utf-8")
+        _write_frame(folder / "grid.csv", state.grid)
+    atomic_write_text(folder / "figures.html", _figures_page(state, figures))
     if progress:
         progress(3, steps)
     write_summary(
@@ -120,3 +121,8 @@ def _figures_page(state: ScenarioExplorerState, figures: dict[str, Any]) -> str:
         f"<title>hubkit scenario</title></head><body style='font-family:sans-serif'>"
         f"<h2>{title}</h2>" + "".join(f"<div>{p}</div>" for p in parts) + "</body></html>"
     )
+
+
+def _write_frame(path: Path, frame: pd.DataFrame) -> None:
+    # beside and renamed, 0600: a reader of the report folder never sees half a table
+    atomic_write_with(path, lambda tmp: frame.to_csv(tmp, index=False))
