@@ -98,13 +98,18 @@ CREDIT_PRICE_RANGE = (Decimal("0.000001"), Decimal("1000000"))
 MARGIN_RANGE = (Decimal(0), Decimal(10000))
 
 
+def _shown(value: Any) -> str:
+    # "1E+400", not "Decimal('1E+400')"; text keeps its quotes so blanks show
+    return str(value) if isinstance(value, Decimal) else repr(value)
+
+
 def plausible_credit_price(credit_price: Any) -> Decimal:
     """:func:`validate_credit_price` and within :data:`CREDIT_PRICE_RANGE`."""
     price = validate_credit_price(credit_price)
     low, high = CREDIT_PRICE_RANGE
     if not low <= price <= high:
         raise ValidationError(
-            f"creditPrice {credit_price!r} is outside the plausible range {plain(low)} – "
+            f"creditPrice {_shown(credit_price)} is outside the plausible range {plain(low)} – "
             f"{plain(high)} (currency per credit, e.g. 0.001); check for a typo",
             field="creditPrice",
             value=credit_price,
@@ -118,7 +123,7 @@ def plausible_margin(profit_margin: Any) -> Decimal:
     low, high = MARGIN_RANGE
     if not low <= margin <= high:
         raise ValidationError(
-            f"profitMargin {profit_margin!r} is outside the plausible range {plain(low)} – "
+            f"profitMargin {_shown(profit_margin)} is outside the plausible range {plain(low)} – "
             f"{plain(high)} (a markup on cost in %, e.g. 25); check for a typo",
             field="profitMargin",
             value=profit_margin,
