@@ -209,9 +209,7 @@ def test_a_rate_below_the_quantum_is_refused_not_stored_as_zero(
     with pytest.raises(ValidationError, match="inputRate"):
         RateSpec.create("openai", "tiny", "chatCompletion", input_rate="4E-11")
     # half the quantum rounds up, as the gateway does: a rate, not a refusal
-    assert RateSpec.create("openai", "t", "embedding", input_rate="5E-11").input_rate == D(
-        "1E-10"
-    )
+    assert RateSpec.create("openai", "t", "embedding", input_rate="5E-11").input_rate == D("1E-10")
     assert cli(sqlite_url, *args, "--input-rate", "0") == 0
 
 
