@@ -110,11 +110,16 @@ def plan_from_json(text: str, name: str = "") -> Plan:
         raise ValidationError(
             f"{where}not a saved hub plan (invalid JSON: {problem}); {_PLAN_HINT}", field="plan"
         ) from None
-    meta = _check_meta(data)
-    items = data.get("items")
-    if not isinstance(items, list):
-        raise ValidationError("a saved hub plan needs an 'items' list", field="plan")
-    return _build(meta, [_item_from(raw, n) for n, raw in enumerate(items, start=1)])
+    try:
+        meta = _check_meta(data)
+        items = data.get("items")
+        if not isinstance(items, list):
+            raise ValidationError("a saved hub plan needs an 'items' list", field="plan")
+        return _build(meta, [_item_from(raw, n) for n, raw in enumerate(items, start=1)])
+    except ValidationError as exc:
+        if not name:
+            raise
+        raise ValidationError(f"{where}{exc}", field=exc.field, value=exc.value) from None
 
 
 def _check_meta(data: Any) -> Mapping[str, Any]:
