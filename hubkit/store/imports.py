@@ -107,10 +107,12 @@ class CatalogOps(StoreBase):
         an operator's edit since then a StaleVersionError instead of being overwritten.
         """
         settings = self.get_operator_settings()  # type: ignore[attr-defined]
-        margin = validate_margin(settings.target_margin if profit_margin is None else profit_margin)
-        price = validate_credit_price(
-            settings.credit_price if credit_price is None else credit_price
-        )
+        # pricing rates (re-derived or created) is a bulk write: held to the plausible range
+        pricing = rederive_rates or create_missing
+        check_margin = plausible_margin if pricing else validate_margin
+        check_price = plausible_credit_price if pricing else validate_credit_price
+        margin = check_margin(settings.target_margin if profit_margin is None else profit_margin)
+        price = check_price(settings.credit_price if credit_price is None else credit_price)
         threshold = require_decimal(drift_threshold_pct, "drift_threshold_pct")
         wanted = {p.lower() for p in providers} if providers else None
         source = f"catalog:{catalog.source}"
