@@ -24,6 +24,17 @@ _REQUIRED = CSV_COLUMNS[:5]
 def read_csv_entries(text: str, reader_ctx: CostReader) -> list[CatalogEntry]:
     """Entries of a CSV catalog; any bad row raises naming the file, row and column."""
     reader = csv.DictReader(text.splitlines())
+    try:
+        return _entries(reader, reader_ctx)
+    except csv.Error as exc:  # a field over the csv module's limit, a NUL byte, …
+        raise ValidationError(
+            f"catalog file {reader_ctx.name}: not a well-formed CSV file (line "
+            f"{reader.line_num}: {exc}); give a LiteLLM JSON or a hubkit CSV catalog",
+            field="path",
+        ) from None
+
+
+def _entries(reader: csv.DictReader[str], reader_ctx: CostReader) -> list[CatalogEntry]:
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [c for c in _REQUIRED if c not in header]
     unknown = [h for h in header if h not in CSV_COLUMNS]

@@ -50,7 +50,6 @@ is exact, then rounded ROUND_HALF_UP to the 18 decimal places the store keeps.
 from __future__ import annotations
 
 import fnmatch
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -61,6 +60,7 @@ from typing import TYPE_CHECKING, Any
 from hubkit._catalog_csv import read_csv_entries, write_csv
 from hubkit._catalog_drift import DEFAULT_THRESHOLD_PCT, INFINITE_DRIFT, Drift, drift, drift_frame
 from hubkit._catalog_types import CSV_COLUMNS, CatalogEntry, CostReader, UnmappedEntry
+from hubkit._readers import loads_json, read_text
 from hubkit.config import PACKAGE_DATA
 from hubkit.decimals import to_decimal
 from hubkit.domain import (
@@ -213,6 +213,12 @@ class Catalog:
         return write_csv(self.entries, path)
 
 
+_CATALOG_HINT = (
+    "give a LiteLLM model_prices_and_context_window.json or a hubkit CSV catalog "
+    "(see `python -m hubkit rates import --help`)"
+)
+
+
 def shipped_catalog_path() -> Path:
     """The trimmed LiteLLM sample catalog shipped in ``hubkit/data`` (see its README)."""
     return PACKAGE_DATA / SHIPPED_CATALOG
@@ -258,12 +264,7 @@ def load_catalog(
     file = Path(path)
     code, rate = _currency(currency, exchange_rate)
     selected = _providers(providers)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValidationError(f"catalog file {file} does not exist", field="path") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"cannot read catalog file {file}: {exc}", field="path") from None
+    text = read_text(file, "catalog file", hint=_CATALOG_HINT)
     ctx = CostReader(name=file.name, rate=rate, providers=selected)
     suffix = file.suffix.lower()
     is_json = suffix == ".json" or (suffix != ".csv" and text.lstrip().startswith("{"))
@@ -318,13 +319,7 @@ def _providers(providers: str | Iterable[str] | None) -> frozenset[str] | None:
 
 
 def _load_litellm(text: str, ctx: CostReader) -> tuple[list[CatalogEntry], list[UnmappedEntry]]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValidationError(
-            f"{ctx.name}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})",
-            field="json",
-        ) from None
+    data = loads_json(text, ctx.name, "catalog file", hint=_CATALOG_HINT)
     if not isinstance(data, dict):
         raise ValidationError(
             f"{ctx.name}: a LiteLLM price map is a JSON object of model keys, got "

@@ -2,7 +2,8 @@
 
 Exit codes: 0 success (a dry run included); 1 any other hubkit error; 2 bad input or
 usage; 3 not found; 4 conflict (duplicate, stale version, changed since); 5 secret key
-missing or wrong; 6 database error; 7 hub error; job commands add their own (see
+missing or wrong; 6 database error; 7 hub error; 10 nothing matched (a filter selected
+no rate, or every item of a hub plan/apply was skipped); job commands add their own (see
 ``hubkit.jobs``): 8 guardrail tripped, 9 push partly failed, 75 lock held.
 """
 
@@ -34,7 +35,7 @@ from hubkit.frames import (
     skipped_frame,
     to_csv,
 )
-from hubkit.pricing import RateFilter
+from hubkit.pricing import RateFilter, check_zero_rates, plausible_credit_price
 from hubkit.store import Store
 
 EXIT_CODES: list[tuple[type[BaseException], int]] = [
@@ -47,6 +48,7 @@ EXIT_CODES: list[tuple[type[BaseException], int]] = [
     (errors.CredentialError, 5),
     (errors.StorageError, 6),
     (errors.HubError, 7),
+    (errors.NothingMatchedError, 10),
     (errors.HubkitError, 1),
 ]
 
@@ -168,10 +170,9 @@ def _filter(args: argparse.Namespace) -> RateFilter:
 
 def cmd_rates(args: argparse.Namespace) -> int:
     with _open_store(args) as store:
-        price = store.get_operator_settings().credit_price
         if args.action == "list":
             rates = store.list_rates(_filter(args), include_deprecated=not args.active_only)
-            _show(rates_frame(rates, price), args.csv)
+            _show(rates_frame(rates, _listing_price(store)), args.csv)
             return 0
         if args.action == "set":
             return _rates_set(store, args)
@@ -186,6 +187,19 @@ def cmd_rates(args: argparse.Namespace) -> int:
     raise AssertionError(args.action)
 
 
+def _listing_price(store: Store) -> Any:
+    """The stored credit price for markup columns; a list must show even if it is bad."""
+    try:
+        return plausible_credit_price(store.get_operator_settings().credit_price)
+    except errors.ValidationError as exc:
+        print(
+            f"warning: stored settings: {exc}; markup and below-cost columns left blank "
+            "— fix it with `python -m hubkit settings --credit-price …`",
+            file=sys.stderr,
+        )
+        return None  # fmt: skip
+
+
 def _rates_set(store: Store, args: argparse.Namespace) -> int:
     costs = None
     if args.unit_cost_input is not None or args.unit_cost_output is not None:
@@ -195,13 +209,22 @@ def _rates_set(store: Store, args: argparse.Namespace) -> int:
     except errors.NotFoundError:
         current = None
     if current is None:
+        missing = [f"--{n.replace('_', '-')}" for n in ("input_rate", "output_rate")
+                   if getattr(args, n) is None]  # fmt: skip
+        if missing:
+            # a default of 0 would create the model free without anyone having said so
+            raise errors.ValidationError(
+                f"a new rate needs {' and '.join(missing)} (credits per unit; give 0 "
+                "explicitly for a free side)",
+                field=missing[0].lstrip("-").replace("-", "_"),
+            )
         providers = args.also or []
         spec = RateSpec.create(
             args.rate_provider,
             args.model_id,
             args.rate_type,
-            input_rate=args.input_rate or 0,
-            output_rate=args.output_rate or 0,
+            input_rate=args.input_rate,
+            output_rate=args.output_rate,
             model_display=args.display,
             unit_costs=costs,
             description=args.description,
@@ -249,7 +272,13 @@ def _rates_import(store: Store, args: argparse.Namespace) -> int:
 
 
 def _rates_bulk(store: Store, args: argparse.Namespace) -> int:
-    preview = store.preview_bulk_update(args.margin, args.credit_price, _filter(args))
+    rate_filter = _filter(args).check_providers(p.name for p in store.list_providers())
+    preview = store.preview_bulk_update(args.margin, args.credit_price, rate_filter)
+    if not rate_filter.is_empty and not (preview.changes or preview.skipped):
+        raise errors.NothingMatchedError(
+            f"the filter ({rate_filter.describe()}) matches no rate: nothing to update; "
+            "check it with `python -m hubkit rates list` and the same options"
+        )
     _show(preview_frame(preview), args.csv)
     print(
         f"\n{len(preview.changed)} rates change, {len(preview.unchanged)} unchanged, "
@@ -258,8 +287,15 @@ def _rates_bulk(store: Store, args: argparse.Namespace) -> int:
     if args.show_skipped and preview.skipped:
         _show(skipped_frame(preview), None)
     if not args.apply:
+        try:
+            check_zero_rates(preview, allow_zero_rates=args.allow_zero_rates)
+        except errors.ValidationError as exc:
+            # a look, not a write: exit 0, but an --apply of it would be refused
+            print(f"warning: {exc}".replace("refused: ", "--apply would refuse this: ", 1),
+                  file=sys.stderr)  # fmt: skip
         print("dry run: nothing written (add --apply to write these numbers)")
         return 0
+    check_zero_rates(preview, allow_zero_rates=args.allow_zero_rates)
     result = store.apply_bulk_update(preview, reason=args.reason)
     print(f"applied: {result.updated} rates updated, {len(result.history_ids)} history rows")
     return 0
@@ -403,6 +439,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--apply", action="store_true", help="write the previewed numbers")
     q.add_argument("--dry-run", action="store_true", help="the default; for explicitness")
     q.add_argument("--show-skipped", action="store_true")
+    q.add_argument(
+        "--allow-zero-rates", action="store_true",
+        help="confirm an update that makes a priced rate 0 (free) or rounds one to 0",
+    )  # fmt: skip
     q.add_argument("--reason")
     q.add_argument("--csv")
     p.set_defaults(func=cmd_rates)

@@ -18,8 +18,9 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from hubkit._files import private_dir
+from hubkit._readers import read_text
 from hubkit.config import Settings
-from hubkit.errors import CredentialError
+from hubkit.errors import CredentialError, ValidationError
 
 #: what the store's key check value decrypts to (see hubkit.store.schema.KeyCheckRow)
 KEY_CHECK_PLAINTEXT = b"hubkit key check v1"
@@ -37,7 +38,12 @@ def _valid_key(key: str, origin: str) -> str:
 
 
 def _read_key_file(path: Path) -> list[str]:
-    lines = path.read_text().splitlines()
+    try:
+        text = read_text(path, "key file", hint="point HUBKIT_KEY_FILE at the key file, or "
+                         "restore it from your backup")  # fmt: skip
+    except ValidationError as exc:  # a directory, binary, unreadable: the key is "wrong" (5)
+        raise CredentialError(str(exc)) from None
+    lines = text.splitlines()
     keys = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
     if not keys:
         raise CredentialError(f"key file {path} is empty; restore it from your backup")

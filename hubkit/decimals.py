@@ -78,6 +78,9 @@ def to_decimal(
         raise ValidationError(
             f"{field} must be a finite number, got {value!r}", field=field, value=value
         )
+    if result.is_zero() and result.is_signed():
+        # "-0" is zero: kept signed it would be stored, shown and pushed to the hub as "-0"
+        result = result.copy_abs()
     if not allow_negative and result < 0:
         raise ValidationError(
             f"{field} must be ≥ 0, got {value!r}; use 0 for free", field=field, value=value
@@ -96,6 +99,8 @@ def plain(value: Decimal | None) -> str | None:
     """Serialise as a plain decimal string (``"0.00000008"``, never ``"8E-8"``)."""
     if value is None:
         return None
+    if value.is_zero():
+        value = value.copy_abs()  # never "-0": a stored -0 from before it was normalised
     text = format(value, "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")

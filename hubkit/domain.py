@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
-from hubkit.decimals import quantize, require_decimal, to_decimal
+from hubkit.decimals import QUANTUM, quantize, require_decimal, to_decimal
 from hubkit.errors import ValidationError
 
 _E = TypeVar("_E", bound=StrEnum)
@@ -109,8 +109,21 @@ def _bounded(value: Any, field: str, limit: Decimal) -> Decimal:
 
 
 def _rate(value: Any, field: str) -> Decimal:
-    """A rate: finite, ≥ 0, fits DECIMAL(20,10), quantised to 10 places."""
-    return quantize(_bounded(value, field, RATE_LIMIT))
+    """A rate: finite, ≥ 0, fits DECIMAL(20,10), quantised to 10 places.
+
+    A non-zero rate that would round to 0 (below half the 1E-10 quantum, e.g. ``1e-12``)
+    is refused: stored, it would silently make the model free. Give 0 to mean free.
+    """
+    number = _bounded(value, field, RATE_LIMIT)
+    rounded = quantize(number)
+    if number != 0 and rounded == 0:
+        raise ValidationError(
+            f"{field} {value!r} rounds to 0 at the gateway's 10 decimal places (the smallest "
+            f"rate is {QUANTUM:f}): give at least {QUANTUM:f}, or 0 for free",
+            field=field,
+            value=value,
+        )
+    return rounded
 
 
 def _text(value: Any, field: str, *, min_len: int = 0, max_len: int) -> str:

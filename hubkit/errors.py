@@ -12,6 +12,7 @@ and what to do about it::
     ├── CredentialError                     secret key missing / wrong / undecryptable
     ├── StorageError                        the database refused or is unreachable
     ├── ReadOnlyError                       a write on a store opened read-only
+    ├── NothingMatchedError                 a selection matched nothing / every item skipped
     ├── HubError                            the AIGNE Hub answered badly or not at all
     │   ├── HubTimeoutError
     │   ├── HubRateLimitedError
@@ -90,6 +91,11 @@ class StorageError(HubkitError):
 
 class ReadOnlyError(StorageError):
     """A write was attempted on a store opened read-only."""
+
+
+class NothingMatchedError(HubkitError):
+    """Nothing was done because nothing qualified: a filter matched no rate, or every item
+    of a hub plan/apply was skipped. Not a success: a scheduled run must not stay silent."""
 
 
 class HubError(HubkitError):

@@ -26,11 +26,16 @@ RATE_COLUMNS = [
 
 
 def rates_frame(rates: Iterable[Rate], credit_price: Any = 1) -> pd.DataFrame:
-    """One row per rate, with implied markup on cost and a below-cost flag."""
+    """One row per rate, with implied markup on cost and a below-cost flag.
+
+    ``credit_price=None`` (no usable price) leaves markup blank and below-cost False.
+    """
     rows = []
     for r in rates:
         cin = r.unit_costs.input if r.unit_costs else None
         cout = r.unit_costs.output if r.unit_costs else None
+        # markup needs a price: without one, judge nothing rather than fail the listing
+        min_, mout = (None, None) if credit_price is None else (cin, cout)
         rows.append(
             {
                 "id": r.id,
@@ -44,10 +49,10 @@ def rates_frame(rates: Iterable[Rate], credit_price: Any = 1) -> pd.DataFrame:
                 "unit_cost_output": cout,
                 "cache_read_rate": r.caching.read_rate if r.caching else None,
                 "cache_write_rate": r.caching.write_rate if r.caching else None,
-                "input_markup_pct": _round(implied_markup_pct(r.input_rate, cin, credit_price)),
-                "output_markup_pct": _round(implied_markup_pct(r.output_rate, cout, credit_price)),
-                "below_cost": is_below_cost(r.input_rate, cin, credit_price)
-                or is_below_cost(r.output_rate, cout, credit_price),
+                "input_markup_pct": _round(implied_markup_pct(r.input_rate, min_, credit_price)),
+                "output_markup_pct": _round(implied_markup_pct(r.output_rate, mout, credit_price)),
+                "below_cost": is_below_cost(r.input_rate, min_, credit_price)
+                or is_below_cost(r.output_rate, mout, credit_price),
                 "deprecated": r.deprecated,
                 "version": r.version,
             }

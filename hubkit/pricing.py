@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
-from hubkit.decimals import EXACT, ZERO, quantize, require_decimal, to_decimal
+from hubkit.decimals import EXACT, ZERO, plain, quantize, require_decimal, to_decimal
 from hubkit.domain import RATE_LIMIT, Rate, RateType, UnitCosts, parse_csv_list
 from hubkit.errors import ValidationError
 
@@ -84,6 +84,51 @@ def _margin_rate(cost: Decimal, factor: Decimal, price: Decimal) -> Decimal:
 
 def validate_margin(profit_margin: Any) -> Decimal:
     return require_decimal(profit_margin, "profitMargin")
+
+
+#: The plausible credit price, in currency per credit: what settings store and what a bulk
+#: update may price with. AIGNE Hub's default is 1 and real deployments sell credits at
+#: 0.0001–1 currency each; a millionth of a cent is already a price no payment link can
+#: charge, and a million per credit prices a token in the thousands. Anything outside
+#: these twelve orders of magnitude is a typo (``1e400``, a missed decimal point) whose
+#: bulk update would round every rate to 0 or beyond DECIMAL(20,10); refuse it instead.
+CREDIT_PRICE_RANGE = (Decimal("0.000001"), Decimal("1000000"))
+#: The plausible markup on cost, in %: 0 sells at cost, 10,000 % at 101× cost. More is a
+#: typo (margin given in basis points, or a price pasted into the margin field).
+MARGIN_RANGE = (Decimal(0), Decimal(10000))
+
+
+def _shown(value: Any) -> str:
+    # "1E+400", not "Decimal('1E+400')"; text keeps its quotes so blanks show
+    return str(value) if isinstance(value, Decimal) else repr(value)
+
+
+def plausible_credit_price(credit_price: Any) -> Decimal:
+    """:func:`validate_credit_price` and within :data:`CREDIT_PRICE_RANGE`."""
+    price = validate_credit_price(credit_price)
+    low, high = CREDIT_PRICE_RANGE
+    if not low <= price <= high:
+        raise ValidationError(
+            f"creditPrice {_shown(credit_price)} is outside the plausible range {plain(low)} – "
+            f"{plain(high)} (currency per credit, e.g. 0.001); check for a typo",
+            field="creditPrice",
+            value=credit_price,
+        )
+    return price
+
+
+def plausible_margin(profit_margin: Any) -> Decimal:
+    """:func:`validate_margin` and within :data:`MARGIN_RANGE`."""
+    margin = validate_margin(profit_margin)
+    low, high = MARGIN_RANGE
+    if not low <= margin <= high:
+        raise ValidationError(
+            f"profitMargin {_shown(profit_margin)} is outside the plausible range {plain(low)} – "
+            f"{plain(high)} (a markup on cost in %, e.g. 25); check for a typo",
+            field="profitMargin",
+            value=profit_margin,
+        )
+    return margin
 
 
 def validate_credit_price(credit_price: Any) -> Decimal:
@@ -236,6 +281,32 @@ class RateFilter:
     def is_empty(self) -> bool:
         return not (self.providers or self.types or self.model_pattern)
 
+    def check_providers(self, known: Iterable[str]) -> RateFilter:
+        """Refuse a provider filter naming a provider the store does not have.
+
+        A typo (``opneai``) would otherwise match nothing and "apply 0 rates" with success.
+        """
+        names = sorted(set(known))
+        unknown = [p for p in self.providers if p not in names]
+        if unknown:
+            raise ValidationError(
+                f"unknown provider{'s' if len(unknown) > 1 else ''} in the filter: "
+                f"{', '.join(unknown)}; the store has: {', '.join(names) or '(no providers)'}",
+                field="providers",
+                value=",".join(unknown),
+            )
+        return self
+
+    def describe(self) -> str:
+        parts = []
+        if self.providers:
+            parts.append(f"providers {','.join(self.providers)}")
+        if self.types:
+            parts.append(f"types {','.join(t.value for t in self.types)}")
+        if self.model_pattern:
+            parts.append(f"model {self.model_pattern!r}")
+        return ", ".join(parts) or "all rates"
+
     def matches(self, rate: RateKey) -> bool:
         if self.providers and rate.provider not in self.providers:
             return False
@@ -246,6 +317,40 @@ class RateFilter:
         ):
             return False
         return True
+
+
+def zero_rate_reasons(
+    unit_costs: UnitCosts | None,
+    old_input_rate: Decimal | None,
+    new_input_rate: Decimal,
+    old_output_rate: Decimal | None,
+    new_output_rate: Decimal,
+) -> tuple[str, ...]:
+    """The sanity bound every bulk write is held to: why it would make a rate free.
+
+    A side is named when its new rate is 0 although it was priced (old rate > 0; ``None``
+    for a rate being created), or although it has a unit cost > 0 — a non-zero rate that
+    rounds to 0 at 10 places because the credit price is far too high for the cost. Either
+    sells calls for nothing, and neither counts as "below cost" (the rounded break-even
+    rate is 0 as well). :func:`check_zero_rates` (CLI, app) and the job guardrails refuse
+    such a change unless it is confirmed with ``allow_zero_rates``.
+    """
+    reasons = []
+    for side, old, new in (
+        ("input", old_input_rate, new_input_rate),
+        ("output", old_output_rate, new_output_rate),
+    ):
+        if new != 0 or old == 0:
+            continue  # priced, or already 0 before this change (not its doing)
+        cost = getattr(unit_costs, side) if unit_costs is not None else None
+        if cost is not None and cost > 0:
+            reasons.append(
+                f"{side} rate rounds to 0 at 10 places (unit cost {plain(cost)}): the "
+                "credit price is far too high for it"
+            )
+        elif old is not None and old > 0:
+            reasons.append(f"{side} rate {plain(old)} → 0 (its unit cost is 0): it becomes free")
+    return tuple(reasons)
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +393,13 @@ class RateChange:
             sides.append("output")
         return tuple(sides)
 
+    def zero_rate_reasons(self) -> tuple[str, ...]:
+        """Why this change would make a rate free (empty: it would not)."""
+        return zero_rate_reasons(
+            self.unit_costs, self.old_input_rate, self.new_input_rate,
+            self.old_output_rate, self.new_output_rate,
+        )  # fmt: skip
+
     def max_abs_change_pct(self) -> Decimal | None:
         """Largest |change %| of the two sides; None means infinite (0 → non-zero)."""
         worst = ZERO
@@ -324,6 +436,11 @@ class BulkPreview:
     def unchanged(self) -> tuple[RateChange, ...]:
         return tuple(c for c in self.changes if not c.changed)
 
+    def zero_rates(self) -> tuple[RateChange, ...]:
+        """Changes that would make a rate free: a priced side dropping to 0, or a side with
+        a unit cost whose new rate rounds to 0 (refused by :func:`check_zero_rates`)."""
+        return tuple(c for c in self.changed if c.zero_rate_reasons())
+
     def below_cost(self) -> tuple[RateChange, ...]:
         """Rates whose new value would sell below cost (never, for margin ≥ 0)."""
         return tuple(
@@ -346,8 +463,8 @@ def bulk_preview(
     the others are skipped with the reason. ``rates`` may be :class:`~hubkit.domain.Rate`
     values or any :class:`PricedRate` (the store's preview reads only the columns needed).
     """
-    margin = validate_margin(profit_margin)
-    price = validate_credit_price(credit_price)
+    margin = plausible_margin(profit_margin)
+    price = plausible_credit_price(credit_price)
     factor = _markup_factor(margin)
     flt = None if rate_filter is None or rate_filter.is_empty else rate_filter
     changes: list[RateChange] = []
@@ -376,6 +493,38 @@ def bulk_preview(
             )
         )
     return BulkPreview(margin, price, tuple(changes), tuple(skipped))
+
+
+ALLOW_ZERO_RATES_HINT = (
+    "check the credit price and margin; to make these rates free on purpose, confirm with "
+    "--allow-zero-rates (CLI), allow_zero_rates=True (job, store) or the 'allow rates of 0' "
+    "box (app)"
+)
+
+
+def check_zero_rates(preview: BulkPreview, *, allow_zero_rates: bool = False) -> None:
+    """Refuse a bulk update that would make a rate free unless ``allow_zero_rates``.
+
+    The one sanity check of the CLI, the job and the bulk app: a priced (non-zero) side
+    dropping to 0, or a side with a unit cost whose new rate rounds to 0 at 10 places
+    (a credit price far too high for it). Both sell calls for nothing and neither shows up
+    as "below cost", since the rounded break-even rate is 0 as well.
+    """
+    if allow_zero_rates:
+        return
+    bad = preview.zero_rates()
+    if not bad:
+        return
+    shown = "; ".join(
+        f"{c.provider}/{c.model} ({c.type.value}): {', '.join(c.zero_rate_reasons())}"
+        for c in bad[:5]
+    )
+    more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+    raise ValidationError(
+        f"refused: {len(bad)} of {len(preview.changed)} rate changes would make a rate 0 "
+        f"(free): {shown}{more}; nothing was written — {ALLOW_ZERO_RATES_HINT}",
+        field="allow_zero_rates",
+    )
 
 
 def _fitting_rate(value: Decimal, rate: PricedRate) -> Decimal:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from hubkit._readers import check_file, read_csv_frame
 from hubkit.errors import ValidationError
 from hubkit.usage_hub import (
     HubImport,
@@ -75,21 +76,30 @@ def _kind(path: Path, format: str | None) -> str:
     )
 
 
+_USAGE_HINT = (
+    "give a usage CSV or Parquet file with the columns of hubkit.usage_schema "
+    "(`write_usage` writes one)"
+)
+
+
 def read_usage(path: str | Path, *, format: str | None = None) -> pd.DataFrame:
     """Read a usage file (CSV or Parquet) and validate it (see :func:`validate_usage`)."""
     file = Path(path)
     kind = _kind(file, format)
-    if not file.is_file():
-        raise ValidationError(f"usage file not found: {file}", field="path")
+    check_file(file, "usage file", hint=_USAGE_HINT)
     if kind == "csv":
         # Everything as text: validation then reports the exact cell that is wrong.
-        raw = pd.read_csv(file, dtype=str, keep_default_na=False, na_values=[])
+        raw = read_csv_frame(
+            file, "usage file", hint=_USAGE_HINT, dtype=str, keep_default_na=False, na_values=[]
+        )
         raw.columns = [str(c).strip() for c in raw.columns]
         return validate_usage(raw, line_offset=1, source=file.name)
     try:
         raw = pd.read_parquet(file)
     except Exception as exc:  # pyarrow raises several types for a broken file
-        raise ValidationError(f"cannot read {file.name} as Parquet: {exc}", field="path") from None
+        raise ValidationError(
+            f"cannot read {file.name} as Parquet: {exc}; {_USAGE_HINT}", field="path"
+        ) from None
     return validate_usage(raw, source=file.name)
 
 

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hubkit._readers import read_csv_frame
 from hubkit.decimals import EXACT, quantize
 from hubkit.domain import RateType
 from hubkit.errors import StorageError, ValidationError
@@ -87,6 +88,9 @@ class HubImport:
     report: HubImportReport
 
 
+_EXPORT_HINT = "export the gateway's ModelCalls or Usages table as CSV with a header row"
+
+
 def _connect_read_only(path: Path) -> sqlite3.Connection:
     if not path.is_file():
         raise StorageError(f"hub database not found: {path}")
@@ -97,8 +101,15 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
         raise StorageError(f"cannot open hub database {path.name} read-only: {exc}") from None
 
 
-def _tables(conn: sqlite3.Connection) -> set[str]:
-    rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+def _tables(conn: sqlite3.Connection, file: Path) -> set[str]:
+    try:
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    except sqlite3.DatabaseError as exc:  # "file is not a database", "malformed"
+        raise ValidationError(
+            f"hub database {file}: not a readable SQLite database ({exc}); give the "
+            "gateway's own SQLite file (or a CSV export with read_hub_export)",
+            field="path",
+        ) from None
     return {r[0] for r in rows}
 
 
@@ -113,7 +124,7 @@ def read_hub_database(
     file = Path(path)
     conn = _connect_read_only(file)
     try:
-        tables = _tables(conn)
+        tables = _tables(conn, file)
         if table not in ("ModelCalls", "Usages"):
             raise ValidationError("table must be ModelCalls or Usages", field="table")
         if table not in tables:
@@ -151,9 +162,10 @@ def read_hub_export(
     has no join to AiProviders).
     """
     file = Path(path)
-    if not file.is_file():
-        raise ValidationError(f"hub export not found: {file}", field="path")
-    raw = pd.read_csv(file, dtype=object, keep_default_na=False, na_values=[""])
+    raw = read_csv_frame(
+        file, "hub export", hint=_EXPORT_HINT, dtype=object, keep_default_na=False,
+        na_values=[""],
+    )  # fmt: skip
     raw = raw.astype(object).where(raw.notna(), None)
     if table is None:
         if "callTime" in raw.columns:
@@ -188,7 +200,7 @@ def _metrics(value: Any) -> dict[str, Any]:
         return value
     try:
         parsed = json.loads(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         raise ValidationError(f"usageMetrics is not JSON: {str(value)[:80]!r}") from None
     return parsed if isinstance(parsed, dict) else {}
 

@@ -87,15 +87,31 @@ def test_a_guardrail_trip_writes_nothing_and_lists_every_refused_rate(store: Sto
 
 
 def test_the_filter_limits_what_changes(store: Store) -> None:
+    result = bulk_rate_update(store=store, profit_margin="25", dry_run=False, providers="anthropic")
+    assert result.summary["counts"]["applied"] == 1
+    assert result.summary["warnings"] == []
+    gpt = store.find_rate("openai", "gpt-4o", "chatCompletion")
+    assert gpt.version == 1
+
+
+def test_an_unknown_provider_in_the_filter_is_invalid(store: Store) -> None:
+    # "poe" matched nothing and the run "applied" the rest with exit 0: a typo went unseen
+    before = snapshot(store)
     result = bulk_rate_update(
         store=store, profit_margin="25", dry_run=False, providers="anthropic,poe"
     )
-    assert result.summary["counts"]["applied"] == 1
-    assert result.summary["warnings"] == [
-        "provider 'poe' is not in the store: the filter matches none of its rates"
-    ]
-    gpt = store.find_rate("openai", "gpt-4o", "chatCompletion")
-    assert gpt.version == 1
+    assert result.status is JobStatus.INVALID and result.exit_code == 2
+    assert "poe" in result.reason and "the store has: anthropic, openai" in result.reason
+    assert snapshot(store) == before
+    synced = price_catalog_sync(store=store, providers="opneai")
+    assert synced.status is JobStatus.INVALID and "opneai" in synced.reason
+
+
+def test_a_filter_matching_no_rate_exits_10(store: Store) -> None:
+    result = bulk_rate_update(store=store, profit_margin="25", model_pattern="no-such-*")
+    assert result.status is JobStatus.NOTHING_MATCHED and result.exit_code == 10
+    assert "matches no rate" in result.reason
+    assert get_run(store.engine, result.run_id).status is JobStatus.NOTHING_MATCHED
 
 
 def test_a_failure_half_way_rolls_everything_back(

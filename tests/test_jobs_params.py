@@ -165,6 +165,7 @@ def test_each_ending_has_its_documented_exit_code() -> None:
     assert codes == {
         "running": 1, "dry_run": 0, "applied": 0, "unchanged": 0, "invalid": 2,
         "guardrail": 8, "push_partial": 9, "lock_held": 75, "failed": 1,
+        "interrupted": 1, "nothing_matched": 10,
     }  # fmt: skip
     assert JobStatus.parse("nonsense") is JobStatus.FAILED
 

@@ -461,9 +461,9 @@ def test_catalog_rederive_refuses_rates_beyond_the_gateway_limit(store: Store) -
     rate = store.create_rate(chat_spec(unit_costs=COSTS))
     with pytest.raises(ValidationError, match="inputRate|outputRate"):
         store.import_catalog(
-            _catalog(("openai", "gpt-4o", "1", "0")),
+            _catalog(("openai", "gpt-4o", "100000", "0")),
             rederive_rates=True,
-            credit_price="0.0000000001",
+            credit_price="0.000001",  # the lowest plausible price; 1e11 credits per token
         )
     assert store.get_rate(rate.id) == rate
     assert [e.change_type for e in store.history(rate_id=rate.id)] == ["create"]

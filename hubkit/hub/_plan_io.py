@@ -22,6 +22,7 @@ import pandas as pd
 
 from hubkit._files import atomic_write_text as atomic_write
 from hubkit._files import new_run_folder
+from hubkit._readers import read_text
 from hubkit.config import get_settings
 from hubkit.errors import ValidationError
 from hubkit.hub.plan import Action, FieldChange, ItemKind, Plan, PlanItem, _check_items
@@ -100,16 +101,25 @@ def plan_to_json(plan: Plan) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
-def plan_from_json(text: str) -> Plan:
+def plan_from_json(text: str, name: str = "") -> Plan:
+    where = f"{name}: " if name else ""
     try:
         data = json.loads(text)
-    except ValueError as exc:
-        raise ValidationError(f"not a saved hub plan (invalid JSON: {exc})", field="plan") from None
-    meta = _check_meta(data)
-    items = data.get("items")
-    if not isinstance(items, list):
-        raise ValidationError("a saved hub plan needs an 'items' list", field="plan")
-    return _build(meta, [_item_from(raw, n) for n, raw in enumerate(items, start=1)])
+    except (ValueError, RecursionError) as exc:
+        problem = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
+        raise ValidationError(
+            f"{where}not a saved hub plan (invalid JSON: {problem}); {_PLAN_HINT}", field="plan"
+        ) from None
+    try:
+        meta = _check_meta(data)
+        items = data.get("items")
+        if not isinstance(items, list):
+            raise ValidationError("a saved hub plan needs an 'items' list", field="plan")
+        return _build(meta, [_item_from(raw, n) for n, raw in enumerate(items, start=1)])
+    except ValidationError as exc:
+        if not name:
+            raise
+        raise ValidationError(f"{where}{exc}", field=exc.field, value=exc.value) from None
 
 
 def _check_meta(data: Any) -> Mapping[str, Any]:
@@ -189,8 +199,21 @@ def plan_to_csv(plan: Plan, path: Path) -> Path:
     return path
 
 
-def plan_from_csv(path: Path) -> Plan:
-    text = path.read_text(encoding="utf-8")
+_PLAN_HINT = "make one with `python -m hubkit hub plan --json FILE` (or --csv FILE)"
+
+
+def read_plan(path: str | Path) -> Plan:
+    """A plan saved as ``.json`` or ``.csv``; any unreadable file is a ValidationError."""
+    file = Path(path)
+    text = read_text(file, "saved hub plan", hint=_PLAN_HINT)
+    if file.suffix.lower() == ".csv":
+        return plan_from_csv(file, text)
+    return plan_from_json(text, str(file))
+
+
+def plan_from_csv(path: Path, text: str | None = None) -> Plan:
+    if text is None:
+        text = read_text(path, "saved hub plan", hint=_PLAN_HINT)
     first, _, rest = text.partition("\n")
     prefix = f"# {FORMAT} "
     if not first.startswith(prefix):
@@ -200,12 +223,19 @@ def plan_from_csv(path: Path) -> Plan:
         )
     try:
         meta = _check_meta(json.loads(first[len(prefix) :]))
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ValidationError(
             f"{path.name}: the plan's first line is damaged", field="plan"
         ) from None
+    try:
+        rows = list(csv.DictReader(io.StringIO(rest)))
+    except csv.Error as exc:
+        raise ValidationError(
+            f"{path.name}: the plan's rows are not well-formed CSV ({exc}); {_PLAN_HINT}",
+            field="plan",
+        ) from None
     grouped: dict[str, dict[str, Any]] = {}
-    for row in csv.DictReader(io.StringIO(rest)):
+    for row in rows:
         item = grouped.setdefault(
             row.get("item") or "",
             {"kind": row.get("kind"), "action": row.get("action"),

@@ -3,7 +3,8 @@
 The hub is ``HUBKIT_HUB_URL`` with the token ``HUBKIT_HUB_TOKEN`` (environment or .env;
 never an argument). Exit codes as hubkit.cli: 0 success (a dry run included), 2 bad input
 or no hub configured, 4 conflict (non-empty store for --bootstrap, arithmetic mismatch),
-7 hub error — including an apply where any item failed.
+7 hub error — including an apply where any item failed, 10 nothing matched: a plan whose
+every item needs manual action, or an apply whose every item was skipped (nothing done).
 """
 
 from __future__ import annotations
@@ -216,11 +217,25 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(f"wrote {args.csv}")
     if args.save:
         print(f"saved to {made.save()}/")
+    if made.items and made.is_empty:
+        return _nothing_done(
+            f"every one of the plan's {len(made.items)} items needs manual action: apply "
+            "would do nothing (see each item's reason)"
+        )
     return 0
 
 
+def _nothing_done(message: str) -> int:
+    """Print why nothing was done and return the exit code of NothingMatchedError (10)."""
+    from hubkit.cli import exit_code_for
+    from hubkit.errors import NothingMatchedError
+
+    print(f"error: {message}", file=sys.stderr)
+    return exit_code_for(NothingMatchedError(message))
+
+
 def cmd_apply(args: argparse.Namespace) -> int:
-    from hubkit.hub.apply import apply
+    from hubkit.hub.apply import ItemStatus, apply
 
     with _store(args) as store, _client() as client:
         made = _make_plan(args, store, client)
@@ -237,7 +252,15 @@ def cmd_apply(args: argparse.Namespace) -> int:
         print(f"report: {report.save()}/")
     if report.dry_run and made.actionable:
         print("dry run: nothing was written to the hub (add --yes to apply)")
-    return EXIT_HUB if report.failed else 0
+    if report.failed:
+        return EXIT_HUB
+    if report.results and all(r.status is ItemStatus.SKIPPED for r in report.results):
+        return _nothing_done(
+            f"all {len(report.results)} items were skipped: nothing was "
+            + ("checked" if report.dry_run else "written")
+            + "; make a fresh plan (`python -m hubkit hub plan`) and read each item's reason"
+        )
+    return 0
 
 
 def cmd_health(args: argparse.Namespace) -> int:

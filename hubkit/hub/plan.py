@@ -219,10 +219,9 @@ class Plan:
     @classmethod
     def load(cls, path: str | Path) -> Plan:
         """A plan saved as ``.json`` or ``.csv``."""
-        path = Path(path)
-        if path.suffix.lower() == ".csv":
-            return cls.from_csv(path)
-        return cls.from_json(path.read_text(encoding="utf-8"))
+        from hubkit.hub._plan_io import read_plan
+
+        return read_plan(path)
 
     def save(self, folder: str | Path | None = None) -> Path:
         """Write plan.json, plan.csv and summary.json into ``folder`` (default: a new

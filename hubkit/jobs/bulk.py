@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from hubkit.decimals import plain
+from hubkit.errors import ValidationError
 from hubkit.frames import preview_frame, skipped_frame
 from hubkit.jobs import guardrails
 from hubkit.jobs.context import JobResult, JobRun, Outcome, execute_job
@@ -59,21 +60,44 @@ def totals(preview: BulkPreview) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def unknown_providers(store: Store, rate_filter: RateFilter) -> list[str]:
-    known = {p.name for p in store.list_providers()}
-    return [p for p in rate_filter.providers if p not in known]
+def filter_problem(store: Store, rate_filter: RateFilter) -> Outcome | None:
+    """An ``invalid`` ending for a provider filter naming a provider the store lacks."""
+    try:
+        rate_filter.check_providers(p.name for p in store.list_providers())
+    except ValidationError as exc:
+        return Outcome(JobStatus.INVALID, f"{exc}; nothing was read or written")
+    return None
+
+
+def nothing_matched(rate_filter: RateFilter, selected: int) -> Outcome | None:
+    """A ``nothing_matched`` ending (exit 10) when a filter selects no rate at all."""
+    if rate_filter.is_empty or selected:
+        return None
+    return Outcome(
+        JobStatus.NOTHING_MATCHED,
+        f"the filter ({rate_filter.describe()}) matches no rate: nothing to do; nothing was "
+        "written (check it with `python -m hubkit rates list` and the same filter)",
+        counts={"selected": 0, "changed": 0, "applied": 0},
+    )
 
 
 def _body(run: JobRun, params: BulkRateParams) -> Outcome:
     store = run.store
+    problem = filter_problem(store, params.rate_filter)
+    if problem is not None:
+        return problem
     preview = store.preview_bulk_update(
         params.profit_margin, params.credit_price, params.rate_filter
     )
+    empty = nothing_matched(params.rate_filter, len(preview.changes) + len(preview.skipped))
+    if empty is not None:
+        return empty
     refused = guardrails.check(
         guardrails.candidates_from_preview(preview),
         max_change_pct=params.max_change_pct,
         allow_below_cost=params.allow_below_cost,
         credit_price=preview.credit_price,
+        allow_zero_rates=params.allow_zero_rates,
     )
     changed = preview.changed
     counts = {
@@ -92,10 +116,7 @@ def _body(run: JobRun, params: BulkRateParams) -> Outcome:
             "credit_price": plain(preview.credit_price),
             "currency": store.get_operator_settings().currency,
         },
-        "warnings": [
-            f"provider {p!r} is not in the store: the filter matches none of its rates"
-            for p in unknown_providers(store, params.rate_filter)
-        ],
+        "warnings": [],
     }
     figure = (
         change_pct_figure(
@@ -119,8 +140,8 @@ def _body(run: JobRun, params: BulkRateParams) -> Outcome:
             JobStatus.GUARDRAIL,
             f"{len(refused)} of {len(changed)} rate changes refused by the guardrails "
             f"(max_change_pct={plain(params.max_change_pct)}, allow_below_cost="
-            f"{params.allow_below_cost}); nothing was written — see refused in summary.json "
-            "and changes.csv",
+            f"{params.allow_below_cost}, allow_zero_rates={params.allow_zero_rates}); nothing "
+            "was written — see refused in summary.json and changes.csv",
         )
     if params.dry_run:
         return outcome(

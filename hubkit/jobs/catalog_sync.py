@@ -22,7 +22,7 @@ from hubkit.decimals import plain
 from hubkit.domain import Rate, RateType, UnitCosts
 from hubkit.errors import ValidationError
 from hubkit.jobs import guardrails
-from hubkit.jobs.bulk import unknown_providers
+from hubkit.jobs.bulk import filter_problem
 from hubkit.jobs.context import JobResult, JobRun, Outcome, execute_job
 from hubkit.jobs.params import CatalogSyncParams
 from hubkit.jobs.reports import change_pct_figure
@@ -205,6 +205,9 @@ def changes_frame(plan: SyncPlan, refused: list[guardrails.Refusal]) -> pd.DataF
 
 def _body(run: JobRun, params: CatalogSyncParams) -> Outcome:
     store = run.store
+    problem = filter_problem(store, params.rate_filter)
+    if problem is not None:
+        return problem
     settings = store.get_operator_settings()
     if params.currency != settings.currency:
         raise ValidationError(
@@ -228,6 +231,7 @@ def _body(run: JobRun, params: CatalogSyncParams) -> Outcome:
         max_change_pct=params.max_change_pct,
         allow_below_cost=params.allow_below_cost,
         credit_price=price,
+        allow_zero_rates=params.allow_zero_rates,
     )
     changes = plan.changes
     counts = {
@@ -254,10 +258,7 @@ def _body(run: JobRun, params: CatalogSyncParams) -> Outcome:
              "input_pct": _pct(r.drift_input_pct), "output_pct": _pct(r.drift_output_pct)}
             for r in changes if r.drift_exceeds
         ],
-        "warnings": [
-            f"provider {p!r} is not in the store: the filter matches none of its rates"
-            for p in unknown_providers(store, params.rate_filter)
-        ],
+        "warnings": [],
     }  # fmt: skip
     drifts = [r.max_abs_drift for r in changes if r.action == "update"]
     figure = (

@@ -97,10 +97,13 @@ def cmd_job_revert(args: argparse.Namespace) -> int:
 
 
 def cmd_job_list(args: argparse.Namespace) -> int:
-    from hubkit.jobs.runs import list_runs
+    from hubkit.jobs.runs import list_runs, mark_interrupted
     from hubkit.store import Store
 
     with Store.open(getattr(args, "database_url", None)) as store:
+        for run_id in mark_interrupted(store.engine):
+            print(f"run {run_id} was still 'running' with no live lease: marked interrupted",
+                  file=sys.stderr)  # fmt: skip
         runs = list_runs(store.engine, limit=args.limit)
     if not runs:
         print("(no job runs recorded)")

@@ -28,7 +28,7 @@ from hubkit.jobs import reports
 from hubkit.jobs.guardrails import Refusal
 from hubkit.jobs.lock import Lease
 from hubkit.jobs.params import CommonParams
-from hubkit.jobs.runs import record_run
+from hubkit.jobs.runs import mark_interrupted, record_run
 from hubkit.jobs.status import JobStatus
 from hubkit.store import Store
 from hubkit.store.types import utcnow
@@ -273,6 +273,8 @@ def execute_job(
         except LockHeldError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return run.finish(Outcome(JobStatus.LOCK_HELD, str(exc)))
+        # holding the lock, every other "running" row is a dead run: say so before starting
+        mark_interrupted(run.store.engine)
         run.record_start()
         try:
             with run.keep_alive():

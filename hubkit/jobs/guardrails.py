@@ -2,7 +2,9 @@
 
 A rate is refused when either side would move by more than ``max_change_pct`` (a side
 going from 0 to non-zero is an infinite move, so always beyond), or when a side would be
-below cost (under the rounded break-even rate, domain.md) and below-cost is not allowed.
+below cost (under the rounded break-even rate, domain.md) and below-cost is not allowed,
+or when it would make a rate free (a priced side dropping to 0, or a side with a unit cost
+rounding to 0: :func:`hubkit.pricing.zero_rate_reasons`) and zero rates are not allowed.
 """
 
 from __future__ import annotations
@@ -14,7 +16,14 @@ from typing import Any
 
 from hubkit.decimals import plain
 from hubkit.domain import RateType, UnitCosts
-from hubkit.pricing import BulkPreview, change_pct, is_below_cost, margin_rate
+from hubkit.pricing import (
+    ALLOW_ZERO_RATES_HINT,
+    BulkPreview,
+    change_pct,
+    is_below_cost,
+    margin_rate,
+    zero_rate_reasons,
+)
 
 _SIDES = ("input", "output")
 
@@ -90,6 +99,7 @@ def check(
     max_change_pct: Decimal | None,
     allow_below_cost: bool,
     credit_price: Decimal,
+    allow_zero_rates: bool = False,
 ) -> list[Refusal]:
     """Every candidate that breaks a guardrail, with the reasons (empty: all may be written)."""
     refused: list[Refusal] = []
@@ -115,6 +125,14 @@ def check(
                     f"{plain(margin_rate(cost, 0, credit_price))} at unit cost {plain(cost)}, "
                     f"credit price {plain(credit_price)}); allow_below_cost=True to accept"
                 )
+        if not allow_zero_rates:
+            reasons += [
+                f"{why}; {ALLOW_ZERO_RATES_HINT}"
+                for why in zero_rate_reasons(
+                    cand.unit_costs, cand.old_input_rate, cand.new_input_rate,
+                    cand.old_output_rate, cand.new_output_rate,
+                )
+            ]  # fmt: skip
         if reasons:
             refused.append(
                 Refusal(cand.rate_id, cand.provider, cand.model, cand.type, tuple(reasons))

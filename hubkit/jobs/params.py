@@ -19,7 +19,7 @@ from hubkit.config import get_settings
 from hubkit.decimals import plain, to_decimal
 from hubkit.domain import parse_csv_list, validate_provider_name
 from hubkit.errors import ValidationError
-from hubkit.pricing import RateFilter, validate_credit_price, validate_margin
+from hubkit.pricing import RateFilter, plausible_credit_price, plausible_margin
 
 T = TypeVar("T")
 _TRUE = {"true", "yes", "y", "1", "on"}
@@ -106,6 +106,7 @@ class CommonParams:
     push_to_hub: bool
     max_change_pct: Decimal | None
     allow_below_cost: bool
+    allow_zero_rates: bool
     reason: str
 
     @staticmethod
@@ -118,15 +119,16 @@ class CommonParams:
                 raw.get("providers"), raw.get("types"), raw.get("model_pattern")
             ),
             "profit_margin": parse_decimal(
-                "profit_margin", raw.get("profit_margin"), check=validate_margin
+                "profit_margin", raw.get("profit_margin"), check=plausible_margin
             ),
             "credit_price": parse_decimal(
-                "credit_price", raw.get("credit_price"), check=validate_credit_price
+                "credit_price", raw.get("credit_price"), check=plausible_credit_price
             ),
             "dry_run": parse_bool("dry_run", raw["dry_run"]),
             "push_to_hub": push,
             "max_change_pct": parse_decimal("max_change_pct", raw.get("max_change_pct")),
             "allow_below_cost": parse_bool("allow_below_cost", raw["allow_below_cost"]),
+            "allow_zero_rates": parse_bool("allow_zero_rates", raw["allow_zero_rates"]),
             "reason": parse_text("reason", raw.get("reason"), max_len=500),
         }
 
@@ -169,6 +171,7 @@ BULK_DEFAULTS: dict[str, Any] = {
     "push_to_hub": False,
     "max_change_pct": 50,
     "allow_below_cost": False,
+    "allow_zero_rates": False,
     "reason": "",
 }
 BULK_PARAMETERS = set(BULK_DEFAULTS)

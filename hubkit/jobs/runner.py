@@ -35,7 +35,7 @@ from hubkit.jobs.params import (
     CatalogSyncParams,
     CommonParams,
 )
-from hubkit.jobs.runs import get_run, record_run
+from hubkit.jobs.runs import get_run, mark_interrupted, record_run
 from hubkit.jobs.status import JobStatus
 from hubkit.store import Store
 from hubkit.store.types import utcnow
@@ -219,6 +219,7 @@ def run_job(
             lease.acquire(wait=wait, timeout=wait_timeout, on_wait=on_wait)
         except LockHeldError as exc:
             return run.finish(JobStatus.LOCK_HELD, str(exc), store=store)
+        mark_interrupted(store.engine)
         env = {
             ENV_RUN_ID: run.run_id,
             ENV_RUN_DIR: str(run.run_dir),

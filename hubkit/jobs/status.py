@@ -1,17 +1,21 @@
 """How a job run ended, and the one table mapping that to a process exit code.
 
-=====  ==============  ==========================================================
-code   status          meaning
-=====  ==============  ==========================================================
-0      dry_run         previewed only (nothing written); no guardrail would trip
-0      applied         rates written (and pushed, if asked) in one transaction
-0      unchanged       nothing to change: the store already holds these numbers
-2      invalid         a parameter was refused (nothing ran)
-8      guardrail       a guardrail refused the change set: nothing was written
-9      push_partial    committed locally, but the push to the hub did not finish
-75     lock_held       another run holds the job lock (EX_TEMPFAIL: retry later)
-1      failed          any other error: everything of the run was rolled back
-=====  ==============  ==========================================================
+=====  ================  =================================================================
+code   status            meaning
+=====  ================  =================================================================
+0      dry_run           previewed only (nothing written); no guardrail would trip
+0      applied           rates written (and pushed, if asked) in one transaction
+0      unchanged         nothing to change: the store already holds these numbers
+2      invalid           a parameter was refused, or the provider filter names a provider
+                         the store does not have (nothing ran)
+8      guardrail         a guardrail refused the change set: nothing was written
+9      push_partial      committed locally, but the push to the hub did not finish
+10     nothing_matched   the filter selected no rate: nothing was done
+75     lock_held         another run holds the job lock (EX_TEMPFAIL: retry later)
+1      failed            any other error: everything of the run was rolled back
+1      interrupted       found ``running`` with no live lease: its process died; the rate
+                         history (by job run id) shows whether it had committed
+=====  ================  =================================================================
 
 ``hubkit.cli.EXIT_CODES`` maps the matching exceptions (GuardrailError → 8,
 LockHeldError → 75) the same way for commands that raise instead of reporting.
@@ -34,6 +38,8 @@ class JobStatus(StrEnum):
     PUSH_PARTIAL = "push_partial"
     LOCK_HELD = "lock_held"
     FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    NOTHING_MATCHED = "nothing_matched"
 
     @property
     def exit_code(self) -> int:
@@ -63,4 +69,6 @@ _EXIT_CODES: dict[JobStatus, int] = {
     # a run still "running" when its process is gone died without saying why
     JobStatus.RUNNING: 1,
     JobStatus.FAILED: 1,
+    JobStatus.INTERRUPTED: 1,
+    JobStatus.NOTHING_MATCHED: 10,
 }

@@ -11,7 +11,14 @@ from sqlalchemy import select
 from hubkit.decimals import ROUNDING, plain, require_decimal
 from hubkit.domain import ChangeType, RateSpec, UnitCosts, _rate
 from hubkit.errors import StaleVersionError, ValidationError
-from hubkit.pricing import change_pct, margin_rate, validate_credit_price, validate_margin
+from hubkit.pricing import (
+    change_pct,
+    margin_rate,
+    plausible_credit_price,
+    plausible_margin,
+    validate_credit_price,
+    validate_margin,
+)
 from hubkit.store.base import StoreBase, unit_costs_of
 from hubkit.store.rates import _spec_columns, _triple, insert_history, row_history
 from hubkit.store.schema import ProviderRow, RateRow, SettingRow
@@ -24,14 +31,23 @@ if TYPE_CHECKING:
 _DEFAULTS = OperatorSettings()
 
 
+def _stored(key: str, values: Mapping[str, str], default: Decimal) -> Decimal:
+    # Written by set_operator_settings (validated), but a hand-edited or older row must
+    # surface as a ValidationError naming the setting, not as decimal.InvalidOperation.
+    if key not in values:
+        return default
+    return require_decimal(values[key], f"stored setting {key} (fix it with `python -m hubkit "
+                           f"settings --{key.replace('_', '-')} …`)")  # fmt: skip
+
+
 class SettingsOps(StoreBase):
     def get_operator_settings(self) -> OperatorSettings:
         with self._unit() as session:
             values = {r.key: r.value for r in session.scalars(select(SettingRow))}
         return OperatorSettings(
             currency=values.get("currency", _DEFAULTS.currency),
-            credit_price=Decimal(values.get("credit_price", str(_DEFAULTS.credit_price))),
-            target_margin=Decimal(values.get("target_margin", str(_DEFAULTS.target_margin))),
+            credit_price=_stored("credit_price", values, _DEFAULTS.credit_price),
+            target_margin=_stored("target_margin", values, _DEFAULTS.target_margin),
         )
 
     def set_operator_settings(
@@ -51,9 +67,9 @@ class SettingsOps(StoreBase):
                 )
             updates["currency"] = code
         if credit_price is not None:
-            updates["credit_price"] = plain(validate_credit_price(credit_price)) or "1"
+            updates["credit_price"] = plain(plausible_credit_price(credit_price)) or "1"
         if target_margin is not None:
-            updates["target_margin"] = plain(validate_margin(target_margin)) or "0"
+            updates["target_margin"] = plain(plausible_margin(target_margin)) or "0"
         with self._unit(write=True) as session:
             for key, value in updates.items():
                 row = session.get(SettingRow, key)
@@ -91,10 +107,12 @@ class CatalogOps(StoreBase):
         an operator's edit since then a StaleVersionError instead of being overwritten.
         """
         settings = self.get_operator_settings()  # type: ignore[attr-defined]
-        margin = validate_margin(settings.target_margin if profit_margin is None else profit_margin)
-        price = validate_credit_price(
-            settings.credit_price if credit_price is None else credit_price
-        )
+        # pricing rates (re-derived or created) is a bulk write: held to the plausible range
+        pricing = rederive_rates or create_missing
+        check_margin = plausible_margin if pricing else validate_margin
+        check_price = plausible_credit_price if pricing else validate_credit_price
+        margin = check_margin(settings.target_margin if profit_margin is None else profit_margin)
+        price = check_price(settings.credit_price if credit_price is None else credit_price)
         threshold = require_decimal(drift_threshold_pct, "drift_threshold_pct")
         wanted = {p.lower() for p in providers} if providers else None
         source = f"catalog:{catalog.source}"

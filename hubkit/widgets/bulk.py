@@ -20,7 +20,7 @@ from hubkit.decimals import plain
 from hubkit.domain import Rate, RateType
 from hubkit.errors import StaleVersionError, ValidationError
 from hubkit.frames import history_frame, preview_frame, skipped_frame
-from hubkit.pricing import BulkPreview, RateFilter, bulk_preview
+from hubkit.pricing import BulkPreview, RateFilter, bulk_preview, check_zero_rates
 from hubkit.store import ApplyResult, HistoryEntry, Store
 from hubkit.widgets._common import (
     AppState,
@@ -80,6 +80,8 @@ class BulkUpdateState(AppState):
         self.result: ApplyResult | None = None
         self.written: list[HistoryEntry] = []
         self.stale = False
+        #: confirms an apply that makes a priced rate 0 (free) or rounds one to 0
+        self.allow_zero_rates = False
         self.provider_names: list[str] = []
         self._rates: list[Rate] = []
         self.reload()
@@ -156,6 +158,11 @@ class BulkUpdateState(AppState):
         )
         if drops:
             text += f"; {drops} with a side dropping to 0"
+        zero = len(p.zero_rates())
+        if zero:
+            text += (
+                f"; {zero} would become FREE (rate 0): refused unless 'allow rates of 0' is ticked"
+            )
         if below:
             text += f"; {below} BELOW COST"
         return text
@@ -183,6 +190,11 @@ class BulkUpdateState(AppState):
             self._fail(ValidationError(self.errors["reason"], field="reason"))
             return False
         self.errors = {}
+        ok, _ = self._attempt(
+            lambda: check_zero_rates(preview, allow_zero_rates=self.allow_zero_rates)
+        )
+        if not ok:
+            return False
         steps = 3
         if progress:
             progress(0, steps)
@@ -248,6 +260,9 @@ class BulkUpdateApp(widgets.VBox):
         self._skipped = widgets.HTML()
         self._reason = text_input("reason", placeholder="required: why these prices", width="520px")
         self._reason_error = widgets.HTML()
+        self._allow_zero = widgets.Checkbox(
+            value=s.allow_zero_rates, description="allow rates of 0 (free)", indent=False
+        )
         self._apply = widgets.Button(description="Apply", button_style="danger", icon="check")
         self._reload = widgets.Button(description="Reload rates", icon="refresh")
         self._progress = ProgressBar()
@@ -273,6 +288,7 @@ class BulkUpdateApp(widgets.VBox):
         self._price_text.observe(self._on_price, names="value")
         for w in (self._providers, self._types, self._pattern):
             w.observe(self._on_filter, names="value")
+        self._allow_zero.observe(self._on_allow_zero, names="value")
         self._apply.on_click(self._on_apply)
         self._reload.on_click(self._on_reload)
         self.add_class("hubkit-bulk")
@@ -287,7 +303,7 @@ class BulkUpdateApp(widgets.VBox):
                 self._preview,
                 widgets.HTML("<b>Skipped</b> (no unit costs: a margin cannot be applied)"),
                 self._skipped,
-                widgets.HBox([self._reason, self._apply, self._reload]),
+                widgets.HBox([self._reason, self._allow_zero, self._apply, self._reload]),
                 self._reason_error,
                 self._message,
                 self._written,
@@ -336,6 +352,9 @@ class BulkUpdateApp(widgets.VBox):
     def _on_filter(self, _: dict[str, Any]) -> None:
         self._run("previewing", lambda p: self.state.set_filter(
             self._providers.value, self._types.value, self._pattern.value, p))  # fmt: skip
+
+    def _on_allow_zero(self, change: dict[str, Any]) -> None:
+        self.state.allow_zero_rates = bool(change["new"])
 
     def _on_reload(self, _: widgets.Button) -> None:
         self._run("reading rates", self.state.reload)
