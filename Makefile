@@ -11,6 +11,12 @@ BIN := $(VENV)/bin
 # Lives inside .venv: deleting the venv also forgets that it was installed.
 STAMP := $(VENV)/.hubkit-installed
 EXTRAS := dev,postgres,scale
+COMMA := ,
+# Every installed version is pinned, with hashes, in these files; `make lock` rewrites them.
+LOCK := requirements/lock.txt
+UV_LOCK := requirements/uv.txt
+UV := $(BIN)/uv
+LOWEST_VENV := .venv-lowest
 # Per-test ceiling so one hung test cannot eat CI's whole 90 minutes.
 PYTEST_TIMEOUT ?= 900
 PYTEST_ARGS ?=
@@ -23,22 +29,38 @@ APP_PORT ?= 8866
 # JupyterLab refuses to start as root unless told; dev boxes and CI here run as root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help venv demo test lint format lab app bench clean
+.PHONY: help venv lock demo test test-lowest lint format lab app bench clean
 
 help: ## Show this list of commands
 	@echo "Usage: make <target>"
 	@echo
-	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z_-]+:.*?## / {printf "  %-8s %s\n", $$1, $$2}' \
+	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z_-]+:.*?## / {printf "  %-12s %s\n", $$1, $$2}' \
 		$(MAKEFILE_LIST)
 
-venv: $(STAMP) ## Create .venv and install hubkit with its dev, postgres and scale extras
+venv: $(STAMP) ## Create .venv with exactly the locked versions (requirements/lock.txt)
 
-# Re-runs only when pyproject.toml is newer than the stamp.
-$(STAMP): pyproject.toml
+# Re-runs only when the lock or pyproject.toml is newer than the stamp. pip only bootstraps
+# the pinned uv (hash-checked); uv then makes .venv exactly the lock (`pip sync` removes
+# what the lock does not list) in a fraction of pip's time, and installs hubkit editable
+# without build isolation, so even the build backend comes from the lock.
+$(STAMP): $(LOCK) $(UV_LOCK) pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off \
-		-e '.[$(EXTRAS)]'
+	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -q \
+		--require-hashes --no-deps -r $(UV_LOCK)
+	$(UV) pip sync --python $(BIN)/python --require-hashes $(LOCK)
+	$(UV) pip install --python $(BIN)/python --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+lock: ## Upgrade the lock on purpose: newest versions within pyproject.toml's bounds
+	@test -x $(UV) || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install -q \
+		--disable-pip-version-check --require-hashes --no-deps -r $(UV_LOCK); }
+	$(UV) pip compile --upgrade --generate-hashes --custom-compile-command "make lock" \
+		-o $(UV_LOCK) requirements/uv.in
+	$(UV) pip compile --upgrade --generate-hashes --custom-compile-command "make lock" \
+		--python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+		--extra $(subst $(COMMA), --extra ,$(EXTRAS)) \
+		-o $(LOCK) pyproject.toml requirements/tools.in
+	@echo "lock updated: review 'git diff requirements/', then 'make test' before committing"
 
 demo: venv ## Init the local SQLite store, import the price catalog, preview a bulk update
 	$(BIN)/python -m hubkit demo
@@ -46,6 +68,16 @@ demo: venv ## Init the local SQLite store, import the price catalog, preview a b
 test: venv ## Install PostgreSQL + chromium if missing, then run the whole test suite
 	bash scripts/install-system-deps.sh
 	$(BIN)/python -m pytest --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS)
+
+test-lowest: venv ## The suite on the lowest versions pyproject.toml allows (keeps bounds honest)
+	rm -rf $(LOWEST_VENV) && $(PYTHON) -m venv $(LOWEST_VENV)
+	$(UV) pip compile -q --resolution lowest-direct --python-version 3.11 \
+		--python-platform x86_64-manylinux_2_28 --extra $(subst $(COMMA), --extra ,$(EXTRAS)) \
+		-o $(LOWEST_VENV)/lowest.txt pyproject.toml requirements/tools.in
+	$(UV) pip sync --python $(LOWEST_VENV)/bin/python $(LOWEST_VENV)/lowest.txt
+	$(UV) pip install --python $(LOWEST_VENV)/bin/python --no-deps --no-build-isolation -e .
+	bash scripts/install-system-deps.sh
+	$(LOWEST_VENV)/bin/python -m pytest --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS)
 
 lint: venv ## Check code style (ruff check + ruff format --check)
 	$(BIN)/ruff check $(CODE)
