@@ -265,14 +265,41 @@ class _Pricer:
     def __init__(self, margin: Decimal, price: Decimal) -> None:
         self.margin, self.price = margin, price
         self.factor = _markup_factor(margin)
+        # cost → rate: a catalog repeats a few thousand prices over 200,000 entries; the
+        # rate is quantised, so equal costs give identical rates (±0 aside: not kept)
+        self._rates: dict[Decimal, Decimal] = {}
+        self.texts = _Texts()
+        self.metadata: dict[tuple[Any, ...], str] = {}
 
     def margin_rate(self, cost: Any) -> Decimal:
         if type(cost) is Decimal and cost.is_finite() and cost >= 0:
-            return _margin_rate(cost, self.factor, self.price)
+            rate = self._rates.get(cost)
+            if rate is None:
+                rate = _margin_rate(cost, self.factor, self.price)
+                if cost:
+                    self._rates[cost] = rate
+            return rate
         return margin_rate(cost, self.margin, self.price)
 
     def rate(self, cost: Any, field: str) -> Decimal:
         return _limited(self.margin_rate(cost), field)
+
+
+class _Texts(dict[Decimal, str]):
+    """``plain()`` of the decimals an import repeats (costs, and the rates derived from them).
+
+    ``plain`` depends on the value only (trailing zeros go), except for ±0: not kept.
+    """
+
+    def __missing__(self, value: Decimal) -> str:
+        text = plain(value)
+        assert text is not None
+        if value:
+            self[value] = text
+        return text
+
+    def of(self, value: Decimal | None) -> str | None:
+        return None if value is None else self[value]
 
 
 def _limited(rate: Decimal, field: str) -> Decimal:
@@ -293,13 +320,38 @@ def _created(pos: int, entry: CatalogEntry, provider_id: int, pricer: _Pricer) -
         read = _limited(read, "caching.readRate")
     if write is not None:
         write = _limited(write, "caching.writeRate")
-    # an empty metadata object is stored as none, as RateSpec columns store it
-    metadata = validate_model_metadata(entry.model_metadata) or None
+    text = pricer.texts.of
     return (
         pos, None, None, provider_id, model, default_model_display(model), entry.type.value,
-        plain(in_rate), plain(out_rate), plain(costs.input), plain(costs.output), plain(read),
-        plain(write), json.dumps(metadata), None, None, None, None, _IMPORT, None,
+        text(in_rate), text(out_rate), text(costs.input), text(costs.output), text(read),
+        text(write), _metadata_json(entry.model_metadata, pricer.metadata), None, None, None,
+        None, _IMPORT, None,
     )  # fmt: skip
+
+
+_METADATA_KEYS = frozenset({"maxTokens", "features"})
+
+
+def _metadata_json(metadata: Any, known: dict[tuple[Any, ...], str]) -> str:
+    """The stored JSON of ``validate_model_metadata(metadata)`` (an empty object: none).
+
+    Catalog metadata is a token limit and a few features: the same few hundred shapes over
+    200,000 entries, validated and serialised once each. Anything else goes the long way.
+    """
+    if type(metadata) is dict and metadata.keys() <= _METADATA_KEYS:
+        limit, features = metadata.get("maxTokens"), metadata.get("features", ())
+        if (
+            (limit is None or type(limit) is int)
+            and type(features) in (list, tuple)
+            and all(type(f) is str for f in features)
+        ):
+            # the key order is part of the shape: it is the order of the stored object
+            shape = (tuple(metadata), limit, tuple(features))
+            text = known.get(shape)
+            if text is None:
+                text = known[shape] = json.dumps(validate_model_metadata(metadata) or None)
+            return text
+    return json.dumps(validate_model_metadata(metadata) or None)
 
 
 _STAGED_DECIMALS = (
