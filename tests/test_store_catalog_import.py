@@ -9,6 +9,8 @@ the same result (counts, drift flags, history ids) and refuse the same way.
 from __future__ import annotations
 
 import dataclasses
+import gc
+import json
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -18,11 +20,17 @@ import pytest
 import sqlalchemy as sa
 from _catalog_reference import reference_import
 from _stores import add_provider, snapshot, table_rows
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from hubkit._gc import gc_paused
 from hubkit.catalog import Catalog, load_catalog, shipped_catalog_path
-from hubkit.domain import RateSpec, RateType, UnitCosts
+from hubkit.decimals import plain
+from hubkit.domain import RateSpec, RateType, UnitCosts, _rate, validate_model_metadata
 from hubkit.errors import StaleVersionError, StorageError, ValidationError
+from hubkit.pricing import margin_rate
 from hubkit.store import Store
+from hubkit.store.imports import _metadata_json, _Pricer
 
 D = Decimal
 PROVIDERS = ("openai", "anthropic", "google", "xai", "bedrock")  # not deepseek: not in store
@@ -297,3 +305,81 @@ def test_entry_types_keep_their_rate_type(sqlite_url: str) -> None:
         store.import_catalog(catalog, create_missing=True)
         kinds = {r.type for r in store.list_rates()}
     assert kinds == set(RateType)
+
+
+# ---- the per-entry shortcuts give what the long way gives ------------------------------------
+
+_COSTS = st.one_of(
+    st.decimals(min_value=0, max_value=10**12, allow_nan=False, allow_infinity=False, places=20),
+    st.sampled_from([D("-0"), D("0E-30"), D("1.0E-7"), D("1E-7"), D("-1E-7"), D("NaN")]),
+)
+
+
+@settings(max_examples=200)
+@given(costs=st.lists(_COSTS, min_size=1, max_size=6), margin=st.sampled_from(["0", "2", "25"]),
+       price=st.sampled_from(["1", "0.002", "0.0000001"]))  # fmt: skip
+def test_pricer_gives_the_rule_and_its_errors(
+    costs: list[Decimal], margin: str, price: str
+) -> None:
+    pricer = _Pricer(D(margin), D(price))
+    for cost in costs + costs:  # the second pass answers from the memo
+        try:
+            expected: Any = _rate(margin_rate(cost, margin, price), "inputRate")
+        except ValidationError as exc:
+            expected = str(exc)
+        try:
+            got: Any = pricer.rate(cost, "inputRate")
+        except ValidationError as exc:
+            got = str(exc)
+        assert str(got) == str(expected)  # str: the exponent (and the sign of 0) too
+        if isinstance(got, Decimal):
+            assert pricer.texts.of(got) == plain(got)
+
+
+_FEATURE = st.sampled_from(["tools", "vision", "thinking", "audio"])
+_METADATA = st.one_of(
+    st.none(),
+    st.dictionaries(
+        st.sampled_from(["maxTokens", "features", "imageGeneration"]),
+        st.one_of(
+            st.none(),
+            st.booleans(),
+            st.integers(-1, 3),
+            st.lists(_FEATURE, max_size=3),
+            st.tuples(_FEATURE),
+            st.text(max_size=2),
+        ),  # fmt: skip
+        max_size=3,
+    ),
+)
+
+
+@settings(max_examples=300)
+@given(shapes=st.lists(_METADATA, min_size=1, max_size=5))
+def test_metadata_json_is_the_validated_metadata_as_stored(shapes: list[Any]) -> None:
+    known: dict[tuple[Any, ...], str] = {}
+    for metadata in shapes + shapes:  # the second pass answers from the memo
+        try:
+            expected = json.dumps(validate_model_metadata(metadata) or None)
+        except ValidationError as exc:
+            expected = f"error: {exc}"
+        try:
+            got = _metadata_json(metadata, known)
+        except ValidationError as exc:
+            got = f"error: {exc}"
+        assert got == expected
+
+
+def test_gc_paused_restores_the_collector_even_on_error() -> None:
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), gc_paused():
+        assert not gc.isenabled()
+        raise RuntimeError
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()  # left as it was found
+    finally:
+        gc.enable()
