@@ -68,6 +68,8 @@ class CostReader:
     name: str  # file name, for messages
     rate: Decimal | None  # currency units per USD; None = keep USD
     providers: frozenset[str] | None  # AIGNE Hub providers to keep; None = all
+    # float → its cost: a 200,000-key map repeats a few thousand prices
+    _floats: dict[float, Decimal] = field(default_factory=dict, compare=False, repr=False)
 
     def fail(self, where: str, field_name: str, message: str, value: Any = None) -> ValidationError:
         return ValidationError(
@@ -75,6 +77,17 @@ class CostReader:
         )
 
     def cost(self, value: Any, where: str, field_name: str) -> Decimal:
+        if type(value) is float:
+            known = self._floats.get(value)
+            if known is not None:
+                return known
+            amount = self._cost(value, where, field_name)
+            if value:  # not ±0.0: they are equal as keys but not as Decimals
+                self._floats[value] = amount
+            return amount
+        return self._cost(value, where, field_name)
+
+    def _cost(self, value: Any, where: str, field_name: str) -> Decimal:
         # require_decimal turns floats into Decimal(repr(x)): 1.0003e-07 → Decimal('1.0003E-7')
         try:
             amount = require_decimal(value, field_name)

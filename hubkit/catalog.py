@@ -50,6 +50,7 @@ is exact, then rounded ROUND_HALF_UP to the 18 decimal places the store keeps.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ from typing import TYPE_CHECKING, Any
 from hubkit._catalog_csv import read_csv_entries, write_csv
 from hubkit._catalog_drift import DEFAULT_THRESHOLD_PCT, INFINITE_DRIFT, Drift, drift, drift_frame
 from hubkit._catalog_types import CSV_COLUMNS, CatalogEntry, CostReader, UnmappedEntry
+from hubkit._gc import gc_paused
 from hubkit._readers import loads_json, read_text
 from hubkit.config import PACKAGE_DATA
 from hubkit.decimals import to_decimal
@@ -67,7 +69,6 @@ from hubkit.domain import (
     RateType,
     UnitCosts,
     parse_csv_list,
-    validate_model_metadata,
     validate_provider_name,
 )
 from hubkit.errors import ValidationError
@@ -139,10 +140,12 @@ _REGION = re.compile(r"\*|[a-z]{2}(?:-gov)?-[a-z]+-\d")
 _COMMITMENT = re.compile(r"\d+-months?-commitment")
 _BEDROCK_API_ROUTES = frozenset({"invoke", "converse"})
 _CURRENCY = re.compile(r"[A-Z]{3}")
+# In the order of their names: the features list comes out sorted, as
+# validate_model_metadata sorts it, without validating 200,000 known-good lists.
 _FEATURE_FLAGS = (
+    ("supports_reasoning", "thinking"),
     ("supports_function_calling", "tools"),
     ("supports_vision", "vision"),
-    ("supports_reasoning", "thinking"),
 )
 _VIDEO_COST_FIELDS = ("output_cost_per_video_per_second", "output_cost_per_second")
 
@@ -230,6 +233,9 @@ def hub_provider(litellm_provider: str) -> str | None:
     return route.provider if route else None
 
 
+# A map has a few dozen distinct litellm_provider values and 200,000 keys: match each
+# value against the table once.
+@functools.lru_cache(maxsize=1024)
 def _route_for(litellm_provider: str) -> LiteLLMRoute | None:
     for route in LITELLM_ROUTES:
         if fnmatch.fnmatchcase(litellm_provider, route.litellm_provider):
@@ -237,8 +243,7 @@ def _route_for(litellm_provider: str) -> LiteLLMRoute | None:
     return None
 
 
-def _route_rank(route: LiteLLMRoute) -> int:
-    return LITELLM_ROUTES.index(route)
+_ROUTE_RANKS = {route: rank for rank, route in enumerate(LITELLM_ROUTES)}
 
 
 # ---------------------------------------------------------------------------- loading
@@ -268,14 +273,18 @@ def load_catalog(
     ctx = CostReader(name=file.name, rate=rate, providers=selected)
     suffix = file.suffix.lower()
     is_json = suffix == ".json" or (suffix != ".csv" and text.lstrip().startswith("{"))
-    if is_json:
-        entries, unmapped = _load_litellm(text, ctx)
-        source = f"litellm:{file.name}"
-    else:
-        entries, unmapped = read_csv_entries(text, ctx), []
-        source = f"csv:{file.name}"
-    entries.sort(key=lambda e: (e.provider, e.model, e.type.value))
-    return Catalog(tuple(entries), tuple(unmapped), source, code, rate)
+    with gc_paused():
+        if is_json:
+            data = _parse_json(text, ctx)
+            del text  # a 200,000-key map is 180 MB of text: not kept beside its parsed form
+            entries, unmapped = _map_litellm(data, ctx)
+            del data
+            source = f"litellm:{file.name}"
+        else:
+            entries, unmapped = read_csv_entries(text, ctx), []
+            source = f"csv:{file.name}"
+        entries.sort(key=lambda e: (e.provider, e.model, e.type.value))
+        return Catalog(tuple(entries), tuple(unmapped), source, code, rate)
 
 
 def _currency(currency: str, exchange_rate: Any) -> tuple[str, Decimal | None]:
@@ -318,7 +327,7 @@ def _providers(providers: str | Iterable[str] | None) -> frozenset[str] | None:
     return frozenset(validate_provider_name(n) for n in names)
 
 
-def _load_litellm(text: str, ctx: CostReader) -> tuple[list[CatalogEntry], list[UnmappedEntry]]:
+def _parse_json(text: str, ctx: CostReader) -> dict[str, Any]:
     data = loads_json(text, ctx.name, "catalog file", hint=_CATALOG_HINT)
     if not isinstance(data, dict):
         raise ValidationError(
@@ -326,6 +335,12 @@ def _load_litellm(text: str, ctx: CostReader) -> tuple[list[CatalogEntry], list[
             f"{type(data).__name__}",
             field="json",
         )
+    return data
+
+
+def _map_litellm(
+    data: dict[str, Any], ctx: CostReader
+) -> tuple[list[CatalogEntry], list[UnmappedEntry]]:
     unmapped: list[tuple[int, UnmappedEntry]] = []
     candidates: dict[tuple[str, str, RateType], list[tuple[tuple[Any, ...], int, CatalogEntry]]]
     candidates = {}
@@ -342,6 +357,9 @@ def _load_litellm(text: str, ctx: CostReader) -> tuple[list[CatalogEntry], list[
         candidates.setdefault(entry.key, []).append((rank, position, entry))
     entries: list[CatalogEntry] = []
     for group in candidates.values():
+        if len(group) == 1:  # nearly every key: nothing to rank
+            entries.append(group[0][2])
+            continue
         group.sort(key=lambda item: item[0])
         winner = group[0][2]
         entries.append(winner)
@@ -416,7 +434,7 @@ def _map_entry(
         model_metadata=_metadata(raw),
         source_key=key,
     )
-    return entry, (_route_rank(route), stripped, len(key), key)
+    return entry, (_ROUTE_RANKS[route], stripped, len(key), key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -518,4 +536,5 @@ def _metadata(raw: Mapping[str, Any]) -> dict[str, Any] | None:
     features = [name for flag, name in _FEATURE_FLAGS if raw.get(flag) is True]
     if features:
         meta["features"] = features
-    return validate_model_metadata(meta) if meta else None
+    # what validate_model_metadata(meta) returns: maxTokens checked above, features sorted
+    return meta or None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -13,14 +12,11 @@ from sqlalchemy import (
     Connection,
     Insert,
     Integer,
-    MetaData,
     Table,
     bindparam,
-    func,
     insert,
     or_,
     select,
-    text,
     update,
 )
 from sqlalchemy.orm import Session
@@ -28,7 +24,7 @@ from sqlalchemy.orm import Session
 from hubkit.decimals import plain
 from hubkit.domain import Caching, ChangeType, Rate, RateSpec, RateType, UnitCosts
 from hubkit.errors import ConflictError, NotFoundError, StaleVersionError, ValidationError
-from hubkit.pricing import BulkPreview, RateChange, RateFilter, bulk_preview
+from hubkit.pricing import BulkPreview, RateFilter, bulk_preview
 from hubkit.store.base import (
     StoreBase,
     fault_point,
@@ -38,11 +34,11 @@ from hubkit.store.base import (
     unit_costs_of,
 )
 from hubkit.store.schema import ProviderRow, RateHistoryRow, RateRow
+from hubkit.store.staging import CHUNK, insert_history_select, stage, temporary_table
 from hubkit.store.types import ExactDecimal, utcnow
 from hubkit.store.values import ApplyResult
 
 _UNSET: Any = object()
-_CHUNK = 1000  # rows per statement: bounded memory, well under SQLite's variable limit
 
 
 def _triple(row: RateRow) -> tuple[Decimal, Decimal, UnitCosts | None]:
@@ -436,9 +432,15 @@ class RateOps(StoreBase):
             staging = _staging_table()
             staging.create(conn)
             counter = [0]
-            for start in range(0, len(changed), _CHUNK):
-                chunk = changed[start : start + _CHUNK]
-                _stage(conn, chunk)
+            for start in range(0, len(changed), CHUNK):
+                chunk = changed[start : start + CHUNK]
+                # rates travel as plain decimal strings: exact on both back ends
+                stage(
+                    conn,
+                    staging,
+                    [(c.rate_id, c.version, plain(c.new_input_rate), plain(c.new_output_rate))
+                     for c in chunk],
+                )  # fmt: skip
                 fault_point(counter, len(chunk))
             history = _history_from_staging(
                 staging,
@@ -454,7 +456,7 @@ class RateOps(StoreBase):
             )
             # History is written only for rates still at the previewed version, so a short
             # count is the version check; only then look up which rates moved, to name them.
-            ids = _insert_history(conn, history)
+            ids = insert_history_select(conn, history)
             if len(ids) != len(changed):
                 raise _stale_error(_stale_rows(conn, staging))
             # The version in the join makes a row that moved since the history was written
@@ -484,46 +486,13 @@ class RateOps(StoreBase):
 
 def _staging_table() -> Table:
     """A per-transaction temporary table for the new rates of one bulk apply."""
-    return Table(
+    return temporary_table(
         "hubkit_bulk_rates",
-        MetaData(),
         Column("id", Integer, primary_key=True),
         Column("version", Integer, nullable=False),
         Column("input_rate", ExactDecimal(), nullable=False),
         Column("output_rate", ExactDecimal(), nullable=False),
-        prefixes=["TEMPORARY"],
-        postgresql_on_commit="DROP",
     )
-
-
-def _stage(conn: Connection, changes: Sequence[RateChange]) -> None:
-    """Put one chunk of new rates into the staging table with one statement.
-
-    Not SQLAlchemy's executemany: its per-row parameter handling was most of a 10,000-rate
-    apply on SQLite, and on PostgreSQL each row is a round trip. Rates travel as plain
-    decimal strings: exact, and on SQLite the very text ExactDecimal stores.
-    """
-    if conn.dialect.name == "sqlite":
-        # The driver's own executemany (in C), rows already in their stored form.
-        conn.exec_driver_sql(
-            "INSERT INTO hubkit_bulk_rates (id, version, input_rate, output_rate) "
-            "VALUES (?, ?, ?, ?)",
-            [(c.rate_id, c.version, plain(c.new_input_rate), plain(c.new_output_rate))
-             for c in changes],
-        )  # fmt: skip
-        return
-    # PostgreSQL: the chunk as one JSON document, unpacked and cast (exactly) by the server.
-    rows = [
-        [c.rate_id, c.version, plain(c.new_input_rate), plain(c.new_output_rate)] for c in changes
-    ]
-    conn.execute(_PG_STAGE, {"rows": json.dumps(rows)})
-
-
-_PG_STAGE = text(
-    "INSERT INTO hubkit_bulk_rates (id, version, input_rate, output_rate) "
-    "SELECT (e->>0)::integer, (e->>1)::integer, (e->>2)::numeric, (e->>3)::numeric "
-    "FROM json_array_elements(CAST(:rows AS json)) AS e"
-)
 
 
 def _stale_rows(conn: Connection, staging: Table) -> list[str]:
@@ -595,23 +564,6 @@ def _history_from_staging(staging: Table, constants: dict[str, Any]) -> Insert:
         h.metadata, h.actor, h.reason, h.job_run_id,
     ]  # fmt: skip
     return insert(_HISTORY).from_select(columns, source)
-
-
-def _insert_history(conn: Connection, history: Insert) -> tuple[int, ...]:
-    """Run the history INSERT … SELECT; the new rows' ids in staging order."""
-    ids = _HISTORY.c.id
-    if conn.dialect.name != "sqlite":
-        return tuple(conn.execute(history.returning(ids)).scalars().all())
-    # RETURNING doubles SQLite's own cost of a 10,000-row INSERT … SELECT. The unit holds
-    # the write lock (BEGIN IMMEDIATE) and new ids only go up, so the rows above the old
-    # maximum are exactly these: n of them in (before, after] with after − before = n fill
-    # that range (always, with AUTOINCREMENT); otherwise read them.
-    before = conn.scalar(select(func.max(ids))) or 0
-    inserted = conn.execute(history).rowcount
-    after = conn.scalar(select(func.max(ids))) or 0
-    if after - before == inserted:
-        return tuple(range(before + 1, after + 1))
-    return tuple(conn.scalars(select(ids).where(ids > before).order_by(ids)).all())
 
 
 def _row_columns(row: RateRow) -> dict[str, Any]:
