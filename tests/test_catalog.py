@@ -640,12 +640,13 @@ def test_drift_frame(drift_catalog: Catalog) -> None:
 
 
 def test_repeated_float_costs_convert_as_each_one_would(tmp_path: Path) -> None:
-    # the reader converts each distinct float once; ±0.0 are equal keys but distinct texts
+    # the reader converts each distinct float once; ±0.0 are equal keys, and -0 is made 0
+    # at the edge (hubkit.decimals.to_decimal) as a single conversion would
     data = {
         f"m{i}": _chat(input_cost_per_token=value, output_cost_per_token=2.5e-06)
         for i, value in enumerate([0.0, -0.0, 0.0, -0.0, 1e-07, 1e-07])
     }
     catalog = load_catalog(_write_json(tmp_path, data))
     got = {e.model: str(e.unit_costs.input) for e in catalog.entries}
-    assert got == {"m0": "0.0", "m1": "-0.0", "m2": "0.0", "m3": "-0.0", "m4": "1E-7", "m5": "1E-7"}
+    assert got == {"m0": "0.0", "m1": "0.0", "m2": "0.0", "m3": "0.0", "m4": "1E-7", "m5": "1E-7"}
     assert {str(e.unit_costs.output) for e in catalog.entries} == {"0.0000025"}

@@ -80,9 +80,9 @@ def _catalog() -> Catalog:
         ),
         # an id with spaces around it: created stripped, as RateSpec strips it
         dataclasses.replace(gpt, model="  edge-padded  ", source_key="edge-4"),
-        # $100 a call: fine at a credit price of 1, beyond DECIMAL(20,10) at 1e-9
+        # $100,000 a call: fine at a credit price of 1, beyond DECIMAL(20,10) at 1e-6
         dataclasses.replace(
-            gpt, model="edge-pricey", unit_costs=UnitCosts(D(0), D(100)), source_key="edge-5"
+            gpt, model="edge-pricey", unit_costs=UnitCosts(D(0), D(100000)), source_key="edge-5"
         ),
     )  # fmt: skip
     entries = tuple(
@@ -261,8 +261,9 @@ def test_a_rate_the_gateway_cannot_hold_is_refused_like_the_per_row_import(
         ):
             before = _tables(url)
             with pytest.raises(ValidationError) as caught:
-                # 1 credit = 1e-9 USD: edge-pricey's $100 is 1.02e11 credits
-                run(store, catalog, create_missing=True, credit_price="0.000000001")
+                # 1 credit = 1e-6 USD (the lowest plausible price): edge-pricey's $100,000
+                # is 1.02e11 credits
+                run(store, catalog, create_missing=True, credit_price="0.000001")
             assert _tables(url) == before
             errors.append(str(caught.value))
         assert errors[0] == errors[1]

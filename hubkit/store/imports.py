@@ -285,12 +285,11 @@ class _Pricer:
         self.metadata: dict[tuple[Any, ...], str] = {}
 
     def margin_rate(self, cost: Any) -> Decimal:
-        if type(cost) is Decimal and cost.is_finite() and cost >= 0:
+        # zero (±0) and anything the rule might refuse take the rule's own path
+        if type(cost) is Decimal and cost.is_finite() and cost > 0:
             rate = self._rates.get(cost)
             if rate is None:
-                rate = _margin_rate(cost, self.factor, self.price)
-                if cost:
-                    self._rates[cost] = rate
+                rate = self._rates[cost] = _margin_rate(cost, self.factor, self.price)
             return rate
         return margin_rate(cost, self.margin, self.price)
 
