@@ -106,29 +106,32 @@ def _shown(value: Any) -> str:
 def plausible_credit_price(credit_price: Any) -> Decimal:
     """:func:`validate_credit_price` and within :data:`CREDIT_PRICE_RANGE`."""
     price = validate_credit_price(credit_price)
-    low, high = CREDIT_PRICE_RANGE
-    if not low <= price <= high:
-        raise ValidationError(
-            f"creditPrice {_shown(credit_price)} is outside the plausible range {plain(low)} – "
-            f"{plain(high)} (currency per credit, e.g. 0.001); check for a typo",
-            field="creditPrice",
-            value=credit_price,
-        )
+    _check_plausible(
+        price, credit_price, CREDIT_PRICE_RANGE, "creditPrice", "currency per credit, e.g. 0.001"
+    )
     return price
 
 
 def plausible_margin(profit_margin: Any) -> Decimal:
     """:func:`validate_margin` and within :data:`MARGIN_RANGE`."""
     margin = validate_margin(profit_margin)
-    low, high = MARGIN_RANGE
-    if not low <= margin <= high:
-        raise ValidationError(
-            f"profitMargin {_shown(profit_margin)} is outside the plausible range {plain(low)} – "
-            f"{plain(high)} (a markup on cost in %, e.g. 25); check for a typo",
-            field="profitMargin",
-            value=profit_margin,
-        )
+    _check_plausible(
+        margin, profit_margin, MARGIN_RANGE, "profitMargin", "a markup on cost in %, e.g. 25"
+    )
     return margin
+
+
+def _check_plausible(
+    value: Decimal, given: Any, bounds: tuple[Decimal, Decimal], field: str, unit: str
+) -> None:
+    low, high = bounds
+    if not low <= value <= high:
+        raise ValidationError(
+            f"{field} {_shown(given)} is outside the plausible range {plain(low)} – "
+            f"{plain(high)} ({unit}); check for a typo",
+            field=field,
+            value=given,
+        )
 
 
 def validate_credit_price(credit_price: Any) -> Decimal:
