@@ -23,7 +23,7 @@ APP_PORT ?= 8866
 # JupyterLab refuses to start as root unless told; dev boxes and CI here run as root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help venv demo test lint format lab app bench clean
+.PHONY: help venv demo test soak lint format lab app bench clean
 
 help: ## Show this list of commands
 	@echo "Usage: make <target>"
@@ -46,6 +46,14 @@ demo: venv ## Init the local SQLite store, import the price catalog, preview a b
 test: venv ## Install PostgreSQL + chromium if missing, then run the whole test suite
 	bash scripts/install-system-deps.sh
 	$(BIN)/python -m pytest --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS)
+
+# `make soak N=5 SOAK_ARGS="-k drop --no-hog"`: rounds, and options for scripts/soak.py.
+N ?= 20
+SOAK_ARGS ?=
+
+soak: venv ## Run the fault/lock/concurrency/browser/job tests N times (N=20) under CPU load
+	bash scripts/install-system-deps.sh
+	$(BIN)/python scripts/soak.py --count $(N) --timeout $(PYTEST_TIMEOUT) $(SOAK_ARGS)
 
 lint: venv ## Check code style (ruff check + ruff format --check)
 	$(BIN)/ruff check $(CODE)

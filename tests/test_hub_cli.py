@@ -24,6 +24,9 @@ from hubkit.store import Store
 if TYPE_CHECKING:
     from hub_fixtures import HubHandle
 
+# Faults, races or timing: `make soak` runs these under CPU load.
+pytestmark = pytest.mark.soak
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -25,7 +25,7 @@ from hubkit.config import get_settings
 from hubkit.store import Store
 from hubkit.widgets import seed_sample_data
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.soak, pytest.mark.timeout(300)]
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = "04-margin-scenarios.ipynb"
