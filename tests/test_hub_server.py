@@ -673,6 +673,21 @@ def test_crash_kills_the_server_before_or_after_the_write(hub: HubHandle) -> Non
     assert [p["name"] for p in httpx.get(hub.url + BASE, headers=headers).json()] == ["openai"]
 
 
+def test_a_restart_whose_port_was_taken_meanwhile_moves_to_a_free_one(hub: HubHandle) -> None:
+    # kill → restart rebinds the old port; on a busy machine anything may have taken it
+    hub.require_local()
+    hub.kill()
+    old_url = hub.url
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT
+        squatter.bind(("127.0.0.1", int(old_url.rsplit(":", 1)[1])))
+        squatter.listen(1)
+        hub.restart()
+    assert hub.url != old_url
+    headers = {"Authorization": f"Bearer {hub.token}"}
+    assert httpx.get(hub.url + BASE, headers=headers, timeout=30).json() == []
+
+
 def test_a_slow_write_still_applies_after_the_client_gave_up(
     api: httpx.Client, hub: HubHandle
 ) -> None:
