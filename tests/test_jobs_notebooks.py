@@ -115,7 +115,6 @@ def test_plain_papermill_writes_the_run_folder_itself(store: Store, tmp_path: Pa
 
 
 # ---- the runner, end to end ---------------------------------------------------------------
-@pytest.mark.soak  # the job end to end, and its lock: `make soak` runs it under load
 def test_bulk_update_flow(store: Store, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     before = snapshot(store)
     # dry run: a report, no change
@@ -189,7 +188,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     )  # fmt: skip
 
 
-@pytest.mark.soak  # the job end to end, and its lock: `make soak` runs it under load
+@pytest.mark.soak  # the job lock, across processes: `make soak` runs it under load
 def test_a_second_run_exits_75_at_once_and_takes_over_a_dead_lease(store: Store) -> None:
     holder = Lease(store.engine, run_id="still-running")
     holder.acquire()
