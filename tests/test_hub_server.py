@@ -747,6 +747,28 @@ def test_a_reset_lets_a_held_write_go_without_applying_it(
     assert api.get(BASE).json() == []
 
 
+def test_a_reset_while_a_held_body_is_still_arriving_counts_as_meanwhile(
+    api: httpx.Client, hub: HubHandle
+) -> None:
+    # The hub counts a request once its headers are in; a reset from then on must keep
+    # it out of the new state, even if the body only arrives after the reset.
+    hub.require_local()
+    hub.set_faults(hold={"count": 1, "method": "POST"})
+    body = json.dumps({"name": "openai", "displayName": "O", "baseUrl": "https://o.io"})
+    host, port = hub.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=60) as sock:
+        sock.sendall(
+            f"POST {BASE} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {hub.token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        )
+        hub.wait_for_request(BASE, "POST")
+        hub.reset()
+        sock.sendall(body.encode())
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 503 "), answer
+    assert api.get(BASE).json() == []
+
+
 def test_bad_fault_specs_are_refused(hub: HubHandle) -> None:
     hub.require_local()
     with pytest.raises(AssertionError, match="unknown fault"):

@@ -262,6 +262,9 @@ class FaultMiddleware:
             return
         method, path = scope["method"], scope["path"]
         self.stats.record(method, path)
+        # Taken on arrival, before any await: a reset while the body is still coming in
+        # counts as "meanwhile" too (a test sees the request counted from this point on).
+        generation = self._generation()
         faults = self.faults
         write = is_write(method, path)
         if faults.crash is not None and write and faults.writes_seen >= faults.crash[0]:
@@ -274,7 +277,6 @@ class FaultMiddleware:
             # Read the body first, as the real hub's body parser does before any handler:
             # a client that gives up meanwhile does not stop its write from applying.
             receive = await _buffered(receive)
-            generation = self._generation()
             if delay and faults.delay is not None:
                 await asyncio.sleep(faults.delay[1])
             if hold and faults.hold is not None:
