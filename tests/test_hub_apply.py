@@ -254,7 +254,7 @@ def test_503_bursts_and_a_slow_hub_fail_items_not_the_run(
     hub.clear_faults()
     store.create_rate(priced_spec("openai", "gpt-4.1", "0.000002", "0.000008"))
     hub.set_faults(hold={"count": 1, "method": "POST"})
-    with hub.client(timeout=2.0, retries=0) as impatient:
+    with hub.client(timeout=5.0, retries=0) as impatient:
         slow = apply(plan(store, impatient), store, impatient, dry_run=False)
     (timed_out,) = [r for r in slow.results if r.item.name == "gpt-4.1"]
     assert timed_out.status is FAILED and "timed out" in timed_out.message
