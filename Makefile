@@ -29,7 +29,7 @@ APP_PORT ?= 8866
 # JupyterLab refuses to start as root unless told; dev boxes and CI here run as root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help venv lock demo test test-lowest lint format lab app bench clean
+.PHONY: help venv lock demo test test-lowest soak lint format lab app bench clean
 
 help: ## Show this list of commands
 	@echo "Usage: make <target>"
@@ -78,6 +78,14 @@ test-lowest: venv ## The suite on the lowest versions pyproject.toml allows (kee
 	$(UV) pip install --python $(LOWEST_VENV)/bin/python --no-deps --no-build-isolation -e .
 	bash scripts/install-system-deps.sh
 	$(LOWEST_VENV)/bin/python -m pytest --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS)
+
+# `make soak N=5 SOAK_ARGS="-k drop --no-hog"`: rounds, and options for scripts/soak.py.
+N ?= 20
+SOAK_ARGS ?=
+
+soak: venv ## Run the fault/lock/concurrency/browser/job tests N times (N=20) under CPU load
+	bash scripts/install-system-deps.sh
+	$(BIN)/python scripts/soak.py --count $(N) --timeout $(PYTEST_TIMEOUT) $(SOAK_ARGS)
 
 lint: venv ## Check code style (ruff check + ruff format --check)
 	$(BIN)/ruff check $(CODE)

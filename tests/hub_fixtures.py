@@ -5,8 +5,9 @@ Fixtures:
 - ``local_hub`` (session): by default starts ``python -m hubkit.hub.server`` in a
   subprocess on 127.0.0.1 with a free port, a token and a state file in a tmp dir, waits
   until it answers and yields a :class:`LocalHub` handle (``.url``, ``.token``,
-  ``.set_faults(...)``, ``.clear_faults()``, ``.reset()``, ``.kill()``, ``.restart()``,
-  ``.request_count(path=None, method=None)``, ``.stats()``, ``.client(**kw)``).
+  ``.set_faults(...)``, ``.clear_faults()``, ``.release()``, ``.reset()``, ``.kill()``,
+  ``.restart()``, ``.request_count(path=None, method=None)``, ``.wait_for_request(...)``,
+  ``.stats()``, ``.client(**kw)``).
   With ``HUBKIT_TEST_HUB_URL`` and ``HUBKIT_TEST_HUB_TOKEN`` set it yields a
   :class:`RemoteHub` for that hub instead: fault switches, kill/restart and request
   counts skip the test there (saying why), and ``reset()`` only deletes what the tests
@@ -171,6 +172,12 @@ class HubHandle:
     def clear_faults(self) -> None:
         return None
 
+    def release(self) -> None:
+        pytest.skip(REMOTE_SKIP)
+
+    def wait_for_request(self, path: str | None = None, method: str | None = None) -> None:
+        pytest.skip(REMOTE_SKIP)
+
     def kill(self) -> None:
         pytest.skip(REMOTE_SKIP)
 
@@ -214,6 +221,20 @@ class LocalHub(HubHandle):
     # --- process ----------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Start (again on the same port, so the URL stays, when that port is still free)."""
+        log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
+        try:
+            self._start()
+        except RuntimeError:
+            new_output = self.log_path.read_bytes()[log_start:]
+            if self.port == 0 or b"in use" not in new_output:
+                raise
+            # Between kill and restart another process took the port (an outgoing
+            # connection can get it too): a fresh port, rather than a failed test.
+            self.port = 0
+            self._start()
+
+    def _start(self) -> None:
         ready = self.workdir / "ready"
         ready.unlink(missing_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("HUBKIT_")}
@@ -312,6 +333,17 @@ class LocalHub(HubHandle):
     def clear_faults(self) -> None:
         if self.alive:
             self._post("/__test__/faults", {})
+
+    def release(self) -> None:
+        """Let requests held by the ``hold`` fault go on (see ``set_faults(hold=...)``)."""
+        self._post("/__test__/release")
+
+    def wait_for_request(self, path: str | None = None, method: str | None = None) -> None:
+        """Return once the hub has received a matching request (a held one counts)."""
+        deadline = time.monotonic() + 60  # a stuck client, not a slow machine, trips this
+        while self.request_count(path, method) == 0:
+            assert time.monotonic() < deadline, f"no {method or ''} {path or ''} request arrived"
+            time.sleep(0.02)
 
     def reset(self) -> None:
         """Wipe all data, faults, counters and rate limits."""

@@ -54,6 +54,9 @@ from hubkit.usage_sql import (
     usage_totals,
 )
 
+# Faults, races or timing: `make soak` runs these under CPU load.
+pytestmark = pytest.mark.soak
+
 D = Decimal
 MARGINS = [None, D(0), D(35)]
 PRICES = [D("0.001"), D("0.0025")]

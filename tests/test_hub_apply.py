@@ -50,6 +50,9 @@ from hubkit.store import Store
 if TYPE_CHECKING:
     from hub_fixtures import HubHandle
 
+# Faults, races or timing: `make soak` runs these under CPU load.
+pytestmark = pytest.mark.soak
+
 OK, FAILED, SKIPPED = ItemStatus.OK, ItemStatus.FAILED, ItemStatus.SKIPPED
 
 
@@ -245,14 +248,17 @@ def test_503_bursts_and_a_slow_hub_fail_items_not_the_run(
     ]  # fmt: skip
     assert hub.request_count(method="PUT") - puts == 3
 
-    # a slow hub: the create times out, the hub applies it later — no duplicate after
+    # a slow hub: the create times out, the hub applies it later — no duplicate after.
+    # The hub holds the POST until released: it times out however loaded the machine is,
+    # and the client's other calls get a timeout no loaded machine comes near.
     hub.clear_faults()
     store.create_rate(priced_spec("openai", "gpt-4.1", "0.000002", "0.000008"))
-    hub.set_faults(delay={"seconds": 1.5, "count": 1, "method": "POST"})
-    with hub.client(timeout=0.3, retries=0) as impatient:
+    hub.set_faults(hold={"count": 1, "method": "POST"})
+    with hub.client(timeout=5.0, retries=0) as impatient:
         slow = apply(plan(store, impatient), store, impatient, dry_run=False)
     (timed_out,) = [r for r in slow.results if r.item.name == "gpt-4.1"]
     assert timed_out.status is FAILED and "timed out" in timed_out.message
+    hub.release()
     key = ("openai", "gpt-4.1", "chatCompletion")
     deadline = time.monotonic() + 20
     while hub_rates(client)[key] == 0 and time.monotonic() < deadline:
@@ -419,20 +425,21 @@ def test_a_key_rotated_while_it_is_being_pushed_is_pushed_again_next_time(
     assert apply(plan(store, client), store, client, dry_run=False).complete
     store.rotate_credential("openai", "main", NEW_KEY)
     pushed_before = store.list_credentials()[0].last_pushed_at
-    # the hub holds the PUT a while; meanwhile the operator rotates the key once more
-    hub.set_faults(delay={"seconds": 1.0, "count": 1, "method": "PUT"})
+    # the hub holds the PUT until the operator has rotated the key once more: the
+    # rotation lands while the push is in flight, by construction rather than by timing
+    hub.set_faults(hold={"count": 1, "method": "PUT"})
 
     def rotate_when_the_put_arrives() -> None:
-        deadline = time.monotonic() + 20
-        while hub.request_count("/api/ai-providers/*/credentials/*", "PUT") == 0:
-            if time.monotonic() > deadline:
-                return
-            time.sleep(0.02)
-        store.rotate_credential("openai", "main", KEY)
+        try:
+            hub.wait_for_request("/api/ai-providers/*/credentials/*", "PUT")
+            store.rotate_credential("openai", "main", KEY)
+        finally:
+            hub.release()
 
     rotator = threading.Thread(target=rotate_when_the_put_arrives)
     rotator.start()
-    report = apply(plan(store, client), store, client, dry_run=False)
+    with hub.client(timeout=60) as patient:  # it waits for the rotator, not for a timer
+        report = apply(plan(store, patient), store, patient, dry_run=False)
     rotator.join()
     (result,) = report.results
     assert result.status is OK and "rotated again locally meanwhile" in result.message

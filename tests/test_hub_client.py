@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from hub_fixtures import HubHandle
 
 
+# Faults, races or timing: `make soak` runs these under CPU load.
+pytestmark = pytest.mark.soak
+
 KEY = "sk-proj-abcdefghijklmnop1234"
 OTHER_KEY = "sk-live-ZYXWVUTSRQPONMLK9876"
 LIVE_KEYS = "a real hub tests keys live with the provider: the fake keys here would fail"
@@ -338,19 +341,22 @@ def test_429_waits_are_capped_by_max_wait(hub: HubHandle, sleeps: Sleeps) -> Non
 
 def test_a_slow_get_is_retried_and_a_slow_post_is_not(hub: HubHandle, sleeps: Sleeps) -> None:
     hub.require_local()
-    with hub.client(sleep=sleeps, timeout=1.0) as fast:
-        hub.set_faults(delay={"seconds": 2.5, "count": 1, "method": "GET"})
+    # Held requests time out whatever the load; 5 s (as everywhere) for the ones not held.
+    with hub.client(sleep=sleeps, timeout=5.0) as fast:
+        hub.set_faults(hold={"count": 1, "method": "GET"})
         assert fast.list_providers() == []
         assert hub.request_count(method="GET") == 2 and sleeps == [0.5]
-        hub.set_faults(delay={"seconds": 2.5, "count": 1, "method": "POST"})
+        hub.set_faults(hold={"count": 1, "method": "POST"})
         with pytest.raises(HubTimeoutError, match="re-read its state") as timed_out:
             fast.create_provider("openai", "OpenAI", base_url="https://api.openai.com/v1")
         assert timed_out.value.method == "POST" and hub.request_count(method="POST") == 1
-    # the hub did apply it after the client gave up: that is why a POST is not retried
-    deadline = time.monotonic() + 5
+    # the hub does apply it after the client gave up: that is why a POST is not retried
     with hub.client() as reader:
+        assert reader.list_providers() == []  # still held
+        hub.release()
+        deadline = time.monotonic() + 60
         while not reader.list_providers():
-            assert time.monotonic() < deadline
+            assert time.monotonic() < deadline, "the released write never landed"
             time.sleep(0.05)
 
 
@@ -584,6 +590,38 @@ def test_mock_connect_errors_retry_a_post_but_read_errors_do_not() -> None:
     with pytest.raises(HubError, match="may have applied"):
         client.create_provider("openai", "OpenAI", base_url="https://o.io")
     assert len(seen) == 1
+
+
+# How a lost answer reaches the client (FIN → RemoteProtocolError, RST → ReadError) is up
+# to the network; the client must treat every such way the same: "may have applied".
+LOST_ANSWERS = [
+    httpx.RemoteProtocolError("peer closed connection without sending complete message body"),
+    httpx.ReadError("[Errno 104] Connection reset by peer"),
+    httpx.WriteError("[Errno 32] Broken pipe"),
+]
+
+
+@pytest.mark.parametrize("lost", LOST_ANSWERS, ids=lambda e: type(e).__name__)
+def test_mock_every_lost_answer_is_ambiguous_alike(lost: httpx.TransportError) -> None:
+    def drop(request: httpx.Request) -> httpx.Response:
+        raise lost
+
+    client, seen = _mock(drop)
+    with pytest.raises(HubError, match="may have applied it: re-read its state") as err:
+        client.create_provider("openai", "OpenAI", base_url="https://o.io")
+    assert len(seen) == 1 and "lost before an answer" in str(err.value)  # never retried
+
+    answers = iter([lost, httpx.Response(404, json={"error": "Provider not found"})])
+
+    def then_gone(request: httpx.Request) -> httpx.Response:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    client, seen = _mock(then_gone)
+    # the retry's 404 is our own first DELETE having landed
+    assert client.delete_provider("p1") == "already deleted" and len(seen) == 2
 
 
 def test_mock_redirects_are_not_followed() -> None:

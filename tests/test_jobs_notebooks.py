@@ -188,6 +188,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     )  # fmt: skip
 
 
+@pytest.mark.soak  # the job lock, across processes: `make soak` runs it under load
 def test_a_second_run_exits_75_at_once_and_takes_over_a_dead_lease(store: Store) -> None:
     holder = Lease(store.engine, run_id="still-running")
     holder.acquire()
@@ -211,6 +212,7 @@ def test_a_second_run_exits_75_at_once_and_takes_over_a_dead_lease(store: Store)
     assert Lease(store.engine).current() is None  # released at the end
 
 
+@pytest.mark.soak
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_wait_queues_behind_the_holder(store: Store) -> None:
     holder = Lease(store.engine, run_id="long-job")

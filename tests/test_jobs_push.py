@@ -17,6 +17,9 @@ from hubkit.jobs.push import plan_push
 from hubkit.pricing import RateFilter
 from hubkit.store import Store
 
+# Faults, races or timing: `make soak` runs these under CPU load.
+pytestmark = pytest.mark.soak
+
 
 def _local(store: Store, model: str, rin: str, cost: str | None = "0.000001", **kw: str) -> Rate:
     costs = {"input": cost, "output": "0"} if cost else None

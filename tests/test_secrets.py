@@ -93,6 +93,7 @@ def test_rotation_reencrypts_every_credential(store: Store, db_url: str) -> None
     assert _revealed(store) == EXPECTED
 
 
+@pytest.mark.soak
 def test_concurrent_rotations_leave_every_credential_readable(store: Store, db_url: str) -> None:
     # Two operators rotating at once: the second must build on the first's new key, or the
     # key file ends up without the key the rows were sealed with.

@@ -111,6 +111,7 @@ def test_bad_database_urls_are_storage_errors(tmp_path: Path) -> None:
         Store.open("sqlite://")
 
 
+@pytest.mark.soak
 def test_concurrent_opens_of_a_fresh_database(db_url: str) -> None:
     errors: list[BaseException] = []
     barrier = threading.Barrier(4, timeout=30)
@@ -133,6 +134,7 @@ def test_concurrent_opens_of_a_fresh_database(db_url: str) -> None:
         assert store.list_rates() == []
 
 
+@pytest.mark.soak
 def test_bulk_apply_racing_a_single_edit(db_url: str) -> None:
     """Whoever commits first wins; the other is refused whole, never half-applied."""
     with Store.open(db_url) as store:

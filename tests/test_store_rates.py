@@ -215,6 +215,7 @@ def test_update_with_same_values_changes_nothing(store: Store) -> None:
     assert len(store.history(rate_id=rate.id)) == 1
 
 
+@pytest.mark.soak
 def test_stale_version_conflict(store: Store) -> None:
     rate = store.create_rate(chat_spec())
     store.update_rate(rate.id, 1, input_rate="0.000004")
@@ -243,6 +244,7 @@ def test_invalid_update_writes_nothing(store: Store) -> None:
         store.update_rate(12345, 1, input_rate=1)
 
 
+@pytest.mark.soak
 def test_two_stores_interleaved_edit_is_refused(db_url: str, store: Store) -> None:
     rate = store.create_rate(chat_spec())
     with Store.open(db_url) as other:
@@ -253,6 +255,7 @@ def test_two_stores_interleaved_edit_is_refused(db_url: str, store: Store) -> No
     assert store.get_rate(rate.id).input_rate == D("0.000005")
 
 
+@pytest.mark.soak
 def test_two_stores_racing_on_one_row(db_url: str, store: Store) -> None:
     rate = store.create_rate(chat_spec())
     barrier = threading.Barrier(2, timeout=30)
@@ -467,6 +470,7 @@ def test_reapplying_is_idempotent(store: Store, db_url: str) -> None:
     assert count_rows(db_url, "rate_history") == n_history
 
 
+@pytest.mark.soak
 def test_apply_after_a_concurrent_edit_is_refused(store: Store, db_url: str) -> None:
     rates = _costed(store)
     preview = store.preview_bulk_update(20, 1)

@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from hub_fixtures import HubHandle
 
 
+# Faults, races or timing: `make soak` runs these under CPU load.
+pytestmark = pytest.mark.soak
+
+
 @pytest.fixture
 def store(sqlite_url: str) -> Iterator[Store]:
     with Store.open(sqlite_url) as opened:

@@ -5,6 +5,7 @@ set, ``{}`` clears it. Every key is optional::
 
     {
       "delay":  {"seconds": 2.0, "count": 1, "path": "/api/ai-providers*", "method": "GET"},
+      "hold":   {"count": 1, "path": "...", "method": "PUT", "seconds": 60},
       "status": {"code": 503, "count": 2, "path": "...", "method": "POST",
                  "retryAfter": 1, "retryAfterHeader": false},
       "drop":   {"count": 1, "afterApply": true, "path": "...", "method": "..."},
@@ -16,11 +17,18 @@ set, ``{}`` clears it. Every key is optional::
 - ``delay``: sleep before handling (past the client's timeout: a "slow hub"). A write
   still applies after the delay, as on a real hub the client gave up on — unless the
   state was reset meanwhile (then 503, so one test's late write never leaks into the next).
+- ``hold``: like ``delay``, but until the test says ``POST /__test__/release`` (or
+  ``seconds``, default 60, pass): "the hub is working on it" for exactly as long as a
+  test needs, with no guess at how long that is. A release lets held requests (and any
+  later ones of this fault set) go on; replacing or resetting the faults releases them
+  too (a reset one then gets the 503 above).
 - ``status``: answer ``code`` with ``{"error": "Injected fault: <code>"}`` without
   handling; for 429 the body carries ``retryAfter`` (and a ``Retry-After`` header if
   ``retryAfterHeader``).
-- ``drop``: close the connection without a complete answer. With ``afterApply`` (default)
-  the request is handled first — the client cannot know its write happened.
+- ``drop``: read the whole request, then answer 200 headers and the first bytes of the
+  promised body and close the connection cleanly (a FIN, never a RST): the client always
+  sees a body that ended early (httpx: ``RemoteProtocolError``). With ``afterApply``
+  (default) the request is handled first — the client cannot know its write happened.
 - ``failAfterWrites``: the first ``writes`` writes pass, the next ones (``count`` of them,
   default all) get ``code`` (500) and are **not** applied.
 - ``crash``: after ``afterWrites`` writes the next write kills the server process
@@ -108,6 +116,8 @@ class Rule:
 @dataclass
 class Faults:
     delay: tuple[Rule, float] | None = None
+    hold: tuple[Rule, float] | None = None
+    released: asyncio.Event = field(default_factory=asyncio.Event)
     status: tuple[Rule, int, float | None, bool] | None = None
     drop: tuple[Rule, bool] | None = None
     fail_after: tuple[int, int, int | None] | None = None
@@ -120,13 +130,17 @@ class Faults:
     def parse(cls, data: Any) -> Faults:
         if not isinstance(data, Mapping):
             raise ApiError(400, "faults must be a JSON object")
-        known = {"delay", "status", "drop", "failAfterWrites", "crash", "marginFailModels"}
+        known = {
+            "delay", "hold", "status", "drop", "failAfterWrites", "crash", "marginFailModels",
+        }  # fmt: skip
         unknown = set(data) - known
         if unknown:
             raise ApiError(400, f"unknown fault(s): {', '.join(sorted(unknown))}")
         faults = cls(raw=json.loads(json.dumps(data, default=float)))
         if (d := data.get("delay")) is not None:
             faults.delay = (Rule.parse(d, "delay"), _seconds(d.get("seconds"), "delay.seconds"))
+        if (h := data.get("hold")) is not None:
+            faults.hold = (Rule.parse(h, "hold"), _seconds(h.get("seconds", 60), "hold.seconds"))
         if (s := data.get("status")) is not None:
             code = s.get("code", 503)
             if not isinstance(code, int) or not 400 <= code <= 599:
@@ -224,9 +238,23 @@ class FaultMiddleware:
 
     def __init__(self, app: ASGIApp, generation: Callable[[], int]) -> None:
         self.app = app
-        self.faults = Faults()
+        self._faults = Faults()
         self.stats = Stats()
         self._generation = generation
+
+    @property
+    def faults(self) -> Faults:
+        return self._faults
+
+    @faults.setter
+    def faults(self, new: Faults) -> None:
+        # A held request never outlives the fault set that held it.
+        self._faults.released.set()
+        self._faults = new
+
+    def release(self) -> None:
+        """Let every held request go on (``POST /__test__/release``)."""
+        self._faults.released.set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"].startswith("/__test__"):
@@ -234,18 +262,28 @@ class FaultMiddleware:
             return
         method, path = scope["method"], scope["path"]
         self.stats.record(method, path)
+        # Taken on arrival, before any await: a reset while the body is still coming in
+        # counts as "meanwhile" too (a test sees the request counted from this point on).
+        generation = self._generation()
         faults = self.faults
         write = is_write(method, path)
         if faults.crash is not None and write and faults.writes_seen >= faults.crash[0]:
             if faults.crash[1]:
                 await self.app(scope, receive, _swallow)
             os._exit(CRASH_EXIT_CODE)  # a hard crash: no answer, no cleanup
-        if faults.delay is not None and faults.delay[0].take(method, path):
+        delay = faults.delay is not None and faults.delay[0].take(method, path)
+        hold = faults.hold is not None and faults.hold[0].take(method, path)
+        if delay or hold:
             # Read the body first, as the real hub's body parser does before any handler:
             # a client that gives up meanwhile does not stop its write from applying.
             receive = await _buffered(receive)
-            generation = self._generation()
-            await asyncio.sleep(faults.delay[1])
+            if delay and faults.delay is not None:
+                await asyncio.sleep(faults.delay[1])
+            if hold and faults.hold is not None:
+                try:
+                    await asyncio.wait_for(faults.released.wait(), faults.hold[1])
+                except TimeoutError:
+                    pass  # held as long as allowed: carry on, as a slow hub finally would
             if generation != self._generation():
                 await _send_json(
                     send,
@@ -275,18 +313,40 @@ class FaultMiddleware:
         if write:
             faults.writes_seen += 1
         if faults.drop is not None and faults.drop[0].take(method, path):
+            # The whole request is read first, whether or not it is applied: closing a
+            # socket with unread request bytes makes the kernel send a RST instead of a
+            # FIN, and whether the client then saw "reset" or "closed early" was a race.
+            receive = await _buffered(receive)
             if faults.drop[1]:
                 await self.app(scope, receive, _swallow)
-            # Promise a body, send none, then fail: uvicorn closes the socket mid-answer.
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", b"64")],
-                }
-            )
+            await _send_truncated(send)
             raise InjectedDrop(f"dropped {method} {path}")
         await self.app(scope, receive, send)
+
+
+#: What a dropped answer promises and what it delivers before the clean close.
+DROP_CONTENT_LENGTH = 64
+DROP_PARTIAL_BODY = b'{"dropped": '
+
+
+async def _send_truncated(send: Send) -> None:
+    """Full headers, the first bytes of the promised body, then (on raise) a clean close.
+
+    The client always gets the same thing: a 200 whose body ends early, i.e. httpx's
+    ``RemoteProtocolError`` ("peer closed connection without sending complete message
+    body"), never a connection reset.
+    """
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(DROP_CONTENT_LENGTH).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": DROP_PARTIAL_BODY, "more_body": True})
 
 
 async def _swallow(message: Message) -> None:

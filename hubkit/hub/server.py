@@ -23,7 +23,8 @@ real hub) but everything else needs ``Authorization: Bearer <token>`` (401 other
 deleting a provider deletes its credentials and rates.
 
 Test-only endpoints (same token): ``POST /__test__/faults`` (see
-:mod:`hubkit.hub._server_faults`), ``GET /__test__/faults``, ``POST /__test__/reset``
+:mod:`hubkit.hub._server_faults`), ``GET /__test__/faults``, ``POST /__test__/release``
+(lets requests held by the ``hold`` fault go on), ``POST /__test__/reset``
 (wipes all data, faults, counters and rate limits), ``GET /__test__/stats``.
 """
 
@@ -216,6 +217,11 @@ def _routes(hub: LocalHub) -> list[Route]:
         hub.middleware.stats.writes = 0
         return {"message": "reset", "generation": state.generation}
 
+    async def test_release(request: Request) -> Any:
+        assert hub.middleware is not None
+        hub.middleware.release()
+        return {"message": "released"}
+
     async def test_stats(request: Request) -> Any:
         assert hub.middleware is not None
         return hub.middleware.stats.as_json()
@@ -238,6 +244,7 @@ def _routes(hub: LocalHub) -> list[Route]:
         Route(f"{BASE}/{{pid}}/model-rates/{{rid}}", guarded(rate), methods=["PUT", "DELETE"]),
         Route("/__test__/faults", guarded(test_faults), methods=["GET", "POST"]),
         Route("/__test__/reset", guarded(test_reset), methods=["POST"]),
+        Route("/__test__/release", guarded(test_release), methods=["POST"]),
         Route("/__test__/stats", guarded(test_stats), methods=["GET"]),
     ]
 

@@ -113,8 +113,26 @@ def jupyter_env(workdir: Path, base: dict[str, str]) -> dict[str, str]:
     return env
 
 
+class PortTaken(RuntimeError):
+    """The server exited because its port was taken between :func:`free_port` and its bind."""
+
+
+#: A port is picked free, then bound by the server: another process may win it in between.
+PORT_ATTEMPTS = 5
+
+
 def start_lab(root: Path, env: dict[str, str], log: Path, *, timeout: float = 90) -> LabServer:
     """Start ``python -m jupyterlab`` (this venv's) and wait until its API answers."""
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        try:
+            return _start_lab(root, env, log, timeout=timeout)
+        except PortTaken:
+            if attempt == PORT_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_lab(root: Path, env: dict[str, str], log: Path, *, timeout: float) -> LabServer:
     token = secrets.token_hex(16)
     port = free_port()
     cmd = [
@@ -148,7 +166,11 @@ def wait_until_ready(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{name} exited ({process.returncode}):\n{log_tail()}")
+            tail = log_tail()
+            if "already in use" in tail:  # lost the race for the port: the caller retries
+                stop_process_group(process)
+                raise PortTaken(f"{name} found its port taken:\n{tail}")
+            raise RuntimeError(f"{name} exited ({process.returncode}):\n{tail}")
         try:
             if httpx.get(ready_url, timeout=2).status_code == 200:
                 return

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from e2e._lab import free_port, stop_process_group, wait_until_ready
+from e2e._lab import PORT_ATTEMPTS, PortTaken, free_port, stop_process_group, wait_until_ready
 
 
 @dataclass
@@ -36,11 +36,22 @@ class VoilaServer:
 def start_voila(
     notebook: Path, env: dict[str, str], log: Path, *, timeout: float = 90
 ) -> VoilaServer:
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        try:
+            return _start_voila(notebook, env, log, timeout=timeout)
+        except PortTaken:
+            if attempt == PORT_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_voila(notebook: Path, env: dict[str, str], log: Path, *, timeout: float) -> VoilaServer:
     token = secrets.token_hex(16)
     port = free_port()
     cmd = [
         sys.executable, "-m", "voila", str(notebook), "--no-browser", f"--port={port}",
         "--Voila.ip=127.0.0.1", f"--Voila.token={token}", "--strip_sources=True",
+        "--Voila.port_retries=0",  # a taken port must fail (and be retried), not move
     ]  # fmt: skip
     handle = log.open("wb")
     # Own session: the kernel it starts shares its process group, so teardown reaches it.

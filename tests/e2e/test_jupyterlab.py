@@ -32,7 +32,7 @@ from hubkit.pricing import bulk_preview, margin_rate
 from hubkit.store import HistoryEntry, Store
 from hubkit.widgets import seed_sample_data
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.soak, pytest.mark.timeout(300)]
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = "03-bulk-rate-update.ipynb"

@@ -13,19 +13,21 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from e2e import _voila
 from e2e._lab import CHROMIUM, CHROMIUM_ARGS, jupyter_env
 from e2e._voila import VoilaServer, start_voila, stop_voila
 from hubkit.config import get_settings
 from hubkit.store import Store
 from hubkit.widgets import seed_sample_data
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.soak, pytest.mark.timeout(300)]
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = "04-margin-scenarios.ipynb"
@@ -70,6 +72,30 @@ def voila(tmp_path: Path, seeded_db: Path) -> Iterator[VoilaServer]:
         yield server
     finally:
         stop_voila(server)
+
+
+def test_a_port_taken_before_voila_binds_it_is_retried_on_another(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # free_port() then the server's bind: anything may take the port in between. Here
+    # something surely has, once; start_voila must come up on another port, not hang.
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen(1)
+        taken = squatter.getsockname()[1]
+        handed_out = iter([taken])
+        real_free_port = _voila.free_port
+        monkeypatch.setattr(_voila, "free_port", lambda: next(handed_out, 0) or real_free_port())
+        root = tmp_path / "root"
+        root.mkdir()
+        shutil.copy2(REPO / "notebooks" / NOTEBOOK, root / NOTEBOOK)
+        env = jupyter_env(tmp_path, dict(os.environ))
+        server = start_voila(root / NOTEBOOK, env, tmp_path / "voila.log")
+        try:
+            assert server.port != taken and server.process.poll() is None
+        finally:
+            stop_voila(server)
 
 
 def _exports() -> list[Path]:
