@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
@@ -119,17 +120,23 @@ class PortTaken(RuntimeError):
 
 #: A port is picked free, then bound by the server: another process may win it in between.
 PORT_ATTEMPTS = 5
+_Server = TypeVar("_Server")
 
 
-def start_lab(root: Path, env: dict[str, str], log: Path, *, timeout: float = 90) -> LabServer:
-    """Start ``python -m jupyterlab`` (this venv's) and wait until its API answers."""
+def on_a_free_port(start: Callable[[], _Server]) -> _Server:
+    """``start()`` again (it picks a new port) while its server lost the port race."""
     for attempt in range(1, PORT_ATTEMPTS + 1):
         try:
-            return _start_lab(root, env, log, timeout=timeout)
+            return start()
         except PortTaken:
             if attempt == PORT_ATTEMPTS:
                 raise
     raise AssertionError("unreachable")
+
+
+def start_lab(root: Path, env: dict[str, str], log: Path, *, timeout: float = 90) -> LabServer:
+    """Start ``python -m jupyterlab`` (this venv's) and wait until its API answers."""
+    return on_a_free_port(lambda: _start_lab(root, env, log, timeout=timeout))
 
 
 def _start_lab(root: Path, env: dict[str, str], log: Path, *, timeout: float) -> LabServer:

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from e2e._lab import PORT_ATTEMPTS, PortTaken, free_port, stop_process_group, wait_until_ready
+from e2e._lab import free_port, on_a_free_port, stop_process_group, wait_until_ready
 
 
 @dataclass
@@ -36,13 +36,7 @@ class VoilaServer:
 def start_voila(
     notebook: Path, env: dict[str, str], log: Path, *, timeout: float = 90
 ) -> VoilaServer:
-    for attempt in range(1, PORT_ATTEMPTS + 1):
-        try:
-            return _start_voila(notebook, env, log, timeout=timeout)
-        except PortTaken:
-            if attempt == PORT_ATTEMPTS:
-                raise
-    raise AssertionError("unreachable")
+    return on_a_free_port(lambda: _start_voila(notebook, env, log, timeout=timeout))
 
 
 def _start_voila(notebook: Path, env: dict[str, str], log: Path, *, timeout: float) -> VoilaServer:
