@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import types
+
+import pytest
 
 import hubkit
 
@@ -37,3 +40,20 @@ def test_no_exported_name_shadows_a_submodule() -> None:
 
     submodules = {m.name for m in pkgutil.iter_modules(hubkit.__path__)}
     assert submodules & set(hubkit.__all__) == set()
+
+
+PACKAGES = ("catalog", "pricing", "replay", "scenarios", "usage")
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_package_exports_exist_and_shadow_no_submodule(package: str) -> None:
+    # Each stage package re-exports what its old flat module offered; an exported name equal
+    # to a submodule's (the function `drift` over a `drift.py`) would make
+    # `import hubkit.catalog.drift as m` hand back the function.
+    import pkgutil
+
+    module = importlib.import_module(f"hubkit.{package}")
+    assert module.__all__ == sorted(set(module.__all__), key=module.__all__.index)
+    assert [n for n in module.__all__ if not hasattr(module, n)] == []
+    submodules = {m.name for m in pkgutil.iter_modules(module.__path__)}
+    assert submodules & set(module.__all__) == set()
