@@ -210,3 +210,13 @@ __all__ = [
     "write_usage",
     "write_usage_dataset",
 ]
+
+# Reprs and tracebacks show the public path (``hubkit.Store``, not
+# ``hubkit.store.store.Store``), as httpx does: the place a class is defined is an internal
+# detail that later moves must not leak. Classes only; pickle then finds each one under
+# ``hubkit.<name>``, which works because every one of them is importable from here.
+for _name in __all__:
+    _value = globals()[_name]
+    if isinstance(_value, type):
+        _value.__module__ = __name__
+del _name, _value
