@@ -1,6 +1,6 @@
 """The SQL usage table and its pushed-down aggregations, on SQLite and PostgreSQL.
 
-The reference is the Decimal rule itself (:func:`hubkit.timeline.price_exact`, i.e.
+The reference is the Decimal rule itself (:func:`hubkit.replay.timeline.price_exact`, i.e.
 ``call_credits`` per call): PostgreSQL's NUMERIC sums must equal it exactly; SQLite's float
 sums within ``SQLITE_RTOL``; the vectorised pandas path within its stated bound.
 """
@@ -24,9 +24,9 @@ from hubkit.decimals import ZERO
 from hubkit.domain import RateType
 from hubkit.errors import ValidationError
 from hubkit.replay import replay
+from hubkit.replay.timeline import price_exact, timeline_from_rates
 from hubkit.store import Store
-from hubkit.timeline import price_exact, timeline_from_rates
-from hubkit.usage_sql import (
+from hubkit.usage.sql import (
     DIMENSIONS,
     ROUNDING_PER_CALL,
     SQLITE_RTOL,

@@ -31,7 +31,7 @@ from hubkit._gc import gc_paused
 from hubkit.decimals import ROUNDING, plain, require_decimal
 from hubkit.domain import RATE_LIMIT, ChangeType, UnitCosts, _rate, _text, validate_model_metadata
 from hubkit.errors import StaleVersionError, ValidationError
-from hubkit.pricing import (
+from hubkit.pricing.rules import (
     _margin_rate,
     _markup_factor,
     change_pct,

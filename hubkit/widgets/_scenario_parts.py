@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 
 from hubkit.errors import ValidationError
-from hubkit.ledger import UserCalls, settle
 from hubkit.replay import ReplayResult
-from hubkit.replay_frames import ledger_frame
+from hubkit.replay.frames import ledger_frame
+from hubkit.replay.ledger import UserCalls, settle
 
 #: Where the balance chart's users sit in the ranking by calls (busy, …, median): the
 #: busiest ones have thousands of events, too many to read (and to draw on every move).

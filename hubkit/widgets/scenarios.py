@@ -30,9 +30,9 @@ import pandas as pd
 from hubkit.billing_settings import BillingSettings
 from hubkit.decimals import plain
 from hubkit.errors import HubkitError, ValidationError
-from hubkit.ledger import settle
 from hubkit.pricing import validate_credit_price, validate_margin
 from hubkit.replay import Behaviour, ReplayResult
+from hubkit.replay.ledger import settle
 from hubkit.scenarios import ScenarioBase, scenario_grid, simulate
 from hubkit.store import Store
 from hubkit.usage import generate_usage, read_usage

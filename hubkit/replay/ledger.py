@@ -19,7 +19,7 @@ T), the balance before call i is ``G_eff + n·K − S_{i−1}``, so:
   their calls — and refused (402) from then on.
 
 Everything else (consumption split, expiry, overdraft) follows from those running sums
-with numpy; :mod:`hubkit.replay_reference` replays the same rules event by event in
+with numpy; :mod:`hubkit.replay.reference` replays the same rules event by event in
 Decimal and the tests pin the two together.
 """
 

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from hubkit.decimals import require_decimal
 from hubkit.domain import Rate, RateType, UnitCosts
-from hubkit.pricing import change_pct
+from hubkit.pricing.rules import change_pct
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from hubkit.catalog import Catalog
+    from hubkit.catalog.litellm import Catalog
 
 INFINITE_DRIFT = Decimal("Infinity")
 DEFAULT_THRESHOLD_PCT = Decimal(10)

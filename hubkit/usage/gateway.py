@@ -36,8 +36,7 @@ from hubkit._readers import read_csv_frame
 from hubkit.decimals import EXACT, quantize
 from hubkit.domain import RateType
 from hubkit.errors import StorageError, ValidationError
-from hubkit.timeline import price_exact
-from hubkit.usage_schema import inapplicable_counts, validate_usage
+from hubkit.usage.schema import inapplicable_counts, validate_usage
 
 _RATE_TYPES = frozenset(t.value for t in RateType)
 
@@ -357,6 +356,10 @@ def reconcile(
             "reconcile needs a stored_credits column (import with read_hub_database)",
             field="stored_credits",
         )
+    # Imported here: the replay timeline reads the usage schema (hubkit.usage), so a
+    # module-level import would make the two packages import each other at load time.
+    from hubkit.replay.timeline import price_exact
+
     priced = price_exact(usage, timeline)
     step = Decimal(1).scaleb(-places)
     statuses, diffs = [], []

@@ -1,10 +1,10 @@
 """The Decimal reference replay: the gateway's rules event by event, one call at a time.
 
-Slow and plain on purpose: :func:`hubkit.timeline.price_exact` prices each call with
+Slow and plain on purpose: :func:`hubkit.replay.timeline.price_exact` prices each call with
 :func:`hubkit.pricing.call_credits`, and a list of credit buckets (each with its kind and
 expiry) is drawn down earliest-expiring first (never-expiring last; on a tie promotional
 before purchased), exactly as domain.md states it. The vectorised replay
-(:mod:`hubkit.ledger`) must agree with it; the tests hold them together.
+(:mod:`hubkit.replay.ledger`) must agree with it; the tests hold them together.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import pandas as pd
 
 from hubkit.billing_settings import BillingSettings
 from hubkit.decimals import EXACT, ZERO
-from hubkit.pricing import validate_credit_price
-from hubkit.replay import Behaviour, buyer_draws
-from hubkit.timeline import price_exact
-from hubkit.usage_schema import to_ns, validate_usage
+from hubkit.pricing.rules import validate_credit_price
+from hubkit.replay.engine import Behaviour, buyer_draws
+from hubkit.replay.timeline import price_exact
+from hubkit.usage.schema import to_ns, validate_usage
 
 _NS_PER_DAY = 86_400 * 10**9
 _KIND_ORDER = {"promotional": 0, "purchased": 1}

@@ -4,7 +4,7 @@ A gateway that logs hundreds of millions of calls cannot hold them in one DataFr
 the replay only ever needs *all the calls of a set of users* at once (a user's ledger runs
 over their own calls). So the dataset is partitioned first by a user-hash bucket — every
 call of a user, in every month, lands in the same bucket — and each bucket is replayed on
-its own (:mod:`hubkit.distributed`). Months may sub-partition a bucket, so that appending
+its own (:mod:`hubkit.scenarios.partitioned`). Months may sub-partition a bucket, so that appending
 a new month writes new files and never rewrites old ones.
 
 Layout (hive style, so pyarrow, Dask, DuckDB and Spark read it as is)::
@@ -43,7 +43,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from hubkit.errors import ValidationError
-from hubkit.usage_schema import COUNT_COLUMNS, TEXT_COLUMNS, USAGE_COLUMNS, validate_usage
+from hubkit.usage.schema import COUNT_COLUMNS, TEXT_COLUMNS, USAGE_COLUMNS, validate_usage
 
 __all__ = [
     "DATASET_SCHEMA",
@@ -293,7 +293,7 @@ class UsageDataset:
         """All calls of one bucket as a usage frame (every call of its users)."""
         files = self.files(bucket, months)
         if not files:
-            from hubkit.usage_schema import empty_usage
+            from hubkit.usage.schema import empty_usage
 
             return empty_usage()
         table = pq.read_table(files, schema=DATASET_SCHEMA)
@@ -316,7 +316,7 @@ class UsageDataset:
         """The whole dataset in memory (small datasets, tests)."""
         frames = [frame for _, frame in self.iter_buckets()]
         if not frames:
-            from hubkit.usage_schema import empty_usage
+            from hubkit.usage.schema import empty_usage
 
             return empty_usage()
         return validate_usage(pd.concat(frames, ignore_index=True))

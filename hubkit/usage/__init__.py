@@ -8,9 +8,9 @@ and the AIGNE Hub database importer, behind one module.
 - :func:`read_usage` / :func:`write_usage`: CSV (optionally gzipped) or Parquet (pyarrow),
   validated by :func:`validate_usage` with errors naming the column and the row (and the
   file line for CSV).
-- :func:`generate_usage`: seeded synthetic traffic (``hubkit.usage_synth``).
+- :func:`generate_usage`: seeded synthetic traffic (``hubkit.usage.synthetic``).
 - :func:`read_hub_database` / :func:`read_hub_export`: the gateway's own records, with
-  :func:`reconcile` re-pricing them against the stored credits (``hubkit.usage_hub``).
+  :func:`reconcile` re-pricing them against the stored credits (``hubkit.usage.gateway``).
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ import pandas as pd
 
 from hubkit._readers import check_file, read_csv_frame
 from hubkit.errors import ValidationError
-from hubkit.usage_hub import (
+from hubkit.usage.gateway import (
     HubImport,
     HubImportReport,
     read_hub_database,
     read_hub_export,
     reconcile,
 )
-from hubkit.usage_schema import (
+from hubkit.usage.schema import (
     COUNT_COLUMNS,
     TEXT_COLUMNS,
     USAGE_COLUMNS,
@@ -36,7 +36,7 @@ from hubkit.usage_schema import (
     inapplicable_counts,
     validate_usage,
 )
-from hubkit.usage_synth import generate_usage
+from hubkit.usage.synthetic import generate_usage
 
 __all__ = [
     "COUNT_COLUMNS",
@@ -77,7 +77,7 @@ def _kind(path: Path, format: str | None) -> str:
 
 
 _USAGE_HINT = (
-    "give a usage CSV or Parquet file with the columns of hubkit.usage_schema "
+    "give a usage CSV or Parquet file with the columns of hubkit.usage.schema "
     "(`write_usage` writes one)"
 )
 

@@ -6,12 +6,12 @@ one ``GROUP BY`` away; there is no need to pull every call into Python. This mod
 
 - :data:`metadata` with two SQLAlchemy Core tables of its own (not the store's):
   :data:`usage_table` (``usage``: one row per call, the columns of
-  :mod:`hubkit.usage_schema`) and :data:`rate_periods_table` (``usage_rate_periods``:
-  the rate timeline, :mod:`hubkit.timeline`, that prices the calls);
+  :mod:`hubkit.usage.schema`) and :data:`rate_periods_table` (``usage_rate_periods``:
+  the rate timeline, :mod:`hubkit.replay.timeline`, that prices the calls);
 - :func:`create_usage_tables`, :func:`load_usage`, :func:`load_rate_timeline`;
 - :func:`aggregate_usage` (``GROUP BY`` any of provider, model, type, day, user, app)
   and :func:`usage_totals`, and :func:`aggregate_usage_frame`, the same aggregation of
-  a pandas table through the vectorised kernel (:meth:`hubkit.timeline.RateBook.price`).
+  a pandas table through the vectorised kernel (:meth:`hubkit.replay.timeline.RateBook.price`).
 
 The SQL prices each call as :func:`hubkit.pricing.call_credits` does (domain.md, "Credits
 for one call"): the rate in force at the call's time (``valid_from ≤ time < valid_to``),
@@ -37,7 +37,7 @@ Arithmetic and bounds:
 What is *not* here, on purpose: anything that depends on a balance — calls refused with a
 402, credits used from the grant vs purchases, expiry, packs bought, revenue. Those need
 every user's calls in time order and always go through the replay
-(:func:`hubkit.replay.replay`, or :mod:`hubkit.distributed` for big tables).
+(:func:`hubkit.replay.replay`, or :mod:`hubkit.scenarios.partitioned` for big tables).
 """
 
 from __future__ import annotations
@@ -79,8 +79,8 @@ from sqlalchemy import (
 
 from hubkit.domain import RateType
 from hubkit.errors import ValidationError
-from hubkit.timeline import RateBook, validate_timeline
-from hubkit.usage_schema import COUNT_COLUMNS, TEXT_COLUMNS, USAGE_COLUMNS, validate_usage
+from hubkit.replay.timeline import RateBook, validate_timeline
+from hubkit.usage.schema import COUNT_COLUMNS, TEXT_COLUMNS, USAGE_COLUMNS, validate_usage
 
 __all__ = [
     "DIMENSIONS",
@@ -203,9 +203,9 @@ def load_usage(engine: Engine, usage: pd.DataFrame, *, chunk_rows: int = 20_000)
 
 
 def load_rate_timeline(engine: Engine, timeline: pd.DataFrame) -> int:
-    """Replace ``usage_rate_periods`` with ``timeline`` (see :mod:`hubkit.timeline`).
+    """Replace ``usage_rate_periods`` with ``timeline`` (see :mod:`hubkit.replay.timeline`).
 
-    ``Store.rate_timeline()`` or :func:`hubkit.timeline.timeline_from_rates` give one.
+    ``Store.rate_timeline()`` or :func:`hubkit.replay.timeline.timeline_from_rates` give one.
     """
     frame = validate_timeline(timeline)
     exact = is_exact(engine)

@@ -11,7 +11,7 @@ The one sequential question — *at which call does a user's spending reach the 
 along a user's calls, so the number of a user's calls below the grant in scenario ρ is
 the number of its ρ*_i above ρ. One histogram of all ρ*_i against the sorted ρ of the
 grid gives that count for every user and every scenario at once. From there each user's
-ledger is closed form (:mod:`hubkit.ledger`), evaluated as (users × scenarios) arrays in
+ledger is closed form (:mod:`hubkit.replay.ledger`), evaluated as (users × scenarios) arrays in
 chunks. Only a buyer who might buy several packs at one call (a call costing more than a
 pack) is replayed call by call, and only in the scenarios where that can happen.
 
@@ -31,13 +31,13 @@ import numpy as np
 import pandas as pd
 
 from hubkit.billing_settings import BillingSettings
-from hubkit.ledger import NEVER
-from hubkit.pricing import is_below_cost
-from hubkit.replay import Behaviour, Kpis, buyer_draws
-from hubkit.scenario_sums import Family, UserSums
+from hubkit.pricing.rules import is_below_cost
+from hubkit.replay.engine import Behaviour, Kpis, buyer_draws
+from hubkit.replay.ledger import NEVER
+from hubkit.scenarios.sums import Family, UserSums
 
 if TYPE_CHECKING:
-    from hubkit.scenarios import ScenarioBase
+    from hubkit.scenarios.scenario import ScenarioBase
 
 _NS_PER_DAY = 86_400 * 10**9
 _CELLS_PER_CHUNK = 1_000_000  # users × scenarios evaluated at once (bounds memory)
@@ -72,7 +72,7 @@ def _models_below_cost(
 
 def _rounding(base: ScenarioBase, margins: list[Decimal | None], prices: list[Decimal]) -> dict:
     """Largest relative change the 10-place rounding makes to a repriced, used rate."""
-    from hubkit.scenarios import margin_rates_vec
+    from hubkit.scenarios.scenario import margin_rates_vec
 
     used = np.bincount(base.prepared.key, minlength=len(base.book.keys)) > 0
     pick = used & base.eligible
@@ -103,7 +103,7 @@ def run_grid(
     packs: list[Decimal],
 ) -> pd.DataFrame:
     """KPI rows for margins × prices × packs under one grant/expiry configuration."""
-    from hubkit.scenarios import scenario_row
+    from hubkit.scenarios.scenario import scenario_row
 
     prepared = base.prepared
     n = np.diff(prepared.starts)

@@ -10,7 +10,7 @@ with those rates (for all periods: "what if these had been our prices").
   the per-call replay of :mod:`hubkit.replay`); fast enough for a slider
   (build a :class:`ScenarioBase` once, then call it on every move);
 - :func:`scenario_grid` — KPIs for every (margin, credit price[, grant, expiry, pack])
-  combination, sharing the work across the grid (:mod:`hubkit.scenario_grid`).
+  combination, sharing the work across the grid (:mod:`hubkit.scenarios.grid`).
 
 ``profit_margin`` is a markup on cost; the KPI ``gross_margin_pct`` is a share of revenue.
 """
@@ -30,15 +30,15 @@ from hubkit.billing_settings import BillingSettings
 from hubkit.decimals import ZERO, require_decimal
 from hubkit.domain import Rate, RateType
 from hubkit.errors import ValidationError
-from hubkit.pricing import (
+from hubkit.pricing.rules import (
     RateFilter,
     is_below_cost,
     margin_rate,
     validate_credit_price,
     validate_margin,
 )
-from hubkit.replay import Behaviour, PreparedUsage, ReplayResult, prepare, replay_partition
-from hubkit.timeline import RateArrays, RateBook, current_rates, timeline_from_rates
+from hubkit.replay.engine import Behaviour, PreparedUsage, ReplayResult, prepare, replay_partition
+from hubkit.replay.timeline import RateArrays, RateBook, current_rates, timeline_from_rates
 
 _QUANTUM = 1e10
 
@@ -364,9 +364,9 @@ def scenario_grid(
     ``usage`` may be a :class:`ScenarioBase` (then ``rates`` is ignored). ``margins`` are
     markups on cost in % (None = keep the current rates); ``grants`` override the grant
     amount (0 = none), ``expiry`` the expiry days, ``packs`` the pack amount. One row per
-    scenario; see :mod:`hubkit.scenario_grid` for how the work is shared.
+    scenario; see :mod:`hubkit.scenarios.grid` for how the work is shared.
     """
-    from hubkit.scenario_grid import run_grid
+    from hubkit.scenarios.grid import run_grid
 
     if isinstance(usage, ScenarioBase):
         base = usage
@@ -454,7 +454,7 @@ def combine_grids(parts: Iterable[pd.DataFrame]) -> pd.DataFrame:
     ``models_below_cost`` and ``rate_rounding`` depend on the rates and the models used:
     the largest partition value is kept (exact when every partition uses every model).
     """
-    from hubkit.scenario_grid import KPI_FIELDS, with_derived_kpis
+    from hubkit.scenarios.grid import KPI_FIELDS, with_derived_kpis
 
     frames = list(parts)
     if not frames:

@@ -3,7 +3,7 @@
 :class:`Family` holds, for one split of each call's credits into a part that scales with
 ρ = (1 + margin/100)/creditPrice and a fixed part, the per-user running sums of both, of
 provider cost and of calls without unit costs. :class:`UserSums` reads them at each user's
-last, last pre-expiry and second-last call. See :mod:`hubkit.scenario_grid`.
+last, last pre-expiry and second-last call. See :mod:`hubkit.scenarios.grid`.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hubkit.ledger import segment_cumsum
+from hubkit.replay.ledger import segment_cumsum
 
 if TYPE_CHECKING:
-    from hubkit.scenarios import ScenarioBase
+    from hubkit.scenarios.scenario import ScenarioBase
 
 
 class Family:

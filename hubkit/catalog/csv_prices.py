@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from hubkit._catalog_types import CSV_COLUMNS, CatalogEntry, CostReader
+from hubkit.catalog.entries import CSV_COLUMNS, CatalogEntry, CostReader
 from hubkit.decimals import plain
 from hubkit.domain import RateType, UnitCosts, validate_provider_name
 from hubkit.errors import ValidationError

@@ -1,7 +1,7 @@
 """Replay and scenario grid beyond one table: bucket by bucket, or on a Dask cluster.
 
 The replay and the grid need all the calls of a user at once and nothing across users, so
-usage is cut by user hash (:func:`hubkit.usage_dataset.user_bucket`) and every piece runs
+usage is cut by user hash (:func:`hubkit.usage.dataset.user_bucket`) and every piece runs
 the *pandas* code path unchanged — :func:`hubkit.replay.prepare` +
 :func:`hubkit.replay.replay_partition`, or :func:`hubkit.scenarios.scenario_grid` on a
 :class:`~hubkit.scenarios.ScenarioBase` of the piece — then the pieces are added with
@@ -11,7 +11,7 @@ here prices a call or settles a ledger itself.
 Three ways to run it, one per scale:
 
 - :func:`replay_dataset` / :func:`scenario_grid_dataset`: a Parquet dataset
-  (:mod:`hubkit.usage_dataset`) in this process, one bucket in memory at a time;
+  (:mod:`hubkit.usage.dataset`) in this process, one bucket in memory at a time;
 - :func:`replay_dask` / :func:`scenario_grid_dask`: the same work on Dask workers, from a
   dataset path (each worker reads its own buckets) or a ``dask.dataframe`` (shuffled by
   user bucket first).
@@ -46,12 +46,12 @@ import pandas as pd
 
 from hubkit.billing_settings import BillingSettings
 from hubkit.errors import ValidationError
-from hubkit.pricing import RateFilter, validate_credit_price, validate_margin
-from hubkit.replay import Behaviour, ReplayResult, combine_results, prepare, replay_partition
-from hubkit.scenarios import ScenarioBase, combine_grids, scenario_grid
-from hubkit.timeline import RateBook, timeline_from_rates
-from hubkit.usage_dataset import UsageDataset, open_usage_dataset, user_bucket
-from hubkit.usage_schema import empty_usage
+from hubkit.pricing.rules import RateFilter, validate_credit_price, validate_margin
+from hubkit.replay.engine import Behaviour, ReplayResult, combine_results, prepare, replay_partition
+from hubkit.replay.timeline import RateBook, timeline_from_rates
+from hubkit.scenarios.scenario import ScenarioBase, combine_grids, scenario_grid
+from hubkit.usage.dataset import UsageDataset, open_usage_dataset, user_bucket
+from hubkit.usage.schema import empty_usage
 
 if TYPE_CHECKING:
     import dask.dataframe as dd

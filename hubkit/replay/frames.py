@@ -1,6 +1,6 @@
 """DataFrames of a replay: per user, per model, per call and the ledger as events.
 
-Built from the arrays of :mod:`hubkit.ledger`; every numeric column of the per-user and
+Built from the arrays of :mod:`hubkit.replay.ledger`; every numeric column of the per-user and
 per-model frames adds up across user partitions.
 """
 
@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from hubkit.ledger import NEVER, LedgerArrays, LedgerTotals
+from hubkit.replay.ledger import NEVER, LedgerArrays, LedgerTotals
 
 if TYPE_CHECKING:
-    from hubkit.replay import Behaviour, PreparedUsage
+    from hubkit.replay.engine import Behaviour, PreparedUsage
 
 _EVENT_ORDER = {"grant": 0, "expire": 1, "purchase": 2, "usage": 3, "refused (402)": 3}
 

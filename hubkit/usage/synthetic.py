@@ -25,7 +25,7 @@ import pandas as pd
 
 from hubkit.domain import Rate, RateType
 from hubkit.errors import ValidationError
-from hubkit.usage_schema import USAGE_COLUMNS, validate_usage
+from hubkit.usage.schema import USAGE_COLUMNS, validate_usage
 
 #: Default share of calls per type (renormalised over the types the rates offer).
 DEFAULT_TYPE_MIX: Mapping[str, float] = {

@@ -1,7 +1,7 @@
 """The vectorised pricing kernel: per-rate float arrays and one gather-multiply-add pass.
 
 The float64 twin of :func:`hubkit.pricing.call_credits` for simulation: the tests bound
-its difference to the Decimal rule (:func:`hubkit.timeline.price_exact`).
+its difference to the Decimal rule (:func:`hubkit.replay.timeline.price_exact`).
 """
 
 from __future__ import annotations

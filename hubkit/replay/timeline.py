@@ -33,9 +33,8 @@ import pandas as pd
 from hubkit.decimals import EXACT, ZERO, to_decimal
 from hubkit.domain import Rate, RateType
 from hubkit.errors import ValidationError
-from hubkit.pricing import call_credits, is_below_cost
-from hubkit.usage_schema import to_ns
-from hubkit.vector_pricing import (
+from hubkit.pricing.rules import call_credits, is_below_cost
+from hubkit.pricing.vector import (
     COUNTS,
     KIND_IMAGE,
     KIND_TEXT,
@@ -44,6 +43,7 @@ from hubkit.vector_pricing import (
     RateArrays,
     price_arrays,
 )
+from hubkit.usage.schema import to_ns
 
 __all__ = [
     "COUNTS",

@@ -58,11 +58,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hubkit._catalog_csv import read_csv_entries, write_csv
-from hubkit._catalog_drift import DEFAULT_THRESHOLD_PCT, INFINITE_DRIFT, Drift, drift, drift_frame
-from hubkit._catalog_types import CSV_COLUMNS, CatalogEntry, CostReader, UnmappedEntry
 from hubkit._gc import gc_paused
 from hubkit._readers import loads_json, read_text
+from hubkit.catalog.cost_drift import (
+    DEFAULT_THRESHOLD_PCT,
+    INFINITE_DRIFT,
+    Drift,
+    drift,
+    drift_frame,
+)
+from hubkit.catalog.csv_prices import read_csv_entries, write_csv
+from hubkit.catalog.entries import CSV_COLUMNS, CatalogEntry, CostReader, UnmappedEntry
 from hubkit.config import PACKAGE_DATA
 from hubkit.decimals import to_decimal
 from hubkit.domain import (

@@ -30,10 +30,10 @@ import pandas as pd
 from hubkit.billing_settings import BillingSettings, payment_required_body
 from hubkit.decimals import require_decimal
 from hubkit.errors import ValidationError
-from hubkit.ledger import LedgerArrays, LedgerPolicy, UserCalls, settle, settle_totals
-from hubkit.pricing import validate_credit_price
-from hubkit.replay_frames import calls_frame, ledger_frame, models_frame, users_frame
-from hubkit.timeline import (
+from hubkit.pricing.rules import validate_credit_price
+from hubkit.replay.frames import calls_frame, ledger_frame, models_frame, users_frame
+from hubkit.replay.ledger import LedgerArrays, LedgerPolicy, UserCalls, settle, settle_totals
+from hubkit.replay.timeline import (
     COUNTS,
     RateArrays,
     RateBook,
@@ -41,7 +41,7 @@ from hubkit.timeline import (
     timeline_from_rates,
     validate_timeline,
 )
-from hubkit.usage_schema import to_ns, validate_usage
+from hubkit.usage.schema import to_ns, validate_usage
 
 __all__ = [
     "Behaviour",
