@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hubkit._files import atomic_write_csv
+from hubkit._files import atomic_write_text as atomic_write
 from hubkit.decimals import plain
-from hubkit.hub._plan_io import atomic_write, plan_to_json, report_folder
+from hubkit.hub._plan_io import plan_to_json, report_folder
 
 if TYPE_CHECKING:
     from hubkit.hub.apply import ApplyReport
