@@ -24,8 +24,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import CursorResult, Engine, Result, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -76,6 +77,11 @@ def _fmt(at: datetime) -> str:
     return at.strftime("%Y-%m-%d %H:%M:%SZ")
 
 
+def _rowcount(result: Result[Any]) -> int:
+    # an UPDATE's result is a CursorResult (it has a rowcount); Session types it as Result
+    return cast("CursorResult[Any]", result).rowcount
+
+
 def new_holder_id() -> str:
     """Host, process and a random part: unique per run, readable in messages."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -124,11 +130,11 @@ class Lease:
             pass  # held, or left behind by a dead holder: try a takeover
         with Session(self.engine) as session, session.begin():
             previous = self._current(session)
-            taken = session.execute(
+            taken = _rowcount(session.execute(
                 update(JobLockRow)
                 .where(JobLockRow.name == self.name, JobLockRow.expires_at < now)
                 .values(holder=self.holder, run_id=self.run_id, acquired_at=now, expires_at=expires)
-            ).rowcount
+            ))  # fmt: skip
         if taken == 1:
             self.held = True
             self.took_over = previous
@@ -172,11 +178,11 @@ class Lease:
         """Push the expiry forward; JobError if the lease was lost (expired and taken over)."""
         expires = utcnow() + timedelta(seconds=self.seconds)
         with Session(self.engine) as session, session.begin():
-            count = session.execute(
+            count = _rowcount(session.execute(
                 update(JobLockRow)
                 .where(JobLockRow.name == self.name, JobLockRow.holder == self.holder)
                 .values(expires_at=expires)
-            ).rowcount
+            ))  # fmt: skip
         if count != 1:
             self.held = False
             raise JobError(
