@@ -23,7 +23,7 @@ Two ways to price, pinned together by tests:
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -140,7 +140,8 @@ def _times(values: pd.Series, column: str) -> pd.Series:
                 f"timeline column {column!r}, row {row + 1}: {values.iloc[row]!r} is not a time",
                 field=column,
             )
-    return out.astype("datetime64[ns, UTC]")
+    utc: pd.Series = out.astype("datetime64[ns, UTC]")  # a dtype string: the stubs say Any
+    return utc
 
 
 def validate_timeline(timeline: pd.DataFrame) -> pd.DataFrame:
@@ -330,7 +331,8 @@ class RateBook:
         idx *= s2
         idx += codes[2]
         idx += s1 * s2 + s2 + 1
-        return grid.take(idx)
+        priced_rows: np.ndarray = grid.take(idx)
+        return priced_rows
 
     def key_codes(self, usage: pd.DataFrame) -> np.ndarray:
         """Each call's (provider, model, type) as an index into :attr:`keys` (−1: no rate)."""
@@ -342,10 +344,14 @@ class RateBook:
             # One period per key: the key lookup can return the row directly.
             return self._flat_codes(usage, self._table[self._lut, 0])
         key = self.key_codes(usage) if keys is None else keys
+        # numpy's stubs type a fancy index of an ndarray[Any] as Any
+        found: np.ndarray
         if self.breakpoints.size == 0:
-            return self._table[key, 0]
+            found = self._table[key, 0]
+            return found
         epoch = np.searchsorted(self.breakpoints, to_ns(usage["time"]), side="right")
-        return self._table[key, epoch]
+        found = self._table[key, epoch]
+        return found
 
     # -- pricing ------------------------------------------------------------------------
     def price(
@@ -360,16 +366,22 @@ class RateBook:
         flags = [
             is_below_cost(r.input_rate, r.unit_cost_input, credit_price)
             or is_below_cost(r.output_rate, r.unit_cost_output, credit_price)
-            for r in self.timeline.itertuples(index=False)
+            for r in timeline_rows(self.timeline)
         ]
         return np.append(np.array(flags, dtype=bool), False)
+
+
+def timeline_rows(timeline: pd.DataFrame) -> Iterator[Any]:
+    """A validated timeline's rows. validate_timeline fixed each column's type (the module
+    docstring lists them); pandas' stubs can only type a row's fields as any scalar."""
+    return timeline.itertuples(index=False)
 
 
 # -- the Decimal reference -----------------------------------------------------------------
 class _ExactIndex:
     def __init__(self, timeline: pd.DataFrame) -> None:
         frame = validate_timeline(timeline)
-        self.rows = list(frame.itertuples(index=False))
+        self.rows = list(timeline_rows(frame))
         self.periods: dict[tuple[str, str, str], list[tuple[int, int, int]]] = {}
         lo_default, hi_default = np.iinfo(np.int64).min, np.iinfo(np.int64).max
         for i, r in enumerate(self.rows):
@@ -397,7 +409,9 @@ def price_exact(usage: pd.DataFrame, timeline: pd.DataFrame) -> pd.DataFrame:
     no unit costs).
     """
     index = _ExactIndex(timeline)
-    rows, credits, costs = [], [], []
+    rows: list[int] = []
+    credits: list[Decimal | None] = []  # None: unsupported (no rate in force)
+    costs: list[Decimal | None] = []  # None: unsupported, or no unit costs
     when = to_ns(usage["time"])
     columns = [usage[c].astype(str).tolist() for c in ("provider", "model", "type")]
     counts = {c: usage[c].tolist() for c in COUNTS}

@@ -70,18 +70,20 @@ def _models_below_cost(
     return cache[key]
 
 
-def _rounding(base: ScenarioBase, margins: list[Decimal | None], prices: list[Decimal]) -> dict:
+def _rounding(
+    base: ScenarioBase, margins: list[Decimal | None], prices: list[Decimal]
+) -> dict[tuple[Decimal | None, Decimal], float]:
     """Largest relative change the 10-place rounding makes to a repriced, used rate."""
     from hubkit.scenarios.scenario import margin_rates_vec
 
     used = np.bincount(base.prepared.key, minlength=len(base.book.keys)) > 0
     pick = used & base.eligible
-    costs = []
+    costs: list[float] = []
     for column in ("unit_cost_input", "unit_cost_output"):
         values = base.rates[column].to_numpy()[pick]
         costs.extend(float(v) for v in values if v is not None and v > 0)
     uc = np.array(costs)
-    out: dict[tuple[Any, Decimal], float] = {}
+    out: dict[tuple[Decimal | None, Decimal], float] = {}
     for margin in margins:
         for price in prices:
             if margin is None or not uc.size:
@@ -155,13 +157,13 @@ def run_grid(
         for lo in range(0, len(items), chunk):
             part = items[lo : lo + chunk]
             rho = np.array([r for _, _, r in part])
-            price = np.array([float(p) for _, p, _ in part])
+            chunk_prices = np.array([float(p) for _, p, _ in part])
             m = None
             if crossing is not None:
                 m = (crossing[0], crossing[1][:, np.searchsorted(rho_sorted, rho)])
             for pack in packs:
                 totals = _chunk_kpis(
-                    family, users, billing, grant, rho, price, float(pack),
+                    family, users, billing, grant, rho, chunk_prices, float(pack),
                     can_buy and pack > 0, m, big.get(pack),
                 )  # fmt: skip
                 frame = pd.DataFrame(
@@ -443,7 +445,8 @@ def _multi_pack_extra(
     g_j = np.where(j < n_pre, grant, g_after)
     g_next = np.where(j + 1 < n_pre, grant, g_after)
     extra = np.maximum(_owned(s_j - g_next, pack) - _owned(s_prev - g_j, pack) - 1, 0)
-    return extra.sum(axis=0)
+    per_scenario: np.ndarray = extra.sum(axis=0)  # numpy types a reduction as Any
+    return per_scenario
 
 
 def _owned(deficit: np.ndarray, pack: np.ndarray) -> np.ndarray:

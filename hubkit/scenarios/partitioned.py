@@ -57,6 +57,8 @@ if TYPE_CHECKING:
     import dask.dataframe as dd
     from distributed import Client
 
+    from hubkit.domain import Rate
+
     #: What the Dask functions accept as usage.
     UsageSource = str | Path | UsageDataset | pd.DataFrame | dd.DataFrame
 
@@ -164,7 +166,7 @@ def _combine_replays(job: _ReplayJob, parts: Iterable[ReplayResult | None]) -> R
     return combine_results(done) if done else job.replay(empty_usage())
 
 
-def _timeline(rates: pd.DataFrame | RateBook | Iterable[Any]) -> pd.DataFrame:
+def _timeline(rates: pd.DataFrame | RateBook | Iterable[Rate]) -> pd.DataFrame:
     if isinstance(rates, RateBook):
         return rates.timeline
     if isinstance(rates, pd.DataFrame):
@@ -374,8 +376,8 @@ def _on_dask(
     n_buckets: int | None,
 ) -> tuple[_Job, list[Any]]:  # fmt: skip
     """Run ``job_for(as_of_ns).run`` on every user bucket of ``usage``: (job, results)."""
-    import dask
     import dask.dataframe as dd
+    from dask.delayed import delayed
 
     if isinstance(usage, str | Path | UsageDataset):
         data = _dataset(usage)
@@ -404,7 +406,7 @@ def _on_dask(
     keyed = usage.assign(**{_BUCKET_COLUMN: bucket})
     # Every call of a bucket lands in one partition: a user never spans two.
     shuffled = keyed.shuffle(on=_BUCKET_COLUMN, npartitions=parts)
-    tasks = [dask.delayed(_run_frame)(job, piece) for piece in shuffled.to_delayed()]
+    tasks = [delayed(_run_frame)(job, piece) for piece in shuffled.to_delayed()]
     return job, list(client.gather(client.compute(tasks)))
 
 

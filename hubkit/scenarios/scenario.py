@@ -38,7 +38,13 @@ from hubkit.pricing.rules import (
     validate_margin,
 )
 from hubkit.replay.engine import Behaviour, PreparedUsage, ReplayResult, prepare, replay_partition
-from hubkit.replay.timeline import RateArrays, RateBook, current_rates, timeline_from_rates
+from hubkit.replay.timeline import (
+    RateArrays,
+    RateBook,
+    current_rates,
+    timeline_from_rates,
+    timeline_rows,
+)
 
 _QUANTUM = 1e10
 
@@ -128,9 +134,9 @@ class ScenarioBase:
         eligible = np.array(
             [
                 _eligible(r) and _matches(flt, r.provider, r.model, r.type)
-                for r in book.timeline.itertuples(index=False)
+                for r in timeline_rows(book.timeline)
             ],
-            dtype=bool,
+            dtype=np.bool_,
         )
         scaled, fixed, base_credits, cost, tokens = _decompose(prepared, book, eligible)
         return cls(
@@ -154,7 +160,7 @@ class ScenarioBase:
         price = validate_credit_price(credit_price)
         margin = None if profit_margin is None else validate_margin(profit_margin)
         rows = []
-        for rate, ok in zip(self.rates.itertuples(index=False), self.eligible, strict=True):
+        for rate, ok in zip(timeline_rows(self.rates), self.eligible, strict=True):
             new_in, new_out = rate.input_rate, rate.output_rate
             if ok and margin is not None:
                 new_in = margin_rate(rate.unit_cost_input or ZERO, margin, price)
@@ -233,12 +239,13 @@ def _floats_or_nan(values: pd.Series) -> np.ndarray:
 def _key_money(tokens: np.ndarray, arrays: RateArrays) -> np.ndarray:
     n = tokens.shape[0]
     out = arrays.output_text[:n] + arrays.output_image[:n] + arrays.output_video[:n]
-    return (
+    money: np.ndarray = (
         tokens[:, 0] * arrays.input_rate[:n]
         + tokens[:, 1] * out
         + tokens[:, 2] * arrays.cache_read_rate[:n]
         + tokens[:, 3] * arrays.cache_write_rate[:n]
     )
+    return money
 
 
 def _decompose(

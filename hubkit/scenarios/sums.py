@@ -63,11 +63,13 @@ class Family:
         """Padded positions of call j (per row; j < 0 → the user's leading 0)."""
         base = self.first if first is None else first
         j = np.maximum(j, -1)
-        return (base[:, None] if j.ndim == 2 else base) + j
+        padded: np.ndarray = (base[:, None] if j.ndim == 2 else base) + j
+        return padded
 
     def values(self, name: str) -> np.ndarray:
         """The per-call array (without the padding)."""
-        return self._pad[name][self._positions]
+        per_call: np.ndarray = self._pad[name][self._positions]  # stubs: a fancy index is Any
+        return per_call
 
     def take(self, name: str, idx: np.ndarray) -> np.ndarray:
         return self._pad[name].take(idx)
@@ -105,8 +107,12 @@ class UserSums:
         e, b = self.sums[f"E_{where}"], self.sums[f"B_{where}"]
         if rows is not None:
             e, b = e[rows], b[rows]
-        return e[:, None] * rho + b[:, None]
+        sums: np.ndarray = e[:, None] * rho + b[:, None]
+        return sums
 
     def rank1(self, where: str, rho: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Σ over users in ``mask`` of S_where(ρ), for every ρ, without a users × ρ array."""
-        return rho * self.sums[f"E_{where}"][mask].sum() + self.sums[f"B_{where}"][mask].sum()
+        total: np.ndarray = (
+            rho * self.sums[f"E_{where}"][mask].sum() + self.sums[f"B_{where}"][mask].sum()
+        )
+        return total

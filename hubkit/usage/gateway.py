@@ -27,7 +27,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -236,7 +236,9 @@ def _normalise(
     unresolved: set[str] = set()
     clipped = 0
     records: list[dict[str, Any]] = []
-    for row_no, rec in enumerate(raw.to_dict("records"), start=1):
+    # the gateway's tables and CSV headers name their columns with strings
+    records_in = cast("list[dict[str, Any]]", raw.to_dict("records"))
+    for row_no, rec in enumerate(records_in, start=1):
         try:
             if table == "ModelCalls":
                 status = str(rec.get("status") or "")
@@ -362,7 +364,8 @@ def reconcile(
 
     priced = price_exact(usage, timeline)
     step = Decimal(1).scaleb(-places)
-    statuses, diffs = [], []
+    statuses: list[str] = []
+    diffs: list[Decimal | None] = []  # None: unsupported, or no stored credits to compare
     for stored, credits in zip(usage["stored_credits"], priced["credits"], strict=True):
         if credits is None:
             statuses.append("unsupported")
@@ -379,7 +382,7 @@ def reconcile(
         out.insert(0, "source_id", usage["source_id"].to_numpy())
     out["stored_credits"] = usage["stored_credits"].to_numpy()
     out["repriced_credits"] = priced["credits"].to_numpy()
-    out["difference"] = diffs
+    out["difference"] = np.array(diffs, dtype=object)  # Decimals (and None) as they are
     out["status"] = statuses
     counts = Counter(statuses)
     total_diff = sum((d for d in diffs if d is not None), Decimal(0))

@@ -84,7 +84,8 @@ def _check_time(series: pd.Series, line_offset: int | None) -> pd.Series:
     if missing.any():
         row = int(np.flatnonzero(missing)[0])
         _bad("time", row, series.iloc[row], "is missing", line_offset)
-    return out.astype("datetime64[ns, UTC]")
+    utc: pd.Series = out.astype("datetime64[ns, UTC]")  # a dtype string: the stubs say Any
+    return utc
 
 
 def _check_count(

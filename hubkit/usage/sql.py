@@ -79,7 +79,7 @@ from sqlalchemy import (
 
 from hubkit.domain import RateType
 from hubkit.errors import ValidationError
-from hubkit.replay.timeline import RateBook, validate_timeline
+from hubkit.replay.timeline import RateBook, timeline_rows, validate_timeline
 from hubkit.usage.schema import COUNT_COLUMNS, TEXT_COLUMNS, USAGE_COLUMNS, validate_usage
 
 __all__ = [
@@ -211,7 +211,7 @@ def load_rate_timeline(engine: Engine, timeline: pd.DataFrame) -> int:
     exact = is_exact(engine)
     create_usage_tables(engine)
     rows = []
-    for rate in frame.itertuples(index=False):
+    for rate in timeline_rows(frame):
         rows.append(
             {
                 "provider": rate.provider,
@@ -321,7 +321,7 @@ def _dimension(name: str, dialect: str) -> ColumnElement[Any]:
         )
     u = usage_table.c
     if name != "day":
-        return getattr(u, name).label(name)
+        return u[name].label(name)
     # SQLite's CAST(... AS DATE) is numeric affinity (it gives the year): use date().
     day = func.date(u.time) if dialect == "sqlite" else cast(u.time, Date)
     return day.label("day")

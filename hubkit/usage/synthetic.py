@@ -73,7 +73,8 @@ def _model_weights(
         ranks = rng.permutation(len(idx)) + 1
         zipf = 1.0 / ranks**1.1
         weights[idx] = type_mix[kind] / total_share * zipf / zipf.sum()
-    return weights / weights.sum()
+    normalised: np.ndarray = weights / weights.sum()  # numpy types .sum() as Any
+    return normalised
 
 
 def _diurnal_offsets(
@@ -157,7 +158,8 @@ def generate_usage(
             counts[name][lo:hi] = values
 
     order = np.argsort(time_ns, kind="stable")
-    for values in (time_ns, user, model, *counts.values()):
+    columns: tuple[np.ndarray, ...] = (time_ns, user, model, *counts.values())  # mixed dtypes
+    for values in columns:
         values[:] = values[order]
     del order
     providers = sorted({k[0] for k in keys})
@@ -176,11 +178,13 @@ def generate_usage(
     frame = pd.DataFrame(
         {
             "time": pd.to_datetime(time_ns, utc=True).as_unit("ns"),
-            "user": pd.Categorical.from_codes(user, categories=user_names),
-            "app": pd.Categorical.from_codes(app_of_user[user], categories=app_names),
-            "provider": pd.Categorical.from_codes(key_provider[model], categories=providers),
-            "model": pd.Categorical.from_codes(key_model[model], categories=models),
-            "type": pd.Categorical.from_codes(key_type[model], categories=type_names),
+            "user": pd.Categorical.from_codes(user, categories=pd.Index(user_names)),
+            "app": pd.Categorical.from_codes(app_of_user[user], categories=pd.Index(app_names)),
+            "provider": pd.Categorical.from_codes(
+                key_provider[model], categories=pd.Index(providers)
+            ),
+            "model": pd.Categorical.from_codes(key_model[model], categories=pd.Index(models)),
+            "type": pd.Categorical.from_codes(key_type[model], categories=pd.Index(type_names)),
             **{c: counts[c] for c in USAGE_COLUMNS[6:]},
         },
         copy=False,
@@ -195,7 +199,8 @@ _INT_COUNTS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_writ
 
 def _zipf(n: int) -> np.ndarray:
     w = 1.0 / np.arange(1, n + 1)
-    return w / w.sum()
+    normalised: np.ndarray = w / w.sum()
+    return normalised
 
 
 def _lognormal_int(rng: np.random.Generator, median: float, sigma: float, n: int) -> np.ndarray:
