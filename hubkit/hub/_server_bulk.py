@@ -263,7 +263,7 @@ def _fallbacks(model: str) -> list[str]:
 
 def _match(rows: list[dict[str, Any]], provider: str, model: str) -> dict[str, Any] | None:
     def same(r: Mapping[str, Any]) -> bool:
-        return r["providerId"] == provider or r["_providerName"] == provider
+        return bool(r["providerId"] == provider or r["_providerName"] == provider)
 
     for candidate in (model, *_fallbacks(model)):
         hit = next((r for r in rows if same(r) and r["model"] == candidate), None)

@@ -153,6 +153,7 @@ class HubSyncState(AppState):
         if not self.pull(progress):
             return False
         state = self.hub_state
+        assert state is not None  # a pull that succeeded set it
         ok, made = self._attempt(
             lambda: plan(self.store, state, deletes=self.deletes, providers=self.providers or None)
         )
