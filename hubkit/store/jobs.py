@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import CursorResult, Engine, Result, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -93,6 +93,12 @@ def _run_record(row: JobRunRow) -> JobRunRecord:
     )
 
 
+def _rowcount(result: Result[Any]) -> int:
+    # An UPDATE's result is a CursorResult (its rowcount is the rows matched); Session's
+    # execute() is typed with the base class.
+    return cast("CursorResult[Any]", result).rowcount
+
+
 #: ``ending(record, history_rows, now)`` → the summary a dead run's row gets
 DeadRunEnding = Callable[[JobRunRecord, int, datetime], Mapping[str, Any]]
 
@@ -126,11 +132,13 @@ class JobTables:
             pass  # held, or left behind by a dead holder: try a takeover
         with Session(self.engine) as session, session.begin():
             previous = self._lease(session, name)
-            taken = session.execute(
-                update(JobLockRow)
-                .where(JobLockRow.name == name, JobLockRow.expires_at < now)
-                .values(holder=holder, run_id=run_id, acquired_at=now, expires_at=expires)
-            ).rowcount
+            taken = _rowcount(
+                session.execute(
+                    update(JobLockRow)
+                    .where(JobLockRow.name == name, JobLockRow.expires_at < now)
+                    .values(holder=holder, run_id=run_id, acquired_at=now, expires_at=expires)
+                )
+            )
         if taken == 1:
             return LeaseAttempt(taken=True, other=previous)
         current = self.lease(name)
@@ -142,11 +150,13 @@ class JobTables:
         """Push ``holder``'s expiry ``seconds`` from now; False if it no longer holds it."""
         expires = utcnow() + timedelta(seconds=seconds)
         with Session(self.engine) as session, session.begin():
-            count = session.execute(
-                update(JobLockRow)
-                .where(JobLockRow.name == name, JobLockRow.holder == holder)
-                .values(expires_at=expires)
-            ).rowcount
+            count = _rowcount(
+                session.execute(
+                    update(JobLockRow)
+                    .where(JobLockRow.name == name, JobLockRow.holder == holder)
+                    .values(expires_at=expires)
+                )
+            )
         return count == 1
 
     def release_lease(self, name: str, *, holder: str) -> None:
