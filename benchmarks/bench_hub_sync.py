@@ -36,7 +36,7 @@ from hubkit.config import Settings  # noqa: E402
 from hubkit.domain import ProviderSpec, RateSpec  # noqa: E402
 from hubkit.hub.apply import apply  # noqa: E402
 from hubkit.hub.client import HubClient  # noqa: E402
-from hubkit.hub.local import LocalHubProcess, start_local_hub  # noqa: E402
+from hubkit.localhub.process import LocalHubProcess, start_local_hub  # noqa: E402
 from hubkit.hub.plan import plan  # noqa: E402
 from hubkit.hub.pull import pull  # noqa: E402
 from hubkit.pricing import margin_rate  # noqa: E402

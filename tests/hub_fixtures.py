@@ -2,7 +2,7 @@
 
 Fixtures:
 
-- ``local_hub`` (session): by default starts ``python -m hubkit.hub.server`` in a
+- ``local_hub`` (session): by default starts ``python -m hubkit.localhub.app`` in a
   subprocess on 127.0.0.1 with a free port, a token and a state file in a tmp dir, waits
   until it answers and yields a :class:`LocalHub` handle (``.url``, ``.token``,
   ``.set_faults(...)``, ``.clear_faults()``, ``.release()``, ``.reset()``, ``.kill()``,
@@ -205,7 +205,7 @@ class RemoteHub(HubHandle):
 
 
 class LocalHub(HubHandle):
-    """``python -m hubkit.hub.server`` in a subprocess, with its test switches."""
+    """``python -m hubkit.localhub.app`` in a subprocess, with its test switches."""
 
     is_local = True
 
@@ -242,7 +242,7 @@ class LocalHub(HubHandle):
         cmd = [
             sys.executable,
             "-m",
-            "hubkit.hub.server",
+            "hubkit.localhub.app",
             "--port",
             str(self.port),
             "--state",
@@ -326,7 +326,7 @@ class LocalHub(HubHandle):
         """Replace the fault set, e.g. ``set_faults(status={"code": 503, "count": 2})``.
 
         Keys and sub-keys may be snake_case (``fail_after_writes``, ``retry_after``).
-        See :mod:`hubkit.hub._server_faults` for the list.
+        See :mod:`hubkit.localhub.faults` for the list.
         """
         self._post("/__test__/faults", _camel_keys(faults))
 

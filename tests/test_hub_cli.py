@@ -18,7 +18,7 @@ import pytest
 from _hubsync import KEY, PRICE, assert_no_secret, hub_rates, priced_spec, seed_store
 
 from hubkit.cli import main
-from hubkit.hub.local import start_local_hub
+from hubkit.localhub.process import start_local_hub
 from hubkit.store import Store
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""The local hub (``hubkit.hub.server``) speaks hub-api.md: checked over raw HTTP.
+"""The local hub (``hubkit.localhub.app``) speaks hub-api.md: checked over raw HTTP.
 
 Validation, 404/409 and batch tests are contract tests: with HUBKIT_TEST_HUB_URL set they
 run against that hub (they create only tracked, uniquely named rates). Tests that need
@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from hubkit.domain import KNOWN_PROVIDERS
-from hubkit.hub.server import main, serve
+from hubkit.localhub.app import main, serve
 from hubkit.pricing import default_model_display, margin_rate
 
 if TYPE_CHECKING:

@@ -58,7 +58,7 @@ def test_sealed_keys_survive_a_restart_with_a_new_token(tmp_path: Path) -> None:
 
 
 def test_a_version_1_state_file_is_resealed(tmp_path: Path) -> None:
-    from hubkit.hub._server_state import HubState
+    from hubkit.localhub.state import HubState
 
     token = "local-test-token"
     pad = hashlib.sha256(b"hubkit-local-hub:" + token.encode()).digest()

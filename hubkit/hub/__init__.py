@@ -5,8 +5,8 @@
 - :mod:`hubkit.hub.pull` / :mod:`~hubkit.hub.plan` / :mod:`~hubkit.hub.apply` — read a hub
   (:class:`HubState`), diff the store against it (:class:`Plan`), carry a plan out
   (:class:`ApplyReport`); :mod:`hubkit.hub.verify` cross-checks the margin arithmetic.
-- :mod:`hubkit.hub.local` — :func:`start_local_hub` runs the bundled hub in a subprocess.
-- :mod:`hubkit.hub.server` — a faithful local hub (``python -m hubkit.hub.server``).
+- :mod:`hubkit.localhub.process` — :func:`start_local_hub` runs the bundled hub in a subprocess.
+- :mod:`hubkit.localhub.app` — a faithful local hub (``python -m hubkit.localhub.app``).
 - :mod:`hubkit.hub.redact` — masking tokens and keys in logs and error texts.
 
 For notebooks::
@@ -25,7 +25,7 @@ from __future__ import annotations
 from hubkit.hub.apply import ApplyReport, ItemResult, ItemStatus
 from hubkit.hub.apply import apply as apply_plan
 from hubkit.hub.client import HubClient
-from hubkit.hub.local import LocalHubProcess, start_local_hub
+from hubkit.localhub.process import LocalHubProcess, start_local_hub
 from hubkit.hub.models import (
     TIER2_PROVIDERS,
     BatchCreateResult,

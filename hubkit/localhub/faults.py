@@ -54,7 +54,7 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequen
 from dataclasses import dataclass, field
 from typing import Any
 
-from hubkit.hub._server_validate import ApiError
+from hubkit.localhub.validation import ApiError
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

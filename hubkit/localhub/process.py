@@ -4,7 +4,7 @@
 ...     client = hub.client()
 ...     state = pull(client)
 
-The server (:mod:`hubkit.hub.server`) listens on 127.0.0.1 on a free port, with a fresh
+The server (:mod:`hubkit.localhub.app`) listens on 127.0.0.1 on a free port, with a fresh
 random token handed over in its environment (never on the command line, never printed).
 ``state_path=None`` keeps its data in a temporary folder removed on exit; pass a path to
 keep the hub's data between runs. The process exits with its parent, so a crashed
@@ -63,7 +63,7 @@ class LocalHubProcess:
         ready.unlink(missing_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("HUBKIT_HUB_")}
         env["HUBKIT_HUB_TOKEN"] = self.token
-        cmd = [sys.executable, "-m", "hubkit.hub.server", "--port", "0",
+        cmd = [sys.executable, "-m", "hubkit.localhub.app", "--port", "0",
                "--state", str(self.state_path), "--ready-file", str(ready),
                "--exit-with-parent"]  # fmt: skip
         self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT)

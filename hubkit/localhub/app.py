@@ -2,7 +2,7 @@
 
 Run it::
 
-    HUBKIT_HUB_TOKEN=... python -m hubkit.hub.server --port 8765 --state hub-state.json
+    HUBKIT_HUB_TOKEN=... python -m hubkit.localhub.app --port 8765 --state hub-state.json
 
 or from Python with :func:`serve` (blocking) or :func:`create_app` (an ASGI app).
 It listens on 127.0.0.1 only unless ``--allow-remote`` is given. The token comes from
@@ -23,7 +23,7 @@ real hub) but everything else needs ``Authorization: Bearer <token>`` (401 other
 deleting a provider deletes its credentials and rates.
 
 Test-only endpoints (same token): ``POST /__test__/faults`` (see
-:mod:`hubkit.hub._server_faults`), ``GET /__test__/faults``, ``POST /__test__/release``
+:mod:`hubkit.localhub.faults`), ``GET /__test__/faults``, ``POST /__test__/release``
 (lets requests held by the ``hold`` fault go on), ``POST /__test__/reset``
 (wipes all data, faults, counters and rate limits), ``GET /__test__/stats``.
 """
@@ -50,10 +50,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from hubkit.hub._server_bulk import margin_update, parse_request, sync_update
-from hubkit.hub._server_faults import FaultMiddleware, Faults, install_log_filter
-from hubkit.hub._server_state import HubState
-from hubkit.hub._server_validate import ApiError
+from hubkit.localhub.bulk import margin_update, parse_request, sync_update
+from hubkit.localhub.faults import FaultMiddleware, Faults, install_log_filter
+from hubkit.localhub.state import HubState
+from hubkit.localhub.validation import ApiError
 
 BASE = "/api/ai-providers"
 TEST_LIMIT = 5
@@ -329,7 +329,7 @@ def serve(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m hubkit.hub.server",
+        prog="python -m hubkit.localhub.app",
         description="Serve a local AIGNE Hub admin API (loopback only) for tests and demos.",
     )
     parser.add_argument("--host", default="127.0.0.1")

@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from hubkit.hub._server_state import HubState, money, now_iso, rate_money
-from hubkit.hub._server_validate import (
+from hubkit.localhub.state import HubState, money, now_iso, rate_money
+from hubkit.localhub.validation import (
     MISSING,
     ApiError,
     check_object,

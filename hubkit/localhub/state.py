@@ -33,7 +33,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from hubkit._files import PRIVATE_FILE, atomic_write_text
 from hubkit.decimals import plain, quantize
 from hubkit.domain import KNOWN_PROVIDERS
-from hubkit.hub._server_validate import (
+from hubkit.localhub.validation import (
     MISSING,
     ApiError,
     check_object,
