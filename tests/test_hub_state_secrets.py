@@ -58,7 +58,7 @@ def test_sealed_keys_survive_a_restart_with_a_new_token(tmp_path: Path) -> None:
 
 
 def test_a_version_1_state_file_is_resealed(tmp_path: Path) -> None:
-    from hubkit.localhub.state import HubState
+    from hubkit.localhub.state import LocalHubState
 
     token = "local-test-token"
     pad = hashlib.sha256(b"hubkit-local-hub:" + token.encode()).digest()
@@ -68,7 +68,7 @@ def test_a_version_1_state_file_is_resealed(tmp_path: Path) -> None:
     state = tmp_path / "hub.json"
     state.write_text(json.dumps({"version": 1, "nextId": 2, "seq": 0, "providers": [],
                                  "credentials": [cred], "rates": []}))  # fmt: skip
-    hub = HubState(state, token)
+    hub = LocalHubState(state, token)
     assert hub.unseal(hub.credentials[0]["_sealed"]) == {"api_key": KEY_B}
     hub.save()
     assert json.loads(state.read_text())["version"] == 2

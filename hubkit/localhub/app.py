@@ -52,7 +52,7 @@ from starlette.routing import Route
 
 from hubkit.localhub.bulk import margin_update, parse_request, sync_update
 from hubkit.localhub.faults import FaultMiddleware, Faults, install_log_filter
-from hubkit.localhub.state import HubState
+from hubkit.localhub.state import LocalHubState
 from hubkit.localhub.validation import ApiError
 
 BASE = "/api/ai-providers"
@@ -80,7 +80,7 @@ class LocalHub:
         if not token:
             raise ValueError("the local hub needs a token (HUBKIT_HUB_TOKEN or --token-file)")
         self._token = token
-        self.state = HubState(state_path, token)
+        self.state = LocalHubState(state_path, token)
         self.tests: dict[str, tuple[int, float]] = {}
         self.middleware: FaultMiddleware | None = None
 
