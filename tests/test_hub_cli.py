@@ -18,6 +18,7 @@ import pytest
 from _hubsync import KEY, PRICE, assert_no_secret, hub_rates, priced_spec, seed_store
 
 from hubkit.cli import main
+from hubkit.hub import HubClient
 from hubkit.localhub.process import start_local_hub
 from hubkit.store import Store
 
@@ -189,11 +190,11 @@ def test_start_local_hub_runs_for_the_block_and_keeps_its_state_file(tmp_path: P
     with start_local_hub(state) as local:
         assert local.running and local.url.startswith("http://127.0.0.1:")
         assert local.token not in repr(local)
-        with local.client() as client:
+        with HubClient(local.url, local.token) as client:
             client.create_provider("openai", "OpenAI", base_url="https://api.openai.com/v1")
         proc = local.proc
     assert proc is not None and proc.poll() is not None
-    with start_local_hub(state) as again, again.client() as client:
+    with start_local_hub(state) as again, HubClient(again.url, again.token) as client:
         assert [p.name for p in client.list_providers()] == ["openai"]
     scratch = start_local_hub()
     folder = scratch.state_path.parent

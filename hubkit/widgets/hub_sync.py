@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import html
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,7 @@ def connect_hub(settings: Settings | None = None) -> HubConnection:
     # The server also exits with its parent; this also removes its temporary data folder.
     atexit.register(local.stop)
     return HubConnection(
-        local.client,
+        partial(HubClient, local.url, local.token),
         redact_url(local.url),
         f"HUBKIT_HUB_URL is not set: started the bundled local hub at {local.url} (a stand-in "
         "for AIGNE Hub on this machine; it starts empty and its data goes when the kernel "
