@@ -178,6 +178,11 @@ def test_serve_local_keeps_its_token_in_a_private_file(tmp_path: Path) -> None:
         )
         assert authorised.status_code == 200 and authorised.json() == []
         assert httpx.get(f"{url}/api/ai-providers", timeout=60).status_code == 401
+        # an operator's hub has no test switches: no request can wipe it or make it fail
+        wipe = httpx.post(
+            f"{url}/__test__/reset", headers={"Authorization": f"Bearer {token}"}, timeout=60
+        )
+        assert wipe.status_code == 404
     finally:
         proc.terminate()
         output = proc.communicate(timeout=20)[0].decode()
