@@ -2,8 +2,8 @@
 
 Fixtures:
 
-- ``local_hub`` (session): by default starts ``python -m hubkit.hub.server`` in a
-  subprocess on 127.0.0.1 with a free port, a token and a state file in a tmp dir, waits
+- ``local_hub`` (session): by default starts ``python -m hubkit.localhub --test-faults``
+  in a subprocess on 127.0.0.1 with a free port, a token and a state file in a tmp dir, waits
   until it answers and yields a :class:`LocalHub` handle (``.url``, ``.token``,
   ``.set_faults(...)``, ``.clear_faults()``, ``.release()``, ``.reset()``, ``.kill()``,
   ``.restart()``, ``.request_count(path=None, method=None)``, ``.wait_for_request(...)``,
@@ -205,7 +205,7 @@ class RemoteHub(HubHandle):
 
 
 class LocalHub(HubHandle):
-    """``python -m hubkit.hub.server`` in a subprocess, with its test switches."""
+    """``python -m hubkit.localhub --test-faults`` in a subprocess: the switches mounted."""
 
     is_local = True
 
@@ -242,7 +242,8 @@ class LocalHub(HubHandle):
         cmd = [
             sys.executable,
             "-m",
-            "hubkit.hub.server",
+            "hubkit.localhub",
+            "--test-faults",
             "--port",
             str(self.port),
             "--state",
@@ -326,7 +327,7 @@ class LocalHub(HubHandle):
         """Replace the fault set, e.g. ``set_faults(status={"code": 503, "count": 2})``.
 
         Keys and sub-keys may be snake_case (``fail_after_writes``, ``retry_after``).
-        See :mod:`hubkit.hub._server_faults` for the list.
+        See :mod:`hubkit.localhub.faults` for the list.
         """
         self._post("/__test__/faults", _camel_keys(faults))
 
