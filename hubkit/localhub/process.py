@@ -43,7 +43,9 @@ import httpx
 
 from hubkit.errors import HubError
 
-_START_TIMEOUT = 30.0
+# A start that fails exits at once (we poll); only a slow start waits this long (a loaded
+# 2-core box took over 20 s to answer).
+_START_TIMEOUT = 90.0
 
 
 # --- in this process --------------------------------------------------------------------------
