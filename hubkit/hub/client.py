@@ -172,7 +172,7 @@ class HubClient:
             raise ValidationError(
                 "no hub configured: set HUBKIT_HUB_URL to the hub's base URL "
                 "(e.g. https://hub.example.com), or start the local one with "
-                "`python -m hubkit.hub.server`",
+                "`python -m hubkit hub serve-local`",
                 field="HUBKIT_HUB_URL",
             )
         if not settings.hub_token:

@@ -4,11 +4,12 @@ When usage already lives in the team database, the sums that do not depend on an
 balance — calls, tokens, list-price credits and provider cost by model, day or user — are
 one ``GROUP BY`` away; there is no need to pull every call into Python. This module holds:
 
-- :data:`metadata` with two SQLAlchemy Core tables of its own (not the store's):
+- two tables of the store's schema (:mod:`hubkit.store.schema`, made by its migrations):
   :data:`usage_table` (``usage``: one row per call, the columns of
   :mod:`hubkit.usage.schema`) and :data:`rate_periods_table` (``usage_rate_periods``:
   the rate timeline, :mod:`hubkit.replay.timeline`, that prices the calls);
-- :func:`create_usage_tables`, :func:`load_usage`, :func:`load_rate_timeline`;
+- :func:`create_usage_tables`, :func:`load_usage`, :func:`load_rate_timeline` (the rows
+  are written by :mod:`hubkit.store.usage`);
 - :func:`aggregate_usage` (``GROUP BY`` any of provider, model, type, day, user, app)
   and :func:`usage_totals`, and :func:`aggregate_usage_frame`, the same aggregation of
   a pandas table through the vectorised kernel (:meth:`hubkit.replay.timeline.RateBook.price`).
@@ -43,7 +44,7 @@ every user's calls in time order and always go through the replay
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -51,26 +52,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sqlalchemy import (
-    BigInteger,
-    Column,
     ColumnElement,
     Date,
-    DateTime,
     Engine,
-    Float,
-    Index,
-    Integer,
-    MetaData,
-    Numeric,
-    String,
-    Table,
     and_,
     case,
     cast,
-    delete,
     distinct,
     func,
-    insert,
     literal,
     or_,
     select,
@@ -80,6 +69,15 @@ from sqlalchemy import (
 from hubkit.domain import RateType
 from hubkit.errors import ValidationError
 from hubkit.replay.timeline import RateBook, timeline_rows, validate_timeline
+from hubkit.store.usage import (
+    USAGE_AMOUNT,
+    append_usage,
+    ensure_usage_tables,
+    is_exact,
+    rate_periods_table,
+    replace_rate_periods,
+    usage_table,
+)
 from hubkit.usage.schema import COUNT_COLUMNS, TEXT_COLUMNS, USAGE_COLUMNS, validate_usage
 
 __all__ = [
@@ -93,7 +91,6 @@ __all__ = [
     "is_exact",
     "load_rate_timeline",
     "load_usage",
-    "metadata",
     "rate_periods_table",
     "usage_table",
     "usage_totals",
@@ -106,70 +103,22 @@ SQLITE_RTOL = 1e-9
 #: What :func:`aggregate_usage` can group by.
 DIMENSIONS = ("provider", "model", "type", "day", "user", "app")
 
-# NUMERIC on PostgreSQL (exact); REAL on SQLite, whose NUMERIC goes through floats anyway
-# (and SQLAlchemy's Numeric would warn there).
-_Amount = Numeric(38, 18, asdecimal=True).with_variant(Float(asdecimal=False), "sqlite")
-_Seconds = Numeric(20, 6, asdecimal=True).with_variant(Float(asdecimal=False), "sqlite")
-_Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite autoincrements INTEGER keys only
-
-metadata = MetaData()
-
-#: One row per call; times are UTC, stored without a zone, to the microsecond.
-usage_table = Table(
-    "usage",
-    metadata,
-    Column("id", _Id, primary_key=True, autoincrement=True),
-    Column("time", DateTime(timezone=False), nullable=False),
-    Column("user", String(255), nullable=False),
-    Column("app", String(255), nullable=False, default=""),
-    Column("provider", String(64), nullable=False),
-    Column("model", String(255), nullable=False),
-    Column("type", String(32), nullable=False),
-    *(Column(c, BigInteger, nullable=False, default=0) for c in COUNT_COLUMNS),
-    Column("seconds", _Seconds, nullable=False, default=0),
-    Index("ix_usage_key_time", "provider", "model", "type", "time"),
-    Index("ix_usage_user_time", "user", "time"),
-)
-
-#: The rate timeline: one row per period a rate was in force (NULL bound = open).
-rate_periods_table = Table(
-    "usage_rate_periods",
-    metadata,
-    Column("id", _Id, primary_key=True, autoincrement=True),
-    Column("provider", String(64), nullable=False),
-    Column("model", String(255), nullable=False),
-    Column("type", String(32), nullable=False),
-    Column("input_rate", _Amount, nullable=False),
-    Column("output_rate", _Amount, nullable=False),
-    Column("cache_read_rate", _Amount),
-    Column("cache_write_rate", _Amount),
-    Column("unit_cost_input", _Amount),
-    Column("unit_cost_output", _Amount),
-    Column("valid_from", DateTime(timezone=False)),
-    Column("valid_to", DateTime(timezone=False)),
-    Index("ix_usage_rate_periods_key", "provider", "model", "type"),
-)
+# The amount type of the usage tables (NUMERIC exact, REAL on SQLite): hubkit.store.schema.
+_Amount = USAGE_AMOUNT
 
 
 def create_usage_tables(engine: Engine) -> None:
-    """Create ``usage`` and ``usage_rate_periods`` (and their indexes) if missing."""
-    metadata.create_all(engine)
+    """Give the database the ``usage`` and ``usage_rate_periods`` tables if it lacks them.
 
-
-def is_exact(engine: Engine) -> bool:
-    """Does this back end sum amounts exactly (NUMERIC), returning Decimal?"""
-    return engine.dialect.name != "sqlite"
+    They are part of the store's schema: this migrates the database to the store's head
+    revision (what ``python -m hubkit init`` does), a no-op once it is current.
+    """
+    ensure_usage_tables(engine)
 
 
 def _naive_utc(values: pd.Series) -> list[dt.datetime]:
     naive = values.dt.tz_convert("UTC").dt.tz_localize(None).dt.floor("us")
     return list(naive.dt.to_pydatetime())
-
-
-def _amount(value: Decimal | None, exact: bool) -> Decimal | float | None:
-    if value is None:
-        return None
-    return value if exact else float(value)
 
 
 def load_usage(engine: Engine, usage: pd.DataFrame, *, chunk_rows: int = 20_000) -> int:
@@ -178,28 +127,20 @@ def load_usage(engine: Engine, usage: pd.DataFrame, *, chunk_rows: int = 20_000)
     Times are kept to the microsecond (both back ends' resolution).
     """
     frame = validate_usage(usage)[list(USAGE_COLUMNS)]
-    exact = is_exact(engine)
-    create_usage_tables(engine)
-    written = 0
-    with engine.begin() as conn:
-        for lo in range(0, len(frame), chunk_rows):
-            part = frame.iloc[lo : lo + chunk_rows]
-            columns: dict[str, list[Any]] = {"time": _naive_utc(part["time"])}
-            for column in TEXT_COLUMNS:
-                columns[column] = part[column].astype(str).tolist()
-            for column in COUNT_COLUMNS:
-                columns[column] = part[column].astype(np.int64).tolist()
-            seconds = part["seconds"].tolist()
-            # Decimal(str(x)): 4.5 seconds is 4.5, not its binary expansion.
-            columns["seconds"] = [Decimal(str(s)) for s in seconds] if exact else seconds
-            names = list(columns)
-            rows = [
-                dict(zip(names, values, strict=True))
-                for values in zip(*columns.values(), strict=True)
-            ]
-            conn.execute(insert(usage_table), rows)
-            written += len(rows)
-    return written
+    return append_usage(engine, _usage_chunks(frame, chunk_rows))
+
+
+def _usage_chunks(frame: pd.DataFrame, chunk_rows: int) -> Iterator[dict[str, list[Any]]]:
+    # Column lists a chunk at a time: a big table is never all Python objects at once.
+    for lo in range(0, len(frame), chunk_rows):
+        part = frame.iloc[lo : lo + chunk_rows]
+        columns: dict[str, list[Any]] = {"time": _naive_utc(part["time"])}
+        for column in TEXT_COLUMNS:
+            columns[column] = part[column].astype(str).tolist()
+        for column in COUNT_COLUMNS:
+            columns[column] = part[column].astype(np.int64).tolist()
+        columns["seconds"] = part["seconds"].tolist()
+        yield columns
 
 
 def load_rate_timeline(engine: Engine, timeline: pd.DataFrame) -> int:
@@ -208,8 +149,6 @@ def load_rate_timeline(engine: Engine, timeline: pd.DataFrame) -> int:
     ``Store.rate_timeline()`` or :func:`hubkit.replay.timeline.timeline_from_rates` give one.
     """
     frame = validate_timeline(timeline)
-    exact = is_exact(engine)
-    create_usage_tables(engine)
     rows = []
     for rate in timeline_rows(frame):
         rows.append(
@@ -218,7 +157,7 @@ def load_rate_timeline(engine: Engine, timeline: pd.DataFrame) -> int:
                 "model": rate.model,
                 "type": rate.type,
                 **{
-                    name: _amount(getattr(rate, name), exact)
+                    name: getattr(rate, name)
                     for name in (
                         "input_rate",
                         "output_rate",
@@ -232,11 +171,7 @@ def load_rate_timeline(engine: Engine, timeline: pd.DataFrame) -> int:
                 "valid_to": None if pd.isna(rate.valid_to) else _bound(rate.valid_to),
             }
         )
-    with engine.begin() as conn:
-        conn.execute(delete(rate_periods_table))
-        if rows:
-            conn.execute(insert(rate_periods_table), rows)
-    return len(rows)
+    return replace_rate_periods(engine, rows)
 
 
 def _bound(value: Any) -> dt.datetime:

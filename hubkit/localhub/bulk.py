@@ -2,8 +2,8 @@
 
 Margin mode does what the real route does — including what makes it dangerous: it never
 reads ``dryRun``, rewrites every rate with unit costs at once (10 at a time, saving after
-each batch), and skips a failed update silently. The arithmetic is
-:func:`hubkit.pricing.margin_rate` (exact, 10 places, ROUND_HALF_UP); the summary's
+each batch), and skips a failed update silently. The arithmetic is the local hub's own
+:func:`hubkit.localhub.rules.margin_rate` (exact, 10 places, ROUND_HALF_UP); the summary's
 ``newInputRate``/``newOutputRate`` are JSON numbers (``2.5e-08``) and ``old*`` strings.
 
 Sync mode follows ``handleSyncMode`` and ``libs/bulk-rate-sync.ts``: matches by provider
@@ -19,8 +19,15 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from hubkit.hub._server_state import HubState, money, now_iso, rate_money
-from hubkit.hub._server_validate import (
+from hubkit.localhub.rules import (
+    RATE_TYPES,
+    RateOutOfRange,
+    decimal_text,
+    margin_rate,
+    rate_text,
+)
+from hubkit.localhub.state import LocalHubState, now_iso
+from hubkit.localhub.validation import (
     MISSING,
     ApiError,
     check_object,
@@ -34,11 +41,9 @@ from hubkit.hub._server_validate import (
     parse_unit_costs,
     reject_unknown,
 )
-from hubkit.pricing import margin_rate
 
 TIER1 = ("openai", "anthropic", "google", "xai", "deepseek", "doubao")
 TIER2 = ("poe", "openrouter", "rock")
-_SUPPORTED_TYPES = ("chatCompletion", "embedding", "imageGeneration", "video")
 _BATCH = 10
 
 _ALIASES = {
@@ -75,6 +80,15 @@ _PREFIX_PROVIDER = {
 def _num(value: Any) -> float:
     """A JSON number as the real route sends it (``Number(...)``)."""
     return float(Decimal(str(value)))
+
+
+def _margin_rate(unit_cost: Decimal, profit_margin: Decimal, credit_price: Decimal) -> Decimal:
+    """:func:`~hubkit.localhub.rules.margin_rate`, its overflow answered as a 500."""
+    try:
+        return margin_rate(unit_cost, profit_margin, credit_price)
+    except RateOutOfRange as exc:
+        # The text the local hub has always answered here (the real hub's is undocumented).
+        raise ApiError(500, f"ValidationError: {exc}") from None
 
 
 # --- request ----------------------------------------------------------------------------------
@@ -191,7 +205,7 @@ def entries_to_updates(entries: Iterable[Mapping[str, Any]]) -> list[dict[str, A
 
 
 def margin_update(
-    state: HubState, params: Mapping[str, Any], fail_models: Iterable[str] = ()
+    state: LocalHubState, params: Mapping[str, Any], fail_models: Iterable[str] = ()
 ) -> dict[str, Any]:
     """Rewrite every rate with unit costs, now, whatever ``dryRun`` says (as the hub does)."""
     margin, price = params["profitMargin"], params["creditPrice"]
@@ -213,8 +227,8 @@ def margin_update(
                 failed += 1  # the hub logs the error and skips the rate silently
                 continue
             costs = rate["unitCosts"]
-            new_in = margin_rate(Decimal(costs.get("input") or 0), margin, price)
-            new_out = margin_rate(Decimal(costs.get("output") or 0), margin, price)
+            new_in = _margin_rate(Decimal(costs.get("input") or 0), margin, price)
+            new_out = _margin_rate(Decimal(costs.get("output") or 0), margin, price)
             provider = state.find_provider(rate["providerId"])
             summary.append(
                 {
@@ -227,7 +241,7 @@ def margin_update(
                     "newOutputRate": float(new_out),
                 }
             )
-            rate.update(inputRate=rate_money(new_in), outputRate=rate_money(new_out))
+            rate.update(inputRate=rate_text(new_in), outputRate=rate_text(new_out))
             rate["updatedAt"] = now_iso()
         state.save()  # one batch of 10 at a time: a crash leaves earlier batches applied
     updated = len(summary)
@@ -304,7 +318,7 @@ def _costs_out(costs: Any) -> dict[str, float] | None:
     return {k: _num(v) for k, v in costs.items() if v is not None}
 
 
-def sync_update(state: HubState, params: Mapping[str, Any]) -> dict[str, Any]:
+def sync_update(state: LocalHubState, params: Mapping[str, Any]) -> dict[str, Any]:
     """The hub's sync mode; nothing is written when ``dryRun`` is true."""
     if "updates" in params:
         updates = params["updates"]
@@ -330,7 +344,7 @@ def sync_update(state: HubState, params: Mapping[str, Any]) -> dict[str, Any]:
     def rates_for(costs: Mapping[str, Decimal]) -> tuple[Decimal, Decimal] | None:
         if not can_rate:
             return None
-        return margin_rate(costs["input"], margin, price), margin_rate(
+        return _margin_rate(costs["input"], margin, price), _margin_rate(
             costs["output"], margin, price
         )
 
@@ -374,15 +388,13 @@ def sync_update(state: HubState, params: Mapping[str, Any]) -> dict[str, Any]:
         }
         if not dry:
             if costs_changed:
-                match["unitCosts"] = {k: money(v) for k, v in new_costs.items()}
+                match["unitCosts"] = {k: decimal_text(v) for k, v in new_costs.items()}
             if caching:
-                match["caching"] = {k: rate_money(v) for k, v in caching.items()}
+                match["caching"] = {k: rate_text(v) for k, v in caching.items()}
             if match.get("deprecated"):
                 match.update(deprecated=False, deprecatedAt=None, deprecatedReason=None)
             if new_rates is not None:
-                match.update(
-                    inputRate=rate_money(new_rates[0]), outputRate=rate_money(new_rates[1])
-                )
+                match.update(inputRate=rate_text(new_rates[0]), outputRate=rate_text(new_rates[1]))
             match["updatedAt"] = now_iso()
         result["updated"].append(entry)
         tier1[f"{pname}:{match['model']}"] = new_costs
@@ -411,7 +423,7 @@ def sync_update(state: HubState, params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _sync_unmatched(
-    state: HubState,
+    state: LocalHubState,
     update: Mapping[str, Any],
     rows: list[dict[str, Any]],
     new_rows: list[dict[str, Any]],
@@ -436,7 +448,7 @@ def _sync_unmatched(
         )
         return
     rtype = update.get("modelType") or "chatCompletion"
-    if rtype not in _SUPPORTED_TYPES:
+    if rtype not in RATE_TYPES:
         result["unmatched"].append(
             {
                 "model": model,
@@ -519,9 +531,9 @@ def _propagate_tier2(
         old_costs = _costs_out(rate.get("unitCosts"))
         if not dry:
             if changed:
-                rate["unitCosts"] = {k: money(v) for k, v in costs.items()}
+                rate["unitCosts"] = {k: decimal_text(v) for k, v in costs.items()}
             if new_rates is not None:
-                rate.update(inputRate=rate_money(new_rates[0]), outputRate=rate_money(new_rates[1]))
+                rate.update(inputRate=rate_text(new_rates[0]), outputRate=rate_text(new_rates[1]))
             rate["updatedAt"] = now_iso()
         result["updated"].append(
             {

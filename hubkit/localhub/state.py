@@ -1,4 +1,6 @@
-"""The local hub's data: providers, credentials and rates in one JSON file.
+"""The local hub's data and the routes' rules over it: :class:`LocalHubState`.
+
+Providers, credentials and rates live in one JSON file.
 
 Shapes mirror AIGNE Hub's Sequelize rows (camelCase, string ids, ISO times). Money is
 kept as plain decimal strings; rates are quantised to 10 places as ``DECIMAL(20,10)``
@@ -11,6 +13,9 @@ under a random key kept in ``<state>.key`` beside the state file, both mode 0600
 file alone (copied, attached to a report) reveals no key, and knowing one stored key tells
 nothing about the others. State files from version 1 (an XOR pad derived from the token)
 are read once and re-sealed.
+
+The gateway's rules it applies (display names, masks, 10-place rates, the Joi
+enumerations) come from :mod:`hubkit.localhub.rules`, the local hub's own copy.
 """
 
 from __future__ import annotations
@@ -20,8 +25,7 @@ import copy
 import hashlib
 import json
 import os
-import threading
-import time
+import tempfile
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -30,10 +34,18 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 
-from hubkit._files import PRIVATE_FILE, atomic_write_text
-from hubkit.decimals import plain, quantize
-from hubkit.domain import KNOWN_PROVIDERS
-from hubkit.hub._server_validate import (
+from hubkit.localhub.rules import (
+    CREDENTIAL_TYPES,
+    PROVIDER_NAMES,
+    PUBLIC_CREDENTIAL_FIELD,
+    RATE_TYPES,
+    credential_display_text,
+    decimal_text,
+    default_model_display,
+    masked_value,
+    rate_text,
+)
+from hubkit.localhub.validation import (
     MISSING,
     ApiError,
     check_object,
@@ -47,14 +59,11 @@ from hubkit.hub._server_validate import (
     parse_unit_costs,
     reject_unknown,
 )
-from hubkit.pricing import credential_display_text, default_model_display, mask_secret
 
-RATE_TYPES = ("chatCompletion", "imageGeneration", "embedding", "video")
-CREDENTIAL_TYPES = ("api_key", "access_key_pair", "custom")
 _STATE_VERSION = 2
-
-
 _SEALED = "fernet:"
+#: the state file and its key file: the operator only (they hold rates and sealed keys)
+PRIVATE_FILE = 0o600
 
 
 def _key_path(state_path: Path) -> Path:
@@ -76,34 +85,48 @@ def _state_key(state_path: Path) -> bytes:
     return key
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Replace ``path`` atomically (temp file beside it + ``os.replace``), mode 0600.
+
+    No fsync: the crash the local hub imitates is a killed process, whose page cache
+    survives; ``os.replace`` alone makes the new file appear whole or not at all.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        os.fchmod(fd, PRIVATE_FILE)  # whatever the umask
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode("utf-8"))
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def money(value: Decimal) -> str:
-    return plain(value) or "0"
-
-
-def rate_money(value: Decimal) -> str:
-    return plain(quantize(value)) or "0"
 
 
 def key_problem(value: Mapping[str, str]) -> str | None:
     """The local hub's stand-in for testing a key live: ``sk-bad…`` or ``…invalid…`` fail."""
     for name, item in value.items():
-        if name == "access_key_id" or not isinstance(item, str):
+        if name == PUBLIC_CREDENTIAL_FIELD or not isinstance(item, str):
             continue
         if item.startswith("sk-bad") or "invalid" in item.lower():
             return "Incorrect API key provided (401 from the provider)"
     return None
 
 
-class HubState:
-    """All data and the rules that need it. Callers hold :attr:`lock` around each call."""
+class LocalHubState:
+    """The local hub's data and the rules that need it.
+
+    Not thread-safe: the app calls it from the event loop's one thread, so each method
+    is atomic with respect to other requests.
+    """
 
     def __init__(self, path: Path, token: str) -> None:
         self.path = Path(path)
-        self.lock = threading.RLock()
         self.generation = 0  # bumped by reset(): delayed requests from before are dropped
         # only to read version-1 state files, whose values were XORed with this pad
         self._legacy_pad = hashlib.sha256(b"hubkit-local-hub:" + token.encode()).digest()
@@ -144,10 +167,7 @@ class HubState:
             "credentials": self.credentials,
             "rates": self.rates,
         }
-        # No fsync: the crash we simulate is a killed process, whose page cache survives;
-        # os.replace alone makes the new file appear whole or not at all. 0600: it holds
-        # sealed keys and the operator's rates.
-        atomic_write_text(self.path, json.dumps(data, indent=1, sort_keys=True), fsync=False)
+        _write_private(self.path, json.dumps(data, indent=1, sort_keys=True))
 
     def reset(self) -> None:
         self.providers, self.credentials, self.rates = [], [], []
@@ -168,7 +188,9 @@ class HubState:
 
     def seal(self, value: Mapping[str, str]) -> dict[str, str]:
         return {
-            k: v if k == "access_key_id" else _SEALED + self._fernet.encrypt(v.encode()).decode()
+            k: v
+            if k == PUBLIC_CREDENTIAL_FIELD
+            else _SEALED + self._fernet.encrypt(v.encode()).decode()
             for k, v in value.items()
         }
 
@@ -235,7 +257,7 @@ class HubState:
 
     def _provider_fields(self, body: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
         check_object(body)
-        name = get_string(body, "name", required=creating, valid=KNOWN_PROVIDERS)
+        name = get_string(body, "name", required=creating, valid=PROVIDER_NAMES)
         out: dict[str, Any] = {}
         if name is not MISSING:
             out["name"] = name
@@ -319,9 +341,8 @@ class HubState:
     def credential_json(self, cred: Mapping[str, Any], *, with_sealed: bool) -> dict[str, Any]:
         value = self.unseal(cred["_sealed"])
         out = {k: v for k, v in cred.items() if not k.startswith("_")}
-        masked = {k: v if k == "access_key_id" else mask_secret(v) for k, v in value.items()}
         out["displayText"] = credential_display_text(cred["credentialType"], value)
-        out["maskedValue"] = masked
+        out["maskedValue"] = masked_value(value)
         if with_sealed:
             # The real hub lists the encrypted value too; clients must drop it.
             out["credentialValue"] = dict(cred["_sealed"])
@@ -503,8 +524,8 @@ class HubState:
             "model": fields["model"],
             "modelDisplay": fields.get("modelDisplay") or default_model_display(fields["model"]),
             "type": fields["type"],
-            "inputRate": rate_money(fields["inputRate"]),
-            "outputRate": rate_money(fields["outputRate"]),
+            "inputRate": rate_text(fields["inputRate"]),
+            "outputRate": rate_text(fields["outputRate"]),
             "description": None if description is MISSING else description,
             # The batch route stores {} for "no unit costs"; the single one stores null.
             "unitCosts": _costs_json(costs) if costs is not MISSING else ({} if batch else None),
@@ -590,7 +611,7 @@ class HubState:
         for side in ("inputRate", "outputRate"):
             number = get_number(picked, side, minimum=0)
             if number is not MISSING:
-                changes[side] = rate_money(number)
+                changes[side] = rate_text(number)
         display = get_string(picked, "modelDisplay", min_len=1, max_len=100, allow_empty=True)
         if display is not MISSING:
             changes["modelDisplay"] = display
@@ -667,11 +688,11 @@ def rate_json(rate: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _costs_json(costs: Mapping[str, Decimal]) -> dict[str, str]:
-    return {side: money(costs[side]) for side in ("input", "output")}
+    return {side: decimal_text(costs[side]) for side in ("input", "output")}
 
 
 def _caching_json(caching: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: None if v is None else rate_money(v) for k, v in caching.items()}
+    return {k: None if v is None else rate_text(v) for k, v in caching.items()}
 
 
 def _page_number(raw: str | None, name: str, default: int) -> int:
@@ -706,7 +727,3 @@ def _kv_match(rate: Mapping[str, Any], query: str) -> bool:
         elif field != value.replace("+", " ", 1):
             return False
     return not likes or any(likes)
-
-
-def monotonic_seconds() -> float:
-    return time.monotonic()

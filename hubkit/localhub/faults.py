@@ -1,7 +1,18 @@
 """Switchable faults and request counters for the local hub (test use only).
 
-Set with ``POST /__test__/faults`` (same bearer token); the body *replaces* the fault
-set, ``{}`` clears it. Every key is optional::
+Mounted only when asked for: ``python -m hubkit.localhub --test-faults`` (what the test
+suite's ``local_hub`` fixture runs), ``create_app(..., test_faults=True)`` or
+``start_local_hub(test_faults=True)``. Without it there is no ``/__test__`` route at all
+and no middleware: the hub a person starts with ``hub serve-local`` cannot be wiped or
+made to fail by a request. The client package (:mod:`hubkit.hub`) never imports this.
+
+Routes (same bearer token as the admin API): ``POST /__test__/faults`` sets the faults
+below, ``GET /__test__/faults`` shows them, ``POST /__test__/release`` lets requests held
+by the ``hold`` fault go on, ``POST /__test__/reset`` wipes all data, faults, counters and
+rate limits, ``GET /__test__/stats`` counts requests.
+
+``POST /__test__/faults``: the body *replaces* the fault set, ``{}`` clears it. Every key
+is optional::
 
     {
       "delay":  {"seconds": 2.0, "count": 1, "path": "/api/ai-providers*", "method": "GET"},
@@ -50,11 +61,15 @@ import json
 import logging
 import os
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from hubkit.hub._server_validate import ApiError
+from starlette.requests import Request
+from starlette.routing import Route
+
+from hubkit.localhub.routing import Endpoint, Handler, guarded, json_app, read_json
+from hubkit.localhub.validation import ApiError
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -63,6 +78,19 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 CRASH_EXIT_CODE = 70
+
+
+class SwitchableHub(Protocol):
+    """What the switches need of the hub they wrap (:class:`hubkit.localhub.app.LocalHub`)."""
+
+    margin_failures: Callable[[], Collection[str]]
+
+    @property
+    def generation(self) -> int: ...
+
+    def reset(self) -> None: ...
+
+    def authorised(self, request: Request) -> bool: ...
 
 
 class InjectedDrop(Exception):
@@ -234,13 +262,17 @@ async def _send_json(
 
 
 class FaultMiddleware:
-    """Outermost ASGI layer: counts requests and injects the configured faults."""
+    """Outermost ASGI layer: counts requests, injects the configured faults and serves
+    the ``/__test__`` routes (which are neither counted nor faulted)."""
 
-    def __init__(self, app: ASGIApp, generation: Callable[[], int]) -> None:
+    def __init__(self, app: ASGIApp, hub: SwitchableHub) -> None:
         self.app = app
         self._faults = Faults()
         self.stats = Stats()
-        self._generation = generation
+        self._hub = hub
+        self._generation: Callable[[], int] = lambda: hub.generation
+        hub.margin_failures = lambda: self._faults.margin_fail_models
+        self._switches = json_app(self._routes())
 
     @property
     def faults(self) -> Faults:
@@ -256,8 +288,45 @@ class FaultMiddleware:
         """Let every held request go on (``POST /__test__/release``)."""
         self._faults.released.set()
 
+    def reset(self) -> int:
+        """Wipe the hub's data and rate limits, the faults and the counters."""
+        self._hub.reset()
+        self.faults = Faults()
+        self.stats.requests.clear()
+        self.stats.writes = 0
+        return self._hub.generation
+
+    def _routes(self) -> list[Route]:
+        def guard(handler: Handler) -> Endpoint:
+            return guarded(self._hub, handler)
+
+        async def faults(request: Request) -> Any:
+            if request.method == "POST":
+                self.faults = Faults.parse(await read_json(request))
+            return self.faults.raw
+
+        async def reset(request: Request) -> Any:
+            return {"message": "reset", "generation": self.reset()}
+
+        async def release(request: Request) -> Any:
+            self.release()
+            return {"message": "released"}
+
+        async def stats(request: Request) -> Any:
+            return self.stats.as_json()
+
+        return [
+            Route("/__test__/faults", guard(faults), methods=["GET", "POST"]),
+            Route("/__test__/reset", guard(reset), methods=["POST"]),
+            Route("/__test__/release", guard(release), methods=["POST"]),
+            Route("/__test__/stats", guard(stats), methods=["GET"]),
+        ]
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith("/__test__"):
+        if scope["type"] == "http" and scope["path"].startswith("/__test__"):
+            await self._switches(scope, receive, send)
+            return
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         method, path = scope["method"], scope["path"]
