@@ -22,7 +22,15 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
 from hubkit.decimals import EXACT, ZERO, plain, quantize, require_decimal, to_decimal
-from hubkit.domain import RATE_LIMIT, Rate, RateType, UnitCosts, parse_csv_list
+from hubkit.domain import (
+    FRACTIONAL_COUNTS,
+    RATE_LIMIT,
+    Rate,
+    RateType,
+    UnitCosts,
+    billing_of,
+    parse_csv_list,
+)
 from hubkit.errors import ValidationError
 
 _WORD_START = re.compile(r"\b\w", re.ASCII)
@@ -168,11 +176,12 @@ def call_credits(
 ) -> Decimal:
     """Credits for one call (domain.md, "Credits for one call").
 
-    A count that does not apply to the type (images on a chat call, output tokens on an
-    image call) is ignored, as the gateway does. A cache rate of 0 is honoured; only a
-    missing one (None) falls back to inputRate.
+    The rule every twin mirrors; which count the type bills at outputRate comes from
+    :data:`hubkit.domain.BILLING`. A count that does not apply to the type (images on a
+    chat call, output tokens on an image call) is ignored, as the gateway does. A cache
+    rate of 0 is honoured; only a missing one (None) falls back to inputRate.
     """
-    rtype = RateType.parse(type)
+    billed = billing_of(type).output
     in_rate = require_decimal(input_rate, "inputRate")
     out_rate = require_decimal(output_rate, "outputRate")
     read_rate = to_decimal(cache_read_rate, "cache_read_rate", allow_none=True)
@@ -180,12 +189,8 @@ def call_credits(
     n_in = _count(input_tokens, "input_tokens")
     n_read = _count(cache_read_tokens, "cache_read_tokens")
     n_write = _count(cache_write_tokens, "cache_write_tokens")
-    if rtype.is_text:
-        units = _count(output_tokens, "output_tokens")
-    elif rtype is RateType.IMAGE_GENERATION:
-        units = _count(images, "images")
-    else:
-        units = _count(seconds, "seconds", integral=False)
+    given = {"output_tokens": output_tokens, "images": images, "seconds": seconds}
+    units = _count(given[billed], billed, integral=billed not in FRACTIONAL_COUNTS)
     total = EXACT.add(EXACT.multiply(n_in, in_rate), EXACT.multiply(units, out_rate))
     total = EXACT.add(total, EXACT.multiply(n_write, in_rate if write_rate is None else write_rate))
     total = EXACT.add(total, EXACT.multiply(n_read, in_rate if read_rate is None else read_rate))
