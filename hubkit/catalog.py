@@ -138,6 +138,7 @@ def _modes() -> dict[str, tuple[RateType, Billing]]:
     }
 
 
+_ZERO = Decimal(0)
 #: Output units in the words of an unmapped entry's reason.
 _PER_UNIT = {"output_tokens": "per-token", "images": "per-image", "seconds": "per-second"}
 _VARIANT = re.compile(r"(?:\d+|max)-x-(?:\d+|max)|(?:\d+|max)-steps|hd|standard|low|medium|high")
@@ -493,23 +494,20 @@ def _costs(
         return ctx.optional_cost(raw.get(name), where, name)
 
     prompt = get("input_cost_per_token")
-    # the first output cost field present wins (read in order: later ones stay unread)
-    output = next((c for c in map(get, pricing.output_costs) if c is not None), None)
-    if (prompt is None and pricing.needs_input_cost) or (
-        output is None and pricing.needs_output_cost
-    ):
-        return _Reason(f"{_missing(billing, prompt is None, raw)}; priced by: {_priced_by(raw)}")
-    return UnitCosts(
-        _cost_or_zero(prompt, pricing.needs_input_cost),
-        _cost_or_zero(output, pricing.needs_output_cost),
-    )
-
-
-def _cost_or_zero(cost: Decimal | None, needed: bool) -> Decimal:
-    # A needed cost is present by now and kept as read; one not needed defaults to 0.
-    if needed and cost is not None:
-        return cost
-    return cost or Decimal(0)
+    output = None
+    for name in pricing.output_costs:  # the first one present wins; later ones stay unread
+        output = get(name)
+        if output is not None:
+            break
+    if prompt is None or not pricing.needs_input_cost:
+        if pricing.needs_input_cost:
+            return _Reason(f"{_missing(billing, True, raw)}; priced by: {_priced_by(raw)}")
+        prompt = prompt or _ZERO  # a cost not needed defaults to 0
+    if output is None or not pricing.needs_output_cost:
+        if pricing.needs_output_cost:
+            return _Reason(f"{_missing(billing, False, raw)}; priced by: {_priced_by(raw)}")
+        output = output or _ZERO
+    return UnitCosts(prompt, output)
 
 
 def _missing(billing: Billing, no_input: bool, raw: Mapping[str, Any]) -> str:
