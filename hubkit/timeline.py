@@ -338,7 +338,8 @@ class RateBook:
     def price(
         self, usage: pd.DataFrame, *, cost: bool = True, rows: np.ndarray | None = None
     ) -> Priced:
-        """Credits (and provider cost) of every call, vectorised in float64."""
+        """Credits (and provider cost) of every call, vectorised in float64: the twin of
+        :func:`hubkit.pricing.call_credits` (and of :func:`price_exact`'s cost)."""
         row = self.rows_for(usage) if rows is None else rows
         return price_arrays(row, {c: usage[c].to_numpy() for c in COUNTS}, self.arrays, cost=cost)
 
