@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     model_idx = book.rows_for(usage)
     tokens_in = usage["input_tokens"].to_numpy()
     tokens_out = usage["output_tokens"].to_numpy()
-    in_rate, out_rate = book.arrays.input_rate, book.arrays.output_text
+    in_rate, out_rate = book.arrays.input_rate, book.arrays.output["output_tokens"]
     bare = best_of(
         rounds, lambda: tokens_in * in_rate[model_idx] + tokens_out * out_rate[model_idx]
     )

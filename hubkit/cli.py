@@ -35,7 +35,7 @@ from hubkit.frames import (
     skipped_frame,
     to_csv,
 )
-from hubkit.pricing import RateFilter, check_zero_rates, plausible_credit_price
+from hubkit.pricing import RateFilter, SkipReason, check_zero_rates, plausible_credit_price
 from hubkit.store import Store
 
 EXIT_CODES: list[tuple[type[BaseException], int]] = [
@@ -282,7 +282,7 @@ def _rates_bulk(store: Store, args: argparse.Namespace) -> int:
     _show(preview_frame(preview), args.csv)
     print(
         f"\n{len(preview.changed)} rates change, {len(preview.unchanged)} unchanged, "
-        f"{len(preview.skipped)} skipped (no unit costs)"
+        f"{len(preview.skipped)} skipped ({SkipReason.summary()})"
     )
     if args.show_skipped and preview.skipped:
         _show(skipped_frame(preview), None)

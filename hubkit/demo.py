@@ -14,6 +14,7 @@ from pathlib import Path
 from hubkit.catalog import load_catalog, shipped_catalog_path
 from hubkit.domain import ProviderSpec
 from hubkit.errors import NotFoundError
+from hubkit.pricing import SkipReason
 from hubkit.store import Store
 
 #: Public API endpoints of the providers in the sample catalog (from each vendor's docs).
@@ -72,7 +73,8 @@ def run_demo() -> int:
         return outcome.exit_code
     print(
         f"preview:  a {DEMO_MARGIN}% margin bulk update would change "
-        f"{counts.get('changed', 0)} rates ({counts.get('skipped', 0)} skipped, no unit costs)"
+        f"{counts.get('changed', 0)} rates ({counts.get('skipped', 0)} skipped, "
+        f"{SkipReason.summary()})"
     )
     print("          dry run — nothing was written")
     print(report)

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
@@ -47,7 +48,133 @@ class RateType(StrEnum):
 
     @property
     def is_text(self) -> bool:
-        return self in (RateType.CHAT_COMPLETION, RateType.EMBEDDING)
+        """Does its outputRate bill tokens (chat, embedding)? Read from :data:`BILLING`."""
+        return billing_of(self).output == "output_tokens"
+
+
+# -- what each rate type bills: the one table ----------------------------------------------
+
+#: The usage counts a rate type may bill at its outputRate, in the order the vectorised
+#: twins index them (columns of :mod:`hubkit.usage.schema`). A type bills exactly one.
+OUTPUT_COUNTS: tuple[str, ...] = ("output_tokens", "images", "seconds")
+#: Counts that may be fractional (seconds of video); every other count is a whole number.
+FRACTIONAL_COUNTS: frozenset[str] = frozenset({"seconds"})
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogPricing:
+    """How a LiteLLM price entry prices a rate type (domain.md, "Price catalog mapping").
+
+    ``output_costs`` are the entry's fields holding the provider cost per billed unit, the
+    first one present wins; the input side is always ``input_cost_per_token``. An entry
+    lacking a needed cost is reported as unmapped; a cost not needed defaults to 0.
+    """
+
+    modes: tuple[str, ...]
+    output_costs: tuple[str, ...]
+    needs_input_cost: bool = False
+    needs_output_cost: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Billing:
+    """What one rate type bills: a row of :data:`BILLING` (domain.md, "Credits for one call").
+
+    Every type bills its input side alike::
+
+        input_tokens       × inputRate
+        cache_write_tokens × (caching.writeRate if set, else inputRate)
+        cache_read_tokens  × (caching.readRate  if set, else inputRate)
+
+    plus one count at outputRate, ``output`` (one of :data:`OUTPUT_COUNTS`); the other
+    output counts are ignored for the type, as the gateway does (importers report them).
+    ``catalog`` says how a LiteLLM entry prices the type (None: the catalog never maps it).
+    """
+
+    type: str
+    output: str
+    catalog: CatalogPricing | None = None
+
+    def __post_init__(self) -> None:
+        if self.output not in OUTPUT_COUNTS:
+            raise ValueError(f"{self.type}: output must be one of {OUTPUT_COUNTS}")
+        object.__setattr__(self, "type", str(self.type))  # the plain spelling, not the enum
+
+    @property
+    def output_index(self) -> int:
+        """Position of :attr:`output` in :data:`OUTPUT_COUNTS` (the vectorised twins' code)."""
+        return OUTPUT_COUNTS.index(self.output)
+
+    @property
+    def ignored(self) -> tuple[str, ...]:
+        """The output counts this type does not bill."""
+        return tuple(c for c in OUTPUT_COUNTS if c != self.output)
+
+
+#: Rate type (the gateway's spelling) → what it bills; one row per :class:`RateType`.
+#: The one definition read by every twin of the rule: :func:`hubkit.pricing.call_credits`
+#: (Decimal), :mod:`hubkit.pricing.vector` and :mod:`hubkit.scenarios` (numpy),
+#: :mod:`hubkit.usage.sql` (SQL), the importer :mod:`hubkit.usage.gateway`, the schema check
+#: :func:`hubkit.usage.schema.inapplicable_counts`, the generator :mod:`hubkit.usage.synthetic`
+#: and the catalog mapping :mod:`hubkit.catalog`. They look rows up through
+#: :func:`billing_of` / :func:`billing_rows` at call time, so a test may swap the table.
+BILLING: Mapping[str, Billing] = MappingProxyType(
+    {
+        row.type: row
+        for row in (
+            Billing(
+                RateType.CHAT_COMPLETION,
+                "output_tokens",
+                CatalogPricing(
+                    ("chat", "completion", "responses"),
+                    ("output_cost_per_token",),
+                    needs_input_cost=True,
+                ),
+            ),
+            Billing(
+                RateType.IMAGE_GENERATION,
+                "images",
+                CatalogPricing(("image_generation",), ("output_cost_per_image",)),
+            ),
+            Billing(
+                RateType.EMBEDDING,
+                "output_tokens",
+                # an embedding returns vectors: no output cost means 0
+                CatalogPricing(
+                    ("embedding",),
+                    ("output_cost_per_token",),
+                    needs_input_cost=True,
+                    needs_output_cost=False,
+                ),
+            ),
+            Billing(
+                RateType.VIDEO,
+                "seconds",
+                CatalogPricing(
+                    ("video_generation",),
+                    ("output_cost_per_video_per_second", "output_cost_per_second"),
+                ),
+            ),
+        )
+    }
+)
+
+
+def billing_rows() -> tuple[Billing, ...]:
+    """Every row of :data:`BILLING`, in the table's order."""
+    return tuple(BILLING.values())
+
+
+def billing_of(type: Any) -> Billing:
+    """The :data:`BILLING` row of a rate type (spaces trimmed), or a ValidationError."""
+    row = BILLING.get(type) if isinstance(type, str) else None
+    if row is None:
+        row = BILLING.get(str(type).strip())
+    if row is None:
+        raise ValidationError(
+            f"type must be one of {', '.join(BILLING)}; got {type!r}", field="type", value=type
+        )
+    return row
 
 
 class CredentialType(StrEnum):

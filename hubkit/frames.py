@@ -94,10 +94,11 @@ def preview_frame(preview: BulkPreview) -> pd.DataFrame:
 
 
 def skipped_frame(preview: BulkPreview) -> pd.DataFrame:
+    """Rates the bulk update leaves alone; ``reason`` is the text of each skip's code."""
     return pd.DataFrame(
         [
             {"rate_id": s.rate_id, "provider": s.provider, "model": s.model,
-             "type": s.type.value, "reason": s.reason}
+             "type": s.type.value, "reason": s.code.text}
             for s in preview.skipped
         ],
         columns=["rate_id", "provider", "model", "type", "reason"],

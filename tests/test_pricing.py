@@ -12,8 +12,10 @@ from hypothesis import strategies as st
 
 from hubkit.domain import Caching, Rate, RateType, UnitCosts
 from hubkit.errors import ValidationError
+from hubkit.frames import skipped_frame
 from hubkit.pricing import (
     RateFilter,
+    SkipReason,
     bulk_preview,
     call_credits,
     change_pct,
@@ -24,6 +26,7 @@ from hubkit.pricing import (
     margin_rate,
     mask_secret,
     rate_credits,
+    skip_reason,
 )
 
 HALF_UNIT = Fraction(1, 2 * 10**10)  # half a unit of the 10th decimal
@@ -455,9 +458,9 @@ def test_bulk_preview_diff_skips_and_flags() -> None:
     ]
     preview = bulk_preview(rates, 2, 1)
     assert [c.rate_id for c in preview.changes] == [1, 4, 5]
-    assert [(s.rate_id, s.reason) for s in preview.skipped] == [
-        (2, "no unitCosts"),
-        (3, "unitCosts are both 0"),
+    assert [(s.rate_id, s.code, s.reason) for s in preview.skipped] == [
+        (2, SkipReason.NO_UNIT_COSTS, "no unitCosts"),
+        (3, SkipReason.ZERO_UNIT_COSTS, "unitCosts are both 0"),
     ]
     first = preview.changes[0]
     assert (first.new_input_rate, first.new_output_rate) == (D("0.00000204"), D("0.00000816"))
@@ -468,6 +471,16 @@ def test_bulk_preview_diff_skips_and_flags() -> None:
     assert [c.rate_id for c in preview.changed] == [1, 4]
     assert preview.below_cost() == ()
     assert preview.profit_margin == 2 and preview.credit_price == 1
+
+
+def test_skip_reasons_are_codes_every_view_renders() -> None:
+    assert skip_reason(None) is SkipReason.NO_UNIT_COSTS
+    assert skip_reason(UnitCosts(D(0), D(0))) is SkipReason.ZERO_UNIT_COSTS
+    assert skip_reason(UnitCosts(D(0), D("0.01"))) is None
+    assert SkipReason.summary() == "no unit costs"  # the count lines of CLI, app and demo
+    rates = [_rate(id=2, model="b"), _rate(id=3, model="c", unit_costs=UnitCosts(D(0), D(0)))]
+    frame = skipped_frame(bulk_preview(rates, 2, 1))  # skipped.csv and the app's list
+    assert frame["reason"].tolist() == ["no unitCosts", "unitCosts are both 0"]
 
 
 def test_bulk_preview_filter() -> None:

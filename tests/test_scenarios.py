@@ -192,7 +192,7 @@ def test_grid_engine_equals_the_per_call_ledger_when_rates_would_round() -> None
     uc_in = np.array([float(v) for v in frame["unit_cost_input"]])
     uc_out = np.array([float(v) for v in frame["unit_cost_output"]])
     arrays = RateArrays.build(
-        kind=scenario.book.kind,
+        billed=scenario.book.billed,
         input_rate=uc_in * rho,
         output_rate=uc_out * rho,
         cache_read_rate=np.array([np.nan if v is None else float(v)

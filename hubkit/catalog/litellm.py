@@ -3,7 +3,8 @@
 Two input formats, told apart by the suffix (``.json`` / ``.csv``) or else by the content:
 
 **LiteLLM JSON** (``model_prices_and_context_window.json``): one object per key, USD per
-token / image / second. Mapping, as domain.md "Price catalog mapping" says:
+token / image / second. Mapping, as domain.md "Price catalog mapping" says (the modes and
+cost fields of each rate type are the ``catalog`` column of :data:`hubkit.domain.BILLING`):
 
 * ``mode`` chat, completion, responses → ``chatCompletion`` (both per-token costs needed);
   embedding → ``embedding`` (input per token needed, output defaults to 0);
@@ -72,8 +73,10 @@ from hubkit.catalog.entries import CSV_COLUMNS, CatalogEntry, CostReader, Unmapp
 from hubkit.config import PACKAGE_DATA
 from hubkit.decimals import to_decimal
 from hubkit.domain import (
+    Billing,
     RateType,
     UnitCosts,
+    billing_rows,
     parse_csv_list,
     validate_provider_name,
 )
@@ -133,14 +136,17 @@ LITELLM_ROUTES: tuple[LiteLLMRoute, ...] = (
     LiteLLMRoute("volcengine", "doubao", ("volcengine",)),
 )
 
-_MODES: dict[str, RateType] = {
-    "chat": RateType.CHAT_COMPLETION,
-    "completion": RateType.CHAT_COMPLETION,
-    "responses": RateType.CHAT_COMPLETION,
-    "embedding": RateType.EMBEDDING,
-    "image_generation": RateType.IMAGE_GENERATION,
-    "video_generation": RateType.VIDEO,
-}
+
+def _modes() -> dict[str, tuple[RateType, Billing]]:
+    """LiteLLM ``mode`` → the rate type it maps to, from :data:`hubkit.domain.BILLING`."""
+    return {
+        mode: (RateType(b.type), b) for b in billing_rows() if b.catalog for mode in b.catalog.modes
+    }
+
+
+_ZERO = Decimal(0)
+#: Output units in the words of an unmapped entry's reason.
+_PER_UNIT = {"output_tokens": "per-token", "images": "per-image", "seconds": "per-second"}
 _VARIANT = re.compile(r"(?:\d+|max)-x-(?:\d+|max)|(?:\d+|max)-steps|hd|standard|low|medium|high")
 _REGION = re.compile(r"\*|[a-z]{2}(?:-gov)?-[a-z]+-\d")
 _COMMITMENT = re.compile(r"\d+-months?-commitment")
@@ -153,7 +159,6 @@ _FEATURE_FLAGS = (
     ("supports_function_calling", "tools"),
     ("supports_vision", "vision"),
 )
-_VIDEO_COST_FIELDS = ("output_cost_per_video_per_second", "output_cost_per_second")
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,10 +355,11 @@ def _map_litellm(
     unmapped: list[tuple[int, UnmappedEntry]] = []
     candidates: dict[tuple[str, str, RateType], list[tuple[tuple[Any, ...], int, CatalogEntry]]]
     candidates = {}
+    modes = _modes()
     for position, (key, raw) in enumerate(data.items()):
         if key == "sample_spec":  # LiteLLM's field documentation, not a model
             continue
-        result = _map_entry(key, raw, ctx)
+        result = _map_entry(key, raw, ctx, modes)
         if result is None:
             continue
         if isinstance(result, UnmappedEntry):
@@ -393,7 +399,7 @@ def _map_litellm(
 
 
 def _map_entry(
-    key: str, raw: Any, ctx: CostReader
+    key: str, raw: Any, ctx: CostReader, modes: Mapping[str, tuple[RateType, Billing]]
 ) -> tuple[CatalogEntry, tuple[Any, ...]] | UnmappedEntry | None:
     where = f"key {key!r}"
     if not isinstance(raw, dict):
@@ -416,13 +422,14 @@ def _map_entry(
         return None
     if mode is None:
         return UnmappedEntry(key, lp, mode, "no mode")
-    rate_type = _MODES.get(mode)
-    if rate_type is None:
+    mapped = modes.get(mode)
+    if mapped is None:
         return UnmappedEntry(key, lp, mode, f"mode {mode!r} has no AIGNE Hub rate type")
+    rate_type, billing = mapped
     model = _model_id(key, route)
     if isinstance(model, _Reason):
         return UnmappedEntry(key, lp, mode, model.text)
-    costs = _costs(rate_type, raw, where, ctx)
+    costs = _costs(billing, raw, where, ctx)
     if isinstance(costs, _Reason):
         return UnmappedEntry(key, lp, mode, costs.text)
     model_id, stripped = model
@@ -482,44 +489,52 @@ def _model_id(key: str, route: LiteLLMRoute) -> tuple[str, int] | _Reason:
 
 
 def _costs(
-    rate_type: RateType, raw: Mapping[str, Any], where: str, ctx: CostReader
+    billing: Billing, raw: Mapping[str, Any], where: str, ctx: CostReader
 ) -> UnitCosts | _Reason:
+    """Unit costs of an entry as ``billing.catalog`` prices its type: input per token, output
+    per unit of the count the type bills (:data:`hubkit.domain.BILLING`)."""
+    pricing = billing.catalog
+    assert pricing is not None  # _modes() maps only types with a catalog pricing
+
     def get(name: str) -> Decimal | None:
         return ctx.optional_cost(raw.get(name), where, name)
 
-    def priced_by() -> str:
-        names = sorted(
-            k for k in raw if ("cost" in k or "pricing" in k) and raw[k] not in (None, 0, 0.0)
-        )
-        return ", ".join(names) if names else "no cost fields"
-
     prompt = get("input_cost_per_token")
-    if rate_type is RateType.CHAT_COMPLETION:
-        completion = get("output_cost_per_token")
-        if prompt is None or completion is None:
-            return _Reason(
-                "no per-token price (input_cost_per_token and output_cost_per_token); "
-                f"priced by: {priced_by()}"
-            )
-        return UnitCosts(prompt, completion)
-    if rate_type is RateType.EMBEDDING:
-        if prompt is None:
-            return _Reason(f"no input_cost_per_token; priced by: {priced_by()}")
-        return UnitCosts(prompt, get("output_cost_per_token") or Decimal(0))
-    if rate_type is RateType.IMAGE_GENERATION:
-        per_image = get("output_cost_per_image")
-        if per_image is None:
-            return _Reason(
-                f"{_image_pricing(raw)}, no output_cost_per_image; priced by: {priced_by()}"
-            )
-        return UnitCosts(prompt or Decimal(0), per_image)
-    for name in _VIDEO_COST_FIELDS:
-        per_second = get(name)
-        if per_second is not None:
-            return UnitCosts(prompt or Decimal(0), per_second)
-    return _Reason(
-        f"no per-second video price ({' / '.join(_VIDEO_COST_FIELDS)}); priced by: {priced_by()}"
+    output = None
+    for name in pricing.output_costs:  # the first one present wins; later ones stay unread
+        output = get(name)
+        if output is not None:
+            break
+    if prompt is None or not pricing.needs_input_cost:
+        if pricing.needs_input_cost:
+            return _Reason(f"{_missing(billing, True, raw)}; priced by: {_priced_by(raw)}")
+        prompt = prompt or _ZERO  # a cost not needed defaults to 0
+    if output is None or not pricing.needs_output_cost:
+        if pricing.needs_output_cost:
+            return _Reason(f"{_missing(billing, False, raw)}; priced by: {_priced_by(raw)}")
+        output = output or _ZERO
+    return UnitCosts(prompt, output)
+
+
+def _missing(billing: Billing, no_input: bool, raw: Mapping[str, Any]) -> str:
+    """What an entry lacks to price ``billing``'s type, for its unmapped reason."""
+    pricing = billing.catalog
+    assert pricing is not None
+    fields = " / ".join(pricing.output_costs)
+    if pricing.needs_input_cost and pricing.needs_output_cost:
+        return f"no {_PER_UNIT[billing.output]} price (input_cost_per_token and {fields})"
+    if pricing.needs_input_cost and no_input:
+        return "no input_cost_per_token"
+    if billing.output == "images":
+        return f"{_image_pricing(raw)}, no {fields}"
+    return f"no {_PER_UNIT[billing.output]} {billing.type} price ({fields})"
+
+
+def _priced_by(raw: Mapping[str, Any]) -> str:
+    names = sorted(
+        k for k in raw if ("cost" in k or "pricing" in k) and raw[k] not in (None, 0, 0.0)
     )
+    return ", ".join(names) if names else "no cost fields"
 
 
 def _image_pricing(raw: Mapping[str, Any]) -> str:

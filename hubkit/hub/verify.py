@@ -25,7 +25,7 @@ from hubkit.hub import _fields as F
 from hubkit.hub.models import HubRate, SyncItem, SyncUpdate
 from hubkit.hub.plan import Action, ItemKind, Plan
 from hubkit.hub.pull import HubState, pull
-from hubkit.pricing import BulkPreview, validate_credit_price, validate_margin
+from hubkit.pricing import BulkPreview, skip_reason, validate_credit_price, validate_margin
 
 if TYPE_CHECKING:
     from hubkit.hub.client import HubClient
@@ -218,9 +218,11 @@ def _candidates(source: Plan | BulkPreview, state: HubState) -> tuple[list[_Cand
             want = {**(F.rate_fields(hub_r) if hub_r else {})}
             want.update({c.field: c.new for c in item.changes})
             costs = UnitCosts.parse(F.decode("unitCosts", want.get("unitCosts")))
-            if costs is None or not costs.is_eligible:
-                skipped.append(f"{item.target}: no unit costs, so no margin arithmetic")
+            why = skip_reason(costs)
+            if why is not None:
+                skipped.append(f"{item.target}: {why.label}, so no margin arithmetic")
                 continue
+            assert costs is not None  # skip_reason gives no reason only for real unit costs
             found.append(
                 _Candidate(
                     item.provider,

@@ -19,10 +19,19 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from enum import StrEnum
 from typing import Any, Protocol
 
 from hubkit.decimals import EXACT, ZERO, plain, quantize, require_decimal, to_decimal
-from hubkit.domain import RATE_LIMIT, Rate, RateType, UnitCosts, parse_csv_list
+from hubkit.domain import (
+    FRACTIONAL_COUNTS,
+    RATE_LIMIT,
+    Rate,
+    RateType,
+    UnitCosts,
+    billing_of,
+    parse_csv_list,
+)
 from hubkit.errors import ValidationError
 
 _WORD_START = re.compile(r"\b\w", re.ASCII)
@@ -168,11 +177,12 @@ def call_credits(
 ) -> Decimal:
     """Credits for one call (domain.md, "Credits for one call").
 
-    A count that does not apply to the type (images on a chat call, output tokens on an
-    image call) is ignored, as the gateway does. A cache rate of 0 is honoured; only a
-    missing one (None) falls back to inputRate.
+    The rule every twin mirrors; which count the type bills at outputRate comes from
+    :data:`hubkit.domain.BILLING`. A count that does not apply to the type (images on a
+    chat call, output tokens on an image call) is ignored, as the gateway does. A cache
+    rate of 0 is honoured; only a missing one (None) falls back to inputRate.
     """
-    rtype = RateType.parse(type)
+    billed = billing_of(type).output
     in_rate = require_decimal(input_rate, "inputRate")
     out_rate = require_decimal(output_rate, "outputRate")
     read_rate = to_decimal(cache_read_rate, "cache_read_rate", allow_none=True)
@@ -180,12 +190,8 @@ def call_credits(
     n_in = _count(input_tokens, "input_tokens")
     n_read = _count(cache_read_tokens, "cache_read_tokens")
     n_write = _count(cache_write_tokens, "cache_write_tokens")
-    if rtype.is_text:
-        units = _count(output_tokens, "output_tokens")
-    elif rtype is RateType.IMAGE_GENERATION:
-        units = _count(images, "images")
-    else:
-        units = _count(seconds, "seconds", integral=False)
+    given = {"output_tokens": output_tokens, "images": images, "seconds": seconds}
+    units = _count(given[billed], billed, integral=billed not in FRACTIONAL_COUNTS)
     total = EXACT.add(EXACT.multiply(n_in, in_rate), EXACT.multiply(units, out_rate))
     total = EXACT.add(total, EXACT.multiply(n_write, in_rate if write_rate is None else write_rate))
     total = EXACT.add(total, EXACT.multiply(n_read, in_rate if read_rate is None else read_rate))
@@ -413,13 +419,59 @@ class RateChange:
         return worst
 
 
+class SkipReason(StrEnum):
+    """Why a margin bulk update leaves a rate alone (domain.md, "Bulk update").
+
+    Views render a skip from here: :attr:`text` per rate (``skipped.csv``, the app's list),
+    :meth:`summary` in count lines ("3 skipped (no unit costs)").
+    """
+
+    NO_UNIT_COSTS = "no_unit_costs"
+    ZERO_UNIT_COSTS = "zero_unit_costs"
+
+    @property
+    def text(self) -> str:
+        """The reason for one rate, as every view shows it."""
+        return _SKIP_TEXT[self][0]
+
+    @property
+    def label(self) -> str:
+        """The reason in plain words, shared by the kinds of skip it groups."""
+        return _SKIP_TEXT[self][1]
+
+    @classmethod
+    def summary(cls) -> str:
+        """Why rates are skipped at all, for a count line: the distinct labels."""
+        return ", ".join(dict.fromkeys(member.label for member in cls))
+
+
+_SKIP_TEXT = {
+    SkipReason.NO_UNIT_COSTS: ("no unitCosts", "no unit costs"),
+    SkipReason.ZERO_UNIT_COSTS: ("unitCosts are both 0", "no unit costs"),
+}
+
+
+def skip_reason(unit_costs: UnitCosts | None) -> SkipReason | None:
+    """Why a margin bulk update skips a rate with these unit costs; None: it reprices it."""
+    if unit_costs is None:
+        return SkipReason.NO_UNIT_COSTS
+    return None if unit_costs.is_eligible else SkipReason.ZERO_UNIT_COSTS
+
+
 @dataclass(frozen=True, slots=True)
 class SkippedRate:
+    """A rate a bulk update leaves alone, with the :class:`SkipReason` why."""
+
     rate_id: int
     provider: str
     model: str
     type: RateType
-    reason: str
+    code: SkipReason
+
+    @property
+    def reason(self) -> str:
+        """The reason as text (:attr:`SkipReason.text`)."""
+        return self.code.text
 
 
 @dataclass(frozen=True, slots=True)
@@ -476,10 +528,11 @@ def bulk_preview(
         if flt is not None and not flt.matches(rate):
             continue
         costs = rate.unit_costs
-        if costs is None or not costs.is_eligible:
-            reason = "no unitCosts" if costs is None else "unitCosts are both 0"
-            skipped.append(SkippedRate(rate.id, rate.provider, rate.model, rate.type, reason))
+        code = skip_reason(costs)
+        if code is not None:
+            skipped.append(SkippedRate(rate.id, rate.provider, rate.model, rate.type, code))
             continue
+        assert costs is not None  # skip_reason names every rate without unit costs
         # Positional, in RateChange field order: passing keywords was ~8% of this loop.
         changes.append(
             RateChange(

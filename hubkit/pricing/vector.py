@@ -1,7 +1,9 @@
 """The vectorised pricing kernel: per-rate float arrays and one gather-multiply-add pass.
 
 The float64 twin of :func:`hubkit.pricing.call_credits` for simulation: the tests bound
-its difference to the Decimal rule (:func:`hubkit.replay.timeline.price_exact`).
+its difference to the Decimal rule (:func:`hubkit.replay.timeline.price_exact`). Which count a
+rate's output price multiplies comes from :data:`hubkit.domain.BILLING`: a rate is coded
+by the position of that count in :data:`hubkit.domain.OUTPUT_COUNTS`.
 """
 
 from __future__ import annotations
@@ -11,8 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Rate kinds as the kernel codes them: what the output price multiplies.
-KIND_TEXT, KIND_IMAGE, KIND_VIDEO = 0, 1, 2
+from hubkit.domain import OUTPUT_COUNTS
 
 
 def _slot(values: np.ndarray) -> np.ndarray:
@@ -24,27 +25,24 @@ def _slot(values: np.ndarray) -> np.ndarray:
 class RateArrays:
     """Per-rate float64 arrays for vectorised pricing, each with a trailing 0 slot.
 
-    Output prices are split by type (text / image / video) so that a count the type
-    ignores is multiplied by 0; cache rates already fall back to the input rate.
+    Output prices (and costs) are split by the count they bill, one array per entry of
+    :data:`~hubkit.domain.OUTPUT_COUNTS`, so that a count the type ignores is multiplied
+    by 0; cache rates already fall back to the input rate.
     """
 
     input_rate: np.ndarray
-    output_text: np.ndarray
-    output_image: np.ndarray
-    output_video: np.ndarray
+    output: Mapping[str, np.ndarray]  # count → output rate where the rate bills it, else 0
     cache_read_rate: np.ndarray
     cache_write_rate: np.ndarray
     cost_input: np.ndarray
-    cost_output_text: np.ndarray
-    cost_output_image: np.ndarray
-    cost_output_video: np.ndarray
+    cost_output: Mapping[str, np.ndarray]  # count → output unit cost where billed, else 0
     has_cost: np.ndarray  # bool, with a False slot
 
     @classmethod
     def build(
         cls,
         *,
-        kind: np.ndarray,
+        billed: np.ndarray,
         input_rate: np.ndarray,
         output_rate: np.ndarray,
         cache_read_rate: np.ndarray,
@@ -53,21 +51,19 @@ class RateArrays:
         unit_cost_output: np.ndarray,
         has_cost: np.ndarray,
     ) -> RateArrays:
-        """``cache_*_rate`` NaN means "not set": fall back to the input rate."""
+        """``billed[r]``: the position in :data:`~hubkit.domain.OUTPUT_COUNTS` of the count
+        rate r bills at its output rate (:attr:`hubkit.domain.Billing.output_index`).
+        ``cache_*_rate`` NaN means "not set": fall back to the input rate."""
         read = np.where(np.isnan(cache_read_rate), input_rate, cache_read_rate)
         write = np.where(np.isnan(cache_write_rate), input_rate, cache_write_rate)
-        text, image, video = (kind == KIND_TEXT), (kind == KIND_IMAGE), (kind == KIND_VIDEO)
+        bills = {count: billed == i for i, count in enumerate(OUTPUT_COUNTS)}
         return cls(
             input_rate=_slot(input_rate),
-            output_text=_slot(np.where(text, output_rate, 0.0)),
-            output_image=_slot(np.where(image, output_rate, 0.0)),
-            output_video=_slot(np.where(video, output_rate, 0.0)),
+            output={c: _slot(np.where(m, output_rate, 0.0)) for c, m in bills.items()},
             cache_read_rate=_slot(read),
             cache_write_rate=_slot(write),
             cost_input=_slot(unit_cost_input),
-            cost_output_text=_slot(np.where(text, unit_cost_output, 0.0)),
-            cost_output_image=_slot(np.where(image, unit_cost_output, 0.0)),
-            cost_output_video=_slot(np.where(video, unit_cost_output, 0.0)),
+            cost_output={c: _slot(np.where(m, unit_cost_output, 0.0)) for c, m in bills.items()},
             has_cost=np.append(np.asarray(has_cost, dtype=bool), False),
         )
 
@@ -75,11 +71,30 @@ class RateArrays:
         """Every price and cost of rate r multiplied by ``factor[r]`` (volume elasticity)."""
         f = _slot(factor)
         return RateArrays(
-            **{
-                name: (getattr(self, name) * f if name != "has_cost" else self.has_cost)
-                for name in self.__dataclass_fields__
-            }
+            input_rate=self.input_rate * f,
+            output={c: a * f for c, a in self.output.items()},
+            cache_read_rate=self.cache_read_rate * f,
+            cache_write_rate=self.cache_write_rate * f,
+            cost_input=self.cost_input * f,
+            cost_output={c: a * f for c, a in self.cost_output.items()},
+            has_cost=self.has_cost,
         )
+
+    def output_rate(self) -> np.ndarray:
+        """Each rate's output price whatever count it bills (one array is non-zero per rate)."""
+        return _sum(self.output)
+
+    def output_cost(self) -> np.ndarray:
+        """Each rate's output unit cost whatever count it bills."""
+        return _sum(self.cost_output)
+
+
+def _sum(arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+    parts = [arrays[c] for c in OUTPUT_COUNTS]
+    out = parts[0].copy()
+    for part in parts[1:]:
+        out += part
+    return out
 
 
 COUNTS = (
@@ -91,6 +106,8 @@ COUNTS = (
     "seconds",
 )
 _EXTRA_COUNTS = COUNTS[2:]
+# Priced densely on every call, whatever the mix: most calls are chat calls with both.
+_DENSE = ("input_tokens", "output_tokens")
 
 
 def _gather_times(values: np.ndarray, row: np.ndarray, count: np.ndarray) -> np.ndarray:
@@ -137,16 +154,15 @@ def price_arrays(
     """
     tokens_in, tokens_out = counts["input_tokens"], counts["output_tokens"]
     credits = _gather_times(rates.input_rate, row, tokens_in)
-    credits += _gather_times(rates.output_text, row, tokens_out)
+    credits += _gather_times(rates.output["output_tokens"], row, tokens_out)
     spent = None
     if cost:
         spent = _gather_times(rates.cost_input, row, tokens_in)
-        spent += _gather_times(rates.cost_output_text, row, tokens_out)
+        spent += _gather_times(rates.cost_output["output_tokens"], row, tokens_out)
     plans = {
         "cache_read_tokens": (rates.cache_read_rate, rates.cost_input),
         "cache_write_tokens": (rates.cache_write_rate, rates.cost_input),
-        "images": (rates.output_image, rates.cost_output_image),
-        "seconds": (rates.output_video, rates.cost_output_video),
+        **{c: (rates.output[c], rates.cost_output[c]) for c in OUTPUT_COUNTS if c not in _DENSE},
     }
     n = row.size
     sparse = []

@@ -31,18 +31,10 @@ import numpy as np
 import pandas as pd
 
 from hubkit.decimals import EXACT, ZERO, to_decimal
-from hubkit.domain import Rate, RateType
+from hubkit.domain import Rate, RateType, billing_of, billing_rows
 from hubkit.errors import ValidationError
 from hubkit.pricing.rules import call_credits, is_below_cost
-from hubkit.pricing.vector import (
-    COUNTS,
-    KIND_IMAGE,
-    KIND_TEXT,
-    KIND_VIDEO,
-    Priced,
-    RateArrays,
-    price_arrays,
-)
+from hubkit.pricing.vector import COUNTS, Priced, RateArrays, price_arrays
 from hubkit.usage.schema import to_ns
 
 __all__ = [
@@ -72,14 +64,6 @@ TIMELINE_COLUMNS = (
     "valid_to",
 )
 _OPTIONAL_DECIMALS = ("cache_read_rate", "cache_write_rate", "unit_cost_input", "unit_cost_output")
-_TYPES = tuple(RateType)
-_KIND_TEXT, _KIND_IMAGE, _KIND_VIDEO = KIND_TEXT, KIND_IMAGE, KIND_VIDEO
-
-
-def _kind_of(rtype: RateType) -> int:
-    if rtype.is_text:
-        return _KIND_TEXT
-    return _KIND_IMAGE if rtype is RateType.IMAGE_GENERATION else _KIND_VIDEO
 
 
 def timeline_from_rates(rates: Iterable[Rate]) -> pd.DataFrame:
@@ -174,7 +158,7 @@ def validate_timeline(timeline: pd.DataFrame) -> pd.DataFrame:
     types = []
     for row, value in enumerate(body["type"].tolist()):
         try:
-            types.append(RateType.parse(value).value)
+            types.append(billing_of(value).type)  # the rate types BILLING knows
         except ValidationError as exc:
             raise ValidationError(f"timeline row {row + 1}: {exc}", field="type") from None
     out["type"] = types
@@ -258,9 +242,11 @@ class RateBook:
         self.key_of_row = np.array([key_index[k] for k in keys], dtype=np.int32)
         self.providers = pd.Index(sorted({k[0] for k in self.keys}))
         self.models = pd.Index(sorted({k[1] for k in self.keys}))
-        self.type_names = pd.Index([t.value for t in _TYPES])
+        self.type_names = pd.Index([b.type for b in billing_rows()])
         lut = np.full(
-            (len(self.providers) + 1, len(self.models) + 1, len(_TYPES) + 1), -1, dtype=np.int32
+            (len(self.providers) + 1, len(self.models) + 1, len(self.type_names) + 1),
+            -1,
+            dtype=np.int32,
         )
         for i, (p, m, t) in enumerate(self.keys):
             lut[self.providers.get_loc(p), self.models.get_loc(m), self.type_names.get_loc(t)] = i
@@ -286,9 +272,10 @@ class RateBook:
             )
             table[self.key_of_row[row], first:last] = row
         self._table = table
-        self.kind = np.array([_kind_of(RateType(k[2])) for k in keys], dtype=np.int8)
+        #: per timeline row: which count its output rate bills (index into OUTPUT_COUNTS)
+        self.billed = np.array([billing_of(k[2]).output_index for k in keys], dtype=np.int8)
         self.arrays = RateArrays.build(
-            kind=self.kind,
+            billed=self.billed,
             input_rate=_f(frame["input_rate"]),
             output_rate=_f(frame["output_rate"]),
             cache_read_rate=_f_or_nan(frame["cache_read_rate"]),
@@ -357,7 +344,8 @@ class RateBook:
     def price(
         self, usage: pd.DataFrame, *, cost: bool = True, rows: np.ndarray | None = None
     ) -> Priced:
-        """Credits (and provider cost) of every call, vectorised in float64."""
+        """Credits (and provider cost) of every call, vectorised in float64: the twin of
+        :func:`hubkit.pricing.call_credits` (and of :func:`price_exact`'s cost)."""
         row = self.rows_for(usage) if rows is None else rows
         return price_arrays(row, {c: usage[c].to_numpy() for c in COUNTS}, self.arrays, cost=cost)
 
@@ -440,17 +428,14 @@ def price_exact(usage: pd.DataFrame, timeline: pd.DataFrame) -> pd.DataFrame:
 
 
 def _exact_cost(rate: Any, call: dict[str, Any]) -> Decimal | None:
+    """Provider cost of one call in Decimal, not rounded: the reference the cost twins
+    (:func:`hubkit.pricing.vector.price_arrays`, :mod:`hubkit.usage.sql`) are pinned to.
+    The output unit cost prices the count :data:`hubkit.domain.BILLING` says it bills."""
     if rate.unit_cost_input is None and rate.unit_cost_output is None:
         return None
     uc_in = rate.unit_cost_input or ZERO
     uc_out = rate.unit_cost_output or ZERO
-    rtype = RateType(rate.type)
-    if rtype.is_text:
-        units = Decimal(call["output_tokens"])
-    elif rtype is RateType.IMAGE_GENERATION:
-        units = Decimal(call["images"])
-    else:
-        units = call["seconds"]
+    units = Decimal(call[billing_of(rate.type).output])  # seconds are already Decimal
     # Cached input tokens cost the provider's input price (unitCosts has no cache prices).
     tokens_in = Decimal(
         call["input_tokens"] + call["cache_read_tokens"] + call["cache_write_tokens"]

@@ -28,7 +28,7 @@ import pandas as pd
 
 from hubkit.billing_settings import BillingSettings
 from hubkit.decimals import ZERO, require_decimal
-from hubkit.domain import Rate, RateType
+from hubkit.domain import OUTPUT_COUNTS, Rate, RateType
 from hubkit.errors import ValidationError
 from hubkit.pricing.rules import (
     RateFilter,
@@ -186,7 +186,7 @@ class ScenarioBase:
     def rate_arrays(self, table: pd.DataFrame) -> RateArrays:
         frame = self.rates
         return RateArrays.build(
-            kind=self.book.kind,
+            billed=self.book.billed,
             input_rate=table["new_input_rate"].astype(float).to_numpy(),
             output_rate=table["new_output_rate"].astype(float).to_numpy(),
             cache_read_rate=_floats_or_nan(frame["cache_read_rate"]),
@@ -237,8 +237,10 @@ def _floats_or_nan(values: pd.Series) -> np.ndarray:
 
 
 def _key_money(tokens: np.ndarray, arrays: RateArrays) -> np.ndarray:
+    """Credits per key of its summed counts (:func:`_decompose`'s ``key_tokens``) at
+    ``arrays``' prices: the numpy twin of :func:`hubkit.pricing.call_credits` on sums."""
     n = tokens.shape[0]
-    out = arrays.output_text[:n] + arrays.output_image[:n] + arrays.output_video[:n]
+    out = arrays.output_rate()[:n]
     money: np.ndarray = (
         tokens[:, 0] * arrays.input_rate[:n]
         + tokens[:, 1] * out
@@ -256,15 +258,15 @@ def _decompose(
     For a repriced key the new rates are unitCost × scale, so its input/output tokens (and
     cache tokens without a cache rate of their own, which fall back to the input rate)
     scale; tokens priced by a fixed cache rate, and every token of a key that is not
-    repriced, do not.
+    repriced, do not. The numpy twin (split in two) of :func:`hubkit.pricing.call_credits`:
+    ``units`` is the count :data:`hubkit.domain.BILLING` says each call's type bills.
     """
     frame = book.timeline
     key = prepared.key
     counts = prepared.counts
-    kind = book.kind
-    units_by_kind = (counts["output_tokens"], counts["images"], counts["seconds"])
+    billed = book.billed[key]
     units = np.select(
-        [kind[key] == 0, kind[key] == 1], [units_by_kind[0], units_by_kind[1]], units_by_kind[2]
+        [billed == i for i in range(len(OUTPUT_COUNTS))], [counts[c] for c in OUTPUT_COUNTS]
     ).astype(np.float64)
     tin = counts["input_tokens"].astype(np.float64)
     cr = counts["cache_read_tokens"].astype(np.float64)
@@ -281,21 +283,14 @@ def _decompose(
         + cw * np.where(write_set, 0.0, uc_in)[key]
     )
     arrays = book.arrays
-    base = (
-        arrays.input_rate[key] * tin
-        + units * (arrays.output_text + arrays.output_image + arrays.output_video)[key]
-    )
+    base = arrays.input_rate[key] * tin + units * arrays.output_rate()[key]
     base += cr * arrays.cache_read_rate[key] + cw * arrays.cache_write_rate[key]
     fixed_repriced = (
         cr * np.where(read_set, arrays.cache_read_rate[:-1], 0.0)[key]
         + cw * (np.where(write_set, arrays.cache_write_rate[:-1], 0.0)[key])
     )
     fixed = np.where(el, fixed_repriced, base)
-    cost = (
-        tin * arrays.cost_input[key]
-        + units
-        * (arrays.cost_output_text + arrays.cost_output_image + arrays.cost_output_video)[key]
-    )
+    cost = tin * arrays.cost_input[key] + units * arrays.output_cost()[key]
     cost += (cr + cw) * arrays.cost_input[key]
     n_keys = len(book.keys)
     tokens = np.stack(

@@ -34,11 +34,14 @@ import pandas as pd
 
 from hubkit._readers import read_csv_frame
 from hubkit.decimals import EXACT, quantize
-from hubkit.domain import RateType
+from hubkit.domain import billing_rows
 from hubkit.errors import StorageError, ValidationError
 from hubkit.usage.schema import inapplicable_counts, validate_usage
 
-_RATE_TYPES = frozenset(t.value for t in RateType)
+#: Output counts a ModelCalls row keeps in ``usageMetrics`` under these keys, or else in
+#: ``totalUsage``: read only for a type that bills them (:data:`hubkit.domain.BILLING`),
+#: since a chat call's ``totalUsage`` is its tokens, not images or seconds.
+_UNIT_METRICS = {"images": "numberOfImageGeneration", "seconds": "mediaDuration"}
 
 
 @dataclass(frozen=True)
@@ -236,6 +239,7 @@ def _normalise(
     unresolved: set[str] = set()
     clipped = 0
     records: list[dict[str, Any]] = []
+    billed = {b.type: b.output for b in billing_rows()}  # the rate types and what they bill
     # the gateway's tables and CSV headers name their columns with strings
     records_in = cast("list[dict[str, Any]]", raw.to_dict("records"))
     for row_no, rec in enumerate(records_in, start=1):
@@ -245,12 +249,12 @@ def _normalise(
                 if status != "success":
                     skipped_status[status or "(empty)"] += 1
                     continue
-                out = _from_model_call(rec)
+                out = _from_model_call(rec, billed)
             else:
                 out = _from_usage_row(rec)
         except ValidationError as exc:
             raise ValidationError(f"{source} {table} row {row_no}: {exc}") from None
-        if out["type"] not in _RATE_TYPES:
+        if out["type"] not in billed:
             skipped_types[out["type"]] += 1
             continue
         provider, model = out["provider"], out["model"]
@@ -296,12 +300,15 @@ def _normalise(
     return HubImport(usage=usage, report=report)
 
 
-def _from_model_call(rec: Mapping[str, Any]) -> dict[str, Any]:
+def _from_model_call(rec: Mapping[str, Any], billed: Mapping[str, str]) -> dict[str, Any]:
+    """One ModelCalls row in the usage shape; ``billed``: rate type → the count it bills."""
     metrics = _metrics(rec.get("usageMetrics"))
     kind = str(rec.get("type") or "chatCompletion")
-    total = rec.get("totalUsage")
-    images = metrics.get("numberOfImageGeneration")
-    seconds = metrics.get("mediaDuration")
+    units = {column: metrics.get(key) for column, key in _UNIT_METRICS.items()}
+    unit = billed.get(kind)
+    if unit in units and units[unit] is None:
+        # The billed unit is counted in totalUsage when the metrics do not count it.
+        units[unit] = rec.get("totalUsage")
     return {
         "time": rec.get("callTime"),
         "user": rec.get("userDid") or "",
@@ -313,13 +320,8 @@ def _from_model_call(rec: Mapping[str, Any]) -> dict[str, Any]:
         "output_tokens": _int(metrics.get("outputTokens")),
         "cache_read_tokens": _int(metrics.get("cacheReadInputTokens")),
         "cache_write_tokens": _int(metrics.get("cacheCreationInputTokens")),
-        # Image and video calls count their units in totalUsage when the metrics do not.
-        "images": _int(images if images is not None else total)
-        if kind == RateType.IMAGE_GENERATION.value
-        else 0,
-        "seconds": float(Decimal(str(seconds if seconds is not None else (total or 0))))
-        if kind == RateType.VIDEO.value
-        else 0.0,
+        "images": _int(units["images"]) if unit == "images" else 0,
+        "seconds": float(Decimal(str(units["seconds"] or 0))) if unit == "seconds" else 0.0,
         "stored_credits": _stored(rec.get("credits")),
         "source_id": rec.get("id"),
     }

@@ -8,13 +8,13 @@ user                the caller (the gateway's userDid)
 app                 the calling application ("" when unknown)
 provider            provider name (``openai``)
 model               the provider's model id (``gpt-4o``)
-type                chatCompletion | imageGeneration | embedding | video
+type                a rate type of :data:`hubkit.domain.BILLING` (chatCompletion, …)
 input_tokens        prompt tokens *not* served from cache
 output_tokens       completion tokens
 cache_read_tokens   cached input tokens read
 cache_write_tokens  cached input tokens written
 images              images generated
-seconds             seconds of video generated
+seconds             seconds generated (video)
 ==================  =========================================================
 
 :func:`validate_usage` turns any DataFrame into this shape (categorical text columns,
@@ -29,7 +29,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from hubkit.domain import RateType
+from hubkit.domain import OUTPUT_COUNTS, billing_rows
 from hubkit.errors import ValidationError
 
 TEXT_COLUMNS = ("user", "app", "provider", "model", "type")
@@ -41,7 +41,6 @@ COUNT_COLUMNS = (
     "images",
 )
 USAGE_COLUMNS = ("time", *TEXT_COLUMNS, *COUNT_COLUMNS, "seconds")
-RATE_TYPES = tuple(t.value for t in RateType)
 #: Columns that may be left out of a file: they default to 0 / "".
 OPTIONAL_COLUMNS = frozenset({"app", *COUNT_COLUMNS, "seconds"})
 
@@ -146,14 +145,20 @@ def _check_text(series: pd.Series, column: str, line_offset: int | None) -> pd.S
             row = int(np.flatnonzero(empty)[0])
             _bad(column, row, series.iloc[row], "is empty", line_offset)
     if column == "type":
-        known = text.isin(RATE_TYPES).to_numpy()
+        known = text.isin(_rate_types()).to_numpy()
         if not known.all():
             row = int(np.flatnonzero(~known)[0])
-            _bad(column, row, series.iloc[row], _NOT_A_TYPE, line_offset)
+            _bad(column, row, series.iloc[row], _not_a_type(), line_offset)
     return text.astype("category")
 
 
-_NOT_A_TYPE = f"is not a rate type (one of {', '.join(RATE_TYPES)})"
+def _rate_types() -> tuple[str, ...]:
+    # Read at call time: the rate types are the rows of hubkit.domain.BILLING.
+    return tuple(b.type for b in billing_rows())
+
+
+def _not_a_type() -> str:
+    return f"is not a rate type (one of {', '.join(_rate_types())})"
 
 
 def _check_categorical(series: pd.Series, column: str, line_offset: int | None) -> pd.Series:
@@ -172,11 +177,11 @@ def _check_categorical(series: pd.Series, column: str, line_offset: int | None) 
         row = int(np.flatnonzero(bad)[0])
         _bad(column, row, None if codes[row] < 0 else "", "is empty", line_offset)
     if column == "type":
-        unknown = np.flatnonzero(~np.isin(np.asarray(cats, dtype=object), RATE_TYPES))
+        unknown = np.flatnonzero(~np.isin(np.asarray(cats, dtype=object), _rate_types()))
         hit = np.isin(codes, unknown)
         if hit.any():
             row = int(np.flatnonzero(hit)[0])
-            _bad(column, row, series.iloc[row], _NOT_A_TYPE, line_offset)
+            _bad(column, row, series.iloc[row], _not_a_type(), line_offset)
     return _drop_unused(series)
 
 
@@ -257,17 +262,16 @@ def empty_usage() -> pd.DataFrame:
 def inapplicable_counts(usage: pd.DataFrame) -> pd.Series:
     """Rows carrying a count the gateway ignores for their type (domain.md): a bool mask.
 
-    Output tokens on an image or video call, images on a non-image call, seconds on a
-    non-video call. The rule ignores them; importers report them.
+    An output count (:data:`~hubkit.domain.OUTPUT_COUNTS`) the type does not bill
+    (:data:`hubkit.domain.BILLING`): output tokens on an image or video call, images on a
+    non-image call, seconds on a non-video call. The rule ignores them; importers report them.
     """
     kind = usage["type"].astype(str).to_numpy()
-    text = np.isin(kind, (RateType.CHAT_COMPLETION.value, RateType.EMBEDDING.value))
-    image = kind == RateType.IMAGE_GENERATION.value
-    video = kind == RateType.VIDEO.value
-    mask = (~text & (usage["output_tokens"].to_numpy() > 0)) | (
-        ~image & (usage["images"].to_numpy() > 0)
-    )
-    mask |= ~video & (usage["seconds"].to_numpy() > 0)
+    rows = billing_rows()
+    mask = np.zeros(len(usage), dtype=bool)
+    for count in OUTPUT_COUNTS:
+        billed = np.isin(kind, [b.type for b in rows if b.output == count])
+        mask |= ~billed & (usage[count].to_numpy() > 0)
     return pd.Series(mask, index=usage.index, name="inapplicable_counts")
 
 

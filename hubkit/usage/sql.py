@@ -16,7 +16,8 @@ one ``GROUP BY`` away; there is no need to pull every call into Python. This mod
 
 The SQL prices each call as :func:`hubkit.pricing.call_credits` does (domain.md, "Credits
 for one call"): the rate in force at the call's time (``valid_from ≤ time < valid_to``),
-the count the type bills (output tokens, images or seconds), cache rates falling back to
+the count the type bills (output tokens, images or seconds: :data:`hubkit.domain.BILLING`,
+through :func:`_billed_units`), cache rates falling back to
 the input rate, credits rounded per call to 10 places (``ROUND(x, 10)``, half away from
 zero = ROUND_HALF_UP for these non-negative amounts); provider cost is not rounded. A call
 with no rate in force is *unsupported*: counted, never priced.
@@ -66,7 +67,7 @@ from sqlalchemy import (
     type_coerce,
 )
 
-from hubkit.domain import RateType
+from hubkit.domain import OUTPUT_COUNTS, billing_rows
 from hubkit.errors import ValidationError
 from hubkit.replay.timeline import RateBook, timeline_rows, validate_timeline
 from hubkit.store.usage import (
@@ -181,7 +182,6 @@ def _bound(value: Any) -> dt.datetime:
 
 
 # -- the priced call, as SQL -------------------------------------------------------------
-_TEXT_TYPES = tuple(t.value for t in RateType if t.is_text)
 
 
 @dataclass(frozen=True)
@@ -193,7 +193,11 @@ class _Priced:
 
 
 def _priced_calls(since: Any, until: Any) -> _Priced:
-    """Every call of ``usage`` with the rate period in force and its credits and cost."""
+    """Every call of ``usage`` with the rate period in force and its credits and cost.
+
+    The SQL twin of :func:`hubkit.pricing.call_credits` (credits) and of the Decimal cost
+    reference in :func:`hubkit.replay.timeline.price_exact` (cost).
+    """
     u, r = usage_table.c, rate_periods_table.c
     in_force = and_(
         r.provider == u.provider,
@@ -203,11 +207,7 @@ def _priced_calls(since: Any, until: Any) -> _Priced:
         or_(r.valid_to.is_(None), u.time < r.valid_to),
     )
     joined = usage_table.outerjoin(rate_periods_table, in_force)
-    units = case(
-        (u.type.in_(_TEXT_TYPES), u.output_tokens),
-        (u.type == RateType.IMAGE_GENERATION.value, u.images),
-        else_=u.seconds,
-    )
+    units = _billed_units()
     raw = (
         u.input_tokens * r.input_rate
         + units * r.output_rate
@@ -228,6 +228,20 @@ def _priced_calls(since: Any, until: Any) -> _Priced:
     if until is not None:
         filters.append(u.time < _bound(until))
     return _Priced(joined, filters, credits, type_coerce(cost, _Amount))
+
+
+def _billed_units() -> ColumnElement[Any]:
+    """The count each call's type bills at outputRate, as SQL: read from
+    :data:`hubkit.domain.BILLING` (the SQL twin of :func:`hubkit.pricing.call_credits`
+    picks it the same way). A type with no row bills none (it has no rate either)."""
+    u = usage_table.c
+    rows = billing_rows()
+    whens = [
+        (u.type.in_([b.type for b in rows if b.output == count]), getattr(u, count))
+        for count in OUTPUT_COUNTS
+        if any(b.output == count for b in rows)
+    ]
+    return case(*whens, else_=literal(0))
 
 
 def _measures(priced: _Priced) -> list[Any]:

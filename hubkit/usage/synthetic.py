@@ -8,9 +8,11 @@ seed always gives the same table):
   uniformly spread moments, and call only after arriving;
 - a diurnal pattern: the hour of each call follows ``1 + a·cos(2π(h − peak)/24)``;
 - a model mix drawn from the given rates (Zipf popularity within each type, a type mix
-  favouring chat) and token counts per type: chat prompts / completions log-normal, a share
+  favouring chat) and counts per type: chat prompts / completions log-normal, a share
   of prompts served from cache (cache reads) and a few cache writes; embeddings have input
-  only; image calls make 1–4 images; video calls make 4–10 seconds.
+  only; image calls make 1–4 images; video calls make 4–10 seconds. Which of these a type
+  gets follows what it bills (:data:`hubkit.domain.BILLING`): a type billing images draws
+  images, one billing seconds draws seconds, one billing output tokens draws a chat call.
 
 Everything is vectorised numpy: a million rows take about a second.
 """
@@ -23,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hubkit.domain import Rate, RateType
+from hubkit.domain import OUTPUT_COUNTS, Rate, RateType, billing_of, billing_rows
 from hubkit.errors import ValidationError
 from hubkit.usage.schema import USAGE_COLUMNS, validate_usage
 
@@ -45,10 +47,10 @@ def _rate_keys(rates: Any) -> list[tuple[str, str, str]]:
         keys = []
         for item in rates:
             if isinstance(item, Rate):
-                keys.append((item.provider, item.model, RateType.parse(item.type).value))
+                keys.append((item.provider, item.model, billing_of(item.type).type))
             else:
                 provider, model, kind = item
-                keys.append((str(provider), str(model), RateType.parse(kind).value))
+                keys.append((str(provider), str(model), billing_of(kind).type))
         keys = list(dict.fromkeys(keys))
     if not keys:
         raise ValidationError("generate_usage needs at least one rate to draw models from")
@@ -136,8 +138,11 @@ def generate_usage(
     app_of_user = rng.choice(n_apps, n_users, p=_zipf(n_apps)).astype(np.int8)
     user = np.repeat(np.arange(n_users, dtype=np.int32), calls_per_user)
 
-    type_names = [t.value for t in RateType]
+    type_names = [b.type for b in billing_rows()]
     kind_of_key = np.array([type_names.index(k[2]) for k in keys], dtype=np.int8)
+    # per type code: which output count it bills, and whether it is an embedding
+    billed = np.array([billing_of(t).output_index for t in type_names], dtype=np.int8)
+    embedding = np.array([t == RateType.EMBEDDING for t in type_names])
     time_ns = np.empty(n_calls, dtype=np.int64)
     model = np.empty(n_calls, dtype=np.int32)
     counts = {c: np.empty(n_calls, dtype=np.int32) for c in _INT_COUNTS}
@@ -153,7 +158,8 @@ def generate_usage(
         # Microsecond resolution, like the gateway's own timestamps (and a CSV round trip).
         time_ns[lo:hi] = origin + np.round(t * _US_PER_DAY).astype(np.int64) * 1000
         model[lo:hi] = rng.choice(len(keys), hi - lo, p=weights)
-        part = _token_counts(rng, kind_of_key[model[lo:hi]], cache_share, cache_write_share)
+        kind = kind_of_key[model[lo:hi]]
+        part = _token_counts(rng, billed[kind], embedding[kind], cache_share, cache_write_share)
         for name, values in part.items():
             counts[name][lo:hi] = values
 
@@ -166,7 +172,7 @@ def generate_usage(
     models = sorted({k[1] for k in keys})
     key_provider = np.array([providers.index(k[0]) for k in keys], dtype=np.int16)
     key_model = np.array([models.index(k[1]) for k in keys], dtype=np.int32)
-    key_type = np.array([list(RateType).index(RateType(k[2])) for k in keys], dtype=np.int8)
+    key_type = kind_of_key
     # Only users who made a call become categories (no unused ones to drop later).
     active = np.flatnonzero(calls_per_user)
     compact = np.zeros(n_users, dtype=np.int32)
@@ -208,14 +214,25 @@ def _lognormal_int(rng: np.random.Generator, median: float, sigma: float, n: int
 
 
 def _token_counts(
-    rng: np.random.Generator, kind: np.ndarray, cache_share: float, cache_write_share: float
+    rng: np.random.Generator,
+    billed: np.ndarray,
+    embed: np.ndarray,
+    cache_share: float,
+    cache_write_share: float,
 ) -> dict[str, np.ndarray]:
-    n = kind.size
-    code = {t: np.int8(i) for i, t in enumerate(RateType)}  # kind holds these codes
-    chat = kind == code[RateType.CHAT_COMPLETION]
-    embed = kind == code[RateType.EMBEDDING]
-    image = kind == code[RateType.IMAGE_GENERATION]
-    video = kind == code[RateType.VIDEO]
+    """Counts per call; ``billed`` is the index into OUTPUT_COUNTS of what its type bills.
+
+    The traffic shape follows the billed count; embeddings (billed per output token like
+    chat) are the one type shaped by name: an embedding call sends input and gets vectors.
+    """
+    n = billed.size
+
+    def bills(count: str) -> np.ndarray:
+        mask: np.ndarray = billed == OUTPUT_COUNTS.index(count)
+        return mask
+
+    chat = bills("output_tokens") & ~embed
+    image, video = bills("images"), bills("seconds")
     # Draw every distribution for all rows (keeps the stream independent of the mix) and
     # keep what applies to each row's type.
     prompt = _lognormal_int(rng, 900, 1.0, n)

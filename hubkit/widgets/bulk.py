@@ -20,7 +20,13 @@ from hubkit.decimals import plain
 from hubkit.domain import Rate, RateType
 from hubkit.errors import StaleVersionError, ValidationError
 from hubkit.frames import history_frame, preview_frame, skipped_frame
-from hubkit.pricing import BulkPreview, RateFilter, bulk_preview, check_zero_rates
+from hubkit.pricing import (
+    BulkPreview,
+    RateFilter,
+    SkipReason,
+    bulk_preview,
+    check_zero_rates,
+)
 from hubkit.store import ApplyResult, HistoryEntry, Store
 from hubkit.widgets._common import (
     AppState,
@@ -301,7 +307,9 @@ class BulkUpdateApp(widgets.VBox):
                 self._progress.bar,
                 self._summary,
                 self._preview,
-                widgets.HTML("<b>Skipped</b> (no unit costs: a margin cannot be applied)"),
+                widgets.HTML(
+                    f"<b>Skipped</b> ({SkipReason.summary()}: a margin cannot be applied)"
+                ),
                 self._skipped,
                 widgets.HBox([self._reason, self._allow_zero, self._apply, self._reload]),
                 self._reason_error,
