@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from _jobs import MODELS, seed, snapshot
 
+from hubkit._files import new_run_folder
 from hubkit.config import get_settings
 from hubkit.errors import GuardrailError, StorageError
 from hubkit.jobs import JobStatus, bulk_rate_update, price_catalog_sync, prune, rebuild_index
-from hubkit.jobs.reports import new_run_folder
 from hubkit.jobs.runs import get_run
 from hubkit.store import Store
 

@@ -302,7 +302,8 @@ def test_a_failed_backup_keeps_the_previous_one(sqlite_url: str, tmp_path: Path)
         with pytest.raises(StorageError, match="back it up"):
             store.backup(target, overwrite=True)
     assert target.read_bytes() == good
-    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
+    # nor a half-written copy beside it (the temp file is ".copy.db.<random>.tmp")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
 def test_credential_names_are_looked_up_as_stored(sqlite_url: str) -> None:

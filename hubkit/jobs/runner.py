@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hubkit import _files
 from hubkit.config import PROJECT_ROOT, get_settings
 from hubkit.errors import HubkitError, LockHeldError, ValidationError
 from hubkit.jobs import reports
@@ -125,7 +126,7 @@ class _Run:
         self.parameters = dict(parameters)
         self.started_at = utcnow()
         self.clock = time.monotonic()
-        self.run_dir = reports.new_run_folder(get_settings().reports_dir, spec.name)
+        self.run_dir = _files.new_run_folder(get_settings().reports_dir, spec.name)
         self.run_id = self.run_dir.name
         self.notebook = self.run_dir / f"{spec.name}.ipynb"
 
@@ -138,7 +139,7 @@ class _Run:
         error: str = "",
         lease: Lease | None = None,
     ) -> RunOutcome:
-        summary = reports.read_summary(self.run_dir)
+        summary = _files.read_summary(self.run_dir)
         if summary is None or JobStatus.parse(summary.get("status")) is JobStatus.RUNNING:
             summary = {
                 "job": self.spec.name,
@@ -159,18 +160,18 @@ class _Run:
         summary["started_at"] = self.started_at
         summary["finished_at"] = utcnow()
         summary["duration_seconds"] = round(time.monotonic() - self.clock, 3)
-        files = set(summary.get("files") or [reports.SUMMARY])
+        files = set(summary.get("files") or [_files.SUMMARY])
         for extra in (self.notebook, self.notebook.with_suffix(".html")):
             if extra.exists():
                 files.add(extra.name)
         summary["files"] = sorted(files)
-        reports.write_summary(self.run_dir, summary)
+        _files.write_summary(self.run_dir, summary)
         if store is not None:
             self._fix_job_run(store, final, summary)
         reports.rebuild_index(self.run_dir.parent)
         return RunOutcome(
             self.spec.name, self.run_id, final, str(summary.get("reason") or ""), self.run_dir,
-            reports.jsonable(summary),
+            _files.jsonable(summary),
         )  # fmt: skip
 
     def _fix_job_run(self, store: Store, status: JobStatus, summary: dict[str, Any]) -> None:

@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from hubkit._files import SUMMARY, jsonable, write_summary
 from hubkit.errors import NotFoundError
-from hubkit.jobs.reports import SUMMARY, jsonable, write_summary
 from hubkit.jobs.status import JobStatus
 from hubkit.store.schema import JobLockRow, JobRunRow, RateHistoryRow
 from hubkit.store.types import utcnow
