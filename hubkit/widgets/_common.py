@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import ipywidgets as widgets
 import pandas as pd
 
 from hubkit.decimals import plain
 from hubkit.errors import HubkitError
+
+if TYPE_CHECKING:
+    from hubkit.store import OperatorSettings
 
 #: ``progress(done, total)``: how long work reports how far it got (the views draw a bar).
 Progress = Callable[[int, int], None]
@@ -78,6 +82,30 @@ def message_html(message: Message | None) -> str:
         f'<div class="hubkit-message hubkit-{message.level.value}" style="color:{fg};'
         f'background:{bg};padding:4px 8px;border-radius:4px">{html.escape(message.text)}</div>'
     )
+
+
+class PriceInputs:
+    """The margin % and credit price a person types, for states that reprice with them.
+
+    The texts are what counts (exact, as typed); ``margin`` / ``credit_price`` read them
+    as Decimals, None while a text is not (yet) a finite number.
+    """
+
+    margin_text: str
+    credit_price_text: str
+
+    def _start_from(self, ops: OperatorSettings) -> None:
+        """Begin at the stored settings (0 % and a price of 1 when none are stored)."""
+        self.margin_text = plain(ops.target_margin) or "0"
+        self.credit_price_text = plain(ops.credit_price) or "1"
+
+    @property
+    def margin(self) -> Decimal | None:
+        return decimal_or_none(self.margin_text)
+
+    @property
+    def credit_price(self) -> Decimal | None:
+        return decimal_or_none(self.credit_price_text)
 
 
 class AppState:
@@ -243,6 +271,16 @@ class ProgressBar:
     def finish(self) -> None:
         self.bar.value = self.bar.max
         self.bar.layout.display = "none"
+
+    @contextmanager
+    def showing(self, description: str, total: int = 1) -> Iterator[Progress]:
+        """``with bar.showing("exporting", 4) as report:`` the bar shows until the block ends
+        (whether it returns or raises)."""
+        self.start(description, total)
+        try:
+            yield self.report
+        finally:
+            self.finish()
 
 
 def iter_widgets(root: widgets.Widget) -> Iterator[widgets.Widget]:

@@ -26,10 +26,10 @@ from hubkit.widgets._common import (
     AppState,
     ExactSlider,
     Message,
+    PriceInputs,
     Progress,
     ProgressBar,
     counting,
-    decimal_or_none,
     field_error,
     frame_html,
     heading,
@@ -65,15 +65,13 @@ WRITTEN_COLUMNS = {
 }
 
 
-class BulkUpdateState(AppState):
+class BulkUpdateState(PriceInputs, AppState):
     """Margin %, credit price, filters, the preview they give, and the last apply."""
 
     def __init__(self, store: Store) -> None:
         super().__init__()
         self.store = store
-        ops = store.get_operator_settings()
-        self.margin_text = plain(ops.target_margin) or "0"
-        self.credit_price_text = plain(ops.credit_price) or "1"
+        self._start_from(store.get_operator_settings())
         self.rate_filter = RateFilter()
         self.errors: dict[str, str] = {}
         self.preview: BulkPreview | None = None
@@ -119,15 +117,6 @@ class BulkUpdateState(AppState):
     def rate_count(self) -> int:
         """How many rates were read (what a preview walks through)."""
         return len(self._rates)
-
-    @property
-    def margin(self) -> Decimal | None:
-        """The margin as the exact Decimal typed, or None while it is not a valid number."""
-        return decimal_or_none(self.margin_text)
-
-    @property
-    def credit_price(self) -> Decimal | None:
-        return decimal_or_none(self.credit_price_text)
 
     # ---- preview -------------------------------------------------------------------------
     def update_preview(self, progress: Progress | None = None) -> bool:
@@ -336,11 +325,8 @@ class BulkUpdateApp(widgets.VBox):
 
     def _run(self, label: str, work: Any) -> None:
         """Run state work with the progress bar showing, then redraw."""
-        self._progress.start(label, max(self.state.rate_count, 1))
-        try:
-            work(self._progress.report)
-        finally:
-            self._progress.finish()
+        with self._progress.showing(label, max(self.state.rate_count, 1)) as report:
+            work(report)
         self._render()
 
     def _on_margin(self, change: dict[str, Any]) -> None:

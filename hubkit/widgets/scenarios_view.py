@@ -295,38 +295,26 @@ class ScenarioExplorerApp(widgets.VBox):
         self._heatmap.outputs = () if fig is None else (figure_output(fig),)
 
     def _on_grid(self, _: widgets.Button) -> None:
-        self._progress.start("grid", 1)
-        try:
-            self.state.compute_grid(self._progress.report)
-        finally:
-            self._progress.finish()
+        with self._progress.showing("grid") as report:
+            self.state.compute_grid(report)
         self._draw_heatmap()
         self._render(charts=False)
 
     def _on_load(self, _: widgets.Button) -> None:
-        self._progress.start("loading usage", 3)
-        try:
-            self.state.load_usage_file(self._usage_path.value, self._progress.report)
-        finally:
-            self._progress.finish()
+        with self._progress.showing("loading usage", 3) as report:
+            self.state.load_usage_file(self._usage_path.value, report)
         self._heatmap.outputs = ()
         self._render()
 
     def _on_synthetic(self, _: widgets.Button) -> None:
-        self._progress.start("generating usage", 3)
-        try:
-            self.state.load_synthetic(self._n_calls.value, self._seed.value, self._progress.report)
-        finally:
-            self._progress.finish()
+        with self._progress.showing("generating usage", 3) as report:
+            self.state.load_synthetic(self._n_calls.value, self._seed.value, report)
         self._heatmap.outputs = ()
         self._render()
 
     def _on_export(self, _: widgets.Button) -> None:
-        self._progress.start("exporting", 4)
-        try:
-            self.state.export(self._progress.report)
-        finally:
-            self._progress.finish()
+        with self._progress.showing("exporting", 4) as report:
+            self.state.export(report)
         self._render(charts=False)
 
 
