@@ -18,13 +18,7 @@ from hubkit.jobs import JobStatus, bulk_rate_update, price_catalog_sync, prune, 
 from hubkit.jobs.runs import get_run
 from hubkit.store import Store
 
-
-@pytest.fixture
-def store(sqlite_url: str) -> Store:
-    s = Store.open(sqlite_url)
-    seed(s)
-    yield s
-    s.close()
+pytestmark = pytest.mark.store(seed=seed)
 
 
 def test_dry_run_reports_everything_and_writes_no_rate(store: Store) -> None:

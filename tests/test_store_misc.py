@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import threading
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -28,14 +27,10 @@ from hubkit.store import OperatorSettings, Store
 from hubkit.store.engine import schema_is_current
 from hubkit.store.schema import Base
 
+pytestmark = pytest.mark.store("sqlite", "postgres")
+
 D = Decimal
 COSTS = {"input": "0.000002", "output": "0.000008"}
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    with Store.open(db_url) as opened:
-        yield opened
 
 
 # --- operator settings -----------------------------------------------------------------------

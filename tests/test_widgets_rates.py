@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
-from _widget_helpers import close_all_widgets, live_widget_count, seeded_store
+from _widget_helpers import live_widget_count, seed_sample
 
 from hubkit import frames
 from hubkit.domain import RateSpec
@@ -15,13 +14,7 @@ from hubkit.store import Store
 from hubkit.widgets import RateEditorApp, RateEditorState
 from hubkit.widgets import rates as rate_editor
 
-
-@pytest.fixture
-def store(sqlite_url: str) -> Iterator[Store]:
-    s = seeded_store(sqlite_url)
-    yield s
-    close_all_widgets()
-    s.close()
+pytestmark = pytest.mark.store(seed=seed_sample, close_widgets=True)
 
 
 def _rate_id(store: Store, provider: str = "openai", model: str = "gpt-4o") -> int:
