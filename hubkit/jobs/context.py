@@ -30,7 +30,7 @@ from hubkit.jobs.guardrails import Refusal
 from hubkit.jobs.lock import Lease
 from hubkit.jobs.params import CommonParams
 from hubkit.jobs.runs import mark_interrupted, record_run
-from hubkit.jobs.status import JobStatus
+from hubkit.jobs.status import FinishedRun, JobStatus
 from hubkit.store import Store
 from hubkit.store.types import utcnow
 
@@ -58,21 +58,11 @@ class Outcome:
 
 
 @dataclass(frozen=True, eq=False)
-class JobResult:
-    """A finished run as the notebook (and tests) see it."""
+class JobResult(FinishedRun):
+    """A finished run as the notebook (and tests) see it: with its changes and figure."""
 
-    job: str
-    run_id: str
-    status: JobStatus
-    reason: str
-    run_dir: Path
-    summary: Mapping[str, Any]
     changes: pd.DataFrame | None = None
     figure: Any = None
-
-    @property
-    def exit_code(self) -> int:
-        return self.status.exit_code
 
     def overview(self) -> pd.DataFrame:
         """A two-column table of the headline facts, for display."""

@@ -37,7 +37,7 @@ from hubkit.jobs.params import (
     CommonParams,
 )
 from hubkit.jobs.runs import get_run, mark_interrupted, record_run
-from hubkit.jobs.status import JobStatus
+from hubkit.jobs.status import FinishedRun, JobStatus
 from hubkit.store import Store
 from hubkit.store.types import utcnow
 
@@ -67,20 +67,9 @@ JOBS: dict[str, JobSpec] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class RunOutcome:
+@dataclass(frozen=True)
+class RunOutcome(FinishedRun):
     """How a runner-driven run ended; ``exit_code`` is the process's."""
-
-    job: str
-    run_id: str
-    status: JobStatus
-    reason: str
-    run_dir: Path
-    summary: Mapping[str, Any]
-
-    @property
-    def exit_code(self) -> int:
-        return self.status.exit_code
 
 
 def job_spec(name: str) -> JobSpec:
