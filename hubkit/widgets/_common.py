@@ -343,6 +343,30 @@ class ExactSlider:
             self._syncing = False
 
 
+def price_controls(
+    state: PriceInputs, word: str, width: str
+) -> tuple[widgets.FloatSlider, widgets.Text, widgets.FloatLogSlider, widgets.Text]:
+    """The margin % and credit price inputs of a repricing app, kept in step.
+
+    A slider beside an exact Text each (the Text is the value that counts, see
+    :class:`ExactSlider`); ``word`` names the margin ("margin", or "markup" where the
+    app says markup on cost). Returns (margin slider, margin text, price slider, price text).
+    """
+    margin_slider = widgets.FloatSlider(
+        value=float(state.margin or 0), min=0, max=200, step=0.5, description=f"{word} %",
+        continuous_update=False, readout_format=".1f",
+    )  # fmt: skip
+    margin_text = text_input(f"exact {word} %", state.margin_text, width=width)
+    price_slider = widgets.FloatLogSlider(
+        value=float(state.credit_price or 1), base=10, min=-5, max=1, step=0.05,
+        description="credit price", continuous_update=False, readout_format=".5g",
+    )  # fmt: skip
+    price_text = text_input("exact credit price", state.credit_price_text, width=width)
+    ExactSlider(margin_slider, margin_text, 0.5)  # the widgets' observers keep it alive
+    ExactSlider(price_slider, price_text, 0.00001)
+    return margin_slider, margin_text, price_slider, price_text
+
+
 def decimal_or_none(text: str) -> Decimal | None:
     """The exact number a text field holds, or None while it is not (yet) a finite number."""
     try:
