@@ -87,9 +87,11 @@ soak: venv ## Run the fault/lock/concurrency/browser/job tests N times (N=20) un
 	bash scripts/install-system-deps.sh
 	$(BIN)/python scripts/soak.py --count $(N) --timeout $(PYTEST_TIMEOUT) $(SOAK_ARGS)
 
-lint: venv ## Check code style (ruff check + ruff format --check)
+# tests/test_lint.py runs these same checks, so the suite fails where `make lint` would.
+lint: venv ## Check style and types (ruff check, ruff format --check, mypy strict on hubkit/)
 	$(BIN)/ruff check $(CODE)
 	$(BIN)/ruff format --check $(CODE)
+	$(BIN)/mypy
 
 format: venv ## Reformat code and apply safe ruff fixes
 	$(BIN)/ruff format $(CODE)
@@ -110,5 +112,5 @@ bench: venv ## Run every benchmarks/bench_*.py at full size (prints ratios)
 	done
 
 clean: ## Remove caches and build output (keeps .venv, .hubkit/ data and reports/)
-	rm -rf build dist .pytest_cache .ruff_cache .hypothesis ./*.egg-info
+	rm -rf build dist .pytest_cache .ruff_cache .mypy_cache .hypothesis ./*.egg-info
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

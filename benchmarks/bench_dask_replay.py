@@ -41,9 +41,9 @@ from _billing_bench import CREDIT_PRICE, bench_rates
 
 from hubkit.billing_settings import BillingSettings
 from hubkit.replay import Behaviour
-from hubkit.timeline import timeline_from_rates
+from hubkit.replay.timeline import timeline_from_rates
 from hubkit.usage import generate_usage
-from hubkit.usage_dataset import open_usage_dataset, write_usage_dataset
+from hubkit.usage.dataset import open_usage_dataset, write_usage_dataset
 
 GIB = 2**30
 SETTINGS = BillingSettings(
@@ -92,7 +92,7 @@ def _kpis(result: Any) -> dict[str, float]:
 
 
 def _phase_serial(args: argparse.Namespace) -> dict[str, Any]:
-    from hubkit.distributed import replay_dataset
+    from hubkit.scenarios.partitioned import replay_dataset
 
     timeline = timeline_from_rates(bench_rates())
     load, cpu, start = os.getloadavg()[0], time.process_time(), time.perf_counter()
@@ -111,7 +111,7 @@ def _phase_serial(args: argparse.Namespace) -> dict[str, Any]:
 
 def _warm_up() -> None:
     # A long-lived cluster has these imported already: not part of the replay's time.
-    import hubkit.distributed  # noqa: F401
+    import hubkit.scenarios.partitioned  # noqa: F401
 
 
 def _worker_peak() -> int:
@@ -127,7 +127,7 @@ def _worker_cpu() -> float:
 
 
 def _phase_dask(args: argparse.Namespace) -> dict[str, Any]:
-    from hubkit.distributed import dask_client, replay_dask
+    from hubkit.scenarios.partitioned import dask_client, replay_dask
 
     timeline = timeline_from_rates(bench_rates())
     # Each worker process gets the memory budget: more is a bug to find, not to absorb.

@@ -36,9 +36,9 @@ from hubkit.config import Settings  # noqa: E402
 from hubkit.domain import ProviderSpec, RateSpec  # noqa: E402
 from hubkit.hub.apply import apply  # noqa: E402
 from hubkit.hub.client import HubClient  # noqa: E402
-from hubkit.hub.local import LocalHubProcess, start_local_hub  # noqa: E402
 from hubkit.hub.plan import plan  # noqa: E402
 from hubkit.hub.pull import pull  # noqa: E402
+from hubkit.localhub.process import LocalHubProcess, start_local_hub  # noqa: E402
 from hubkit.pricing import margin_rate  # noqa: E402
 from hubkit.store import Store  # noqa: E402
 
@@ -88,7 +88,10 @@ def main() -> int:
         settings = Settings.from_env({"HUBKIT_DATA_DIR": tmp, "HUBKIT_ACTOR": "bench"})
         store = Store.open(f"sqlite:///{tmp}/bench.db", settings=settings)
         specs = seed(store, n)
-        with start_local_hub(Path(tmp) / "hub.json") as hub, hub.client(timeout=30) as client:
+        with (
+            start_local_hub(Path(tmp) / "hub.json", test_faults=True) as hub,  # for reset()
+            HubClient(hub.url, hub.token, timeout=30) as client,
+        ):
             raw = baseline_creates(client, specs)
             reset(hub)
             started = time.perf_counter()

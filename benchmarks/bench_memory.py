@@ -28,7 +28,7 @@ sys.path.insert(0, {bench!r})
 from _billing_bench import CREDIT_PRICE, bench_rates
 from hubkit.billing_settings import BillingSettings
 from hubkit.replay import Behaviour, replay
-from hubkit.timeline import timeline_from_rates
+from hubkit.replay.timeline import timeline_from_rates
 from hubkit.usage import generate_usage
 
 n, mode = {n}, {mode!r}

@@ -8,7 +8,7 @@ and Parquet give them): the rate lookup by (provider, model, type) is included, 
 cache tokens, images and seconds. Baselines, timed in the same run:
 
 - row by row: the rate lookup + :func:`hubkit.pricing.call_credits` per row
-  (:func:`hubkit.timeline.price_exact`), timed on a sample and extrapolated (goal: ≥ 100×);
+  (:func:`hubkit.replay.timeline.price_exact`), timed on a sample and extrapolated (goal: ≥ 100×);
 - bare numpy: ``tokens_in * in_rate[model_idx] + tokens_out * out_rate[model_idx]`` over
   the same arrays with the model index given (goal: within 3×).
 
@@ -24,7 +24,7 @@ from _billing_bench import CREDIT_PRICE, bench_rates, best_of
 
 from hubkit.billing_settings import BillingSettings
 from hubkit.replay import Behaviour, replay
-from hubkit.timeline import RateBook, price_exact, timeline_from_rates
+from hubkit.replay.timeline import RateBook, price_exact, timeline_from_rates
 from hubkit.usage import generate_usage
 
 

@@ -25,8 +25,8 @@ from _billing_bench import CREDIT_PRICE, bench_rates, best_of
 
 from hubkit.billing_settings import BillingSettings
 from hubkit.replay import Behaviour, replay
+from hubkit.replay.timeline import timeline_from_rates
 from hubkit.scenarios import ScenarioBase, scenario_grid, simulate
-from hubkit.timeline import timeline_from_rates
 from hubkit.usage import generate_usage
 
 SETTINGS = BillingSettings(

@@ -18,13 +18,6 @@ from hubkit.catalog import (
 )
 from hubkit.config import PROJECT_ROOT, Settings, get_settings
 from hubkit.decimals import plain, quantize, to_decimal
-from hubkit.distributed import (
-    dask_client,
-    replay_dask,
-    replay_dataset,
-    scenario_grid_dask,
-    scenario_grid_dataset,
-)
 from hubkit.domain import (
     KNOWN_PROVIDERS,
     Caching,
@@ -81,7 +74,15 @@ from hubkit.pricing import (
     rate_credits,
 )
 from hubkit.replay import Behaviour, Kpis, ReplayResult
+from hubkit.replay.timeline import RateBook, price_exact, timeline_from_rates, validate_timeline
 from hubkit.scenarios import ScenarioBase, simulate
+from hubkit.scenarios.partitioned import (
+    dask_client,
+    replay_dask,
+    replay_dataset,
+    scenario_grid_dask,
+    scenario_grid_dataset,
+)
 from hubkit.store import (
     ApplyResult,
     CatalogImportResult,
@@ -92,7 +93,6 @@ from hubkit.store import (
     RateAt,
     Store,
 )
-from hubkit.timeline import RateBook, price_exact, timeline_from_rates, validate_timeline
 from hubkit.usage import (
     USAGE_COLUMNS,
     HubImport,
@@ -104,8 +104,8 @@ from hubkit.usage import (
     validate_usage,
     write_usage,
 )
-from hubkit.usage_dataset import UsageDataset, open_usage_dataset, write_usage_dataset
-from hubkit.usage_sql import aggregate_usage, usage_totals
+from hubkit.usage.dataset import UsageDataset, open_usage_dataset, write_usage_dataset
+from hubkit.usage.sql import aggregate_usage, usage_totals
 
 __version__ = "0.1.0"
 
@@ -210,3 +210,13 @@ __all__ = [
     "write_usage",
     "write_usage_dataset",
 ]
+
+# Reprs and tracebacks show the public path (``hubkit.Store``, not
+# ``hubkit.store.store.Store``), as httpx does: the place a class is defined is an internal
+# detail that later moves must not leak. Classes only; pickle then finds each one under
+# ``hubkit.<name>``, which works because every one of them is importable from here.
+for _name in __all__:
+    _value = globals()[_name]
+    if isinstance(_value, type):
+        _value.__module__ = __name__
+del _name, _value

@@ -86,7 +86,9 @@ def read_csv_frame(path: str | Path, what: str, *, hint: str = "", **options: An
     """``pandas.read_csv(path, **options)`` with its parser errors made ValidationErrors."""
     file = check_file(path, what, hint=hint)
     try:
-        return pd.read_csv(file, **options)
+        # without chunksize/iterator (no caller passes them) read_csv returns one frame
+        frame: pd.DataFrame = pd.read_csv(file, **options)
+        return frame
     except pd.errors.EmptyDataError:
         raise _fail(file, what, "the file is empty (not even a header line)", hint) from None
     except pd.errors.ParserError as exc:

@@ -17,7 +17,7 @@ from _billing_data import T0, mixed_rates
 
 from hubkit.billing_settings import BillingSettings
 from hubkit.replay import Behaviour, Kpis
-from hubkit.timeline import timeline_from_rates, validate_timeline
+from hubkit.replay.timeline import timeline_from_rates, validate_timeline
 from hubkit.usage import generate_usage, validate_usage
 
 D = Decimal

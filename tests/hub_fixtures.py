@@ -2,8 +2,8 @@
 
 Fixtures:
 
-- ``local_hub`` (session): by default starts ``python -m hubkit.hub.server`` in a
-  subprocess on 127.0.0.1 with a free port, a token and a state file in a tmp dir, waits
+- ``local_hub`` (session): by default starts ``python -m hubkit.localhub --test-faults``
+  in a subprocess on 127.0.0.1 with a free port, a token and a state file in a tmp dir, waits
   until it answers and yields a :class:`LocalHub` handle (``.url``, ``.token``,
   ``.set_faults(...)``, ``.clear_faults()``, ``.release()``, ``.reset()``, ``.kill()``,
   ``.restart()``, ``.request_count(path=None, method=None)``, ``.wait_for_request(...)``,
@@ -51,7 +51,9 @@ REMOTE_SKIP = (
     "HUBKIT_TEST_HUB_URL points the suite at a real hub, which has none"
 )
 _CONFIG_KEY = "_hubkit_local_hub"
-_START_TIMEOUT = 20.0
+# Generous: a start that fails exits at once (poll); only a slow one waits this long, and the
+# soak found a restarted hub taking over 20 s to answer on 2 cores with load ~8.
+_START_TIMEOUT = 90.0
 
 #: Base URLs the local hub gives each known provider when a test needs one.
 PROVIDER_URLS = {
@@ -205,7 +207,7 @@ class RemoteHub(HubHandle):
 
 
 class LocalHub(HubHandle):
-    """``python -m hubkit.hub.server`` in a subprocess, with its test switches."""
+    """``python -m hubkit.localhub --test-faults`` in a subprocess: the switches mounted."""
 
     is_local = True
 
@@ -242,7 +244,8 @@ class LocalHub(HubHandle):
         cmd = [
             sys.executable,
             "-m",
-            "hubkit.hub.server",
+            "hubkit.localhub",
+            "--test-faults",
             "--port",
             str(self.port),
             "--state",
@@ -326,7 +329,7 @@ class LocalHub(HubHandle):
         """Replace the fault set, e.g. ``set_faults(status={"code": 503, "count": 2})``.
 
         Keys and sub-keys may be snake_case (``fail_after_writes``, ``retry_after``).
-        See :mod:`hubkit.hub._server_faults` for the list.
+        See :mod:`hubkit.localhub.faults` for the list.
         """
         self._post("/__test__/faults", _camel_keys(faults))
 

@@ -233,7 +233,7 @@ def test_minus_zero_is_stored_and_shown_as_zero(
 
 # ---- runs that died -----------------------------------------------------------------------
 def _dead_run(store: Store, run_id: str, report_dir: Path | None = None) -> None:
-    record_run(store.engine, run_id, job="bulk-rate-update", status=JobStatus.RUNNING,
+    record_run(store, run_id, job="bulk-rate-update", status=JobStatus.RUNNING,
                actor="cron", report_dir=str(report_dir) if report_dir else None)  # fmt: skip
 
 
@@ -248,7 +248,7 @@ def test_a_run_killed_after_its_commit_is_marked_interrupted(
     assert cli(sqlite_url, "job", "list") == 0
     out, err = capsys.readouterr()
     assert "killed" in out and "interrupted" in out and "marked interrupted" in err
-    info = get_run(store.engine, "killed")
+    info = get_run(store, "killed")
     assert info.status is JobStatus.INTERRUPTED and info.status.exit_code == 1
     assert "committed (3 history rows" in info.summary["reason"]
     assert info.finished_at is not None
@@ -257,18 +257,18 @@ def test_a_run_killed_after_its_commit_is_marked_interrupted(
 
 def test_a_live_run_is_left_running_and_an_expired_one_is_not(store: Store) -> None:
     _dead_run(store, "alive")
-    lease = Lease(store.engine, run_id="alive")
+    lease = Lease(store, run_id="alive")
     lease.acquire()
-    assert mark_interrupted(store.engine) == []
-    assert get_run(store.engine, "alive").status is JobStatus.RUNNING
+    assert mark_interrupted(store) == []
+    assert get_run(store, "alive").status is JobStatus.RUNNING
     with Session(store.engine) as session, session.begin():
         session.execute(update(JobLockRow).values(expires_at=utcnow() - timedelta(seconds=1)))
-    assert mark_interrupted(store.engine) == ["alive"]
-    reason = get_run(store.engine, "alive").summary["reason"]
+    assert mark_interrupted(store) == ["alive"]
+    reason = get_run(store, "alive").summary["reason"]
     assert "nothing of it was committed" in reason
 
 
 def test_the_next_job_run_marks_a_dead_one(store: Store) -> None:
     _dead_run(store, "dead")
     bulk_rate_update(store=store, profit_margin="25")
-    assert get_run(store.engine, "dead").status is JobStatus.INTERRUPTED
+    assert get_run(store, "dead").status is JobStatus.INTERRUPTED

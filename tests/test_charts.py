@@ -14,8 +14,8 @@ from hubkit import charts
 from hubkit.billing_settings import BillingSettings
 from hubkit.errors import ValidationError
 from hubkit.replay import Behaviour, ReplayResult, replay
+from hubkit.replay.timeline import timeline_from_rates
 from hubkit.scenarios import scenario_grid
-from hubkit.timeline import timeline_from_rates
 
 D = Decimal
 SETTINGS = BillingSettings(

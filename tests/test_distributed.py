@@ -32,20 +32,20 @@ from distributed import Client, LocalCluster
 from sqlalchemy import create_engine
 
 from hubkit.billing_settings import BillingSettings
-from hubkit.distributed import (
+from hubkit.domain import RateType
+from hubkit.errors import ValidationError
+from hubkit.replay import Kpis, ReplayResult, replay
+from hubkit.replay.timeline import timeline_from_rates
+from hubkit.scenarios import scenario_grid
+from hubkit.scenarios.partitioned import (
     AMOUNT_RTOL,
     replay_dask,
     replay_dataset,
     scenario_grid_dask,
     scenario_grid_dataset,
 )
-from hubkit.domain import RateType
-from hubkit.errors import ValidationError
-from hubkit.replay import Kpis, ReplayResult, replay
-from hubkit.scenarios import scenario_grid
-from hubkit.timeline import timeline_from_rates
-from hubkit.usage_dataset import UsageDataset, user_bucket, write_usage_dataset
-from hubkit.usage_sql import (
+from hubkit.usage.dataset import UsageDataset, user_bucket, write_usage_dataset
+from hubkit.usage.sql import (
     ROUNDING_PER_CALL,
     aggregate_usage,
     aggregate_usage_frame,

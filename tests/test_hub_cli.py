@@ -18,7 +18,8 @@ import pytest
 from _hubsync import KEY, PRICE, assert_no_secret, hub_rates, priced_spec, seed_store
 
 from hubkit.cli import main
-from hubkit.hub.local import start_local_hub
+from hubkit.hub import HubClient
+from hubkit.localhub.process import start_local_hub
 from hubkit.store import Store
 
 if TYPE_CHECKING:
@@ -177,6 +178,11 @@ def test_serve_local_keeps_its_token_in_a_private_file(tmp_path: Path) -> None:
         )
         assert authorised.status_code == 200 and authorised.json() == []
         assert httpx.get(f"{url}/api/ai-providers", timeout=60).status_code == 401
+        # an operator's hub has no test switches: no request can wipe it or make it fail
+        wipe = httpx.post(
+            f"{url}/__test__/reset", headers={"Authorization": f"Bearer {token}"}, timeout=60
+        )
+        assert wipe.status_code == 404
     finally:
         proc.terminate()
         output = proc.communicate(timeout=20)[0].decode()
@@ -189,11 +195,11 @@ def test_start_local_hub_runs_for_the_block_and_keeps_its_state_file(tmp_path: P
     with start_local_hub(state) as local:
         assert local.running and local.url.startswith("http://127.0.0.1:")
         assert local.token not in repr(local)
-        with local.client() as client:
+        with HubClient(local.url, local.token) as client:
             client.create_provider("openai", "OpenAI", base_url="https://api.openai.com/v1")
         proc = local.proc
     assert proc is not None and proc.poll() is not None
-    with start_local_hub(state) as again, again.client() as client:
+    with start_local_hub(state) as again, HubClient(again.url, again.token) as client:
         assert [p.name for p in client.list_providers()] == ["openai"]
     scratch = start_local_hub()
     folder = scratch.state_path.parent

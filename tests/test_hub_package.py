@@ -1,4 +1,5 @@
-"""``hubkit.hub``'s exports for notebooks, and its submodules staying modules."""
+"""``hubkit.hub``'s exports for notebooks, its submodules staying modules, and the local
+hub kept out of the client's import path."""
 
 from __future__ import annotations
 
@@ -8,13 +9,15 @@ import subprocess
 import sys
 from types import ModuleType
 
+import pytest
+
 import hubkit.hub
 from hubkit.hub.apply import apply
 from hubkit.hub.plan import plan
 from hubkit.hub.pull import bootstrap, pull
 from hubkit.hub.verify import verify_against_hub_arithmetic
 
-SUBMODULES = ("plan", "pull", "apply", "redact", "verify", "local", "client", "models")
+SUBMODULES = ("plan", "pull", "apply", "redact", "verify", "client", "models")
 
 
 def test_submodules_are_not_shadowed_by_exports() -> None:
@@ -34,6 +37,8 @@ def test_submodules_are_modules_in_a_fresh_interpreter() -> None:
         f"bad = [n for n in {SUBMODULES!r} if not isinstance(getattr(h, n), types.ModuleType)]\n"
         "assert not bad, bad\n"
         "import sys; assert 'starlette' not in sys.modules and 'uvicorn' not in sys.modules\n"
+        "local = sorted(m for m in sys.modules if m.startswith('hubkit.localhub'))\n"
+        "assert not local, local\n"
         "print('ok')\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -49,3 +54,24 @@ def test_notebook_exports() -> None:
     for name in ("HubClient", "HubState", "Plan", "PlanItem", "ApplyReport", "start_local_hub"):
         assert name in hubkit.hub.__all__ and getattr(hubkit.hub, name) is not None
     assert all(hasattr(hubkit.hub, name) for name in hubkit.hub.__all__)
+
+
+def test_the_client_reaches_the_local_hub_only_through_its_process_starter() -> None:
+    # in a fresh interpreter: the client's modules, then the lazy export
+    code = (
+        "import sys, hubkit.hub, hubkit.hub.cli, hubkit.hub.verify, hubkit.widgets\n"
+        "before = sorted(m for m in sys.modules if m.startswith('hubkit.localhub'))\n"
+        "from hubkit.hub import LocalHubProcess, start_local_hub\n"
+        "import hubkit.localhub.process as p\n"
+        "assert start_local_hub is p.start_local_hub and LocalHubProcess is p.LocalHubProcess\n"
+        "after = sorted(m for m in sys.modules if m.startswith('hubkit.localhub'))\n"
+        "print(before, after, 'starlette' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    # the starter only: no app, no state, no fault switches, no web framework
+    assert done.stdout.split() == ["[]", "['hubkit.localhub',", "'hubkit.localhub.process']",
+                                   "False"]  # fmt: skip
+    assert "LocalHubProcess" in dir(hubkit.hub)
+    with pytest.raises(AttributeError, match="no attribute 'LocalHub'"):
+        hubkit.hub.LocalHub  # noqa: B018

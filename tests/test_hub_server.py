@@ -1,4 +1,4 @@
-"""The local hub (``hubkit.hub.server``) speaks hub-api.md: checked over raw HTTP.
+"""The local hub (``hubkit.localhub``) speaks hub-api.md: checked over raw HTTP.
 
 Validation, 404/409 and batch tests are contract tests: with HUBKIT_TEST_HUB_URL set they
 run against that hub (they create only tracked, uniquely named rates). Tests that need
@@ -7,6 +7,7 @@ the local hub's switches or its fake key checker skip there, saying why.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
@@ -20,7 +21,8 @@ import httpx
 import pytest
 
 from hubkit.domain import KNOWN_PROVIDERS
-from hubkit.hub.server import main, serve
+from hubkit.localhub.app import create_app
+from hubkit.localhub.process import main, serve
 from hubkit.pricing import default_model_display, margin_rate
 
 if TYPE_CHECKING:
@@ -775,6 +777,35 @@ def test_bad_fault_specs_are_refused(hub: HubHandle) -> None:
         hub.set_faults(explode=True)
     with pytest.raises(AssertionError, match="status.code"):
         hub.set_faults(status={"code": 200})
+
+
+def _ask(app: Any, *requests: tuple[str, str, dict[str, str]]) -> list[tuple[int, Any]]:
+    """Send ``(method, path, headers)`` requests to an ASGI app in this process, in order."""
+
+    async def run() -> list[tuple[int, Any]]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub") as web:
+            answers = [await web.request(m, path, headers=h, json={}) for m, path, h in requests]
+        return [(a.status_code, a.json()) for a in answers]
+
+    return asyncio.run(run())
+
+
+def test_the_test_switches_exist_only_when_asked_for(tmp_path: Path) -> None:
+    auth = {"Authorization": "Bearer tok-0123456789"}
+    switches = [(m, p, auth) for m, p in (("POST", "/__test__/reset"), ("GET", "/__test__/stats"),
+                                          ("POST", "/__test__/faults"),
+                                          ("POST", "/__test__/release"))]  # fmt: skip
+    plain_app = create_app(tmp_path / "a.json", "tok-0123456789")
+    assert _ask(plain_app, *switches, ("GET", BASE, auth)) == [
+        *[(404, {"error": "Not Found"})] * 4,
+        (200, []),
+    ]
+    with_switches = create_app(tmp_path / "b.json", "tok-0123456789", test_faults=True)
+    stats = ("GET", "/__test__/stats", auth)
+    answers = _ask(with_switches, stats, ("GET", "/__test__/stats", {}), ("GET", BASE, auth), stats)
+    assert [status for status, _ in answers] == [200, 401, 200, 200]  # same token as the API
+    assert (answers[0][1]["total"], answers[3][1]["total"]) == (0, 1)
 
 
 # --- entry points ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import os
 import stat
 from pathlib import Path
 
-from hubkit.hub import start_local_hub
+from hubkit.hub import HubClient, start_local_hub
 
 KEY_A = "sk-known-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 KEY_B = "sk-other-LEAKCHECK-9f8e7d6c5b4a39281706"
@@ -24,7 +24,7 @@ def test_one_known_key_and_the_state_file_reveal_no_other_key(tmp_path: Path) ->
     state = tmp_path / "hub.json"
     old = os.umask(0o022)
     try:
-        with start_local_hub(state) as local, local.client() as client:
+        with start_local_hub(state) as local, HubClient(local.url, local.token) as client:
             provider = client.create_provider(
                 "openai", "OpenAI", base_url="https://api.openai.com/v1"
             )
@@ -49,16 +49,16 @@ def test_one_known_key_and_the_state_file_reveal_no_other_key(tmp_path: Path) ->
 
 def test_sealed_keys_survive_a_restart_with_a_new_token(tmp_path: Path) -> None:
     state = tmp_path / "hub.json"
-    with start_local_hub(state) as local, local.client() as client:
+    with start_local_hub(state) as local, HubClient(local.url, local.token) as client:
         provider = client.create_provider("openai", "OpenAI", base_url="https://api.openai.com/v1")
         client.create_credential(provider.id, "b", KEY_B)
-    with start_local_hub(state) as again, again.client() as client:
+    with start_local_hub(state) as again, HubClient(again.url, again.token) as client:
         ((cred,),) = [p.credentials for p in client.list_providers()]
         assert cred.display_text.startswith("sk-") and KEY_B not in cred.display_text
 
 
 def test_a_version_1_state_file_is_resealed(tmp_path: Path) -> None:
-    from hubkit.hub._server_state import HubState
+    from hubkit.localhub.state import LocalHubState
 
     token = "local-test-token"
     pad = hashlib.sha256(b"hubkit-local-hub:" + token.encode()).digest()
@@ -68,7 +68,7 @@ def test_a_version_1_state_file_is_resealed(tmp_path: Path) -> None:
     state = tmp_path / "hub.json"
     state.write_text(json.dumps({"version": 1, "nextId": 2, "seq": 0, "providers": [],
                                  "credentials": [cred], "rates": []}))  # fmt: skip
-    hub = HubState(state, token)
+    hub = LocalHubState(state, token)
     assert hub.unseal(hub.credentials[0]["_sealed"]) == {"api_key": KEY_B}
     hub.save()
     assert json.loads(state.read_text())["version"] == 2

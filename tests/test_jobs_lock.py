@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import threading
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from _jobs import seed
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+import hubkit.jobs
 from hubkit.errors import JobError, LockHeldError
 from hubkit.jobs.lock import Lease
 from hubkit.store import Store
@@ -32,9 +35,9 @@ def expire(store: Store, name: str = "rates") -> None:
 
 
 def test_one_holder_at_a_time_and_the_second_learns_since_when(store: Store) -> None:
-    first = Lease(store.engine, run_id="run-1")
+    first = Lease(store, run_id="run-1")
     first.acquire()
-    second = Lease(store.engine, run_id="run-2")
+    second = Lease(store, run_id="run-2")
     with pytest.raises(LockHeldError) as info:
         second.acquire()
     message = str(info.value)
@@ -49,16 +52,16 @@ def test_one_holder_at_a_time_and_the_second_learns_since_when(store: Store) -> 
 
 
 def test_an_expired_lease_is_taken_over_once(store: Store) -> None:
-    dead = Lease(store.engine, run_id="dead-run")
+    dead = Lease(store, run_id="dead-run")
     dead.acquire()
     expire(store)
-    heir = Lease(store.engine, run_id="heir")
+    heir = Lease(store, run_id="heir")
     heir.acquire()
     assert heir.took_over is not None and heir.took_over.run_id == "dead-run"
     # the dead holder, waking up, finds out instead of writing on
     with pytest.raises(JobError, match="lost the 'rates' lock"):
         dead.renew()
-    late = Lease(store.engine, run_id="late")
+    late = Lease(store, run_id="late")
     with pytest.raises(LockHeldError, match=r"\(run heir\)"):
         late.acquire()
     dead.release()  # releasing a lease one no longer holds leaves the new holder alone
@@ -66,7 +69,7 @@ def test_an_expired_lease_is_taken_over_once(store: Store) -> None:
 
 
 def test_renewing_pushes_the_expiry_forward(store: Store) -> None:
-    lease = Lease(store.engine, seconds=60)
+    lease = Lease(store, seconds=60)
     lease.acquire()
     before = lease.current().expires_at
     expire(store)
@@ -78,19 +81,17 @@ def test_renewing_pushes_the_expiry_forward(store: Store) -> None:
 
 
 def test_wait_gives_up_after_its_timeout(store: Store) -> None:
-    Lease(store.engine, run_id="busy").acquire()
+    Lease(store, run_id="busy").acquire()
     announced = []
     with pytest.raises(LockHeldError):
-        Lease(store.engine).acquire(
-            wait=True, timeout=1.0, poll_seconds=0.05, on_wait=announced.append
-        )
+        Lease(store).acquire(wait=True, timeout=1.0, poll_seconds=0.05, on_wait=announced.append)
     assert [info.run_id for info in announced] == ["busy"]
 
 
 def test_wait_takes_the_lock_once_it_is_released(store: Store) -> None:
-    holder = Lease(store.engine, run_id="busy")
+    holder = Lease(store, run_id="busy")
     holder.acquire()
-    waiter = Lease(store.engine, run_id="next")
+    waiter = Lease(store, run_id="next")
     released = threading.Event()
 
     def on_wait(_info: object) -> None:
@@ -103,14 +104,14 @@ def test_wait_takes_the_lock_once_it_is_released(store: Store) -> None:
 
 def test_operators_edits_are_not_blocked_by_a_held_lease(store: Store) -> None:
     seed(store)
-    Lease(store.engine, run_id="long-job").acquire()
+    Lease(store, run_id="long-job").acquire()
     rate = store.find_rate("openai", "gpt-4o", "chatCompletion")
     edited = store.update_rate(rate.id, rate.version, input_rate="0.5", reason="operator")
     assert edited.input_rate == Decimal("0.5")
 
 
 def test_kept_alive_renews_in_the_background(store: Store) -> None:
-    lease = Lease(store.engine, seconds=0.3)
+    lease = Lease(store, seconds=0.3)
     lease.acquire()
     with lease.kept_alive():
         expire(store)
@@ -120,3 +121,24 @@ def test_kept_alive_renews_in_the_background(store: Store) -> None:
             threading.Event().wait(0.02)
         assert lease.current().expires_at > utcnow()
     lease.release()
+
+
+def test_the_jobs_package_reaches_the_database_only_through_the_store() -> None:
+    # The lock and run-record SQL lives in hubkit.store.jobs; no jobs module imports
+    # SQLAlchemy (or the store's tables) itself.
+    package = Path(hubkit.jobs.__file__).parent
+    offenders = []
+    for path in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            offenders += [
+                f"{path.name}: {name}"
+                for name in names
+                if name.split(".")[0] == "sqlalchemy" or name == "hubkit.store.schema"
+            ]
+    assert len(list(package.glob("*.py"))) > 5  # the scan saw the package
+    assert offenders == []

@@ -46,7 +46,7 @@ def test_dry_run_reports_everything_and_writes_no_rate(store: Store) -> None:
     assert (folder / "figures" / "change_pct.html").exists()
     skipped = (folder / "skipped.csv").read_text()
     assert "text-embedding-3-small" in skipped and "no unitCosts" in skipped
-    assert get_run(store.engine, result.run_id).status is JobStatus.DRY_RUN
+    assert get_run(store, result.run_id).status is JobStatus.DRY_RUN
 
 
 def test_apply_then_the_same_run_again_changes_nothing(store: Store) -> None:
@@ -105,7 +105,7 @@ def test_a_filter_matching_no_rate_exits_10(store: Store) -> None:
     result = bulk_rate_update(store=store, profit_margin="25", model_pattern="no-such-*")
     assert result.status is JobStatus.NOTHING_MATCHED and result.exit_code == 10
     assert "matches no rate" in result.reason
-    assert get_run(store.engine, result.run_id).status is JobStatus.NOTHING_MATCHED
+    assert get_run(store, result.run_id).status is JobStatus.NOTHING_MATCHED
 
 
 def test_a_failure_half_way_rolls_everything_back(
@@ -121,7 +121,7 @@ def test_a_failure_half_way_rolls_everything_back(
     assert summary["status"] == "failed" and summary["exit_code"] == 1
     assert "injected failure" in summary["reason"]
     assert "nothing of this run was committed" in summary["reason"]
-    assert get_run(store.engine, summary["run_id"]).status is JobStatus.FAILED
+    assert get_run(store, summary["run_id"]).status is JobStatus.FAILED
     # the lock was given back: the next run goes through
     monkeypatch.delenv("HUBKIT_TEST_FAIL_AFTER_ROWS")
     assert bulk_rate_update(store=store, profit_margin="25").status is JobStatus.DRY_RUN
@@ -130,7 +130,7 @@ def test_a_failure_half_way_rolls_everything_back(
 def test_a_held_lock_is_a_reported_ending(store: Store) -> None:
     from hubkit.jobs import Lease
 
-    Lease(store.engine, run_id="other").acquire()
+    Lease(store, run_id="other").acquire()
     result = bulk_rate_update(store=store, profit_margin="25", dry_run=False)
     assert result.status is JobStatus.LOCK_HELD and result.exit_code == 75
     assert result.reason.startswith("another run holds the lock since")

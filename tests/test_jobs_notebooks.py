@@ -123,7 +123,7 @@ def test_bulk_update_flow(store: Store, monkeypatch: pytest.MonkeyPatch, capsys)
     applied = run_job("bulk-rate-update", {"profit_margin": "25", "dry_run": False})
     assert applied.status is JobStatus.APPLIED, applied.reason
     assert len(store.history(job_run_id=applied.run_id)) == 3
-    assert get_run(store.engine, applied.run_id).status is JobStatus.APPLIED
+    assert get_run(store, applied.run_id).status is JobStatus.APPLIED
     after_apply = snapshot(store)
     assert after_apply != before
 
@@ -147,14 +147,14 @@ def test_bulk_update_flow(store: Store, monkeypatch: pytest.MonkeyPatch, capsys)
     assert failed.status is JobStatus.FAILED and failed.exit_code == 1
     assert "injected failure" in failed.reason
     assert snapshot(store) == after_apply
-    assert get_run(store.engine, failed.run_id).status is JobStatus.FAILED
+    assert get_run(store, failed.run_id).status is JobStatus.FAILED
 
     # revert the applied run as a unit
     capsys.readouterr()
     assert cli_main(["job", "revert", applied.run_id]) == 0
     assert "3 rates put back" in capsys.readouterr().out
     assert {k: v[:2] for k, v in snapshot(store).items()} == {k: v[:2] for k, v in before.items()}
-    assert get_run(store.engine, applied.run_id).summary["reverted"]["history_rows"] == 3
+    assert get_run(store, applied.run_id).summary["reverted"]["history_rows"] == 3
 
     # a run whose rates changed since cannot be reverted, unless forced
     second = run_job("bulk-rate-update", {"profit_margin": "25", "dry_run": False})
@@ -182,7 +182,7 @@ def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
 
 @pytest.mark.soak  # the job lock, across processes: `make soak` runs it under load
 def test_a_second_run_exits_75_at_once_and_takes_over_a_dead_lease(store: Store) -> None:
-    holder = Lease(store.engine, run_id="still-running")
+    holder = Lease(store, run_id="still-running")
     holder.acquire()
     busy = _cli("job", "run", "bulk-rate-update", "-p", "profit_margin", "25")
     assert busy.returncode == 75, busy.stderr
@@ -201,13 +201,13 @@ def test_a_second_run_exits_75_at_once_and_takes_over_a_dead_lease(store: Store)
     outcome = run_job("bulk-rate-update", {"profit_margin": "25"})
     assert outcome.status is JobStatus.DRY_RUN, outcome.reason
     assert "still-running" in outcome.summary["lock_taken_over_from"]
-    assert Lease(store.engine).current() is None  # released at the end
+    assert Lease(store).current() is None  # released at the end
 
 
 @pytest.mark.soak
 @pytest.mark.parametrize("store_backend", ["sqlite"], indirect=True)
 def test_wait_queues_behind_the_holder(store: Store) -> None:
-    holder = Lease(store.engine, run_id="long-job")
+    holder = Lease(store, run_id="long-job")
     holder.acquire()
     proc = subprocess.Popen(
         [sys.executable, "-m", "hubkit", "job", "run", "bulk-rate-update", "--wait",

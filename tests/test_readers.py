@@ -20,7 +20,7 @@ from hubkit.crypto import Keyring
 from hubkit.errors import CredentialError, HubkitError, ValidationError
 from hubkit.hub.plan import Plan
 from hubkit.usage import read_usage
-from hubkit.usage_hub import read_hub_database, read_hub_export
+from hubkit.usage.gateway import read_hub_database, read_hub_export
 
 CASES: dict[str, bytes | None] = {
     "empty": b"",

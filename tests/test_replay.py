@@ -28,8 +28,8 @@ from hubkit.replay import (
     replay,
     replay_partition,
 )
-from hubkit.replay_reference import replay_reference
-from hubkit.timeline import RateBook, current_rates, price_exact, timeline_from_rates
+from hubkit.replay.reference import replay_reference
+from hubkit.replay.timeline import RateBook, current_rates, price_exact, timeline_from_rates
 from hubkit.usage import generate_usage
 
 D = Decimal
@@ -476,7 +476,7 @@ def test_kpis_add_and_derive() -> None:
 
 
 def test_ledger_totals_do_not_depend_on_the_user_blocks() -> None:
-    from hubkit.ledger import settle, settle_totals
+    from hubkit.replay.ledger import settle, settle_totals
 
     rates = mixed_rates()
     usage = generate_usage(rates, n_calls=2_000, n_users=30, seed=6)

@@ -16,6 +16,7 @@ from hubkit.domain import RateType
 from hubkit.errors import ValidationError
 from hubkit.pricing import bulk_preview, margin_rate
 from hubkit.replay import Behaviour, prepare, replay_partition
+from hubkit.replay.timeline import RateArrays, timeline_from_rates
 from hubkit.scenarios import (
     ScenarioBase,
     combine_grids,
@@ -23,7 +24,6 @@ from hubkit.scenarios import (
     scenario_grid,
     simulate,
 )
-from hubkit.timeline import RateArrays, timeline_from_rates
 from hubkit.usage import generate_usage
 
 D = Decimal

@@ -1,33 +1,49 @@
-"""Migrations across processes: two ``python -m hubkit init`` at once migrate once.
+"""Migrations: across processes, and an existing store moving forward to head.
 
-Real separate processes on a real SQLite file and a real PostgreSQL database. The test
-holds the migration lock itself, starts two ``init`` processes, and proceeds only once the
-operating system (``/proc/locks``) or PostgreSQL (``pg_locks``) shows both *blocked on
-that lock* — no timing: a process that finishes while the lock is held fails the test.
+Two ``python -m hubkit init`` at once migrate once: real separate processes on a real
+SQLite file and a real PostgreSQL database. The test holds the migration lock itself,
+starts two ``init`` processes, and proceeds only once the operating system
+(``/proc/locks``) or PostgreSQL (``pg_locks``) shows both *blocked on that lock* — no
+timing: a process that finishes while the lock is held fails the test.
+
+A store at the previous head gains the usage tables (0003), keeping any that hubkit's
+``create_all`` made before, and refusing a foreign table of the same name.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
 import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from _billing_data import calls
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
 from sqlalchemy.pool import NullPool
 
+from hubkit.errors import StorageError
 from hubkit.store import Store
+from hubkit.store import engine as engine_module
 from hubkit.store.engine import (
     MIGRATION_LOCK_KEY,
     _head_revision,
     make_engine,
+    migrate,
     migration_lock_path,
     schema_is_current,
 )
+from hubkit.store.schema import Base, rate_periods_table, usage_table
+from hubkit.usage.sql import load_usage, usage_totals
 
 _BLOCKED_WITHIN = 300.0  # s: a generous bound for two interpreters to start on 2 busy cores
 
@@ -209,3 +225,91 @@ def test_an_already_migrated_sqlite_store_does_not_touch_the_lock_file(sqlite_ur
     with Store.open(sqlite_url) as store:
         assert store.list_providers() == []
     assert not lock_path.exists()
+
+
+# --- 0003: the usage tables join the migrated schema -----------------------------------------
+
+
+def _tables(engine: sa.Engine) -> set[str]:
+    return set(sa.inspect(engine).get_table_names())
+
+
+def _diff(engine: sa.Engine) -> list[object]:
+    with engine.connect() as conn:
+        return list(compare_metadata(MigrationContext.configure(conn), Base.metadata))
+
+
+@pytest.fixture
+def at_0002(db_url: str) -> Iterator[sa.Engine]:
+    """A store as the revision before the usage tables left it."""
+    engine = make_engine(db_url)
+    migrate(engine, "0002")
+    assert _version_rows(db_url) == ["0002"]
+    assert not {"usage", "usage_rate_periods"} & _tables(engine)
+    yield engine
+    engine.dispose()
+
+
+def test_a_store_at_the_previous_head_gains_the_usage_tables(
+    at_0002: sa.Engine, db_url: str
+) -> None:
+    with Store.open(db_url) as store:
+        assert schema_is_current(store.engine)
+    assert {"usage", "usage_rate_periods"} <= _tables(at_0002)
+    assert _diff(at_0002) == []  # exactly what the schema declares
+    assert load_usage(at_0002, calls({"input": 3})) == 1
+
+
+def test_usage_tables_made_by_create_all_are_kept_with_their_rows(
+    at_0002: sa.Engine, db_url: str
+) -> None:
+    # What hubkit.usage.sql's create_all made before 0003 (the same definitions), with rows
+    # in it, and one index lost: the upgrade keeps the tables and adds only what is missing.
+    old = sa.MetaData()
+    usage = usage_table.to_metadata(old)
+    periods = rate_periods_table.to_metadata(old)
+    old.create_all(at_0002)
+    with at_0002.begin() as conn:
+        conn.execute(sa.text("DROP INDEX ix_usage_user_time"))
+        conn.execute(
+            usage.insert(),
+            [{"time": dt.datetime(2025, 1, 1), "user": "u1", "provider": "openai",
+              "model": "chat", "type": "chatCompletion", "input_tokens": 1_000}],
+        )  # fmt: skip
+        conn.execute(
+            periods.insert(),
+            [{"provider": "openai", "model": "chat", "type": "chatCompletion",
+              "input_rate": Decimal("0.002"), "output_rate": Decimal("0.008")}],
+        )  # fmt: skip
+    with Store.open(db_url) as store:
+        assert schema_is_current(store.engine)
+    assert "ix_usage_user_time" in {ix["name"] for ix in sa.inspect(at_0002).get_indexes("usage")}
+    assert _diff(at_0002) == []
+    totals = usage_totals(at_0002)
+    assert (totals.calls, totals.calls_unsupported) == (1, 0)
+    assert totals.credits == 2  # 1,000 tokens × 0.002, priced by the kept rate period
+
+
+def test_a_foreign_usage_table_stops_the_upgrade(at_0002: sa.Engine, db_url: str) -> None:
+    with at_0002.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE usage (id INTEGER PRIMARY KEY, note VARCHAR(20))"))
+    with pytest.raises(StorageError, match=r"table 'usage' that hubkit did not make.*'model'"):
+        Store.open(db_url)
+    assert _version_rows(db_url) == ["0002"]  # nothing half-done
+    assert [c["name"] for c in sa.inspect(at_0002).get_columns("usage")] == ["id", "note"]
+
+
+def test_downgrading_0003_drops_the_usage_tables_and_upgrading_brings_them_back(
+    at_0002: sa.Engine, db_url: str
+) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(engine_module.__file__).parent / "migrations"))
+    migrate(at_0002)
+    with at_0002.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0002")
+    assert not {"usage", "usage_rate_periods"} & _tables(at_0002)
+    assert _version_rows(db_url) == ["0002"]
+    migrate(at_0002)
+    assert {"usage", "usage_rate_periods"} <= _tables(at_0002)
+    assert _diff(at_0002) == []

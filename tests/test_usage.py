@@ -14,7 +14,7 @@ import pytest
 from _billing_data import T0, calls, mixed_rates, simple_rates
 
 from hubkit.errors import StorageError, ValidationError
-from hubkit.timeline import timeline_from_rates
+from hubkit.replay.timeline import timeline_from_rates
 from hubkit.usage import (
     USAGE_COLUMNS,
     generate_usage,

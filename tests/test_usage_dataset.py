@@ -12,10 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 from _scale_data import scale_usage
 
-import hubkit.usage_dataset as usage_dataset
+import hubkit.usage.dataset as usage_dataset
 from hubkit.errors import ValidationError
 from hubkit.usage import USAGE_COLUMNS, empty_usage
-from hubkit.usage_dataset import (
+from hubkit.usage.dataset import (
     DATASET_SCHEMA,
     open_usage_dataset,
     user_bucket,

@@ -1,6 +1,6 @@
 """The SQL usage table and its pushed-down aggregations, on SQLite and PostgreSQL.
 
-The reference is the Decimal rule itself (:func:`hubkit.timeline.price_exact`, i.e.
+The reference is the Decimal rule itself (:func:`hubkit.replay.timeline.price_exact`, i.e.
 ``call_credits`` per call): PostgreSQL's NUMERIC sums must equal it exactly; SQLite's float
 sums within ``SQLITE_RTOL``; the vectorised pandas path within its stated bound.
 """
@@ -24,9 +24,12 @@ from hubkit.decimals import ZERO
 from hubkit.domain import RateType
 from hubkit.errors import ValidationError
 from hubkit.replay import replay
+from hubkit.replay.timeline import price_exact, timeline_from_rates
 from hubkit.store import Store
-from hubkit.timeline import price_exact, timeline_from_rates
-from hubkit.usage_sql import (
+from hubkit.store.engine import schema_is_current
+from hubkit.store.schema import Base
+from hubkit.usage.schema import USAGE_COLUMNS
+from hubkit.usage.sql import (
     DIMENSIONS,
     ROUNDING_PER_CALL,
     SQLITE_RTOL,
@@ -36,7 +39,7 @@ from hubkit.usage_sql import (
     is_exact,
     load_rate_timeline,
     load_usage,
-    metadata,
+    usage_table,
     usage_totals,
 )
 
@@ -89,16 +92,24 @@ def _same(got: Any, want: Decimal, engine: Engine) -> bool:
     return isinstance(got, float) and got == pytest.approx(float(want), rel=SQLITE_RTOL)
 
 
-def test_tables_have_their_own_metadata_beside_the_store(engine: Engine, db_url: str) -> None:
-    assert set(metadata.tables) == {"usage", "usage_rate_periods"}
-    with Store.open(db_url) as store:  # the team database: migrated store schema
+def test_the_tables_are_the_stores_made_by_its_migrations(engine: Engine, db_url: str) -> None:
+    assert usage_table.metadata is Base.metadata  # migrated with the store, no create_all
+    assert [c.name for c in usage_table.columns] == ["id", *USAGE_COLUMNS]
+    with Store.open(db_url) as store:  # the team database: the store's migrated schema
         seed_rates(store, 2, ["openai"])
-    create_usage_tables(engine)
-    create_usage_tables(engine)  # idempotent
     names = set(inspect(engine).get_table_names())
     assert {"usage", "usage_rate_periods", "model_rates", "rate_history"} <= names
+    create_usage_tables(engine)  # already current: nothing to do
+    assert load_usage(engine, calls({"input": 5})) == 1
     with Store.open(db_url, read_only=True) as store:  # the store still opens read-only
         assert len(store.list_rates()) == 2
+
+
+def test_loading_into_an_empty_database_migrates_it_first(engine: Engine) -> None:
+    assert inspect(engine).get_table_names() == []
+    assert load_usage(engine, calls({"input": 5}, {"input": 7, "minute": 1})) == 2
+    assert schema_is_current(engine)
+    assert usage_totals(engine).calls == 2
 
 
 @pytest.mark.parametrize("by", [["model", "day", "user"], ["provider", "model", "type"], []])

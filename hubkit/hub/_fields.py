@@ -37,22 +37,36 @@ PROVIDER_FIELDS = ("displayName", "baseUrl", "region", "enabled", "config")
 MANUAL_PROVIDER_FIELDS = frozenset({"displayName", "config"})
 
 
+# Read-only members (properties): the values passed in are frozen dataclasses, and a plain
+# protocol attribute would demand a settable one.
 class _RateLike(Protocol):
-    input_rate: Decimal
-    output_rate: Decimal
-    unit_costs: UnitCosts | None
-    caching: Caching | None
-    model_display: str
-    description: str | None
-    model_metadata: Mapping[str, Any] | None
+    @property
+    def input_rate(self) -> Decimal: ...
+    @property
+    def output_rate(self) -> Decimal: ...
+    @property
+    def unit_costs(self) -> UnitCosts | None: ...
+    @property
+    def caching(self) -> Caching | None: ...
+    @property
+    def model_display(self) -> str: ...
+    @property
+    def description(self) -> str | None: ...
+    @property
+    def model_metadata(self) -> Mapping[str, Any] | None: ...
 
 
 class _ProviderLike(Protocol):
-    display_name: str
-    base_url: str | None
-    region: str | None
-    enabled: bool
-    config: Mapping[str, Any] | None
+    @property
+    def display_name(self) -> str: ...
+    @property
+    def base_url(self) -> str | None: ...
+    @property
+    def region(self) -> str | None: ...
+    @property
+    def enabled(self) -> bool: ...
+    @property
+    def config(self) -> Mapping[str, Any] | None: ...
 
 
 def _json(value: Any) -> str:

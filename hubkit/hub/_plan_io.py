@@ -157,7 +157,8 @@ def _item_from(raw: Any, n: int) -> PlanItem:
     if not isinstance(raw, Mapping):
         raise ValidationError(f"plan item {n} is not an object", field="plan")
     try:
-        kind, action = ItemKind(raw.get("kind")), Action(raw.get("action"))
+        # str(): a JSON null or number is no kind either, and fails the same ValueError
+        kind, action = ItemKind(str(raw.get("kind"))), Action(str(raw.get("action")))
     except ValueError:
         raise ValidationError(
             f"plan item {n}: unknown kind/action {raw.get('kind')!r}/{raw.get('action')!r}",

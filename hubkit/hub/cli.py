@@ -141,7 +141,9 @@ def local_token(data_dir: Path) -> tuple[str, str]:
 
 def cmd_serve_local(args: argparse.Namespace) -> int:
     from hubkit.config import get_settings
-    from hubkit.hub.server import serve
+
+    # the client package reaches the local hub only through its process starter
+    from hubkit.localhub.process import serve
 
     settings = get_settings()
     token, where = local_token(settings.data_dir)

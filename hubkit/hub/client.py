@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar, overload
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -51,6 +51,8 @@ from hubkit.pricing import validate_credit_price, validate_margin
 
 BASE = "/api/ai-providers"
 _NOT_GIVEN: Any = object()
+#: What a call's parser makes of the hub's JSON (a model from hubkit.hub.models).
+_Parsed = TypeVar("_Parsed")
 
 
 def _seg(value: str) -> str:
@@ -196,7 +198,7 @@ class HubClient:
             raise ValidationError(
                 "no hub configured: set HUBKIT_HUB_URL to the hub's base URL "
                 "(e.g. https://hub.example.com), or start the local one with "
-                "`python -m hubkit.hub.server`",
+                "`python -m hubkit hub serve-local`",
                 field="HUBKIT_HUB_URL",
             )
         if not settings.hub_token:
@@ -228,6 +230,12 @@ class HubClient:
 
     # --- plumbing -------------------------------------------------------------------------
 
+    @overload
+    def _call(self, method: str, path: str, parse: None = None, **kwargs: Any) -> Any: ...
+    @overload
+    def _call(
+        self, method: str, path: str, parse: Callable[[Any], _Parsed], **kwargs: Any
+    ) -> _Parsed: ...
     def _call(
         self,
         method: str,
@@ -244,10 +252,10 @@ class HubClient:
         self,
         method: str,
         path: str,
-        parse: Callable[[Any], Any],
+        parse: Callable[[Any], _Parsed],
         data: Any,
         secrets: Iterable[str] = (),
-    ) -> Any:
+    ) -> _Parsed:
         """``parse(data)``; a malformed answer raises HubError with every known secret masked.
 
         A hub that echoes the request back (a credential's value in the wrong field) puts

@@ -11,11 +11,11 @@ hub sends with credentials is never read: parsers pick the fields they know.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 from hubkit.decimals import plain, quantize
 from hubkit.domain import (
@@ -126,7 +126,10 @@ def _time(value: Any, what: str) -> datetime | None:
         raise BadHubResponse(f"{what} should be an ISO timestamp, got {value!r}") from None
 
 
-def _domain(call: Any, what: str) -> Any:
+_Value = TypeVar("_Value")
+
+
+def _domain(call: Callable[[], _Value], what: str) -> _Value:
     """Run a domain parser; its ValidationError becomes a BadHubResponse."""
     try:
         return call()

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypedDict
 
 import pandas as pd
 
@@ -57,6 +57,15 @@ class Action(StrEnum):
     REPUSH = "repush"  # send a credential's (rotated) value again
     DELETE = "delete"
     MANUAL = "manual"  # the hub's API cannot do it: shown, never applied
+
+
+class _RateItemKey(TypedDict):
+    """The PlanItem fields every item about one local rate shares (passed as ``**key``)."""
+
+    provider: str
+    name: str
+    type: str
+    local_version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,8 +395,8 @@ class _Builder:
             if rate.provider in self.blocked:
                 continue
             hub_r = self.state.rate(rate.provider, rate.model, rate.type)
-            common = {"provider": rate.provider, "name": rate.model, "type": rate.type.value,
-                      "local_version": rate.version}  # fmt: skip
+            common = _RateItemKey(provider=rate.provider, name=rate.model, type=rate.type.value,
+                                  local_version=rate.version)  # fmt: skip
             want = F.rate_fields(rate)
             if hub_r is None:
                 if rate.deprecated:
@@ -399,7 +408,7 @@ class _Builder:
             self._rate_diff(rate, hub_r, want, common)
 
     def _rate_diff(
-        self, rate: Rate, hub_r: HubRate, want: dict[str, str | None], common: dict[str, Any]
+        self, rate: Rate, hub_r: HubRate, want: dict[str, str | None], common: _RateItemKey
     ) -> None:
         diff = _changes(F.rate_fields(hub_r), want, F.RATE_FIELDS)
         stuck = tuple(c for c in diff if c.new is None and c.field in F.UNCLEARABLE_RATE_FIELDS)

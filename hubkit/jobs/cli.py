@@ -87,7 +87,7 @@ def cmd_job_revert(args: argparse.Namespace) -> int:
     with Store.open(getattr(args, "database_url", None)) as store:
         entries = store.revert_job_run(args.run_id, force=args.force, reason=args.reason)
         note_revert(
-            store.engine,
+            store,
             args.run_id,
             {"at": utcnow(), "by": store.actor, "history_rows": len(entries),
              "forced": args.force},
@@ -101,10 +101,10 @@ def cmd_job_list(args: argparse.Namespace) -> int:
     from hubkit.store import Store
 
     with Store.open(getattr(args, "database_url", None)) as store:
-        for run_id in mark_interrupted(store.engine):
+        for run_id in mark_interrupted(store):
             print(f"run {run_id} was still 'running' with no live lease: marked interrupted",
                   file=sys.stderr)  # fmt: skip
-        runs = list_runs(store.engine, limit=args.limit)
+        runs = list_runs(store, limit=args.limit)
     if not runs:
         print("(no job runs recorded)")
         return 0

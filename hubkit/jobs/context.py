@@ -144,7 +144,7 @@ class JobRun:
         holder = os.environ.get(ENV_LEASE_HOLDER, "").strip() or None
         owns_store = store is None
         store = store or Store.open()
-        lease = Lease(store.engine, run_id=run_id, holder=holder)
+        lease = Lease(store, run_id=run_id, holder=holder)
         return cls(
             job, parameters, store, owns_store=owns_store, run_id=run_id, run_dir=run_dir,
             lease=lease, owns_lease=holder is None,
@@ -172,7 +172,7 @@ class JobRun:
     # ---- the record ---------------------------------------------------------------------
     def record_start(self) -> None:
         record_run(
-            self.store.engine, self.run_id, job=self.job, status=JobStatus.RUNNING,
+            self.store, self.run_id, job=self.job, status=JobStatus.RUNNING,
             actor=self.store.actor, parameters=self.parameters, report_dir=str(self.run_dir),
             started_at=self.started_at,
         )  # fmt: skip
@@ -214,7 +214,7 @@ class JobRun:
         _files.write_summary(self.run_dir, summary)
         if self.recorded:
             record_run(
-                self.store.engine, self.run_id, job=self.job, status=outcome.status,
+                self.store, self.run_id, job=self.job, status=outcome.status,
                 actor=self.store.actor, summary=summary, finished=True,
             )  # fmt: skip
         reports.rebuild_index(self.run_dir.parent)
@@ -265,7 +265,7 @@ def execute_job(
             print(f"error: {exc}", file=sys.stderr)
             return run.finish(Outcome(JobStatus.LOCK_HELD, str(exc)))
         # holding the lock, every other "running" row is a dead run: say so before starting
-        mark_interrupted(run.store.engine)
+        mark_interrupted(run.store)
         run.record_start()
         try:
             with run.keep_alive():

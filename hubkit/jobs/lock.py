@@ -1,12 +1,12 @@
-"""The job lock: a lease row in ``job_locks`` that works the same on SQLite and PostgreSQL.
+"""The job lock: a lease in ``job_locks``, taken, renewed and given back through the store.
 
-Taking it is one INSERT that fails on the primary key when someone holds it; a lease
-whose ``expires_at`` has passed (its holder died without releasing it) is taken over with
-one ``UPDATE … WHERE expires_at < now``, which only one contender can win. A live holder
-renews the lease (a background thread, every third of its lifetime) and deletes the row
-when done. Nothing else in hubkit looks at this table: operators' own edits in notebooks,
-widgets or the CLI are never blocked, and a job's writes stay safe against them through
-the store's version checks.
+The statements (one INSERT to take a free lock, one ``UPDATE … WHERE expires_at < now`` to
+take over the lease of a holder that died, so only one contender wins) are
+:class:`hubkit.store.jobs.JobTables`'s; this module decides how long a lease lasts, how
+long to wait for one, and renews it in a background thread (every third of its
+lifetime) while a job runs. Nothing else in hubkit looks at the lock: operators' own edits
+in notebooks, widgets or the CLI are never blocked, and a job's writes stay safe against
+them through the store's version checks.
 
 The clock is the callers' (UTC): hosts sharing a database need clocks closer together
 than the lease time (``HUBKIT_JOB_LEASE_SECONDS``, default 120).
@@ -22,16 +22,20 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-
-from sqlalchemy import Engine, delete, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from hubkit.errors import JobError, LockHeldError, ValidationError
-from hubkit.store.schema import JobLockRow
-from hubkit.store.types import utcnow
+from hubkit.store import Store
+from hubkit.store.jobs import LeaseInfo, utc_text
+
+__all__ = [
+    "DEFAULT_LEASE_SECONDS",
+    "LEASE_ENV",
+    "RATES_LOCK",
+    "Lease",
+    "LeaseInfo",
+    "lease_seconds",
+    "new_holder_id",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,45 +59,24 @@ def lease_seconds() -> float:
     return value
 
 
-@dataclass(frozen=True, slots=True)
-class LeaseInfo:
-    """Who holds (or held) a lock, for messages and reports."""
-
-    name: str
-    holder: str
-    run_id: str | None
-    acquired_at: datetime
-    expires_at: datetime
-
-    def describe(self) -> str:
-        return (
-            f"{self.holder}" + (f" (run {self.run_id})" if self.run_id else "")
-            + f" since {_fmt(self.acquired_at)}, lease until {_fmt(self.expires_at)}"
-        )  # fmt: skip
-
-
-def _fmt(at: datetime) -> str:
-    return at.strftime("%Y-%m-%d %H:%M:%SZ")
-
-
 def new_holder_id() -> str:
     """Host, process and a random part: unique per run, readable in messages."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class Lease:
-    """One contender for the lock ``name``; ``holder`` identifies it in the table."""
+    """One contender for the lock ``name`` in ``store``; ``holder`` identifies it in the table."""
 
     def __init__(
         self,
-        engine: Engine,
+        store: Store,
         name: str = RATES_LOCK,
         *,
         run_id: str | None = None,
         holder: str | None = None,
         seconds: float | None = None,
     ) -> None:
-        self.engine = engine
+        self.store = store
         self.name = name
         self.run_id = run_id
         self.holder = holder or new_holder_id()
@@ -105,40 +88,16 @@ class Lease:
     # ---- taking and giving back ---------------------------------------------------------
     def try_acquire(self) -> LeaseInfo | None:
         """Take the lock if free or expired; otherwise return who holds it."""
-        now = utcnow()
-        expires = now + timedelta(seconds=self.seconds)
-        try:
-            with Session(self.engine) as session, session.begin():
-                session.add(
-                    JobLockRow(
-                        name=self.name,
-                        holder=self.holder,
-                        run_id=self.run_id,
-                        acquired_at=now,
-                        expires_at=expires,
-                    )
-                )
-            self.held = True
-            return None
-        except IntegrityError:
-            pass  # held, or left behind by a dead holder: try a takeover
-        with Session(self.engine) as session, session.begin():
-            previous = self._current(session)
-            taken = session.execute(
-                update(JobLockRow)
-                .where(JobLockRow.name == self.name, JobLockRow.expires_at < now)
-                .values(holder=self.holder, run_id=self.run_id, acquired_at=now, expires_at=expires)
-            ).rowcount
-        if taken == 1:
-            self.held = True
-            self.took_over = previous
-            if previous is not None:
-                log.warning("took over the expired lease of %s", previous.describe())
-            return None
-        current = self.current()
-        if current is None:  # released between our two statements: try once more
-            return self.try_acquire()
-        return current
+        attempt = self.store.jobs.try_lease(
+            self.name, holder=self.holder, run_id=self.run_id, seconds=self.seconds
+        )
+        if not attempt.taken:
+            return attempt.other
+        self.held = True
+        if attempt.other is not None:
+            self.took_over = attempt.other
+            log.warning("took over the expired lease of %s", attempt.other.describe())
+        return None
 
     def acquire(
         self,
@@ -158,7 +117,7 @@ class Lease:
             out_of_time = deadline is not None and time.monotonic() >= deadline
             if not wait or out_of_time:
                 raise LockHeldError(
-                    f"another run holds the lock since {_fmt(holder.acquired_at)}: "
+                    f"another run holds the lock since {utc_text(holder.acquired_at)}: "
                     f"{holder.describe()}; try again later, or pass --wait to queue behind it",
                     holder=holder.holder,
                     since=holder.acquired_at,
@@ -170,14 +129,7 @@ class Lease:
 
     def renew(self) -> None:
         """Push the expiry forward; JobError if the lease was lost (expired and taken over)."""
-        expires = utcnow() + timedelta(seconds=self.seconds)
-        with Session(self.engine) as session, session.begin():
-            count = session.execute(
-                update(JobLockRow)
-                .where(JobLockRow.name == self.name, JobLockRow.holder == self.holder)
-                .values(expires_at=expires)
-            ).rowcount
-        if count != 1:
+        if not self.store.jobs.renew_lease(self.name, holder=self.holder, seconds=self.seconds):
             self.held = False
             raise JobError(
                 f"this run lost the {self.name!r} lock (its lease expired and another run took "
@@ -186,24 +138,12 @@ class Lease:
         self.held = True
 
     def release(self) -> None:
-        with Session(self.engine) as session, session.begin():
-            session.execute(
-                delete(JobLockRow).where(
-                    JobLockRow.name == self.name, JobLockRow.holder == self.holder
-                )
-            )
+        self.store.jobs.release_lease(self.name, holder=self.holder)
         self.held = False
 
     # ---- reading ----------------------------------------------------------------------
     def current(self) -> LeaseInfo | None:
-        with Session(self.engine) as session:
-            return self._current(session)
-
-    def _current(self, session: Session) -> LeaseInfo | None:
-        row = session.scalars(select(JobLockRow).where(JobLockRow.name == self.name)).first()
-        if row is None:
-            return None
-        return LeaseInfo(row.name, row.holder, row.run_id, row.acquired_at, row.expires_at)
+        return self.store.jobs.lease(self.name)
 
     # ---- keeping it ---------------------------------------------------------------------
     @contextmanager

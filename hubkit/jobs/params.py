@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -77,7 +78,7 @@ def parse_filter(providers: Any, types: Any, model_pattern: Any) -> RateFilter:
     """Which rates a job touches: comma-separated providers and types, a glob on the model."""
     names = _checked("providers", providers, lambda: parse_csv_list(providers or ""))
     for pname in names:
-        _checked("providers", providers, lambda p=pname: validate_provider_name(p, custom=True))
+        _checked("providers", providers, partial(validate_provider_name, pname, custom=True))
     pattern = parse_text("model_pattern", model_pattern, max_len=100)
     return _checked(
         "types", types, lambda: RateFilter.create(names, parse_csv_list(types or ""), pattern)

@@ -118,7 +118,7 @@ def is_hubkit_run(folder: Path) -> bool:
     if summary.is_symlink() or not summary.is_file():
         return False
     data = read_summary(folder)
-    return bool(data) and data.get("run_id") == folder.name
+    return data is not None and data.get("run_id") == folder.name
 
 
 @dataclass(frozen=True)

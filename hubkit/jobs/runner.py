@@ -166,12 +166,12 @@ class _Run:
     def _fix_job_run(self, store: Store, status: JobStatus, summary: dict[str, Any]) -> None:
         """A kernel that died mid-run leaves its job_runs row "running": close it."""
         try:
-            row = get_run(store.engine, self.run_id)
+            row = get_run(store, self.run_id)
         except HubkitError:
             return
         if row.status is not status:
             record_run(
-                store.engine, self.run_id, job=self.spec.name, status=status,
+                store, self.run_id, job=self.spec.name, status=status,
                 actor=store.actor, summary=summary, finished=True,
             )  # fmt: skip
 
@@ -204,12 +204,12 @@ def run_job(
     except HubkitError as exc:
         return run.finish(JobStatus.FAILED, f"{type(exc).__name__}: {exc}")
     try:
-        lease = Lease(store.engine, run_id=run.run_id)
+        lease = Lease(store, run_id=run.run_id)
         try:
             lease.acquire(wait=wait, timeout=wait_timeout, on_wait=on_wait)
         except LockHeldError as exc:
             return run.finish(JobStatus.LOCK_HELD, str(exc), store=store)
-        mark_interrupted(store.engine)
+        mark_interrupted(store)
         env = {
             ENV_RUN_ID: run.run_id,
             ENV_RUN_DIR: str(run.run_dir),

@@ -1,4 +1,9 @@
-"""The ``job_runs`` table: one row per run that took the lock, for the trail."""
+"""Job run records: one row per run that took the lock, for the trail.
+
+The rows live in the store's ``job_runs`` table (:class:`hubkit.store.jobs.JobTables`
+reads and writes them); here they become :class:`JobRunInfo` values with a
+:class:`JobStatus`, and a dead run gets its ending written.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session
-
 from hubkit._files import SUMMARY, jsonable, write_summary
 from hubkit.errors import NotFoundError
 from hubkit.jobs.status import JobStatus
-from hubkit.store.schema import JobLockRow, JobRunRow, RateHistoryRow
-from hubkit.store.types import utcnow
+from hubkit.store import Store
+from hubkit.store.jobs import JobRunRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,22 +33,22 @@ class JobRunInfo:
     finished_at: datetime | None
 
 
-def _info(row: JobRunRow) -> JobRunInfo:
+def _info(record: JobRunRecord) -> JobRunInfo:
     return JobRunInfo(
-        id=row.id,
-        job=row.job,
-        status=JobStatus.parse(row.status),
-        parameters=row.parameters or {},
-        summary=row.summary or {},
-        report_dir=row.report_dir,
-        actor=row.actor,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
+        id=record.id,
+        job=record.job,
+        status=JobStatus.parse(record.status),
+        parameters=record.parameters,
+        summary=record.summary,
+        report_dir=record.report_dir,
+        actor=record.actor,
+        started_at=record.started_at,
+        finished_at=record.finished_at,
     )
 
 
 def record_run(
-    engine: Engine,
+    store: Store,
     run_id: str,
     *,
     job: str,
@@ -59,54 +61,37 @@ def record_run(
     finished: bool = False,
 ) -> None:
     """Insert or update the run's row (its own short transaction, apart from the rates)."""
-    with Session(engine) as session, session.begin():
-        row = session.get(JobRunRow, run_id)
-        if row is None:
-            row = JobRunRow(id=run_id, job=job, actor=actor, started_at=started_at or utcnow())
-            session.add(row)
-        row.status = status.value
-        if parameters is not None:
-            row.parameters = jsonable(dict(parameters))
-        if summary is not None:
-            row.summary = jsonable(dict(summary))
-        if report_dir is not None:
-            row.report_dir = report_dir
-        if finished:
-            row.finished_at = utcnow()
+    store.jobs.save_run(
+        run_id,
+        job=job,
+        status=status.value,
+        actor=actor,
+        parameters=None if parameters is None else jsonable(dict(parameters)),
+        summary=None if summary is None else jsonable(dict(summary)),
+        report_dir=report_dir,
+        started_at=started_at,
+        finished=finished,
+    )
 
 
-def get_run(engine: Engine, run_id: str) -> JobRunInfo:
-    with Session(engine) as session:
-        row = session.get(JobRunRow, run_id)
-        if row is None:
-            raise NotFoundError(
-                f"no job run {run_id!r}; list runs with `python -m hubkit job list`"
-            )
-        return _info(row)
+def get_run(store: Store, run_id: str) -> JobRunInfo:
+    record = store.jobs.run(run_id)
+    if record is None:
+        raise NotFoundError(f"no job run {run_id!r}; list runs with `python -m hubkit job list`")
+    return _info(record)
 
 
-def list_runs(engine: Engine, *, limit: int = 50) -> list[JobRunInfo]:
+def list_runs(store: Store, *, limit: int = 50) -> list[JobRunInfo]:
     """Newest first."""
-    with Session(engine) as session:
-        rows = session.scalars(
-            select(JobRunRow)
-            .order_by(JobRunRow.started_at.desc(), JobRunRow.id.desc())
-            .limit(limit)
-        )
-        return [_info(r) for r in rows]
+    return [_info(r) for r in store.jobs.runs(limit=limit)]
 
 
-def note_revert(engine: Engine, run_id: str, note: Mapping[str, Any]) -> None:
+def note_revert(store: Store, run_id: str, note: Mapping[str, Any]) -> None:
     """Remember on the run's row that (and when, by whom) it was reverted."""
-    with Session(engine) as session, session.begin():
-        row = session.get(JobRunRow, run_id)
-        if row is not None:
-            summary = dict(row.summary or {})
-            summary["reverted"] = jsonable(dict(note))
-            row.summary = summary
+    store.jobs.add_to_summary(run_id, {"reverted": jsonable(dict(note))})
 
 
-def mark_interrupted(engine: Engine) -> list[str]:
+def mark_interrupted(store: Store) -> list[str]:
     """Mark every run still ``running`` without a live lease as ``interrupted``; its ids.
 
     A run holds the job lock for as long as it runs (its lease is renewed in the
@@ -115,48 +100,34 @@ def mark_interrupted(engine: Engine) -> list[str]:
     would stay ``running`` for ever and cron would never hear of it. The summary says
     whether the run's rates were committed (history rows carry its id) and what to do.
     """
-    now = utcnow()
-    with Session(engine) as session, session.begin():
-        live = {
-            run_id
-            for run_id, expires in session.execute(select(JobLockRow.run_id, JobLockRow.expires_at))
-            if run_id and expires >= now
-        }
-        rows = [
-            r
-            for r in session.scalars(select(JobRunRow).where(JobRunRow.status == "running"))
-            if r.id not in live
-        ]
-        marked = []
-        for row in rows:
-            written = session.scalar(
-                select(func.count()).select_from(RateHistoryRow)
-                .where(RateHistoryRow.job_run_id == row.id)
-            )  # fmt: skip
-            reason = (
-                "interrupted: the run's process ended without recording how (killed, or "
-                "its machine lost) and its lease expired; "
-                + (
-                    f"its rate changes were committed ({written} history rows with this job "
-                    f"run id): check them with `python -m hubkit history --job-run {row.id}`, "
-                    f"undo with `python -m hubkit job revert {row.id}`"
-                    if written
-                    else "nothing of it was committed: run the job again"
-                )
-            )
-            summary = dict(row.summary or {})
-            summary.update({
-                "job": row.job, "run_id": row.id, "status": JobStatus.INTERRUPTED.value,
-                "exit_code": JobStatus.INTERRUPTED.exit_code, "reason": reason,
-                "history_rows": written, "detected_at": now,
-            })  # fmt: skip
-            row.status = JobStatus.INTERRUPTED.value
-            row.summary = jsonable(summary)
-            row.finished_at = now
-            marked.append((row.id, row.report_dir, summary))
-    for _, report_dir, summary in marked:
-        _write_missing_summary(report_dir, summary)
-    return [run_id for run_id, _, _ in marked]
+    ended = store.jobs.end_dead_runs(
+        running=JobStatus.RUNNING.value, ended=JobStatus.INTERRUPTED.value, ending=_interrupted
+    )
+    for record in ended:
+        _write_missing_summary(record.report_dir, record.summary)
+    return [record.id for record in ended]
+
+
+def _interrupted(run: JobRunRecord, written: int, now: datetime) -> dict[str, Any]:
+    reason = (
+        "interrupted: the run's process ended without recording how (killed, or "
+        "its machine lost) and its lease expired; "
+        + (
+            f"its rate changes were committed ({written} history rows with this job "
+            f"run id): check them with `python -m hubkit history --job-run {run.id}`, "
+            f"undo with `python -m hubkit job revert {run.id}`"
+            if written
+            else "nothing of it was committed: run the job again"
+        )
+    )
+    summary = dict(run.summary)
+    summary.update({
+        "job": run.job, "run_id": run.id, "status": JobStatus.INTERRUPTED.value,
+        "exit_code": JobStatus.INTERRUPTED.exit_code, "reason": reason,
+        "history_rows": written, "detected_at": now,
+    })  # fmt: skip
+    stored: dict[str, Any] = jsonable(summary)
+    return stored
 
 
 def _write_missing_summary(report_dir: str | None, summary: Mapping[str, Any]) -> None:

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, Row, select
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -19,6 +19,9 @@ from hubkit.domain import Caching, Rate, RateType, UnitCosts
 from hubkit.errors import ConflictError, HubkitError, NotFoundError, ReadOnlyError, StorageError
 from hubkit.store.schema import RateHistoryRow, RateRow
 from hubkit.store.values import HistoryEntry
+
+if TYPE_CHECKING:
+    from hubkit.store.values import OperatorSettings
 
 
 class StoreBase:
@@ -33,6 +36,11 @@ class StoreBase:
     def __repr__(self) -> str:
         mode = "read-only" if self.read_only else "read-write"
         return f"<Store {self.engine.url.render_as_string(hide_password=True)} {mode}>"
+
+    if TYPE_CHECKING:
+        # SettingsOps implements it; the rate and catalog mixins price with the stored
+        # settings through it (declared for the checker only, so the MRO is unchanged).
+        def get_operator_settings(self) -> OperatorSettings: ...
 
     @contextmanager
     def _unit(self, *, write: bool = False) -> Iterator[Session]:
@@ -99,7 +107,8 @@ def rate_type(value: str) -> RateType:
     return RateType(value) if member is None else member
 
 
-def rate_value(row: RateRow, provider_name: str) -> Rate:
+# A Core row of the rates table's columns reads like the ORM row (the bulk read's fast path).
+def rate_value(row: RateRow | Row[*tuple[Any, ...]], provider_name: str) -> Rate:
     caching = None
     if row.cache_read_rate is not None or row.cache_write_rate is not None:
         caching = Caching(row.cache_read_rate, row.cache_write_rate)

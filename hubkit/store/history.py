@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 import pandas as pd
 from sqlalchemy import select
@@ -28,6 +28,19 @@ from hubkit.store.values import HistoryEntry, RateAt
 _NEVER_REVERTIBLE = {ChangeType.REVERT.value, ChangeType.HUB_PUSH.value}
 # Rows that record where a rate went, not a change of its value: no new period of prices.
 _NOT_A_PRICE_CHANGE = (ChangeType.HUB_PUSH.value,)
+
+
+class _RevertFields(TypedDict):
+    """The history_dict arguments every row a revert writes shares (passed as ``**``)."""
+
+    provider: str
+    model: str
+    type: str
+    change_type: str
+    changed_at: datetime
+    actor: str
+    reason: str | None
+    metadata: dict[str, Any] | None
 
 
 class HistoryOps(StoreBase):
@@ -283,7 +296,7 @@ class HistoryOps(StoreBase):
         now: datetime,
         reason: str | None,
     ) -> dict[str, Any]:
-        common = {
+        common: _RevertFields = {
             "provider": entry.provider,
             "model": entry.model,
             "type": entry.type,
@@ -323,6 +336,7 @@ class HistoryOps(StoreBase):
             session.delete(row)
             return history_dict(rate_id=row.id, before=before, after=None, **common)
         row.input_rate = entry.previous_input_rate
+        # only a create (handled above) has no previous rates: both are set or neither
         row.output_rate = entry.previous_output_rate  # type: ignore[assignment]
         row.unit_cost_input = entry.previous_unit_cost_input
         row.unit_cost_output = entry.previous_unit_cost_output

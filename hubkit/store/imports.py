@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -32,7 +32,7 @@ from hubkit._gc import gc_paused
 from hubkit.decimals import ROUNDING, plain, require_decimal
 from hubkit.domain import RATE_LIMIT, ChangeType, UnitCosts, _rate, _text, validate_model_metadata
 from hubkit.errors import StaleVersionError, ValidationError
-from hubkit.pricing import (
+from hubkit.pricing.rules import (
     _margin_rate,
     _markup_factor,
     change_pct,
@@ -136,7 +136,7 @@ class CatalogOps(StoreBase):
         is a StaleVersionError), created by one ``INSERT … SELECT``, and history written by
         one ``INSERT … SELECT``, in catalog order.
         """
-        settings = self.get_operator_settings()  # type: ignore[attr-defined]
+        settings = self.get_operator_settings()
         # pricing rates (re-derived or created) is a bulk write: held to the plausible range
         pricing = rederive_rates or create_missing
         check_margin = plausible_margin if pricing else validate_margin
@@ -245,9 +245,10 @@ class CatalogOps(StoreBase):
         )
 
 
-_RATES = RateRow.__table__
-_PROVIDERS = ProviderRow.__table__
-_HISTORY = RateHistoryRow.__table__
+# Mapped to Tables (see rates.py): cast from the FromClause SQLAlchemy types them as.
+_RATES = cast(Table, RateRow.__table__)
+_PROVIDERS = cast(Table, ProviderRow.__table__)
+_HISTORY = cast(Table, RateHistoryRow.__table__)
 _IMPORT = ChangeType.CATALOG_IMPORT.value
 _DRIFT = ChangeType.SOURCE_DRIFT.value
 _PROVIDER_SELECT = select(_PROVIDERS.c.name, _PROVIDERS.c.id)

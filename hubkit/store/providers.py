@@ -94,7 +94,7 @@ class ProviderOps(StoreBase):
             )
         with self._unit(write=True) as session:
             row = self._provider_row(session, name)
-            current = {
+            current: dict[str, Any] = {  # the changes are checked by ProviderSpec.create
                 "display_name": row.display_name,
                 "base_url": row.base_url,
                 "region": row.region,
@@ -316,9 +316,10 @@ class ProviderOps(StoreBase):
             keyring = self._keyring(session)
             # every credential must be readable before a new key is written anywhere
             _refuse_unreadable(session, keyring)
-            if keyring.key_file is not None and not self.settings.secret_key:
+            key_file = keyring.key_file  # with_new_key() keeps it
+            if key_file is not None and not self.settings.secret_key:
                 keyring = keyring.with_new_key()
-                write_key_file(keyring.key_file, list(keyring.keys))
+                write_key_file(key_file, list(keyring.keys))
             for row in rows:
                 row.encrypted_value = keyring.reencrypt(row.encrypted_value)
             # the check value moves to the newest key in the same transaction

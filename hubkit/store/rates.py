@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     Column,
@@ -92,8 +92,10 @@ def _spec_columns(spec: RateSpec) -> dict[str, Any]:
     }
 
 
-_HISTORY = RateHistoryRow.__table__
-_RATES = RateRow.__table__
+# Declarative classes with a __tablename__ are mapped to a Table; SQLAlchemy types
+# __table__ as the wider FromClause, which insert()/update() do not take.
+_HISTORY = cast(Table, RateHistoryRow.__table__)
+_RATES = cast(Table, RateRow.__table__)
 # What a Rate value needs (no timestamps: converting them is a third of a 10,000-rate read)
 _RATE_VALUE_COLUMNS = [
     _RATES.c[name]
@@ -388,7 +390,7 @@ class RateOps(StoreBase):
     ) -> BulkPreview:
         """The diff a margin bulk update would apply (defaults: the stored settings)."""
         if profit_margin is None or credit_price is None:
-            settings = self.get_operator_settings()  # type: ignore[attr-defined]
+            settings = self.get_operator_settings()
             profit_margin = settings.target_margin if profit_margin is None else profit_margin
             credit_price = settings.credit_price if credit_price is None else credit_price
         with self._unit() as session:

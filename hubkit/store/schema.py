@@ -1,4 +1,9 @@
-"""The store's tables (SQLAlchemy 2.0 typed ORM). Changes go through alembic migrations."""
+"""The store's tables. Changes go through alembic migrations.
+
+The store's own rows are SQLAlchemy 2.0 typed ORM classes; the usage tables that
+:mod:`hubkit.usage.sql` aggregates are Core tables on the same metadata (bulk inserts and
+one ``GROUP BY``, no objects per call), so the migrations create them too.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,20 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Table,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from hubkit.store.types import ExactDecimal, UTCDateTime, utcnow
@@ -178,3 +196,55 @@ class JobLockRow(Base):
     run_id: Mapped[str | None] = mapped_column(String(64))
     acquired_at: Mapped[UTC]
     expires_at: Mapped[UTC]
+
+
+# -- usage: one row per call, and the rate timeline that prices them ---------------------
+# Amounts are NUMERIC on PostgreSQL, so the database's sums are exact; REAL on SQLite, which
+# has no decimal arithmetic (its NUMERIC goes through floats anyway, and SQLAlchemy's
+# Numeric would warn there): hubkit.usage.sql states the bound that gives.
+USAGE_AMOUNT = Numeric(38, 18, asdecimal=True).with_variant(Float(asdecimal=False), "sqlite")
+USAGE_SECONDS = Numeric(20, 6, asdecimal=True).with_variant(Float(asdecimal=False), "sqlite")
+# SQLite autoincrements INTEGER keys only.
+_USAGE_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+#: One row per call, the columns of hubkit.usage.schema (a test pins the two together);
+#: times are UTC, stored without a zone, to the microsecond.
+usage_table = Table(
+    "usage",
+    Base.metadata,
+    Column("id", _USAGE_ID, primary_key=True, autoincrement=True),
+    Column("time", DateTime(timezone=False), nullable=False),
+    Column("user", String(255), nullable=False),
+    Column("app", String(255), nullable=False, default=""),
+    Column("provider", String(64), nullable=False),
+    Column("model", String(255), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("input_tokens", BigInteger, nullable=False, default=0),
+    Column("output_tokens", BigInteger, nullable=False, default=0),
+    Column("cache_read_tokens", BigInteger, nullable=False, default=0),
+    Column("cache_write_tokens", BigInteger, nullable=False, default=0),
+    Column("images", BigInteger, nullable=False, default=0),
+    Column("seconds", USAGE_SECONDS, nullable=False, default=0),
+    Index("ix_usage_key_time", "provider", "model", "type", "time"),
+    Index("ix_usage_user_time", "user", "time"),
+)
+
+#: The rate timeline (hubkit.replay.timeline): one row per period a rate was in force (NULL
+#: bound = open).
+rate_periods_table = Table(
+    "usage_rate_periods",
+    Base.metadata,
+    Column("id", _USAGE_ID, primary_key=True, autoincrement=True),
+    Column("provider", String(64), nullable=False),
+    Column("model", String(255), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("input_rate", USAGE_AMOUNT, nullable=False),
+    Column("output_rate", USAGE_AMOUNT, nullable=False),
+    Column("cache_read_rate", USAGE_AMOUNT),
+    Column("cache_write_rate", USAGE_AMOUNT),
+    Column("unit_cost_input", USAGE_AMOUNT),
+    Column("unit_cost_output", USAGE_AMOUNT),
+    Column("valid_from", DateTime(timezone=False)),
+    Column("valid_to", DateTime(timezone=False)),
+    Index("ix_usage_rate_periods_key", "provider", "model", "type"),
+)

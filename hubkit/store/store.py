@@ -17,6 +17,7 @@ from hubkit.errors import ConflictError, StorageError, ValidationError
 from hubkit.store.engine import make_engine, migrate, schema_is_current
 from hubkit.store.history import HistoryOps
 from hubkit.store.imports import CatalogOps, SettingsOps
+from hubkit.store.jobs import JobTables
 from hubkit.store.providers import ProviderOps
 from hubkit.store.rates import RateOps
 
@@ -54,6 +55,11 @@ class Store(ProviderOps, RateOps, HistoryOps, SettingsOps, CatalogOps):
             engine.dispose()
             raise
         return cls(engine, settings, read_only=read_only)
+
+    @property
+    def jobs(self) -> JobTables:
+        """The job lock and run records (``job_locks``, ``job_runs``) that hubkit.jobs uses."""
+        return JobTables(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

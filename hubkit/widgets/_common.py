@@ -308,7 +308,8 @@ def options_for(names: Iterable[str], *, blank: str | None = None) -> list[tuple
 
 def slider_text(value: float, step: float) -> str:
     """A slider's float as the exact text it stands for, at the slider's step precision."""
-    places = max(0, -Decimal(str(step)).normalize().as_tuple().exponent)  # type: ignore[operator]
+    exponent = Decimal(str(step)).normalize().as_tuple().exponent
+    places = max(0, -exponent) if isinstance(exponent, int) else 0  # str: a NaN/inf step
     return plain(Decimal(f"{value:.{places}f}")) or "0"
 
 

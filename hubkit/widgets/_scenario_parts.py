@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from hubkit.errors import ValidationError
-from hubkit.ledger import UserCalls, settle
 from hubkit.replay import ReplayResult
-from hubkit.replay_frames import ledger_frame
+from hubkit.replay.frames import ledger_frame
+from hubkit.replay.ledger import UserCalls, settle
 from hubkit.widgets._common import decimal_or_none
 
 #: Where the balance chart's users sit in the ranking by calls (busy, …, median): the

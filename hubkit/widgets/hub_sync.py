@@ -2,7 +2,7 @@
 
 :func:`connect_hub` decides where to talk to: the hub named by ``HUBKIT_HUB_URL`` (token
 from ``HUBKIT_HUB_TOKEN``, via :meth:`HubClient.from_settings`) or, when that is unset,
-the bundled local hub started on 127.0.0.1 (:func:`hubkit.hub.local.start_local_hub`).
+the bundled local hub started on 127.0.0.1 (:func:`hubkit.localhub.process.start_local_hub`).
 :class:`HubSyncState` runs :func:`~hubkit.hub.pull.pull`, :func:`~hubkit.hub.plan.plan`
 and :func:`~hubkit.hub.apply.apply` — a dry run unless turned off — and keeps their
 results; :class:`HubSyncApp` draws them. The token lives only inside the client factory:
@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import html
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -87,13 +88,13 @@ def connect_hub(settings: Settings | None = None) -> HubConnection:
             f"HUBKIT_HUB_URL is set: syncing with {hub} (admin token from HUBKIT_HUB_TOKEN: "
             f"{token})",
         )
-    from hubkit.hub.local import start_local_hub
+    from hubkit.localhub.process import start_local_hub
 
     local = start_local_hub()
     # The server also exits with its parent; this also removes its temporary data folder.
     atexit.register(local.stop)
     return HubConnection(
-        local.client,
+        partial(HubClient, local.url, local.token),
         redact_url(local.url),
         f"HUBKIT_HUB_URL is not set: started the bundled local hub at {local.url} (a stand-in "
         "for AIGNE Hub on this machine; it starts empty and its data goes when the kernel "
@@ -153,6 +154,7 @@ class HubSyncState(AppState):
         if not self.pull(progress):
             return False
         state = self.hub_state
+        assert state is not None  # a pull that succeeded set it
         ok, made = self._attempt(
             lambda: plan(self.store, state, deletes=self.deletes, providers=self.providers or None)
         )

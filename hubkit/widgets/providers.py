@@ -143,7 +143,7 @@ class ProvidersState(AppState):
     ) -> bool:
         """Add the provider, or update it when one of that name exists."""
         key = (name or "").strip().lower()
-        fields = {
+        fields: dict[str, Any] = {  # ProviderSpec.create checks them
             "display_name": display_name.strip() or None,
             "base_url": base_url.strip() or None,
             "region": region.strip() or None,
@@ -253,11 +253,12 @@ class ProvidersState(AppState):
             self._fail(NotFoundError(f"no credential {name!r} for provider {provider!r}"))
             return False
         secrets: list[str] = []
+        hub_factory = self._hub_factory  # not None (checked above), also inside check()
 
         def check() -> Any:
             value = self.store.reveal_credential(provider, name)
             secrets.extend(v for k, v in value.items() if k != "access_key_id")
-            with self._hub_factory() as hub:  # type: ignore[misc]
+            with hub_factory() as hub:
                 found = [p for p in hub.list_providers(name=provider) if p.name == provider]
                 if not found:
                     raise NotFoundError(
@@ -491,7 +492,7 @@ class ProvidersApp(widgets.VBox):
 
     def _take_secret(self) -> str:
         """Read the password field and clear it at once, whatever happens next."""
-        secret = self._secret.value
+        secret: str = self._secret.value
         self._secret.value = ""
         return secret
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, cast
 
 import ipywidgets as widgets
 
@@ -145,7 +146,8 @@ class RateEditorApp(widgets.VBox):
         try:
             self._pick.options = [("— pick a rate —", 0)] + [
                 (f"{r.provider} / {r.model} ({r.type}) #{r.id} v{r.version}", int(r.id))
-                for r in table.itertuples()
+                # the table's columns (ids are ints); pandas' stubs type fields as any scalar
+                for r in cast("Iterable[Any]", table.itertuples())
             ]
             self._pick.value = (
                 s.selected.id if s.selected and s.selected.id in self._pick_ids() else 0

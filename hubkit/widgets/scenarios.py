@@ -21,17 +21,18 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
 from hubkit.billing_settings import BillingSettings
 from hubkit.errors import HubkitError, ValidationError
-from hubkit.ledger import settle
 from hubkit.pricing import validate_credit_price, validate_margin
 from hubkit.replay import Behaviour, ReplayResult
+from hubkit.replay.ledger import settle
 from hubkit.scenarios import ScenarioBase, scenario_grid, simulate
 from hubkit.store import Store
 from hubkit.usage import generate_usage, read_usage
@@ -224,7 +225,7 @@ class ScenarioExplorerState(PriceInputs, AppState):
             unsupported=int(prepared.unsupported_user.sum()),
         )
         self._sample_idx = sample_user_index(np.diff(prepared.starts), self.n_sample_users)
-        self.sample_users = [str(prepared.users[i]) for i in self._sample_idx]
+        self.sample_users = [str(prepared.users[int(i)]) for i in self._sample_idx]
         self.grid = None  # computed on other usage
         if progress:
             progress(2, 3)
@@ -337,7 +338,7 @@ class ScenarioExplorerState(PriceInputs, AppState):
         detail = settle(calls, result.policy)
         # Only calls that met a 402 matter to the 402 chart: keep those rows alone.
         hit = ~detail.served | (detail.packs_bought > 0)
-        status = pd.Categorical.from_codes(detail.served[hit].astype(np.int8), _STATUSES)
+        status = pd.Categorical.from_codes(detail.served[hit].astype(np.int8), pd.Index(_STATUSES))
         self.refusals = pd.DataFrame(
             {
                 "time": pd.to_datetime(calls.time[hit], utc=True),
@@ -422,9 +423,8 @@ class ScenarioExplorerState(PriceInputs, AppState):
                     raise ValidationError("grid margins must be ≥ 0", field="grid")
                 self.grid_margins = (lo, hi)
             if prices is not None:
-                self.grid_prices = tuple(  # type: ignore[assignment]
-                    sorted(validate_credit_price(text_of(p)) for p in prices)
-                )
+                low, high = sorted(validate_credit_price(text_of(p)) for p in prices)
+                self.grid_prices = (low, high)
             if steps is not None:
                 if not 2 <= int(steps) <= 41:
                     raise ValidationError("grid points per axis must be within 2..41", field="grid")
@@ -455,21 +455,24 @@ class ScenarioExplorerState(PriceInputs, AppState):
         chunks = [list(c) for c in np.array_split(np.array(margins, dtype=object), _GRID_CHUNKS)]
         chunks = [c for c in chunks if c]
         parts: list[pd.DataFrame] = []
+
+        def grid_part(c: list[Any]) -> pd.DataFrame:  # the knobs are read inside _attempt
+            return scenario_grid(
+                base, None, c, prices, settings=self.settings(), behaviour=self.behaviour()
+            )
+
         if progress:
             progress(0, len(chunks))
         for done, chunk in enumerate(chunks, start=1):
-            ok, part = self._attempt(
-                lambda c=chunk: scenario_grid(
-                    base, None, c, prices, settings=self.settings(), behaviour=self.behaviour()
-                )  # fmt: skip
-            )
+            ok, part = self._attempt(partial(grid_part, chunk))
             if not ok or part is None:
                 return False
             parts.append(part)
             if progress:
                 progress(done, len(chunks))
         self.grid = pd.concat(parts, ignore_index=True)
-        best = self.grid.loc[self.grid["gross_margin"].idxmax()]
+        # ignore_index above: the label idxmax finds is the row's position (one row, a Series)
+        best = self.grid.iloc[cast(int, self.grid["gross_margin"].idxmax())]
         self._say(Message.success(
             f"grid of {len(self.grid)} scenarios; the highest gross margin: "
             f"{money_text(best['gross_margin'])} {self.currency} at markup "

@@ -62,11 +62,17 @@ def kpi_cards_html(cards: list[KpiCard]) -> str:
     return f'<style>{_KPI_CSS}</style><div class="hubkit-kpis">{items}</div>'
 
 
+def _range_text(slider: widgets.FloatRangeSlider) -> tuple[str, str]:
+    """A range slider's two ends as exact texts, at the slider's step precision."""
+    low, high = slider.value
+    return slider_text(low, slider.step), slider_text(high, slider.step)
+
+
 def _nice_max(value: float) -> float:
     """1, 2 or 5 × a power of ten, at least ``value``."""
     if value <= 0:
         return 1.0
-    power = 10 ** math.floor(math.log10(value))
+    power: float = 10 ** math.floor(math.log10(value))  # int ** int: typeshed says Any
     return next(m * power for m in (1, 2, 5, 10) if m * power >= value)
 
 
@@ -270,10 +276,9 @@ class ScenarioExplorerApp(widgets.VBox):
         self._run(lambda: self.state.set_grant(slider_text(change["new"], self._grant_step)))
 
     def _on_grid_range(self, _: dict[str, Any]) -> None:
-        step = self._grid_margins.step
         ok = self.state.set_grid_range(
-            margins=tuple(slider_text(v, step) for v in self._grid_margins.value),
-            prices=tuple(slider_text(v, self._grid_prices.step) for v in self._grid_prices.value),
+            margins=_range_text(self._grid_margins),
+            prices=_range_text(self._grid_prices),
             steps=self._grid_steps.value,
             value=self._grid_value.value,
         )
