@@ -9,15 +9,13 @@ leisure and drop old keys once nothing needs them.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from hubkit._files import private_dir
+from hubkit._files import atomic_write_text, private_dir
 from hubkit._readers import read_text
 from hubkit.config import Settings
 from hubkit.errors import CredentialError, ValidationError
@@ -56,15 +54,7 @@ def write_key_file(path: Path, keys: list[str]) -> None:
         private_dir(path.parent)
     text = "# hubkit Fernet keys, newest first. Back this file up apart from the database.\n"
     text += "\n".join(keys) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".key-")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, text)
 
 
 @dataclass(frozen=True)

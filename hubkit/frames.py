@@ -13,14 +13,14 @@ from typing import Any
 
 import pandas as pd
 
+from hubkit._columns import RATE_AMOUNTS
 from hubkit.decimals import plain
 from hubkit.domain import Rate, masked_url
 from hubkit.pricing import BulkPreview, implied_markup_pct, is_below_cost
 from hubkit.store.values import CredentialInfo, HistoryEntry, Provider
 
 RATE_COLUMNS = [
-    "id", "provider", "model", "model_display", "type", "input_rate", "output_rate",
-    "unit_cost_input", "unit_cost_output", "cache_read_rate", "cache_write_rate",
+    "id", "provider", "model", "model_display", "type", *RATE_AMOUNTS,
     "input_markup_pct", "output_markup_pct", "below_cost", "deprecated", "version",
 ]  # fmt: skip
 

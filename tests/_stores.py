@@ -34,6 +34,12 @@ def add_provider(store: Store, name: str, **kw: Any) -> None:
     store.add_provider(ProviderSpec.create(name, **kw))
 
 
+def two_providers(store: Store) -> None:
+    """The store tests' usual start: openai and anthropic, no rates yet."""
+    add_provider(store, "openai")
+    add_provider(store, "anthropic")
+
+
 def chat_spec(
     provider: str = "openai",
     model: str = "gpt-4o",

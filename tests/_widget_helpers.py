@@ -14,9 +14,14 @@ from hubkit.widgets import seed_sample_data
 from hubkit.widgets._common import iter_widgets
 
 
+def seed_sample(store: Store) -> None:
+    """The workbench's sample data (providers, a credential, rates); the store was empty."""
+    assert seed_sample_data(store) is True
+
+
 def seeded_store(url: str) -> Store:
     store = Store.open(url)
-    assert seed_sample_data(store) is True
+    seed_sample(store)
     return store
 
 

@@ -7,6 +7,15 @@
   one fresh database per test (mechanics in ``tests/_postgres.py``).
 - ``sqlite_url``: a real SQLite file in the test's tmp dir.
 - ``db_url``: runs a test once per backend (ids ``sqlite`` and ``postgres``).
+- ``store``: an open :class:`~hubkit.store.Store`, closed after the test. A module says how
+  its stores are made with a ``store`` mark (without one: SQLite, empty)::
+
+      pytestmark = pytest.mark.store("sqlite", "postgres", seed=seed, close_widgets=True)
+
+  positional arguments are the back ends (each one a run of the test, ids as ``db_url``'s);
+  ``seed(store)`` fills it; ``close_widgets`` closes every ipywidget afterwards;
+  ``url_in_env`` sets HUBKIT_DATABASE_URL and opens ``Store.open()`` as cron would. A test
+  that also takes ``db_url`` gets its store on that very database.
 - Hypothesis profile ``hubkit``: ``deadline=None``; derandomized on CI.
 """
 
@@ -15,13 +24,18 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 import _postgres
 import pytest
 from hypothesis import settings
+
+if TYPE_CHECKING:
+    from hubkit.store import Store
 
 # The loopback hub server fixtures (`local_hub`, `hub`) for every test that talks HTTP.
 pytest_plugins = ["hub_fixtures"]
@@ -131,3 +145,89 @@ def db_url(request: pytest.FixtureRequest) -> str:
     """The same test against a fresh SQLite file and a fresh PostgreSQL database."""
     fixture = "sqlite_url" if request.param == "sqlite" else "pg_url"
     return str(request.getfixturevalue(fixture))
+
+
+# --- the shared `store` fixture ----------------------------------------------------------------
+BACKENDS = {
+    "sqlite": pytest.param("sqlite", id="sqlite"),
+    "postgres": pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+}
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """A module's ``store`` mark, read (see the module docstring)."""
+
+    backends: tuple[str, ...] = ("sqlite",)
+    seed: Callable[[Store], Any] | None = None
+    close_widgets: bool = False
+    url_in_env: bool = False
+
+    @classmethod
+    def of(cls, node: pytest.Item) -> StoreOptions:
+        mark = node.get_closest_marker("store")
+        if mark is None:
+            return cls()
+        options = cls(tuple(mark.args) or ("sqlite",), **mark.kwargs)
+        unknown = set(options.backends) - set(BACKENDS)
+        if unknown:
+            raise ValueError(f"store mark: unknown back end(s) {sorted(unknown)}")
+        return options
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "store(*backends, seed=None, close_widgets=False, url_in_env=False): how the shared "
+        "`store` fixture makes this module's stores (tests/conftest.py)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # One run per back end the module's store mark names. A test that takes db_url too
+    # follows db_url's own parametrisation instead (its store opens that database); one
+    # that parametrises store_backend itself (e.g. SQLite only) keeps its choice.
+    if "store_backend" not in metafunc.fixturenames or "db_url" in metafunc.fixturenames:
+        return
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0]
+        if "store_backend" in (
+            names.replace(" ", "").split(",") if isinstance(names, str) else names
+        ):
+            return
+    backends = StoreOptions.of(metafunc.definition).backends
+    if backends != ("sqlite",):
+        metafunc.parametrize("store_backend", [BACKENDS[b] for b in backends], indirect=True)
+
+
+@pytest.fixture
+def store_backend(request: pytest.FixtureRequest) -> str:
+    """The back end ``store`` opens (parametrised by ``pytest_generate_tests``)."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def store(
+    request: pytest.FixtureRequest, store_backend: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Store]:
+    """An open store made as the module's ``store`` mark says; closed after the test."""
+    from hubkit.store import Store
+
+    options = StoreOptions.of(request.node)
+    if "db_url" in request.fixturenames:
+        url = str(request.getfixturevalue("db_url"))
+    else:
+        url = str(request.getfixturevalue("sqlite_url" if store_backend == "sqlite" else "pg_url"))
+    if options.url_in_env:  # the kernel papermill starts reads it from there, like cron
+        monkeypatch.setenv("HUBKIT_DATABASE_URL", url)
+    opened = Store.open() if options.url_in_env else Store.open(url)
+    try:
+        if options.seed is not None:
+            options.seed(opened)
+        yield opened
+    finally:
+        opened.close()
+        if options.close_widgets:
+            from _widget_helpers import close_all_widgets
+
+            close_all_widgets()

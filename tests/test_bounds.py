@@ -34,15 +34,9 @@ from hubkit.store.schema import JobLockRow, SettingRow
 from hubkit.store.types import utcnow
 from hubkit.widgets.bulk import BulkUpdateState
 
+pytestmark = pytest.mark.store(seed=seed)
+
 D = Decimal
-
-
-@pytest.fixture
-def store(sqlite_url: str) -> Store:
-    s = Store.open(sqlite_url)
-    seed(s)
-    yield s
-    s.close()
 
 
 def cli(url: str, *args: str) -> int:

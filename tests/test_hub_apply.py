@@ -57,12 +57,6 @@ OK, FAILED, SKIPPED = ItemStatus.OK, ItemStatus.FAILED, ItemStatus.SKIPPED
 
 
 @pytest.fixture
-def store(sqlite_url: str) -> Iterator[Store]:
-    with Store.open(sqlite_url) as opened:
-        yield opened
-
-
-@pytest.fixture
 def client(hub: HubHandle) -> Iterator[HubClient]:
     hub.require_local("these tests need an empty hub and its fault switches")
     with hub.client() as c:

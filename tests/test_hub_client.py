@@ -512,6 +512,35 @@ def test_mock_requests_carry_the_token_and_plain_decimal_strings() -> None:
     assert body["inputRate"] == "0.00000008" and body["outputRate"] == "0"
 
 
+def test_mock_bodies_carry_exactly_the_fields_given() -> None:
+    provider = {"id": "p1", "name": "openai", "displayName": "OpenAI", "enabled": True}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=RATE if "model-rates" in request.url.path else provider)
+
+    client, seen = _mock(answer)
+    client.create_rate("p1", model="m", type="chatCompletion", input_rate=1, output_rate=2)
+    client.create_rate(
+        "p1", model="m", type="chatCompletion", input_rate=1, output_rate=2, model_display="M",
+        description="d", unit_costs={"input": "1E-7", "output": 0}, caching={"readRate": 0},
+        model_metadata={"maxTokens": 8},
+    )  # fmt: skip
+    client.update_rate("p1", "r1", description="only this")
+    client.create_provider("openai", "OpenAI", base_url="https://api.openai.com/v1")
+    client.update_provider("p1", name="openai", base_url="https://x.test", enabled=False)
+    bodies = [json.loads(r.content) for r in seen]
+    key = {"model": "m", "type": "chatCompletion", "inputRate": "1", "outputRate": "2"}
+    assert bodies[0] == key
+    assert bodies[1] == {
+        **key, "modelDisplay": "M", "description": "d", "caching": {"readRate": "0"},
+        "unitCosts": {"input": "0.0000001", "output": "0"}, "modelMetadata": {"maxTokens": 8},
+    }  # fmt: skip
+    assert bodies[2] == {"description": "only this"}
+    assert bodies[3] == {"name": "openai", "displayName": "OpenAI", "enabled": True,
+                         "baseUrl": "https://api.openai.com/v1"}  # fmt: skip
+    assert bodies[4] == {"name": "openai", "baseUrl": "https://x.test", "enabled": False}
+
+
 def test_mock_exponent_numbers_parse_exactly() -> None:
     raw = (
         b'{"message": "ok", "updated": 1, "skipped": 0, "parameters": {"profitMargin": 2, '

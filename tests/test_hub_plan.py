@@ -42,12 +42,6 @@ pytestmark = pytest.mark.soak
 
 
 @pytest.fixture
-def store(sqlite_url: str) -> Iterator[Store]:
-    with Store.open(sqlite_url) as opened:
-        yield opened
-
-
-@pytest.fixture
 def client(hub: HubHandle) -> Iterator[HubClient]:
     hub.require_local("these tests need an empty hub")
     with hub.client() as c:

@@ -10,11 +10,16 @@ import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import _postgres
 import pytest
 import sqlalchemy as sa
+from _stores import two_providers
 from hypothesis import settings
+
+if TYPE_CHECKING:  # the infrastructure tests run even when hubkit does not import
+    from hubkit.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
 CLEANED_PREFIXES = ("HUBKIT_", "AIGNE_HUB_", "NEW_USER_CREDIT_", "CREDIT_")
@@ -147,6 +152,32 @@ def test_db_url_gives_a_working_database(db_url: str, request: pytest.FixtureReq
             assert conn.execute(sa.text("SELECT sum(x) FROM t")).scalar_one() == 42
     finally:
         engine.dispose()
+
+
+# --- the shared store fixture ------------------------------------------------------------------
+
+
+def test_store_is_an_empty_sqlite_store_without_a_mark(store: Store, sqlite_url: str) -> None:
+    assert store.engine.url.render_as_string(hide_password=False) == sqlite_url
+    assert store.list_providers() == [] and not store.read_only
+
+
+@pytest.mark.store("sqlite", "postgres", seed=two_providers)
+def test_store_mark_names_the_back_ends_and_the_seed(
+    store: Store, store_backend: str, request: pytest.FixtureRequest
+) -> None:
+    assert request.node.callspec.params["store_backend"] == store_backend
+    if store_backend == "postgres":
+        assert request.node.get_closest_marker("postgres") is not None
+    assert store.engine.url.get_backend_name() == (
+        "sqlite" if store_backend == "sqlite" else "postgresql"
+    )
+    assert sorted(p.name for p in store.list_providers()) == ["anthropic", "openai"]
+
+
+@pytest.mark.store("sqlite", "postgres")
+def test_a_test_taking_db_url_gets_its_store_on_that_database(store: Store, db_url: str) -> None:
+    assert store.engine.url.render_as_string(hide_password=False) == db_url
 
 
 # --- Environment isolation --------------------------------------------------------------------

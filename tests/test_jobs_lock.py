@@ -21,14 +21,7 @@ from hubkit.store.schema import JobLockRow
 from hubkit.store.types import utcnow
 
 # Faults, races or timing: `make soak` runs these under CPU load.
-pytestmark = pytest.mark.soak
-
-
-@pytest.fixture
-def store(db_url: str) -> Store:
-    s = Store.open(db_url)
-    yield s
-    s.close()
+pytestmark = [pytest.mark.soak, pytest.mark.store("sqlite", "postgres")]
 
 
 def expire(store: Store, name: str = "rates") -> None:

@@ -11,20 +11,14 @@ from pathlib import Path
 import pytest
 from _jobs import MODELS, seed, snapshot
 
+from hubkit._files import new_run_folder
 from hubkit.config import get_settings
 from hubkit.errors import GuardrailError, StorageError
 from hubkit.jobs import JobStatus, bulk_rate_update, price_catalog_sync, prune, rebuild_index
-from hubkit.jobs.reports import new_run_folder
 from hubkit.jobs.runs import get_run
 from hubkit.store import Store
 
-
-@pytest.fixture
-def store(sqlite_url: str) -> Store:
-    s = Store.open(sqlite_url)
-    seed(s)
-    yield s
-    s.close()
+pytestmark = pytest.mark.store(seed=seed)
 
 
 def test_dry_run_reports_everything_and_writes_no_rate(store: Store) -> None:

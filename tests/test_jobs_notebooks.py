@@ -30,20 +30,12 @@ from hubkit.jobs.params import BULK_DEFAULTS, SYNC_DEFAULTS
 from hubkit.jobs.runs import get_run
 from hubkit.store import Store
 
+pytestmark = pytest.mark.store("sqlite", "postgres", seed=seed, url_in_env=True)
+
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = {name: spec.path for name, spec in JOBS.items()}
 DEFAULTS = {"bulk-rate-update": BULK_DEFAULTS, "price-catalog-sync": SYNC_DEFAULTS}
 HUB_TOKEN = "hubtok-JOBLEAKCHECK-0123456789abcdef"
-
-
-@pytest.fixture
-def store(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Store:
-    # the kernel papermill starts reads the store from the environment, like cron would
-    monkeypatch.setenv("HUBKIT_DATABASE_URL", db_url)
-    s = Store.open()
-    seed(s)
-    yield s
-    s.close()
 
 
 def _summary(outcome_dir: Path) -> dict:
@@ -213,7 +205,7 @@ def test_a_second_run_exits_75_at_once_and_takes_over_a_dead_lease(store: Store)
 
 
 @pytest.mark.soak
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("store_backend", ["sqlite"], indirect=True)
 def test_wait_queues_behind_the_holder(store: Store) -> None:
     holder = Lease(store, run_id="long-job")
     holder.acquire()
@@ -235,7 +227,7 @@ def test_wait_queues_behind_the_holder(store: Store) -> None:
     assert "status:   dry_run" in out
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("store_backend", ["sqlite"], indirect=True)
 def test_no_file_a_run_writes_holds_a_secret(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     store.add_credential("openai", "prod", API_KEY)
     monkeypatch.setenv("HUBKIT_HUB_TOKEN", HUB_TOKEN)
@@ -250,7 +242,7 @@ def test_no_file_a_run_writes_holds_a_secret(store: Store, monkeypatch: pytest.M
             assert secret not in text, f"{path.name} leaks a secret"
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("store_backend", ["sqlite"], indirect=True)
 def test_catalog_sync_runs_through_papermill(store: Store, tmp_path: Path) -> None:
     catalog = tmp_path / "prices.csv"
     catalog.write_text(
@@ -266,7 +258,7 @@ def test_catalog_sync_runs_through_papermill(store: Store, tmp_path: Path) -> No
     assert again.status is JobStatus.UNCHANGED
 
 
-@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("store_backend", ["sqlite"], indirect=True)
 def test_the_cli_prints_where_the_report_is(store: Store) -> None:
     env = {**os.environ}
     done = _cli("job", "run", "bulk-rate-update", "-p", "profit_margin", "25", env=env)

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from hubkit import _files
+from hubkit._files import new_run_folder, write_summary
 from hubkit.cli import main
 from hubkit.config import get_settings
 from hubkit.jobs import prune
-from hubkit.jobs.reports import new_run_folder, write_summary
 
 
 def _run(reports: Path, stamp: str, job: str = "bulk-rate-update") -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,8 @@ from hubkit.errors import (
 )
 from hubkit.frames import credentials_frame, providers_frame, to_csv
 from hubkit.store import Store
+
+pytestmark = pytest.mark.store("sqlite", "postgres")
 
 SECRETS = (API_KEY, AWS_SECRET, CUSTOM_TOKEN)
 
@@ -53,12 +55,6 @@ EXPECTED = {
 
 def _ciphertexts(url: str) -> dict[str, str]:
     return {r["name"]: r["encrypted_value"] for r in table_rows(url, "credentials")}
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    with Store.open(db_url) as opened:
-        yield opened
 
 
 # --- key file mode ---------------------------------------------------------------------------

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from _stores import add_provider, chat_spec, count_rows, snapshot
+from _stores import chat_spec, count_rows, snapshot, two_providers
 from sqlalchemy.orm import Session
 
 from hubkit.catalog import Catalog, CatalogEntry
@@ -18,16 +17,10 @@ from hubkit.errors import ConflictError, NotFoundError, StaleVersionError, Valid
 from hubkit.store import Store
 from hubkit.store.schema import RateHistoryRow, RateRow
 
+pytestmark = pytest.mark.store("sqlite", "postgres", seed=two_providers)
+
 D = Decimal
 COSTS = {"input": "0.000002", "output": "0.000008"}
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    with Store.open(db_url) as opened:
-        add_provider(opened, "openai")
-        add_provider(opened, "anthropic")
-        yield opened
 
 
 def _catalog(*entries: tuple[str, str, str, str]) -> Catalog:

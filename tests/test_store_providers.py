@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -15,11 +14,7 @@ from hubkit.errors import ConflictError, NotFoundError, ValidationError
 from hubkit.frames import providers_frame
 from hubkit.store import Store
 
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    with Store.open(db_url) as opened:
-        yield opened
+pytestmark = pytest.mark.store("sqlite", "postgres")
 
 
 # --- providers -------------------------------------------------------------------------------

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from _stores import add_provider, chat_spec, count_rows, seed_rates, snapshot, table_rows
+from _stores import (
+    add_provider,
+    chat_spec,
+    count_rows,
+    seed_rates,
+    snapshot,
+    table_rows,
+    two_providers,
+)
 
 from hubkit.decimals import plain
 from hubkit.domain import ChangeType, Rate, RateSpec, RateType, UnitCosts
@@ -22,15 +29,9 @@ from hubkit.errors import (
 from hubkit.pricing import RateFilter, bulk_preview, margin_rate
 from hubkit.store import Store
 
+pytestmark = pytest.mark.store("sqlite", "postgres", seed=two_providers)
+
 D = Decimal
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
-    with Store.open(db_url) as opened:
-        add_provider(opened, "openai")
-        add_provider(opened, "anthropic")
-        yield opened
 
 
 # --- create / read ---------------------------------------------------------------------------

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
-from _widget_helpers import close_all_widgets, live_widget_count, seeded_store
+from _widget_helpers import close_all_widgets, live_widget_count, seed_sample, seeded_store
 
 from hubkit.domain import RateSpec
 from hubkit.pricing import margin_rate
@@ -14,13 +13,7 @@ from hubkit.store import Store
 from hubkit.widgets import BulkUpdateApp, BulkUpdateState
 from hubkit.widgets._common import slider_text
 
-
-@pytest.fixture
-def store(sqlite_url: str) -> Iterator[Store]:
-    s = seeded_store(sqlite_url)
-    yield s
-    close_all_widgets()
-    s.close()
+pytestmark = pytest.mark.store(seed=seed_sample, close_widgets=True)
 
 
 def _gpt4o(store: Store):

@@ -7,12 +7,11 @@ rates, one key) and the bundled hub server (``hub`` fixture, reset per test).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
 from _hubsync import KEY, hub_credentials, hub_rates, seed_store, store_rate_keys
-from _widget_helpers import assert_secret_absent, close_all_widgets
+from _widget_helpers import assert_secret_absent
 
 from hubkit.config import get_settings
 from hubkit.domain import ChangeType
@@ -27,15 +26,7 @@ if TYPE_CHECKING:
 
 
 # Faults, races or timing: `make soak` runs these under CPU load.
-pytestmark = pytest.mark.soak
-
-
-@pytest.fixture
-def store(sqlite_url: str) -> Iterator[Store]:
-    with Store.open(sqlite_url) as opened:
-        seed_store(opened)
-        yield opened
-    close_all_widgets()
+pytestmark = [pytest.mark.soak, pytest.mark.store(seed=seed_store, close_widgets=True)]
 
 
 @pytest.fixture

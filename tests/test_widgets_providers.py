@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -11,23 +10,18 @@ from _widget_helpers import (
     assert_secret_absent,
     close_all_widgets,
     live_widget_count,
+    seed_sample,
     seeded_store,
 )
 
 from hubkit.store import Store
 from hubkit.widgets import ProvidersApp, ProvidersState
 
+pytestmark = pytest.mark.store(seed=seed_sample, close_widgets=True)
+
 SECRET = "sk-proj-abcdefghijklmnop1234"
 SECRET_2 = "sk-proj-ZYXWVUTSRQPONMLKJ9876"
 HUB_TOKEN = "hub-admin-token-0123456789"
-
-
-@pytest.fixture
-def store(sqlite_url: str) -> Iterator[Store]:
-    s = seeded_store(sqlite_url)
-    yield s
-    close_all_widgets()
-    s.close()
 
 
 def _add(app: ProvidersApp, provider: str, name: str, secret: str, **extra: object) -> None:

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
-from _widget_helpers import close_all_widgets, live_widget_count, seeded_store
+from _widget_helpers import live_widget_count, seed_sample
 
+from hubkit import frames
 from hubkit.domain import RateSpec
 from hubkit.pricing import margin_rate
 from hubkit.store import Store
 from hubkit.widgets import RateEditorApp, RateEditorState
+from hubkit.widgets import rates as rate_editor
 
-
-@pytest.fixture
-def store(sqlite_url: str) -> Iterator[Store]:
-    s = seeded_store(sqlite_url)
-    yield s
-    close_all_widgets()
-    s.close()
+pytestmark = pytest.mark.store(seed=seed_sample, close_widgets=True)
 
 
 def _rate_id(store: Store, provider: str = "openai", model: str = "gpt-4o") -> int:
@@ -28,6 +23,13 @@ def _rate_id(store: Store, provider: str = "openai", model: str = "gpt-4o") -> i
 
 def _pick(app: RateEditorApp, rate_id: int) -> None:
     app._pick.value = rate_id
+
+
+def test_the_table_labels_columns_the_rates_frame_has_in_its_order() -> None:
+    # frame_html drops a labelled column the frame lacks: a misspelt one would vanish silently
+    labelled = list(rate_editor.RATE_COLUMNS)
+    assert labelled == [c for c in frames.RATE_COLUMNS if c in labelled]
+    assert set(rate_editor.EDIT_FIELDS) >= set(rate_editor.NUMBER_FIELDS)
 
 
 def test_filter_by_provider_type_and_glob(store: Store) -> None:

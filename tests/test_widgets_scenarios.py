@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -21,6 +22,7 @@ from _widget_helpers import assert_secret_absent, close_all_widgets, seeded_stor
 
 from hubkit.billing_settings import BillingSettings
 from hubkit.config import get_settings
+from hubkit.errors import ValidationError
 from hubkit.replay import Behaviour
 from hubkit.scenarios import ScenarioBase, scenario_grid, simulate
 from hubkit.store import Store
@@ -32,7 +34,13 @@ from hubkit.widgets import (
     open_finance_store,
     scenario_explorer,
 )
-from hubkit.widgets._scenario_parts import sample_ledger
+from hubkit.widgets._scenario_parts import (
+    parse_days,
+    parse_grant,
+    parse_pack_amount,
+    parse_probability,
+    sample_ledger,
+)
 
 KEY = "sk-proj-SCENARIOsecret-0123456789abcdef"
 CALLS = 4000  # small usage for most tests; one test runs the default 100,000
@@ -160,6 +168,25 @@ def test_invalid_inputs_say_why_and_clear_the_scenario(ro: Store) -> None:
     assert app.state.set_buy_probability("2") is False
     assert app.state.set_pack_amount("0") is False
     assert app.state.set_pack_amount("25") is True and app.state.pack_amount == Decimal(25)
+
+
+@pytest.mark.parametrize(
+    ("parse", "good", "value", "bad", "field", "says"),
+    [
+        (parse_grant, " 0 ", Decimal(0), "-0.5", "grant", "credits ≥ 0 (0 = no grant)"),
+        (parse_pack_amount, "2.50", Decimal("2.50"), "0", "pack_amount", "money > 0"),
+        (parse_days, "30", 30, "1.5", "expiry_days", "whole days ≥ 0"),
+        (parse_probability, "0.25", 0.25, "1.01", "buy_probability", "within 0..1"),
+    ],
+)
+def test_knob_texts_parse_exactly_or_say_what_they_need(
+    parse, good: str, value: object, bad: str, field: str, says: str
+) -> None:
+    assert parse(good) == value and type(parse(good)) is type(value)
+    for wrong in (bad, "abc", "inf", ""):
+        with pytest.raises(ValidationError, match=re.escape(says)) as info:
+            parse(wrong)
+        assert info.value.field == field and f"got {wrong!r}" in str(info.value)
 
 
 def test_knobs_reach_the_gateway_settings_and_user_behaviour(ro: Store) -> None:

@@ -20,8 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from hubkit._files import atomic_write_text as atomic_write
-from hubkit._files import new_run_folder
+from hubkit._files import atomic_write_text, json_text, new_run_folder, write_summary
 from hubkit._readers import read_text
 from hubkit.config import get_settings
 from hubkit.errors import ValidationError
@@ -98,7 +97,7 @@ def _item_json(item: PlanItem) -> dict[str, Any]:
 def plan_to_json(plan: Plan) -> str:
     data = {**_meta(plan), "summary": plan.summary(), "counts": plan.counts(),
             "items": [_item_json(i) for i in plan.items]}  # fmt: skip
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return json_text(data)
 
 
 def plan_from_json(text: str, name: str = "") -> Plan:
@@ -196,7 +195,7 @@ def plan_to_csv(plan: Plan, path: Path) -> Path:
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(_csv_rows(plan))
-    atomic_write(path, buffer.getvalue())
+    atomic_write_text(path, buffer.getvalue())
     return path
 
 
@@ -260,12 +259,12 @@ def report_folder(kind: str, folder: Path | None = None) -> Path:
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
         return folder
-    return new_run_folder(get_settings().reports_dir, f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{kind}")
+    return new_run_folder(get_settings().reports_dir, kind)
 
 
 def save_plan(plan: Plan, folder: Path | None) -> Path:
     target = report_folder("hub-plan", folder)
-    atomic_write(target / "plan.json", plan_to_json(plan))
+    atomic_write_text(target / "plan.json", plan_to_json(plan))
     plan_to_csv(plan, target / "plan.csv")
     summary = {
         "run_id": target.name,
@@ -273,19 +272,19 @@ def save_plan(plan: Plan, folder: Path | None) -> Path:
         "status": "planned" if plan.actionable else "in_sync",
         "parameters": {"dry_run": True, "hub": plan.hub, "deletes": plan.deletes,
                        "providers": list(plan.providers)},
-        "started_at": _iso(plan.created_at),
+        "started_at": iso_seconds(plan.created_at),
         "counts": {"changed": len(plan.actionable), "refused": len(plan.manual),
                    **plan.counts()},
         "reason": plan.summary(),
     }  # fmt: skip
-    atomic_write(target / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_summary(target, summary)
     return target
 
 
 def plan_html(plan: Plan) -> str:
     head = (
         f"<p><b>Hub plan</b> against <code>{html.escape(plan.hub or '?')}</code>, made "
-        f"{html.escape(_iso(plan.created_at))}: {html.escape(plan.summary())}"
+        f"{html.escape(iso_seconds(plan.created_at))}: {html.escape(plan.summary())}"
         + (" — <i>manual rows are shown, never applied</i>" if plan.manual else "")
         + "</p>"
     )
@@ -294,5 +293,6 @@ def plan_html(plan: Plan) -> str:
     return head + plan_frame(plan).to_html(index=False, escape=True, border=0)
 
 
-def _iso(at: datetime) -> str:
+def iso_seconds(at: datetime) -> str:
+    """``2025-01-01T02:00:00Z``: the timestamps plan and apply reports show."""
     return at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

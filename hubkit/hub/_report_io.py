@@ -9,23 +9,16 @@ credentials appear only masked.
 from __future__ import annotations
 
 import html
-import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hubkit._files import atomic_write_csv
-from hubkit._files import atomic_write_text as atomic_write
+from hubkit._files import atomic_write_csv, atomic_write_text, json_text, write_summary
 from hubkit.decimals import plain
-from hubkit.hub._plan_io import plan_to_json, report_folder
+from hubkit.hub._plan_io import iso_seconds, plan_to_json, report_folder
 
 if TYPE_CHECKING:
     from hubkit.hub.apply import ApplyReport
     from hubkit.hub.verify import ArithmeticCheck
-
-
-def _iso(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def check_json(check: ArithmeticCheck | None) -> dict[str, Any] | None:
@@ -47,8 +40,8 @@ def report_to_json(report: ApplyReport) -> str:
         "format": "hubkit-hub-apply-report",
         "hub": report.hub,
         "dryRun": report.dry_run,
-        "startedAt": _iso(report.started_at),
-        "finishedAt": _iso(report.finished_at),
+        "startedAt": iso_seconds(report.started_at),
+        "finishedAt": iso_seconds(report.finished_at),
         "complete": report.complete,
         "summary": report.summary(),
         "counts": report.counts(),
@@ -60,14 +53,14 @@ def report_to_json(report: ApplyReport) -> str:
             for r in report.results
         ],
     }  # fmt: skip
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    return json_text(data)
 
 
 def save_report(report: ApplyReport, folder: Path | None) -> Path:
     kind = "hub-apply-dry-run" if report.dry_run else "hub-apply"
     target = report_folder(kind, folder)
-    atomic_write(target / "report.json", report_to_json(report))
-    atomic_write(target / "plan.json", plan_to_json(report.plan))
+    atomic_write_text(target / "report.json", report_to_json(report))
+    atomic_write_text(target / "plan.json", plan_to_json(report.plan))
     atomic_write_csv(target / "results.csv", report.to_frame())
     counts = report.counts()
     status = "dry_run" if report.dry_run else ("success" if report.complete else "push_partial")
@@ -76,12 +69,12 @@ def save_report(report: ApplyReport, folder: Path | None) -> Path:
         "job": "hub-apply",
         "status": status,
         "parameters": {"dry_run": report.dry_run, "hub": report.hub},
-        "started_at": _iso(report.started_at),
+        "started_at": iso_seconds(report.started_at),
         "duration_seconds": round((report.finished_at - report.started_at).total_seconds(), 3),
         "counts": {"changed": counts["ok"], "refused": counts["failed"], **counts},
         "reason": report.summary(),
     }
-    atomic_write(target / "summary.json", json.dumps(summary, indent=2) + "\n")
+    write_summary(target, summary)
     return target
 
 

@@ -162,6 +162,7 @@ def cmd_serve_local(args: argparse.Namespace) -> int:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
+    from hubkit._columns import COST_COLUMNS, PRICE_COLUMNS, RATE_KEY
     from hubkit.frames import to_csv
     from hubkit.hub.pull import bootstrap, pull
 
@@ -175,8 +176,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
     print("\ncredentials (masked; the hub never returns a key):")
     _print_frame(frames["credentials"])
     print("\nrates:")
-    cols = ["provider", "model", "type", "input_rate", "output_rate", "unit_cost_input",
-            "unit_cost_output", "deprecated"]  # fmt: skip
+    cols = [*RATE_KEY, *PRICE_COLUMNS, *COST_COLUMNS, "deprecated"]
     _print_frame(frames["rates"][cols])
     if args.csv:
         folder = Path(args.csv)

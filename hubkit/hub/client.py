@@ -71,14 +71,40 @@ def _cost_text(value: Any, field: str) -> str:
     return plain(require_decimal(value, field)) or "0"
 
 
-def _unit_costs_json(value: Any) -> dict[str, str] | None:
-    costs = UnitCosts.parse(value)
-    return None if costs is None else costs.to_json()
+def _given(**fields: Any) -> dict[str, Any]:
+    """The body fields that were given: None means "not sent" (the hub keeps or defaults it)."""
+    return {name: value for name, value in fields.items() if value is not None}
 
 
-def _caching_json(value: Any) -> dict[str, str] | None:
-    caching = Caching.parse(value)
-    return None if caching is None else caching.to_json()
+def _rate_extras(
+    model_display: str | None,
+    description: str | None,
+    unit_costs: Any,
+    caching: Any,
+    model_metadata: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """A rate body's optional fields, as create and update send them alike."""
+    costs, cache = UnitCosts.parse(unit_costs), Caching.parse(caching)
+    return _given(
+        modelDisplay=model_display,
+        description=description,
+        unitCosts=None if costs is None else costs.to_json(),
+        caching=None if cache is None else cache.to_json(),
+        modelMetadata=None if model_metadata is None else dict(model_metadata),
+    )
+
+
+def _rate_body(
+    model: str, type: RateType | str, input_rate: Any, output_rate: Any, extras: dict[str, Any]
+) -> dict[str, Any]:
+    """What create and batch-create send: the rate's key, both rates, then its extras."""
+    return {
+        "model": model,
+        "type": RateType.parse(type).value,
+        "inputRate": _rate_text(input_rate, "inputRate"),
+        "outputRate": _rate_text(output_rate, "outputRate"),
+        **extras,
+    }
 
 
 def _credential_body(
@@ -284,13 +310,9 @@ class HubClient:
         config: Mapping[str, Any] | None = None,
     ) -> HubProvider:
         """Create a provider; 409 when the name exists (hub-api.md)."""
-        body: dict[str, Any] = {"name": name, "displayName": display_name, "enabled": enabled}
-        if base_url is not None:
-            body["baseUrl"] = base_url
-        if region is not None:
-            body["region"] = region
-        if config is not None:
-            body["config"] = dict(config)
+        body = {"name": name, "displayName": display_name, "enabled": enabled,
+                **_given(baseUrl=base_url, region=region,
+                         config=None if config is None else dict(config))}  # fmt: skip
         return self._call("POST", BASE, HubProvider.from_json, body=body)
 
     def update_provider(
@@ -319,13 +341,7 @@ class HubClient:
                 "update_provider needs region for bedrock: the hub re-checks it on every update",
                 field="region",
             )
-        body: dict[str, Any] = {"name": name}
-        if base_url is not None:
-            body["baseUrl"] = base_url
-        if region is not None:
-            body["region"] = region
-        if enabled is not None:
-            body["enabled"] = enabled
+        body = {"name": name, **_given(baseUrl=base_url, region=region, enabled=enabled)}
         return self._call("PUT", f"{BASE}/{_seg(provider_id)}", HubProvider.from_json, body=body)
 
     def delete_provider(self, provider_id: str) -> str:
@@ -462,37 +478,6 @@ class HubClient:
                 return
             page += 1
 
-    def _rate_body(
-        self,
-        *,
-        model: str,
-        type: RateType | str,
-        input_rate: Any,
-        output_rate: Any,
-        model_display: str | None,
-        description: str | None,
-        unit_costs: Any,
-        caching: Any,
-        model_metadata: Mapping[str, Any] | None,
-    ) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "model": model,
-            "type": RateType.parse(type).value,
-            "inputRate": _rate_text(input_rate, "inputRate"),
-            "outputRate": _rate_text(output_rate, "outputRate"),
-        }
-        if model_display is not None:
-            body["modelDisplay"] = model_display
-        if description is not None:
-            body["description"] = description
-        if (costs := _unit_costs_json(unit_costs)) is not None:
-            body["unitCosts"] = costs
-        if (cache := _caching_json(caching)) is not None:
-            body["caching"] = cache
-        if model_metadata is not None:
-            body["modelMetadata"] = dict(model_metadata)
-        return body
-
     def create_rate(
         self,
         provider_id: str,
@@ -508,17 +493,8 @@ class HubClient:
         model_metadata: Mapping[str, Any] | None = None,
     ) -> HubRate:
         """Create one rate; 409 if (provider, model, type) exists; blank display → default."""
-        body = self._rate_body(
-            model=model,
-            type=type,
-            input_rate=input_rate,
-            output_rate=output_rate,
-            model_display=model_display,
-            description=description,
-            unit_costs=unit_costs,
-            caching=caching,
-            model_metadata=model_metadata,
-        )
+        extras = _rate_extras(model_display, description, unit_costs, caching, model_metadata)
+        body = _rate_body(model, type, input_rate, output_rate, extras)
         path = f"{BASE}/{_seg(provider_id)}/model-rates"
         return self._call("POST", path, HubRate.from_json, body=body)
 
@@ -544,17 +520,8 @@ class HubClient:
         ids = list(provider_ids)
         if not ids:
             raise ValidationError("batch_create_rates needs at least one provider id")
-        body = self._rate_body(
-            model=model,
-            type=type,
-            input_rate=input_rate,
-            output_rate=output_rate,
-            model_display=model_display,
-            description=description,
-            unit_costs=unit_costs,
-            caching=caching,
-            model_metadata=model_metadata,
-        )
+        extras = _rate_extras(model_display, description, unit_costs, caching, model_metadata)
+        body = _rate_body(model, type, input_rate, output_rate, extras)
         body["providers"] = ids
         return self._call("POST", f"{BASE}/model-rates", BatchCreateResult.from_json, body=body)
 
@@ -577,16 +544,7 @@ class HubClient:
             body["inputRate"] = _rate_text(input_rate, "inputRate")
         if output_rate is not _NOT_GIVEN:
             body["outputRate"] = _rate_text(output_rate, "outputRate")
-        if model_display is not None:
-            body["modelDisplay"] = model_display
-        if description is not None:
-            body["description"] = description
-        if (costs := _unit_costs_json(unit_costs)) is not None:
-            body["unitCosts"] = costs
-        if (cache := _caching_json(caching)) is not None:
-            body["caching"] = cache
-        if model_metadata is not None:
-            body["modelMetadata"] = dict(model_metadata)
+        body |= _rate_extras(model_display, description, unit_costs, caching, model_metadata)
         if not body:
             raise ValidationError("update_rate: nothing to change (pass at least one field)")
         path = f"{BASE}/{_seg(provider_id)}/model-rates/{_seg(rate_id)}"

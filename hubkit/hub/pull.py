@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from hubkit._columns import RATE_AMOUNTS
 from hubkit.domain import ChangeType, ProviderSpec, RateSpec, RateType
 from hubkit.errors import ConflictError, HubkitError
 from hubkit.hub.models import HubCredential, HubProvider, HubRate
@@ -247,9 +248,8 @@ def _credentials_frame(providers: tuple[HubProvider, ...]) -> pd.DataFrame:
 
 
 def _rates_frame(rates: tuple[tuple[str, HubRate], ...]) -> pd.DataFrame:
-    columns = ["hub_id", "provider", "model", "model_display", "type", "input_rate",
-               "output_rate", "unit_cost_input", "unit_cost_output", "cache_read_rate",
-               "cache_write_rate", "description", "deprecated"]  # fmt: skip
+    columns = ["hub_id", "provider", "model", "model_display", "type", *RATE_AMOUNTS,
+               "description", "deprecated"]  # fmt: skip
     rows: list[dict[str, Any]] = []
     for name, r in rates:
         rows.append(

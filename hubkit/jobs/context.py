@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 
+from hubkit import _files
 from hubkit.config import get_settings
 from hubkit.errors import GuardrailError, JobError, LockHeldError
 from hubkit.jobs import reports
@@ -29,7 +30,7 @@ from hubkit.jobs.guardrails import Refusal
 from hubkit.jobs.lock import Lease
 from hubkit.jobs.params import CommonParams
 from hubkit.jobs.runs import mark_interrupted, record_run
-from hubkit.jobs.status import JobStatus
+from hubkit.jobs.status import FinishedRun, JobStatus
 from hubkit.store import Store
 from hubkit.store.types import utcnow
 
@@ -57,21 +58,11 @@ class Outcome:
 
 
 @dataclass(frozen=True, eq=False)
-class JobResult:
-    """A finished run as the notebook (and tests) see it."""
+class JobResult(FinishedRun):
+    """A finished run as the notebook (and tests) see it: with its changes and figure."""
 
-    job: str
-    run_id: str
-    status: JobStatus
-    reason: str
-    run_dir: Path
-    summary: Mapping[str, Any]
     changes: pd.DataFrame | None = None
     figure: Any = None
-
-    @property
-    def exit_code(self) -> int:
-        return self.status.exit_code
 
     def overview(self) -> pd.DataFrame:
         """A two-column table of the headline facts, for display."""
@@ -146,9 +137,9 @@ class JobRun:
         run_id = os.environ.get(ENV_RUN_ID, "").strip()
         if run_id:
             run_dir = Path(os.environ.get(ENV_RUN_DIR) or settings.reports_dir / run_id)
-            reports.ensure_run_folder(run_dir)
+            _files.ensure_run_folder(run_dir)
         else:
-            run_dir = reports.new_run_folder(settings.reports_dir, job)
+            run_dir = _files.new_run_folder(settings.reports_dir, job)
             run_id = run_dir.name
         holder = os.environ.get(ENV_LEASE_HOLDER, "").strip() or None
         owns_store = store is None
@@ -215,12 +206,12 @@ class JobRun:
             "duration_seconds": round(time.monotonic() - self._clock, 3),
             "database": self.store.engine.url.render_as_string(hide_password=True),
             "actor": self.store.actor,
-            "files": [reports.SUMMARY, *files],
+            "files": [_files.SUMMARY, *files],
             **dict(outcome.details),
         }
         if self.lease.took_over is not None:
             summary["lock_taken_over_from"] = self.lease.took_over.describe()
-        reports.write_summary(self.run_dir, summary)
+        _files.write_summary(self.run_dir, summary)
         if self.recorded:
             record_run(
                 self.store, self.run_id, job=self.job, status=outcome.status,
@@ -233,7 +224,7 @@ class JobRun:
             status=outcome.status,
             reason=outcome.reason,
             run_dir=self.run_dir,
-            summary=reports.jsonable(summary),
+            summary=_files.jsonable(summary),
             changes=outcome.changes,
             figure=outcome.figure,
         )

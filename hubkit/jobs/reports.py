@@ -23,13 +23,11 @@ from __future__ import annotations
 import csv
 import html
 import io
-import json
 import os
 import re
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -37,10 +35,12 @@ from typing import Any
 import pandas as pd
 
 from hubkit import _files
-from hubkit.decimals import plain
+
+# Making a run folder and its summary.json is hubkit._files' (hub plans and scenario exports
+# write run folders too); this module writes the jobs' other files and indexes them all.
+from hubkit._files import SUMMARY, read_summary
 from hubkit.frames import to_csv  # noqa: F401 (re-exported for jobs)
 
-SUMMARY = "summary.json"
 CHANGES = "changes.csv"
 FIGURES = "figures"
 _RUN_FOLDER = re.compile(r"^\d{8}T\d{6}Z-[a-z0-9-]+$")
@@ -48,64 +48,6 @@ INDEX_COLUMNS = [
     "run_id", "job", "status", "exit_code", "dry_run", "started_at", "duration_seconds",
     "changed", "refused", "reason", "folder",
 ]  # fmt: skip
-
-
-def run_stamp(at: datetime | None = None) -> str:
-    return (at or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
-
-
-def new_run_folder(reports_dir: Path, job: str, at: datetime | None = None) -> Path:
-    """Create ``<reports>/<UTC timestamp>-<job>/`` (``-2``, ``-3``… if that second is taken),
-    0700, with hubkit's marker in it (only marked folders are ever pruned)."""
-    return _files.new_run_folder(reports_dir, f"{run_stamp(at)}-{job}")
-
-
-def ensure_run_folder(run_dir: Path) -> Path:
-    """A run folder named by the runner: created (0700, marked) unless it exists already."""
-    if not run_dir.exists():
-        if not run_dir.parent.exists():
-            _files.private_dir(run_dir.parent)
-        try:
-            run_dir.mkdir()
-        except FileExistsError:
-            return run_dir
-        os.chmod(run_dir, _files.PRIVATE_DIR)
-        _files.mark_run_folder(run_dir)
-    return run_dir
-
-
-def jsonable(value: Any) -> Any:
-    """Decimals as plain strings, datetimes as ISO UTC, paths as text; recursively."""
-    if isinstance(value, Decimal):
-        return plain(value)
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    if isinstance(value, Path):
-        return str(value)
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [jsonable(v) for v in value]
-    return value
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Readers (and a concurrent index rebuild) see the old file or the new one, never half."""
-    _files.atomic_write_text(path, text)
-
-
-def write_summary(run_dir: Path, summary: Mapping[str, Any]) -> Path:
-    path = run_dir / SUMMARY
-    _atomic_write(path, json.dumps(jsonable(summary), indent=2) + "\n")
-    return path
-
-
-def read_summary(run_dir: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads((run_dir / SUMMARY).read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def write_changes(run_dir: Path, frame: pd.DataFrame) -> Path:
@@ -149,7 +91,7 @@ def render_html(notebook: Path) -> Path:
 
     body, _resources = HTMLExporter().from_filename(str(notebook))
     target = notebook.with_suffix(".html")
-    _atomic_write(target, body)
+    _files.atomic_write_text(target, body)
     return target
 
 
@@ -221,8 +163,8 @@ def rebuild_index(reports_dir: Path) -> tuple[Path, Path]:
     writer = csv.DictWriter(buffer, fieldnames=INDEX_COLUMNS)
     writer.writeheader()
     writer.writerows(rows)
-    _atomic_write(csv_path, buffer.getvalue())
-    _atomic_write(html_path, _index_html(rows, reports_dir))
+    _files.atomic_write_text(csv_path, buffer.getvalue())
+    _files.atomic_write_text(html_path, _index_html(rows, reports_dir))
     return csv_path, html_path
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hubkit import _files
 from hubkit.config import PROJECT_ROOT, get_settings
 from hubkit.errors import HubkitError, LockHeldError, ValidationError
 from hubkit.jobs import reports
@@ -36,7 +37,7 @@ from hubkit.jobs.params import (
     CommonParams,
 )
 from hubkit.jobs.runs import get_run, mark_interrupted, record_run
-from hubkit.jobs.status import JobStatus
+from hubkit.jobs.status import FinishedRun, JobStatus
 from hubkit.store import Store
 from hubkit.store.types import utcnow
 
@@ -66,20 +67,9 @@ JOBS: dict[str, JobSpec] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class RunOutcome:
+@dataclass(frozen=True)
+class RunOutcome(FinishedRun):
     """How a runner-driven run ended; ``exit_code`` is the process's."""
-
-    job: str
-    run_id: str
-    status: JobStatus
-    reason: str
-    run_dir: Path
-    summary: Mapping[str, Any]
-
-    @property
-    def exit_code(self) -> int:
-        return self.status.exit_code
 
 
 def job_spec(name: str) -> JobSpec:
@@ -125,7 +115,7 @@ class _Run:
         self.parameters = dict(parameters)
         self.started_at = utcnow()
         self.clock = time.monotonic()
-        self.run_dir = reports.new_run_folder(get_settings().reports_dir, spec.name)
+        self.run_dir = _files.new_run_folder(get_settings().reports_dir, spec.name)
         self.run_id = self.run_dir.name
         self.notebook = self.run_dir / f"{spec.name}.ipynb"
 
@@ -138,7 +128,7 @@ class _Run:
         error: str = "",
         lease: Lease | None = None,
     ) -> RunOutcome:
-        summary = reports.read_summary(self.run_dir)
+        summary = _files.read_summary(self.run_dir)
         if summary is None or JobStatus.parse(summary.get("status")) is JobStatus.RUNNING:
             summary = {
                 "job": self.spec.name,
@@ -159,18 +149,18 @@ class _Run:
         summary["started_at"] = self.started_at
         summary["finished_at"] = utcnow()
         summary["duration_seconds"] = round(time.monotonic() - self.clock, 3)
-        files = set(summary.get("files") or [reports.SUMMARY])
+        files = set(summary.get("files") or [_files.SUMMARY])
         for extra in (self.notebook, self.notebook.with_suffix(".html")):
             if extra.exists():
                 files.add(extra.name)
         summary["files"] = sorted(files)
-        reports.write_summary(self.run_dir, summary)
+        _files.write_summary(self.run_dir, summary)
         if store is not None:
             self._fix_job_run(store, final, summary)
         reports.rebuild_index(self.run_dir.parent)
         return RunOutcome(
             self.spec.name, self.run_id, final, str(summary.get("reason") or ""), self.run_dir,
-            reports.jsonable(summary),
+            _files.jsonable(summary),
         )  # fmt: skip
 
     def _fix_job_run(self, store: Store, status: JobStatus, summary: dict[str, Any]) -> None:

@@ -13,8 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from hubkit._files import SUMMARY, jsonable, write_summary
 from hubkit.errors import NotFoundError
-from hubkit.jobs.reports import SUMMARY, jsonable, write_summary
 from hubkit.jobs.status import JobStatus
 from hubkit.store import Store
 from hubkit.store.jobs import JobRunRecord

@@ -23,7 +23,11 @@ LockHeldError → 75) the same way for commands that raise instead of reporting.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
+from typing import Any
 
 
 class JobStatus(StrEnum):
@@ -72,3 +76,19 @@ _EXIT_CODES: dict[JobStatus, int] = {
     JobStatus.INTERRUPTED: 1,
     JobStatus.NOTHING_MATCHED: 10,
 }
+
+
+@dataclass(frozen=True, eq=False)
+class FinishedRun:
+    """What every ended run reports, however it was run (in a notebook or by the runner)."""
+
+    job: str
+    run_id: str
+    status: JobStatus
+    reason: str
+    run_dir: Path
+    summary: Mapping[str, Any]
+
+    @property
+    def exit_code(self) -> int:
+        return self.status.exit_code

@@ -30,6 +30,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hubkit._columns import (
+    CACHE_COLUMNS,
+    COST_COLUMNS,
+    PRICE_COLUMNS,
+    RATE_KEY,
+    TIMELINE_COLUMNS,
+)
 from hubkit.decimals import EXACT, ZERO, to_decimal
 from hubkit.domain import Rate, RateType, billing_of, billing_rows
 from hubkit.errors import ValidationError
@@ -50,20 +57,7 @@ __all__ = [
     "validate_timeline",
 ]
 
-TIMELINE_COLUMNS = (
-    "provider",
-    "model",
-    "type",
-    "input_rate",
-    "output_rate",
-    "cache_read_rate",
-    "cache_write_rate",
-    "unit_cost_input",
-    "unit_cost_output",
-    "valid_from",
-    "valid_to",
-)
-_OPTIONAL_DECIMALS = ("cache_read_rate", "cache_write_rate", "unit_cost_input", "unit_cost_output")
+_OPTIONAL_DECIMALS = (*CACHE_COLUMNS, *COST_COLUMNS)
 
 
 def timeline_from_rates(rates: Iterable[Rate]) -> pd.DataFrame:
@@ -136,7 +130,7 @@ def validate_timeline(timeline: pd.DataFrame) -> pd.DataFrame:
     """
     if not isinstance(timeline, pd.DataFrame):
         raise ValidationError("a rate timeline must be a pandas DataFrame", field="timeline")
-    required = ("provider", "model", "type", "input_rate", "output_rate")
+    required = (*RATE_KEY, *PRICE_COLUMNS)
     missing = [c for c in required if c not in timeline.columns]
     if missing:
         raise ValidationError(
@@ -162,7 +156,7 @@ def validate_timeline(timeline: pd.DataFrame) -> pd.DataFrame:
         except ValidationError as exc:
             raise ValidationError(f"timeline row {row + 1}: {exc}", field="type") from None
     out["type"] = types
-    for column in ("input_rate", "output_rate"):
+    for column in PRICE_COLUMNS:
         out[column] = _decimal_column(body[column], column, optional=False)
     for column in _OPTIONAL_DECIMALS:
         values = body[column] if column in body else pd.Series([None] * n, dtype=object)

@@ -10,6 +10,7 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hubkit._columns import TIMELINE_COLUMNS
 from hubkit.domain import ChangeType, RateType, UnitCosts
 from hubkit.errors import ConflictError, NotFoundError, ValidationError
 from hubkit.store.base import StoreBase, history_dict, history_value, unit_costs_of
@@ -206,11 +207,7 @@ class HistoryOps(StoreBase):
                     "valid_to": pd.NaT,
                 }
             )
-        columns = [
-            "provider", "model", "type", "input_rate", "output_rate", "cache_read_rate",
-            "cache_write_rate", "unit_cost_input", "unit_cost_output", "valid_from", "valid_to",
-        ]  # fmt: skip
-        frame = pd.DataFrame.from_records(records, columns=columns)
+        frame = pd.DataFrame.from_records(records, columns=list(TIMELINE_COLUMNS))
         for col in ("valid_from", "valid_to"):
             frame[col] = pd.to_datetime(frame[col], utc=True)
         return frame

@@ -27,6 +27,7 @@ from sqlalchemy import (
     update,
 )
 
+from hubkit._columns import RATE_AMOUNTS
 from hubkit._gc import gc_paused
 from hubkit.decimals import ROUNDING, plain, require_decimal
 from hubkit.domain import RATE_LIMIT, ChangeType, UnitCosts, _rate, _text, validate_model_metadata
@@ -367,10 +368,7 @@ def _metadata_json(metadata: Any, known: dict[tuple[Any, ...], str]) -> str:
     return json.dumps(validate_model_metadata(metadata) or None)
 
 
-_STAGED_DECIMALS = (
-    "input_rate", "output_rate", "unit_cost_input", "unit_cost_output", "cache_read_rate",
-    "cache_write_rate",
-)  # fmt: skip
+_STAGED_DECIMALS = RATE_AMOUNTS  # prices and costs first: history stages those four
 
 
 def _catalog_staging() -> Table:

@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from hubkit._columns import RATE_AMOUNTS
 from hubkit.decimals import plain
 from hubkit.domain import Caching, ChangeType, Rate, RateSpec, RateType, UnitCosts
 from hubkit.errors import ConflictError, NotFoundError, StaleVersionError, ValidationError
@@ -99,8 +100,7 @@ _RATES = cast(Table, RateRow.__table__)
 _RATE_VALUE_COLUMNS = [
     _RATES.c[name]
     for name in (
-        "id", "model", "model_display", "type", "input_rate", "output_rate",
-        "unit_cost_input", "unit_cost_output", "cache_read_rate", "cache_write_rate",
+        "id", "model", "model_display", "type", *RATE_AMOUNTS,
         "model_metadata", "description", "deprecated", "deprecated_reason", "version",
     )
 ]  # fmt: skip
@@ -579,12 +579,7 @@ _SNAPSHOT_COLUMNS = (
     "model",
     "model_display",
     "type",
-    "input_rate",
-    "output_rate",
-    "unit_cost_input",
-    "unit_cost_output",
-    "cache_read_rate",
-    "cache_write_rate",
+    *RATE_AMOUNTS,
     "model_metadata",
     "description",
     # The soft-deprecation flag is part of the definition: a revert must bring it back too.

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import inspect
 
-from hubkit._files import PRIVATE_FILE
+from hubkit._files import atomic_write_with
 from hubkit.config import Settings, get_settings
 from hubkit.errors import ConflictError, StorageError, ValidationError
 from hubkit.store.engine import make_engine, migrate, schema_is_current
@@ -84,7 +84,6 @@ class Store(ProviderOps, RateOps, HistoryOps, SettingsOps, CatalogOps):
         if url.get_backend_name() == "sqlite":
             source_path = (url.database or "").removeprefix("file:").split("?", 1)[0]
         _check_destination(destination, source_path, self.settings.key_file, overwrite)
-        destination.parent.mkdir(parents=True, exist_ok=True)
         if source_path:
 
             def copy(partial: Path) -> None:
@@ -163,26 +162,16 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def _write_atomically(destination: Path, write: Callable[[Path], None], overwrite: bool) -> Path:
-    """Write beside ``destination`` and rename: a failed backup never clobbers the last one.
+    """Write beside ``destination`` and rename (0600: the copy holds operator data), so a
+    failed backup never clobbers the last one.
 
     Without ``overwrite`` the finished copy is linked into place, which fails if a file
     appeared there meanwhile (no check-then-write race).
     """
-    partial = destination.with_name(f".{destination.name}.partial")
-    partial.unlink(missing_ok=True)
     try:
-        write(partial)
-        os.chmod(partial, PRIVATE_FILE)  # the copy holds operator data: 0600, whatever umask
-        if overwrite:
-            os.replace(partial, destination)
-        else:
-            try:
-                os.link(partial, destination)
-            except FileExistsError:
-                raise ConflictError(
-                    f"{destination} appeared while the backup was written; nothing was "
-                    "replaced. Pass --force to replace it"
-                ) from None
-    finally:
-        partial.unlink(missing_ok=True)
-    return destination
+        return atomic_write_with(destination, write, overwrite=overwrite)
+    except FileExistsError:
+        raise ConflictError(
+            f"{destination} appeared while the backup was written; nothing was "
+            "replaced. Pass --force to replace it"
+        ) from None

@@ -67,6 +67,7 @@ from sqlalchemy import (
     type_coerce,
 )
 
+from hubkit._columns import RATE_AMOUNTS
 from hubkit.domain import OUTPUT_COUNTS, billing_rows
 from hubkit.errors import ValidationError
 from hubkit.replay.timeline import RateBook, timeline_rows, validate_timeline
@@ -157,17 +158,7 @@ def load_rate_timeline(engine: Engine, timeline: pd.DataFrame) -> int:
                 "provider": rate.provider,
                 "model": rate.model,
                 "type": rate.type,
-                **{
-                    name: getattr(rate, name)
-                    for name in (
-                        "input_rate",
-                        "output_rate",
-                        "cache_read_rate",
-                        "cache_write_rate",
-                        "unit_cost_input",
-                        "unit_cost_output",
-                    )
-                },  # fmt: skip
+                **{name: getattr(rate, name) for name in RATE_AMOUNTS},
                 "valid_from": None if pd.isna(rate.valid_from) else _bound(rate.valid_from),
                 "valid_to": None if pd.isna(rate.valid_to) else _bound(rate.valid_to),
             }

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import ipywidgets as widgets
 import pandas as pd
 
 from hubkit.decimals import plain
 from hubkit.errors import HubkitError
+
+if TYPE_CHECKING:
+    from hubkit.store import OperatorSettings
 
 #: ``progress(done, total)``: how long work reports how far it got (the views draw a bar).
 Progress = Callable[[int, int], None]
@@ -78,6 +82,30 @@ def message_html(message: Message | None) -> str:
         f'<div class="hubkit-message hubkit-{message.level.value}" style="color:{fg};'
         f'background:{bg};padding:4px 8px;border-radius:4px">{html.escape(message.text)}</div>'
     )
+
+
+class PriceInputs:
+    """The margin % and credit price a person types, for states that reprice with them.
+
+    The texts are what counts (exact, as typed); ``margin`` / ``credit_price`` read them
+    as Decimals, None while a text is not (yet) a finite number.
+    """
+
+    margin_text: str
+    credit_price_text: str
+
+    def _start_from(self, ops: OperatorSettings) -> None:
+        """Begin at the stored settings (0 % and a price of 1 when none are stored)."""
+        self.margin_text = plain(ops.target_margin) or "0"
+        self.credit_price_text = plain(ops.credit_price) or "1"
+
+    @property
+    def margin(self) -> Decimal | None:
+        return decimal_or_none(self.margin_text)
+
+    @property
+    def credit_price(self) -> Decimal | None:
+        return decimal_or_none(self.credit_price_text)
 
 
 class AppState:
@@ -244,6 +272,16 @@ class ProgressBar:
         self.bar.value = self.bar.max
         self.bar.layout.display = "none"
 
+    @contextmanager
+    def showing(self, description: str, total: int = 1) -> Iterator[Progress]:
+        """``with bar.showing("exporting", 4) as report:`` the bar shows until the block ends
+        (whether it returns or raises)."""
+        self.start(description, total)
+        try:
+            yield self.report
+        finally:
+            self.finish()
+
 
 def iter_widgets(root: widgets.Widget) -> Iterator[widgets.Widget]:
     """Every widget reachable from ``root`` (children, layouts, styles, any widget trait)."""
@@ -304,6 +342,30 @@ class ExactSlider:
             self.slider.value = float(number)
         finally:
             self._syncing = False
+
+
+def price_controls(
+    state: PriceInputs, word: str, width: str
+) -> tuple[widgets.FloatSlider, widgets.Text, widgets.FloatLogSlider, widgets.Text]:
+    """The margin % and credit price inputs of a repricing app, kept in step.
+
+    A slider beside an exact Text each (the Text is the value that counts, see
+    :class:`ExactSlider`); ``word`` names the margin ("margin", or "markup" where the
+    app says markup on cost). Returns (margin slider, margin text, price slider, price text).
+    """
+    margin_slider = widgets.FloatSlider(
+        value=float(state.margin or 0), min=0, max=200, step=0.5, description=f"{word} %",
+        continuous_update=False, readout_format=".1f",
+    )  # fmt: skip
+    margin_text = text_input(f"exact {word} %", state.margin_text, width=width)
+    price_slider = widgets.FloatLogSlider(
+        value=float(state.credit_price or 1), base=10, min=-5, max=1, step=0.05,
+        description="credit price", continuous_update=False, readout_format=".5g",
+    )  # fmt: skip
+    price_text = text_input("exact credit price", state.credit_price_text, width=width)
+    ExactSlider(margin_slider, margin_text, 0.5)  # the widgets' observers keep it alive
+    ExactSlider(price_slider, price_text, 0.00001)
+    return margin_slider, margin_text, price_slider, price_text
 
 
 def decimal_or_none(text: str) -> Decimal | None:

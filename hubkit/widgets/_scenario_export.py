@@ -21,9 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from hubkit._files import atomic_write_text, atomic_write_with
+from hubkit._files import atomic_write_text, atomic_write_with, new_run_folder, write_summary
 from hubkit.config import get_settings
-from hubkit.jobs.reports import new_run_folder, write_summary
 from hubkit.widgets._common import Progress
 
 if TYPE_CHECKING:

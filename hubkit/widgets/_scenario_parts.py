@@ -6,7 +6,8 @@ Pure functions, no widgets; :mod:`hubkit.widgets.scenarios` is their one user.
 from __future__ import annotations
 
 import dataclasses
-from decimal import Decimal, InvalidOperation
+from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from hubkit.errors import ValidationError
 from hubkit.replay import ReplayResult
 from hubkit.replay.frames import ledger_frame
 from hubkit.replay.ledger import UserCalls, settle
+from hubkit.widgets._common import decimal_or_none
 
 #: Where the balance chart's users sit in the ranking by calls (busy, …, median): the
 #: busiest ones have thousands of events, too many to read (and to draw on every move).
@@ -78,54 +80,47 @@ def horizontal_bars(fig: Any) -> Any:
     return fig
 
 
-def decimal_or_none(text: str) -> Decimal | None:
-    try:
-        value = Decimal(str(text).strip())
-    except InvalidOperation:
-        return None
-    return value if value.is_finite() else None
-
-
 def text_of(value: Any) -> str:
     return str(value).strip()
 
 
-def parse_grant(value: Any) -> Decimal:
+def _number(value: Any, fits: Callable[[Decimal], bool], wanted: str, field: str) -> Decimal:
+    """``value`` as an exact number that ``fits``, else a ValidationError: "<wanted>, got …"."""
     number = decimal_or_none(text_of(value))
-    if number is None or number < 0:
-        raise ValidationError(
-            f"the grant must be a number of credits ≥ 0 (0 = no grant), got {value!r}",
-            field="grant",
-        )
+    if number is None or not fits(number):
+        raise ValidationError(f"{wanted}, got {value!r}", field=field)
     return number
+
+
+def parse_grant(value: Any) -> Decimal:
+    return _number(
+        value, lambda n: n >= 0, "the grant must be a number of credits ≥ 0 (0 = no grant)", "grant"
+    )
 
 
 def parse_pack_amount(value: Any) -> Decimal:
-    number = decimal_or_none(text_of(value))
-    if number is None or number <= 0:
-        raise ValidationError(
-            f"the pack amount must be money > 0 (what one pack costs), got {value!r}",
-            field="pack_amount",
-        )
-    return number
+    return _number(
+        value,
+        lambda n: n > 0,
+        "the pack amount must be money > 0 (what one pack costs)",
+        "pack_amount",
+    )
 
 
 def parse_days(value: Any) -> int:
-    number = decimal_or_none(text_of(value))
-    if number is None or number < 0 or number != number.to_integral_value():
-        raise ValidationError(
-            f"expiry must be whole days ≥ 0 (0 = never expires), got {value!r}",
-            field="expiry_days",
-        )
+    number = _number(
+        value,
+        lambda n: n >= 0 and n == n.to_integral_value(),
+        "expiry must be whole days ≥ 0 (0 = never expires)",
+        "expiry_days",
+    )
     return int(number)
 
 
 def parse_probability(value: Any) -> float:
-    number = decimal_or_none(text_of(value))
-    if number is None or not 0 <= number <= 1:
-        raise ValidationError(
-            f"the buy probability must be within 0..1, got {value!r}", field="buy_probability"
-        )
+    number = _number(
+        value, lambda n: 0 <= n <= 1, "the buy probability must be within 0..1", "buy_probability"
+    )
     return float(number)
 
 

@@ -30,19 +30,20 @@ from hubkit.pricing import (
 from hubkit.store import ApplyResult, HistoryEntry, Store
 from hubkit.widgets._common import (
     AppState,
-    ExactSlider,
     Message,
+    PriceInputs,
     Progress,
     ProgressBar,
     counting,
-    decimal_or_none,
     field_error,
     frame_html,
     heading,
     message_area,
+    price_controls,
     show_message,
     text_input,
 )
+from hubkit.widgets.rates import HISTORY_COLUMNS
 
 PREVIEW_COLUMNS = {
     "provider": "provider",
@@ -58,28 +59,21 @@ PREVIEW_COLUMNS = {
     "below_cost": "below cost",
 }
 SKIPPED_COLUMNS = {"provider": "provider", "model": "model", "type": "type", "reason": "reason"}
+# the history rows an apply wrote, labelled as the rate editor's history shows them
 WRITTEN_COLUMNS = {
-    "id": "history id",
-    "provider": "provider",
-    "model": "model",
-    "previous_input_rate": "input before",
-    "current_input_rate": "input after",
-    "previous_output_rate": "output before",
-    "current_output_rate": "output after",
-    "actor": "who",
-    "reason": "why",
-}
+    "id": HISTORY_COLUMNS["id"], "provider": "provider", "model": "model",
+    **{k: v for k, v in HISTORY_COLUMNS.items() if k.startswith(("previous_", "current_"))},
+    "actor": HISTORY_COLUMNS["actor"], "reason": HISTORY_COLUMNS["reason"],
+}  # fmt: skip
 
 
-class BulkUpdateState(AppState):
+class BulkUpdateState(PriceInputs, AppState):
     """Margin %, credit price, filters, the preview they give, and the last apply."""
 
     def __init__(self, store: Store) -> None:
         super().__init__()
         self.store = store
-        ops = store.get_operator_settings()
-        self.margin_text = plain(ops.target_margin) or "0"
-        self.credit_price_text = plain(ops.credit_price) or "1"
+        self._start_from(store.get_operator_settings())
         self.rate_filter = RateFilter()
         self.errors: dict[str, str] = {}
         self.preview: BulkPreview | None = None
@@ -125,15 +119,6 @@ class BulkUpdateState(AppState):
     def rate_count(self) -> int:
         """How many rates were read (what a preview walks through)."""
         return len(self._rates)
-
-    @property
-    def margin(self) -> Decimal | None:
-        """The margin as the exact Decimal typed, or None while it is not a valid number."""
-        return decimal_or_none(self.margin_text)
-
-    @property
-    def credit_price(self) -> Decimal | None:
-        return decimal_or_none(self.credit_price_text)
 
     # ---- preview -------------------------------------------------------------------------
     def update_preview(self, progress: Progress | None = None) -> bool:
@@ -243,16 +228,9 @@ class BulkUpdateApp(widgets.VBox):
         self.state = state or BulkUpdateState(store)
         s = self.state
         self._rendering = False
-        self._margin_slider = widgets.FloatSlider(
-            value=float(s.margin or 0), min=0, max=200, step=0.5, description="margin %",
-            continuous_update=False, readout_format=".1f",
-        )  # fmt: skip
-        self._margin_text = text_input("exact margin %", s.margin_text, width="260px")
-        self._price_slider = widgets.FloatLogSlider(
-            value=float(s.credit_price or 1), base=10, min=-5, max=1, step=0.05,
-            description="credit price", continuous_update=False, readout_format=".5g",
-        )  # fmt: skip
-        self._price_text = text_input("exact credit price", s.credit_price_text, width="260px")
+        self._margin_slider, self._margin_text, self._price_slider, self._price_text = (
+            price_controls(s, "margin", "260px")
+        )
         self._margin_error, self._price_error = widgets.HTML(), widgets.HTML()
         self._providers = widgets.SelectMultiple(
             options=s.provider_names, description="providers", rows=4
@@ -274,8 +252,6 @@ class BulkUpdateApp(widgets.VBox):
         self._progress = ProgressBar()
         self._written = widgets.HTML()
         self._message = message_area()  # fmt: skip
-        self._margin_sync = ExactSlider(self._margin_slider, self._margin_text, 0.5)
-        self._price_sync = ExactSlider(self._price_slider, self._price_text, 0.00001)
 
         for w, cls in (
             (self._margin_slider, "margin-slider"),
@@ -344,11 +320,8 @@ class BulkUpdateApp(widgets.VBox):
 
     def _run(self, label: str, work: Any) -> None:
         """Run state work with the progress bar showing, then redraw."""
-        self._progress.start(label, max(self.state.rate_count, 1))
-        try:
-            work(self._progress.report)
-        finally:
-            self._progress.finish()
+        with self._progress.showing(label, max(self.state.rate_count, 1)) as report:
+            work(report)
         self._render()
 
     def _on_margin(self, change: dict[str, Any]) -> None:

@@ -330,11 +330,8 @@ class HubSyncApp(widgets.VBox):
         show_message(self._message, s.message)
 
     def _run(self, label: str, work: Callable[[Progress], Any], total: int = 1) -> None:
-        self._progress.start(label, total)
-        try:
-            work(self._progress.report)
-        finally:
-            self._progress.finish()
+        with self._progress.showing(label, total) as report:
+            work(report)
         self._render()
 
     def _on_pull(self, _: widgets.Button) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from hubkit._columns import COST_COLUMNS, PRICE_COLUMNS
 from hubkit.decimals import plain, to_decimal
 from hubkit.domain import Rate, RateSpec, RateType
 from hubkit.errors import StaleVersionError, ValidationError
@@ -52,15 +53,10 @@ HISTORY_COLUMNS = {
     "job_run_id": "job run",
 }
 
+#: The edit form's number fields (exact decimals; costs optional).
+NUMBER_FIELDS = (*PRICE_COLUMNS, *COST_COLUMNS)
 #: The edit form's fields, as :meth:`RateEditorState.form_values` returns them.
-EDIT_FIELDS = (
-    "input_rate",
-    "output_rate",
-    "unit_cost_input",
-    "unit_cost_output",
-    "model_display",
-    "description",
-)
+EDIT_FIELDS = (*NUMBER_FIELDS, "model_display", "description")
 
 #: Form field of each validation ``field`` name the domain uses.
 _FORM_FIELD = {

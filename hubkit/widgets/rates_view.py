@@ -18,17 +18,17 @@ from hubkit.widgets._common import (
     show_message,
     text_input,
 )
-from hubkit.widgets.rates import HISTORY_COLUMNS, RATE_COLUMNS, SORTABLE, RateEditorState
+from hubkit.widgets.rates import (
+    EDIT_FIELDS,
+    HISTORY_COLUMNS,
+    NUMBER_FIELDS,
+    RATE_COLUMNS,
+    SORTABLE,
+    RateEditorState,
+)
 
-_NUMBER_FIELDS = ("input_rate", "output_rate", "unit_cost_input", "unit_cost_output")
-_LABELS = {
-    "input_rate": "input rate",
-    "output_rate": "output rate",
-    "unit_cost_input": "unit cost in",
-    "unit_cost_output": "unit cost out",
-    "model_display": "display name",
-    "description": "description",
-}
+# the form names a number as the table heads its column
+_LABELS = {**{n: RATE_COLUMNS[n] for n in NUMBER_FIELDS}, "model_display": "display name"}
 
 
 class _Form:
@@ -75,7 +75,7 @@ class RateEditorApp(widgets.VBox):
         self._table = widgets.HTML()
         # edit one rate
         self._pick = widgets.Dropdown(description="rate", layout=widgets.Layout(width="520px"))
-        self._edit = _Form((*_NUMBER_FIELDS, "model_display", "description"))
+        self._edit = _Form(EDIT_FIELDS)
         self._edit_reason = text_input("reason", placeholder="why (kept in history)")
         self._save = widgets.Button(description="Save", button_style="primary")
         self._reload = widgets.Button(description="Reload", button_style="warning", icon="refresh")
@@ -85,7 +85,7 @@ class RateEditorApp(widgets.VBox):
         )
         self._b_model = text_input("model", placeholder="e.g. gpt-4o-mini")
         self._b_type = widgets.Dropdown(options=[t.value for t in RateType], description="type")
-        self._batch = _Form((*_NUMBER_FIELDS, "model_display", "description"))
+        self._batch = _Form(EDIT_FIELDS)
         self._b_errors = {"model": widgets.HTML(), "providers": widgets.HTML()}
         self._b_reason = text_input("reason", placeholder="why (kept in history)")
         self._create = widgets.Button(description="Create for all", button_style="primary")

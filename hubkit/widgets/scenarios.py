@@ -29,7 +29,6 @@ import numpy as np
 import pandas as pd
 
 from hubkit.billing_settings import BillingSettings
-from hubkit.decimals import plain
 from hubkit.errors import HubkitError, ValidationError
 from hubkit.pricing import validate_credit_price, validate_margin
 from hubkit.replay import Behaviour, ReplayResult
@@ -37,10 +36,9 @@ from hubkit.replay.ledger import settle
 from hubkit.scenarios import ScenarioBase, scenario_grid, simulate
 from hubkit.store import Store
 from hubkit.usage import generate_usage, read_usage
-from hubkit.widgets._common import AppState, Message, Progress
+from hubkit.widgets._common import AppState, Message, PriceInputs, Progress
 from hubkit.widgets._scenario_parts import (
     axis_steps,
-    decimal_or_none,
     horizontal_bars,
     kpi_text,
     money_text,
@@ -112,7 +110,7 @@ class UsageSource:
     unsupported: int  # calls with no current rate (never charged, counted as refused)
 
 
-class ScenarioExplorerState(AppState):
+class ScenarioExplorerState(PriceInputs, AppState):
     """Scenario knobs, the usage they apply to, the replay they give, grid and export."""
 
     def __init__(
@@ -135,8 +133,7 @@ class ScenarioExplorerState(AppState):
         ops = store.get_operator_settings()
         self.currency = ops.currency
         self.base_credit_price = ops.credit_price
-        self.margin_text = plain(ops.target_margin) or "0"
-        self.credit_price_text = plain(ops.credit_price) or "1"
+        self._start_from(ops)
         self.billing = billing or BillingSettings.from_env()
         self.billing_enabled = (
             self.billing.credit_based_billing_enabled if credit_billing is None else credit_billing
@@ -271,15 +268,6 @@ class ScenarioExplorerState(AppState):
             return False
         setattr(self, name, parsed)
         return self.update()
-
-    @property
-    def margin(self) -> Decimal | None:
-        """The markup on cost as the exact Decimal typed, or None while it is not a number."""
-        return decimal_or_none(self.margin_text)
-
-    @property
-    def credit_price(self) -> Decimal | None:
-        return decimal_or_none(self.credit_price_text)
 
     def settings(self) -> BillingSettings:
         """The gateway settings of this scenario (the environment's, with the knobs applied)."""

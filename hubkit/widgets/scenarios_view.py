@@ -19,11 +19,11 @@ import plotly.io as pio
 
 from hubkit.store import Store
 from hubkit.widgets._common import (
-    ExactSlider,
     ProgressBar,
     field_error,
     heading,
     message_area,
+    price_controls,
     show_message,
     slider_text,
     text_input,
@@ -94,16 +94,9 @@ class ScenarioExplorerApp(widgets.VBox):
         self.state = state or ScenarioExplorerState(store, **options)
         s = self.state
         price = float(s.credit_price or 1)
-        self._margin_slider = widgets.FloatSlider(
-            value=float(s.margin or 0), min=0, max=200, step=0.5, description="markup %",
-            continuous_update=False, readout_format=".1f",
-        )  # fmt: skip
-        self._margin_text = text_input("exact markup %", s.margin_text, width="280px")
-        self._price_slider = widgets.FloatLogSlider(
-            value=price, base=10, min=-5, max=1, step=0.05, description="credit price",
-            continuous_update=False, readout_format=".5g",
-        )  # fmt: skip
-        self._price_text = text_input("exact credit price", s.credit_price_text, width="280px")
+        self._margin_slider, self._margin_text, self._price_slider, self._price_text = (
+            price_controls(s, "markup", "280px")
+        )
         self._margin_error, self._price_error = widgets.HTML(), widgets.HTML()
         grant_max = _nice_max(max(float(s.grant) * 4, 20 / price))
         self._grant_step = grant_max / 400
@@ -165,8 +158,6 @@ class ScenarioExplorerApp(widgets.VBox):
         )
         self._progress = ProgressBar()
         self._message = message_area()
-        self._margin_sync = ExactSlider(self._margin_slider, self._margin_text, 0.5)
-        self._price_sync = ExactSlider(self._price_slider, self._price_text, 0.00001)
         self._classes()
         self._wire()
         self.add_class("hubkit-scenarios")
@@ -300,38 +291,26 @@ class ScenarioExplorerApp(widgets.VBox):
         self._heatmap.outputs = () if fig is None else (figure_output(fig),)
 
     def _on_grid(self, _: widgets.Button) -> None:
-        self._progress.start("grid", 1)
-        try:
-            self.state.compute_grid(self._progress.report)
-        finally:
-            self._progress.finish()
+        with self._progress.showing("grid") as report:
+            self.state.compute_grid(report)
         self._draw_heatmap()
         self._render(charts=False)
 
     def _on_load(self, _: widgets.Button) -> None:
-        self._progress.start("loading usage", 3)
-        try:
-            self.state.load_usage_file(self._usage_path.value, self._progress.report)
-        finally:
-            self._progress.finish()
+        with self._progress.showing("loading usage", 3) as report:
+            self.state.load_usage_file(self._usage_path.value, report)
         self._heatmap.outputs = ()
         self._render()
 
     def _on_synthetic(self, _: widgets.Button) -> None:
-        self._progress.start("generating usage", 3)
-        try:
-            self.state.load_synthetic(self._n_calls.value, self._seed.value, self._progress.report)
-        finally:
-            self._progress.finish()
+        with self._progress.showing("generating usage", 3) as report:
+            self.state.load_synthetic(self._n_calls.value, self._seed.value, report)
         self._heatmap.outputs = ()
         self._render()
 
     def _on_export(self, _: widgets.Button) -> None:
-        self._progress.start("exporting", 4)
-        try:
-            self.state.export(self._progress.report)
-        finally:
-            self._progress.finish()
+        with self._progress.showing("exporting", 4) as report:
+            self.state.export(report)
         self._render(charts=False)
 
 
