@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import pandas as pd
@@ -152,4 +152,10 @@ def to_csv(frame: pd.DataFrame, path: Any) -> None:
 
 
 def _round(pct: Decimal | None) -> Decimal | None:
-    return None if pct is None else pct.quantize(Decimal("0.01"))
+    if pct is None:
+        return None
+    try:
+        return pct.quantize(Decimal("0.01"))
+    except InvalidOperation:
+        # a cost near zero implies a markup beyond any precision (1E+247 %): shown unrounded
+        return pct
