@@ -14,6 +14,7 @@ from pathlib import Path
 from hubkit.catalog import load_catalog, shipped_catalog_path
 from hubkit.domain import ProviderSpec
 from hubkit.errors import NotFoundError
+from hubkit.jobs import run_job
 from hubkit.pricing import SkipReason
 from hubkit.store import Store
 
@@ -42,8 +43,6 @@ def ensure_demo_providers(store: Store) -> list[str]:
 
 
 def run_demo() -> int:
-    from hubkit.jobs import run_job
-
     store = Store.open()
     database = store.engine.url.render_as_string(hide_password=True)
     try:

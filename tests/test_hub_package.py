@@ -59,7 +59,7 @@ def test_notebook_exports() -> None:
 def test_the_client_reaches_the_local_hub_only_through_its_process_starter() -> None:
     # in a fresh interpreter: the client's modules, then the lazy export
     code = (
-        "import sys, hubkit.hub, hubkit.hub.cli, hubkit.hub.verify, hubkit.widgets\n"
+        "import sys, hubkit.hub, hubkit.cli, hubkit.hub.verify, hubkit.widgets\n"
         "before = sorted(m for m in sys.modules if m.startswith('hubkit.localhub'))\n"
         "from hubkit.hub import LocalHubProcess, start_local_hub\n"
         "import hubkit.localhub.process as p\n"

@@ -1,10 +1,10 @@
-"""``python -m hubkit``: the store's operations for a shell user.
+"""``python -m hubkit``: the store's operations for a shell user — the top layer.
 
-Exit codes: 0 success (a dry run included); 1 any other hubkit error; 2 bad input or
-usage; 3 not found; 4 conflict (duplicate, stale version, changed since); 5 secret key
-missing or wrong; 6 database error; 7 hub error; 10 nothing matched (a filter selected
-no rate, or every item of a hub plan/apply was skipped); job commands add their own (see
-``hubkit.jobs``): 8 guardrail tripped, 9 push partly failed, 75 lock held.
+Every command lives in this package: the store's here, ``hub …`` in :mod:`hubkit.cli.hub`,
+``job …`` / ``reports …`` in :mod:`hubkit.cli.jobs`. Nothing below imports the CLI, so a
+command may use any layer. Exit codes: :mod:`hubkit.cli.exit_codes` (0 success, a dry run
+included; 1 any other hubkit error; 2 bad input; 3 not found; 4 conflict; 5 secret key;
+6 database; 7 hub; 8 guardrail; 9 push partly failed; 10 nothing matched; 75 lock held).
 """
 
 from __future__ import annotations
@@ -14,16 +14,21 @@ import getpass
 import json
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from hubkit import errors
+from hubkit.catalog import load_catalog, shipped_catalog_path
+from hubkit.cli import hub as hub_commands
+from hubkit.cli import jobs as job_commands
+from hubkit.cli.exit_codes import EXIT_CODES, exit_code_for
 from hubkit.config import get_settings
 from hubkit.crypto import generate_key
 from hubkit.decimals import plain
+from hubkit.demo import run_demo
 from hubkit.domain import ProviderSpec, RateSpec
 from hubkit.frames import (
     credentials_frame,
@@ -38,31 +43,7 @@ from hubkit.frames import (
 from hubkit.pricing import RateFilter, SkipReason, check_zero_rates, plausible_credit_price
 from hubkit.store import Store
 
-EXIT_CODES: list[tuple[type[BaseException], int]] = [
-    (errors.GuardrailError, 8),
-    (errors.LockHeldError, 75),
-    (errors.ValidationError, 2),
-    (errors.NotFoundError, 3),
-    (errors.UnsupportedModelError, 3),
-    (errors.ConflictError, 4),
-    (errors.CredentialError, 5),
-    (errors.StorageError, 6),
-    (errors.HubError, 7),
-    (errors.NothingMatchedError, 10),
-    (errors.HubkitError, 1),
-]
-
-Registrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
-#: Sub-packages add their commands here (jobs, hub) without this module importing them
-#: eagerly; see :func:`_extensions`.
-_EXTENSIONS = ("hubkit.jobs.cli", "hubkit.hub.cli")
-
-
-def exit_code_for(exc: BaseException) -> int:
-    for kind, code in EXIT_CODES:
-        if isinstance(exc, kind):
-            return code
-    return 1
+__all__ = ["EXIT_CODES", "build_parser", "exit_code_for", "main"]
 
 
 def _open_store(args: argparse.Namespace) -> Store:
@@ -250,8 +231,6 @@ def _rates_set(store: Store, args: argparse.Namespace) -> int:
 
 
 def _rates_import(store: Store, args: argparse.Namespace) -> int:
-    from hubkit.catalog import load_catalog, shipped_catalog_path
-
     path = Path(args.file) if args.file else shipped_catalog_path()
     catalog = load_catalog(path, currency=args.currency, exchange_rate=args.exchange_rate)
     result = store.import_catalog(
@@ -346,8 +325,6 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from hubkit.demo import run_demo
-
     return run_demo()
 
 
@@ -470,24 +447,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_backup)
 
-    for register in _extensions():
-        register(sub)
+    job_commands.register(sub)
+    hub_commands.register(sub)
     return parser
-
-
-def _extensions() -> list[Registrar]:
-    import importlib
-
-    found = []
-    for name in _EXTENSIONS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if not exc.name or not name.startswith(exc.name):
-                raise
-            continue
-        found.append(module.register)
-    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""``python -m hubkit hub …``: the local hub, pull, plan, apply, health (loaded by hubkit.cli).
+"""``python -m hubkit hub …``: the local hub, pull, plan, apply, health (registered by hubkit.cli).
 
 The hub is ``HUBKIT_HUB_URL`` with the token ``HUBKIT_HUB_TOKEN`` (environment or .env;
 never an argument). Exit codes as hubkit.cli: 0 success (a dry run included), 2 bad input
@@ -15,13 +15,23 @@ import secrets
 import sys
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    import pandas as pd
+import pandas as pd
 
-    from hubkit.hub.client import HubClient
-    from hubkit.store import Store
+from hubkit._columns import COST_COLUMNS, PRICE_COLUMNS, RATE_KEY
+from hubkit.cli.exit_codes import exit_code_for
+from hubkit.config import get_settings
+from hubkit.decimals import plain
+from hubkit.errors import NothingMatchedError
+from hubkit.frames import to_csv
+from hubkit.hub.apply import ItemStatus, apply
+from hubkit.hub.client import HubClient
+from hubkit.hub.plan import Plan, plan
+from hubkit.hub.pull import bootstrap, pull
+from hubkit.hub.redact import redact_url
+from hubkit.hub.verify import verify_against_hub_arithmetic
+from hubkit.store import Store
 
 EXIT_HUB = 7
 TOKEN_FILE = "local-hub.token"
@@ -83,22 +93,14 @@ def _plan_options(q: argparse.ArgumentParser) -> None:
 
 
 def _client() -> HubClient:
-    from hubkit.hub.client import HubClient
-
     return HubClient.from_settings()
 
 
 def _store(args: argparse.Namespace) -> Store:
-    from hubkit.store import Store
-
     return Store.open(getattr(args, "database_url", None))
 
 
 def _print_frame(frame: pd.DataFrame, empty: str = "(none)", width: int | None = None) -> None:
-    import pandas as pd
-
-    from hubkit.decimals import plain
-
     if frame.empty:
         print(empty)
         return
@@ -140,9 +142,8 @@ def local_token(data_dir: Path) -> tuple[str, str]:
 
 
 def cmd_serve_local(args: argparse.Namespace) -> int:
-    from hubkit.config import get_settings
-
-    # the client package reaches the local hub only through its process starter
+    # deferred: only this command starts the bundled server; every other command (and the
+    # hub client) keeps hubkit.localhub out of its import path
     from hubkit.localhub.process import serve
 
     settings = get_settings()
@@ -162,10 +163,6 @@ def cmd_serve_local(args: argparse.Namespace) -> int:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    from hubkit._columns import COST_COLUMNS, PRICE_COLUMNS, RATE_KEY
-    from hubkit.frames import to_csv
-    from hubkit.hub.pull import bootstrap, pull
-
     with _client() as client:
         state = pull(client)
     frames = state.to_frames()
@@ -192,16 +189,12 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 
 def _make_plan(args: argparse.Namespace, store: Store, client: HubClient) -> Any:
-    from hubkit.hub.plan import Plan, plan
-
     if getattr(args, "plan", None):
         return Plan.load(args.plan)
     return plan(store, client, deletes=args.deletes, providers=args.provider)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from hubkit.hub.verify import verify_against_hub_arithmetic
-
     with _store(args) as store, _client() as client:
         made = _make_plan(args, store, client)
         _print_frame(made.to_frame(), "(nothing to do: the hub matches the store)", width=72)
@@ -229,16 +222,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def _nothing_done(message: str) -> int:
     """Print why nothing was done and return the exit code of NothingMatchedError (10)."""
-    from hubkit.cli import exit_code_for
-    from hubkit.errors import NothingMatchedError
-
     print(f"error: {message}", file=sys.stderr)
     return exit_code_for(NothingMatchedError(message))
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from hubkit.hub.apply import ItemStatus, apply
-
     with _store(args) as store, _client() as client:
         made = _make_plan(args, store, client)
         print(f"plan: {made.summary()}")
@@ -267,8 +255,6 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 def cmd_health(args: argparse.Namespace) -> int:
     """Exit 0 when every key runs, 7 when one does not (or the hub does not answer)."""
-    from hubkit.hub.redact import redact_url
-
     with _client() as client:
         health = client.health()
     print(f"hub {redact_url(client.base_url)} at {health.timestamp}:")

@@ -1,4 +1,4 @@
-"""``python -m hubkit job …`` and ``python -m hubkit reports …`` (loaded by hubkit.cli).
+"""``python -m hubkit job …`` and ``python -m hubkit reports …`` (registered by hubkit.cli).
 
 Exit codes of ``job run`` come from :class:`hubkit.jobs.status.JobStatus` (0 success or
 dry run, 2 bad parameter, 8 guardrail, 9 push partial, 75 lock held, 1 other failure).
@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from hubkit.config import get_settings
 from hubkit.jobs.lock import LeaseInfo
+from hubkit.jobs.reports import prune, rebuild_index
+from hubkit.jobs.runner import JOBS, cli_value, run_job
+from hubkit.jobs.runs import list_runs, mark_interrupted, note_revert
+from hubkit.store import Store
+from hubkit.store.types import utcnow
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from hubkit.jobs.runner import JOBS
-
     p = sub.add_parser("job", help="run, list and revert scheduled rate jobs (papermill)")
     jsub = p.add_subparsers(dest="action", required=True)
     q = jsub.add_parser("run", help="run a job notebook into reports/<UTC time>-<job>/")
@@ -52,8 +56,6 @@ def _announce_wait(holder: LeaseInfo) -> None:
 
 
 def cmd_job_run(args: argparse.Namespace) -> int:
-    from hubkit.jobs.runner import cli_value, run_job
-
     parameters: dict[str, Any] = {}
     for name, value in args.parameter:
         parameters[name] = cli_value(value)
@@ -80,10 +82,6 @@ def cmd_job_run(args: argparse.Namespace) -> int:
 
 
 def cmd_job_revert(args: argparse.Namespace) -> int:
-    from hubkit.jobs.runs import note_revert
-    from hubkit.store import Store
-    from hubkit.store.types import utcnow
-
     with Store.open(getattr(args, "database_url", None)) as store:
         entries = store.revert_job_run(args.run_id, force=args.force, reason=args.reason)
         note_revert(
@@ -97,9 +95,6 @@ def cmd_job_revert(args: argparse.Namespace) -> int:
 
 
 def cmd_job_list(args: argparse.Namespace) -> int:
-    from hubkit.jobs.runs import list_runs, mark_interrupted
-    from hubkit.store import Store
-
     with Store.open(getattr(args, "database_url", None)) as store:
         for run_id in mark_interrupted(store):
             print(f"run {run_id} was still 'running' with no live lease: marked interrupted",
@@ -119,8 +114,6 @@ def cmd_job_list(args: argparse.Namespace) -> int:
 
 
 def cmd_reports_prune(args: argparse.Namespace) -> int:
-    from hubkit.jobs.reports import prune
-
     reports_dir = get_settings().reports_dir
     result = prune(reports_dir, args.keep)
     for path, why in result.skipped:
@@ -133,16 +126,12 @@ def cmd_reports_prune(args: argparse.Namespace) -> int:
 
 
 def cmd_reports_index(args: argparse.Namespace) -> int:
-    from hubkit.jobs.reports import rebuild_index
-
     csv_path, html_path = rebuild_index(get_settings().reports_dir)
     print(f"wrote {html_path} and {csv_path}")
     return 0
 
 
 def _relative(path: Any) -> str:
-    from pathlib import Path
-
     try:
         return str(Path(path).resolve().relative_to(Path.cwd()))
     except ValueError:
