@@ -74,6 +74,7 @@ from hubkit.pricing import (
     rate_credits,
 )
 from hubkit.replay import Behaviour, Kpis, ReplayResult
+from hubkit.replay.reconcile import reconcile
 from hubkit.replay.timeline import RateBook, price_exact, timeline_from_rates, validate_timeline
 from hubkit.scenarios import ScenarioBase, simulate
 from hubkit.scenarios.partitioned import (
@@ -100,7 +101,6 @@ from hubkit.usage import (
     read_hub_database,
     read_hub_export,
     read_usage,
-    reconcile,
     validate_usage,
     write_usage,
 )

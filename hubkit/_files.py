@@ -10,6 +10,7 @@ The one home of three things every writer shares:
   rebuild or a crash sees the old file or the new one, never half;
 - **JSON files** (:func:`json_text`, :func:`write_json`, :func:`read_json_object`):
   Decimals as plain strings, datetimes as ISO UTC, indented, UTF-8;
+- **CSV of frames** (:func:`to_csv`, :func:`plain_frame`): Decimals as plain strings;
 - **run folders** under ``reports/`` (:func:`new_run_folder`, :func:`ensure_run_folder`,
   the marker, ``summary.json``): what jobs, hub plans/applies and scenario exports write
   and what the reports index and ``reports prune`` read.
@@ -87,10 +88,22 @@ def atomic_write_with(
     return _replace_into(Path(path), fill, mode, overwrite=overwrite)
 
 
-def atomic_write_csv(path: Path, frame: pd.DataFrame) -> Path:
-    """A frame as CSV (Decimals as plain strings, see :func:`hubkit.frames.to_csv`)."""
-    from hubkit.frames import to_csv
+def plain_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy with Decimals as plain decimal strings (``0.00000035``, never ``3.5E-7``)."""
+    out = frame.copy()
+    for col in out.columns:
+        if out[col].dtype == object:
+            out[col] = out[col].map(lambda v: plain(v) if isinstance(v, Decimal) else v)
+    return out
 
+
+def to_csv(frame: pd.DataFrame, path: Any) -> None:
+    """CSV with Decimals written as plain decimal strings (never ``8e-08``)."""
+    plain_frame(frame).to_csv(path, index=False)
+
+
+def atomic_write_csv(path: Path, frame: pd.DataFrame) -> Path:
+    """A frame as CSV (Decimals as plain strings, see :func:`to_csv`)."""
     return atomic_write_with(path, lambda tmp: to_csv(frame, tmp))
 
 

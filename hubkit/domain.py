@@ -15,7 +15,8 @@ from types import MappingProxyType
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
-from hubkit.decimals import QUANTUM, quantize, require_decimal, to_decimal
+from hubkit._urls import redact_url
+from hubkit.decimals import QUANTUM, plain, quantize, require_decimal, to_decimal
 from hubkit.errors import ValidationError
 
 _E = TypeVar("_E", bound=StrEnum)
@@ -114,7 +115,7 @@ class Billing:
 #: Rate type (the gateway's spelling) → what it bills; one row per :class:`RateType`.
 #: The one definition read by every twin of the rule: :func:`hubkit.pricing.call_credits`
 #: (Decimal), :mod:`hubkit.pricing.vector` and :mod:`hubkit.scenarios` (numpy),
-#: :mod:`hubkit.usage.sql` (SQL), the importer :mod:`hubkit.usage.gateway`, the schema check
+#: :mod:`hubkit.pricing.sql` (SQL), the importer :mod:`hubkit.usage.gateway`, the schema check
 #: :func:`hubkit.usage.schema.inapplicable_counts`, the generator :mod:`hubkit.usage.synthetic`
 #: and the catalog mapping :mod:`hubkit.catalog`. They look rows up through
 #: :func:`billing_of` / :func:`billing_rows` at call time, so a test may swap the table.
@@ -329,6 +330,24 @@ def validate_base_url(url: Any) -> str:
     return text
 
 
+_WORD_START = re.compile(r"\b\w", re.ASCII)
+
+
+def default_model_display(model: str) -> str:
+    """The gateway's display name for a model id (domain.md, "modelDisplay").
+
+    A rate's own default (:meth:`RateSpec.create`), so it lives with the rate; it is
+    re-exported by :mod:`hubkit.pricing` beside the other gateway rules.
+
+    >>> default_model_display("meta-llama/llama-3.1-8b-instruct")
+    'Llama 3.1 8b Instruct'
+    """
+    part = model.rsplit("/", 1)[-1]
+    if not part:
+        return model
+    return _WORD_START.sub(lambda m: m.group(0).upper(), part.replace("-", " "))
+
+
 def masked_url(url: str | None) -> str | None:
     """``url`` with its user-info and secret-named query values masked, for display.
 
@@ -337,10 +356,6 @@ def masked_url(url: str | None) -> str | None:
     """
     if not url:
         return url
-    # Imported here: hubkit.hub sits above the domain; its redaction is plain string work
-    # (one helper for every URL hubkit shows), needed only when a URL is shown.
-    from hubkit.hub.redact import redact_url
-
     return redact_url(url)
 
 
@@ -518,8 +533,6 @@ class UnitCosts:
         return self.input > 0 or self.output > 0
 
     def to_json(self) -> dict[str, str]:
-        from hubkit.decimals import plain
-
         return {"input": plain(self.input) or "0", "output": plain(self.output) or "0"}
 
 
@@ -550,8 +563,6 @@ class Caching:
         )
 
     def to_json(self) -> dict[str, str]:
-        from hubkit.decimals import plain
-
         out: dict[str, str] = {}
         if self.read_rate is not None:
             out["readRate"] = plain(self.read_rate) or "0"
@@ -658,8 +669,6 @@ class RateSpec:
         description: str | None = None,
         custom_provider: bool = True,
     ) -> RateSpec:
-        from hubkit.pricing import default_model_display
-
         pname = validate_provider_name(provider, custom=custom_provider)
         model_id = _text(model, "model", min_len=1, max_len=100)
         display = _text(model_display, "modelDisplay", max_len=100)

@@ -14,10 +14,25 @@ from typing import Any
 import pandas as pd
 
 from hubkit._columns import RATE_AMOUNTS
-from hubkit.decimals import plain
+
+# the CSV form of a frame is the file writers' (hubkit._files); offered here with the views
+from hubkit._files import plain_frame, to_csv
 from hubkit.domain import Rate, masked_url
 from hubkit.pricing import BulkPreview, implied_markup_pct, is_below_cost
 from hubkit.store.values import CredentialInfo, HistoryEntry, Provider
+
+__all__ = [
+    "PREVIEW_COLUMNS",
+    "RATE_COLUMNS",
+    "credentials_frame",
+    "history_frame",
+    "plain_frame",
+    "preview_frame",
+    "providers_frame",
+    "rates_frame",
+    "skipped_frame",
+    "to_csv",
+]
 
 RATE_COLUMNS = [
     "id", "provider", "model", "model_display", "type", *RATE_AMOUNTS,
@@ -135,20 +150,6 @@ def providers_frame(providers: Sequence[Provider]) -> pd.DataFrame:
 def credentials_frame(credentials: Sequence[CredentialInfo]) -> pd.DataFrame:
     """Masked only: ``display_text`` is the one view of the secret."""
     return pd.DataFrame([asdict(c) for c in credentials])
-
-
-def plain_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy with Decimals as plain decimal strings (``0.00000035``, never ``3.5E-7``)."""
-    out = frame.copy()
-    for col in out.columns:
-        if out[col].dtype == object:
-            out[col] = out[col].map(lambda v: plain(v) if isinstance(v, Decimal) else v)
-    return out
-
-
-def to_csv(frame: pd.DataFrame, path: Any) -> None:
-    """CSV with Decimals written as plain decimal strings (never ``8e-08``)."""
-    plain_frame(frame).to_csv(path, index=False)
 
 
 def _round(pct: Decimal | None) -> Decimal | None:

@@ -35,7 +35,7 @@ from hubkit.decimals import quantize
 from hubkit.domain import BILLING, Billing, RateType, billing_of
 from hubkit.errors import ValidationError
 from hubkit.pricing import call_credits
-from hubkit.replay.timeline import RateBook, price_exact, validate_timeline
+from hubkit.replay.timeline import RateBook, load_rate_timeline, price_exact, validate_timeline
 from hubkit.store.schema import RateRow
 from hubkit.usage.gateway import read_hub_export
 from hubkit.usage.schema import inapplicable_counts, validate_usage
@@ -44,7 +44,6 @@ from hubkit.usage.sql import (
     aggregate_usage,
     create_usage_tables,
     is_exact,
-    load_rate_timeline,
     load_usage,
     usage_table,
 )

@@ -35,7 +35,8 @@ from hubkit.billing_settings import BillingSettings
 from hubkit.domain import RateType
 from hubkit.errors import ValidationError
 from hubkit.replay import Kpis, ReplayResult, replay
-from hubkit.replay.timeline import timeline_from_rates
+from hubkit.replay.aggregate import ROUNDING_PER_CALL, aggregate_usage_frame
+from hubkit.replay.timeline import load_rate_timeline, timeline_from_rates
 from hubkit.scenarios import scenario_grid
 from hubkit.scenarios.partitioned import (
     AMOUNT_RTOL,
@@ -45,14 +46,7 @@ from hubkit.scenarios.partitioned import (
     scenario_grid_dataset,
 )
 from hubkit.usage.dataset import UsageDataset, user_bucket, write_usage_dataset
-from hubkit.usage.sql import (
-    ROUNDING_PER_CALL,
-    aggregate_usage,
-    aggregate_usage_frame,
-    load_rate_timeline,
-    load_usage,
-    usage_totals,
-)
+from hubkit.usage.sql import aggregate_usage, load_usage, usage_totals
 
 # Faults, races or timing: `make soak` runs these under CPU load.
 pytestmark = pytest.mark.soak

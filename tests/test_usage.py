@@ -14,6 +14,7 @@ import pytest
 from _billing_data import T0, calls, mixed_rates, simple_rates
 
 from hubkit.errors import StorageError, ValidationError
+from hubkit.replay.reconcile import reconcile
 from hubkit.replay.timeline import timeline_from_rates
 from hubkit.usage import (
     USAGE_COLUMNS,
@@ -22,7 +23,6 @@ from hubkit.usage import (
     read_hub_database,
     read_hub_export,
     read_usage,
-    reconcile,
     validate_usage,
     write_usage,
 )

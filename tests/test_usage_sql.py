@@ -24,20 +24,18 @@ from hubkit.decimals import ZERO
 from hubkit.domain import RateType
 from hubkit.errors import ValidationError
 from hubkit.replay import replay
-from hubkit.replay.timeline import price_exact, timeline_from_rates
+from hubkit.replay.aggregate import ROUNDING_PER_CALL, aggregate_usage_frame
+from hubkit.replay.timeline import load_rate_timeline, price_exact, timeline_from_rates
 from hubkit.store import Store
 from hubkit.store.engine import schema_is_current
 from hubkit.store.schema import Base
 from hubkit.usage.schema import USAGE_COLUMNS
 from hubkit.usage.sql import (
     DIMENSIONS,
-    ROUNDING_PER_CALL,
     SQLITE_RTOL,
     aggregate_usage,
-    aggregate_usage_frame,
     create_usage_tables,
     is_exact,
-    load_rate_timeline,
     load_usage,
     usage_table,
     usage_totals,

@@ -13,18 +13,20 @@ against the stored costs (pure: no database).
 
 from __future__ import annotations
 
-from hubkit.catalog.litellm import (
-    CSV_COLUMNS,
+from hubkit.catalog.cost_drift import (
     DEFAULT_THRESHOLD_PCT,
     INFINITE_DRIFT,
+    Drift,
+    drift,
+    drift_frame,
+)
+from hubkit.catalog.litellm import (
+    CSV_COLUMNS,
     LITELLM_ROUTES,
     Catalog,
     CatalogEntry,
-    Drift,
     LiteLLMRoute,
     UnmappedEntry,
-    drift,
-    drift_frame,
     hub_provider,
     load_catalog,
     shipped_catalog_path,

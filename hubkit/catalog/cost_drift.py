@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from hubkit.catalog.litellm import Catalog
 from hubkit.decimals import require_decimal
 from hubkit.domain import Rate, RateType, UnitCosts
 from hubkit.pricing.rules import change_pct
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from hubkit.catalog.litellm import Catalog
 
 INFINITE_DRIFT = Decimal("Infinity")
 DEFAULT_THRESHOLD_PCT = Decimal(10)

@@ -1,4 +1,4 @@
-"""Price catalogs → provider unit costs, and drift against stored costs (pure: no database).
+"""Price catalogs → provider unit costs (pure: no database; drift is hubkit.catalog.cost_drift).
 
 Two input formats, told apart by the suffix (``.json`` / ``.csv``) or else by the content:
 
@@ -61,13 +61,6 @@ from typing import TYPE_CHECKING, Any
 
 from hubkit._gc import gc_paused
 from hubkit._readers import loads_json, read_text
-from hubkit.catalog.cost_drift import (
-    DEFAULT_THRESHOLD_PCT,
-    INFINITE_DRIFT,
-    Drift,
-    drift,
-    drift_frame,
-)
 from hubkit.catalog.csv_prices import read_csv_entries, write_csv
 from hubkit.catalog.entries import CSV_COLUMNS, CatalogEntry, CostReader, UnmappedEntry
 from hubkit.config import PACKAGE_DATA
@@ -87,16 +80,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CSV_COLUMNS",
-    "DEFAULT_THRESHOLD_PCT",
-    "INFINITE_DRIFT",
     "LITELLM_ROUTES",
     "Catalog",
     "CatalogEntry",
-    "Drift",
     "LiteLLMRoute",
     "UnmappedEntry",
-    "drift",
-    "drift_frame",
     "hub_provider",
     "load_catalog",
     "shipped_catalog_path",

@@ -25,224 +25,29 @@ The local store is the desired state. Items, in the order ``apply`` runs them:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from enum import StrEnum
-from pathlib import Path
-from typing import TYPE_CHECKING, TypedDict
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from hubkit.domain import KNOWN_PROVIDERS, Rate, parse_csv_list
-from hubkit.errors import ValidationError
 from hubkit.hub import _fields as F
 from hubkit.hub.models import HubRate
+from hubkit.hub.plan_values import (
+    ORDER,
+    Action,
+    FieldChange,
+    ItemKind,
+    Plan,
+    PlanItem,
+    RateItemKey,
+)
 from hubkit.hub.pull import HubState, resolve_state
 from hubkit.store.values import CredentialInfo, Provider
+
+__all__ = ["Action", "FieldChange", "ItemKind", "Plan", "PlanItem", "needs_push", "plan"]
 
 if TYPE_CHECKING:
     from hubkit.hub.client import HubClient
     from hubkit.store import Store
-
-
-class ItemKind(StrEnum):
-    PROVIDER = "provider"
-    CREDENTIAL = "credential"
-    RATE = "rate"
-
-
-class Action(StrEnum):
-    CREATE = "create"
-    UPDATE = "update"
-    REPUSH = "repush"  # send a credential's (rotated) value again
-    DELETE = "delete"
-    MANUAL = "manual"  # the hub's API cannot do it: shown, never applied
-
-
-class _RateItemKey(TypedDict):
-    """The PlanItem fields every item about one local rate shares (passed as ``**key``)."""
-
-    provider: str
-    name: str
-    type: str
-    local_version: int
-
-
-@dataclass(frozen=True, slots=True)
-class FieldChange:
-    """One field, old (the hub's, None if absent) → new (the store's, None = remove)."""
-
-    field: str
-    old: str | None
-    new: str | None
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.old if self.old is not None else '∅'} → " + (
-            self.new if self.new is not None else "∅"
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class PlanItem:
-    """One step. ``name`` is the credential's name or the rate's model."""
-
-    kind: ItemKind
-    action: Action
-    provider: str
-    name: str = ""
-    type: str = ""  # rate type, or credential type
-    changes: tuple[FieldChange, ...] = ()
-    reason: str = ""
-    local_version: int | None = None  # the local rate's version the plan saw
-
-    @property
-    def target(self) -> str:
-        if self.kind is ItemKind.PROVIDER:
-            return self.provider
-        if self.kind is ItemKind.CREDENTIAL:
-            return f"{self.provider}/{self.name}"
-        return f"{self.provider}/{self.name} ({self.type})"
-
-    @property
-    def actionable(self) -> bool:
-        return self.action is not Action.MANUAL
-
-    def new(self, field: str) -> str | None:
-        return next((c.new for c in self.changes if c.field == field), None)
-
-    def describe(self) -> str:
-        text = "; ".join(str(c) for c in self.changes)
-        if self.reason:
-            text = f"{text} — {self.reason}" if text else self.reason
-        return text
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """A frozen diff of the local store against one hub (see the module docstring)."""
-
-    items: tuple[PlanItem, ...]
-    hub: str  # redacted base URL of the hub it was made against ("" if unknown)
-    created_at: datetime
-    deletes: bool = False
-    providers: tuple[str, ...] = ()  # the provider filter, () = all
-    in_sync: int = 0  # objects compared and found equal
-
-    def __repr__(self) -> str:
-        return f"Plan(hub={self.hub!r}, {self.summary()})"
-
-    @property
-    def actionable(self) -> tuple[PlanItem, ...]:
-        return tuple(i for i in self.items if i.actionable)
-
-    @property
-    def manual(self) -> tuple[PlanItem, ...]:
-        return tuple(i for i in self.items if not i.actionable)
-
-    @property
-    def is_empty(self) -> bool:
-        """Nothing ``apply`` would do (manual notes may remain)."""
-        return not self.actionable
-
-    def only(
-        self,
-        *,
-        kinds: Iterable[ItemKind | str] | None = None,
-        keys: Iterable[tuple[str, str, str]] | None = None,
-        in_sync: int | None = None,
-    ) -> Plan:
-        """The same plan narrowed to items of ``kinds`` and (if given) ``keys``.
-
-        A key is ``(provider, name, type)`` as on :class:`PlanItem` — for a rate
-        ``(provider, model, type value)``. E.g. a rate job pushes only its own rates:
-        ``p.only(kinds=[ItemKind.RATE], keys={(r.provider, r.model, r.type.value) …})``.
-        ``in_sync`` replaces the count (the plan cannot narrow it: it counts objects, not
-        items); by default the whole plan's count is kept.
-        """
-        wanted_kinds = None if kinds is None else {ItemKind(k) for k in kinds}
-        wanted_keys = None if keys is None else set(keys)
-        items = tuple(
-            i
-            for i in self.items
-            if (wanted_kinds is None or i.kind in wanted_kinds)
-            and (wanted_keys is None or (i.provider, i.name, i.type) in wanted_keys)
-        )
-        return replace(self, items=items, in_sync=self.in_sync if in_sync is None else in_sync)
-
-    def counts(self) -> dict[str, int]:
-        """``{"rate.create": 3, "credential.repush": 1, …}`` plus ``in_sync``."""
-        out: dict[str, int] = {}
-        for item in self.items:
-            key = f"{item.kind.value}.{item.action.value}"
-            out[key] = out.get(key, 0) + 1
-        out["in_sync"] = self.in_sync
-        return out
-
-    def summary(self) -> str:
-        parts = []
-        for kind in ItemKind:
-            acts = [(a, sum(1 for i in self.items if i.kind is kind and i.action is a))
-                    for a in Action]  # fmt: skip
-            text = ", ".join(f"{n} {a.value}" for a, n in acts if n)
-            if text:
-                parts.append(f"{kind.value}s: {text}")
-        parts.append(f"in sync: {self.in_sync}")
-        return "; ".join(parts) if self.items else f"nothing to do; in sync: {self.in_sync}"
-
-    # --- views and files (implemented in hubkit.hub._plan_io) ------------------------------
-
-    def to_frame(self) -> pd.DataFrame:
-        """One row per item: kind, action, target, changes as ``field: old → new``, reason."""
-        from hubkit.hub._plan_io import plan_frame
-
-        return plan_frame(self)
-
-    def changes_frame(self) -> pd.DataFrame:
-        """One row per field change (the CSV's shape)."""
-        from hubkit.hub._plan_io import changes_frame
-
-        return changes_frame(self)
-
-    def to_json(self) -> str:
-        from hubkit.hub._plan_io import plan_to_json
-
-        return plan_to_json(self)
-
-    @classmethod
-    def from_json(cls, text: str) -> Plan:
-        from hubkit.hub._plan_io import plan_from_json
-
-        return plan_from_json(text)
-
-    def to_csv(self, path: str | Path) -> Path:
-        from hubkit.hub._plan_io import plan_to_csv
-
-        return plan_to_csv(self, Path(path))
-
-    @classmethod
-    def from_csv(cls, path: str | Path) -> Plan:
-        from hubkit.hub._plan_io import plan_from_csv
-
-        return plan_from_csv(Path(path))
-
-    @classmethod
-    def load(cls, path: str | Path) -> Plan:
-        """A plan saved as ``.json`` or ``.csv``."""
-        from hubkit.hub._plan_io import read_plan
-
-        return read_plan(path)
-
-    def save(self, folder: str | Path | None = None) -> Path:
-        """Write plan.json, plan.csv and summary.json into ``folder`` (default: a new
-        ``reports/<UTC>-hub-plan/``); returns the folder."""
-        from hubkit.hub._plan_io import save_plan
-
-        return save_plan(self, None if folder is None else Path(folder))
-
-    def _repr_html_(self) -> str:
-        from hubkit.hub._plan_io import plan_html
-
-        return plan_html(self)
 
 
 # --- computing a plan ---------------------------------------------------------------------
@@ -281,21 +86,6 @@ def plan(
     )
 
 
-_ORDER = {
-    (ItemKind.PROVIDER, Action.CREATE): 0,
-    (ItemKind.PROVIDER, Action.UPDATE): 1,
-    (ItemKind.PROVIDER, Action.MANUAL): 2,
-    (ItemKind.CREDENTIAL, Action.CREATE): 3,
-    (ItemKind.CREDENTIAL, Action.REPUSH): 4,
-    (ItemKind.RATE, Action.CREATE): 5,
-    (ItemKind.RATE, Action.UPDATE): 6,
-    (ItemKind.RATE, Action.MANUAL): 7,
-    (ItemKind.RATE, Action.DELETE): 8,
-    (ItemKind.CREDENTIAL, Action.DELETE): 9,
-    (ItemKind.CREDENTIAL, Action.MANUAL): 10,
-}
-
-
 def needs_push(info: CredentialInfo) -> str | None:
     """Why a credential's value should be sent (again), or None if the hub has it."""
     changed = info.rotated_at or info.created_at
@@ -331,7 +121,7 @@ class _Builder:
     def ordered(self) -> list[PlanItem]:
         return sorted(
             self.items,
-            key=lambda i: (_ORDER[(i.kind, i.action)], i.provider, i.name, i.type),
+            key=lambda i: (ORDER[(i.kind, i.action)], i.provider, i.name, i.type),
         )
 
     def providers(self, local: list[Provider], store: Store) -> None:
@@ -395,7 +185,7 @@ class _Builder:
             if rate.provider in self.blocked:
                 continue
             hub_r = self.state.rate(rate.provider, rate.model, rate.type)
-            common = _RateItemKey(provider=rate.provider, name=rate.model, type=rate.type.value,
+            common = RateItemKey(provider=rate.provider, name=rate.model, type=rate.type.value,
                                   local_version=rate.version)  # fmt: skip
             want = F.rate_fields(rate)
             if hub_r is None:
@@ -408,7 +198,7 @@ class _Builder:
             self._rate_diff(rate, hub_r, want, common)
 
     def _rate_diff(
-        self, rate: Rate, hub_r: HubRate, want: dict[str, str | None], common: _RateItemKey
+        self, rate: Rate, hub_r: HubRate, want: dict[str, str | None], common: RateItemKey
     ) -> None:
         diff = _changes(F.rate_fields(hub_r), want, F.RATE_FIELDS)
         stuck = tuple(c for c in diff if c.new is None and c.field in F.UNCLEARABLE_RATE_FIELDS)
@@ -473,12 +263,3 @@ class _Builder:
                 )
                 self.add(PlanItem(ItemKind.RATE, Action.DELETE, hub_p.name, hub_r.model,
                                   hub_r.type.value, changes, "not in the local store"))  # fmt: skip
-
-
-def _check_items(items: Iterable[PlanItem]) -> None:
-    for item in items:
-        if (item.kind, item.action) not in _ORDER:
-            raise ValidationError(
-                f"a plan cannot {item.action.value} a {item.kind.value} ({item.target})",
-                field="action",
-            )

@@ -8,6 +8,8 @@ re-exports the names ``hubkit.pricing`` has always offered, so
 
 from __future__ import annotations
 
+# the display-name default is the rate's own (hubkit.domain); offered here with the rules
+from hubkit.domain import default_model_display
 from hubkit.pricing.rules import (
     ALLOW_ZERO_RATES_HINT,
     CREDIT_PRICE_RANGE,
@@ -24,7 +26,6 @@ from hubkit.pricing.rules import (
     change_pct,
     check_zero_rates,
     credential_display_text,
-    default_model_display,
     implied_markup_pct,
     is_below_cost,
     margin_rate,

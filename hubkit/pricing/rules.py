@@ -2,8 +2,6 @@
 
 Doctests pin the examples from domain.md:
 
->>> default_model_display("meta-llama/llama-3.1-8b-instruct")
-'Llama 3.1 8b Instruct'
 >>> mask_secret("sk-proj-abcdefghijklmnop1234")
 'sk-p****************1234'
 >>> margin_rate("0.0000025", 25, "0.001")
@@ -15,7 +13,6 @@ Decimal('0.1200000000')
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -34,16 +31,7 @@ from hubkit.domain import (
 )
 from hubkit.errors import ValidationError
 
-_WORD_START = re.compile(r"\b\w", re.ASCII)
 _HUNDRED = Decimal(100)
-
-
-def default_model_display(model: str) -> str:
-    """The gateway's display name for a model id (domain.md, "modelDisplay")."""
-    part = model.rsplit("/", 1)[-1]
-    if not part:
-        return model
-    return _WORD_START.sub(lambda m: m.group(0).upper(), part.replace("-", " "))
 
 
 def mask_secret(value: str) -> str:

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 from types import SimpleNamespace
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from hubkit.replay.inputs import Behaviour, PreparedUsage
 from hubkit.replay.ledger import NEVER, LedgerArrays, LedgerTotals
-
-if TYPE_CHECKING:
-    from hubkit.replay.engine import Behaviour, PreparedUsage
 
 _EVENT_ORDER = {"grant": 0, "expire": 1, "purchase": 2, "usage": 3, "refused (402)": 3}
 

@@ -34,6 +34,7 @@ from hubkit._columns import (
     CACHE_COLUMNS,
     COST_COLUMNS,
     PRICE_COLUMNS,
+    RATE_AMOUNTS,
     RATE_KEY,
     TIMELINE_COLUMNS,
 )
@@ -42,6 +43,7 @@ from hubkit.domain import Rate, RateType, billing_of, billing_rows
 from hubkit.errors import ValidationError
 from hubkit.pricing.rules import call_credits, is_below_cost
 from hubkit.pricing.vector import COUNTS, Priced, RateArrays, price_arrays
+from hubkit.store.usage import Engine, naive_utc, replace_rate_periods
 from hubkit.usage.schema import to_ns
 
 __all__ = [
@@ -423,7 +425,7 @@ def price_exact(usage: pd.DataFrame, timeline: pd.DataFrame) -> pd.DataFrame:
 
 def _exact_cost(rate: Any, call: dict[str, Any]) -> Decimal | None:
     """Provider cost of one call in Decimal, not rounded: the reference the cost twins
-    (:func:`hubkit.pricing.vector.price_arrays`, :mod:`hubkit.usage.sql`) are pinned to.
+    (:func:`hubkit.pricing.vector.price_arrays`, :mod:`hubkit.pricing.sql`) are pinned to.
     The output unit cost prices the count :data:`hubkit.domain.BILLING` says it bills."""
     if rate.unit_cost_input is None and rate.unit_cost_output is None:
         return None
@@ -435,3 +437,24 @@ def _exact_cost(rate: Any, call: dict[str, Any]) -> Decimal | None:
         call["input_tokens"] + call["cache_read_tokens"] + call["cache_write_tokens"]
     )
     return EXACT.add(EXACT.multiply(tokens_in, uc_in), EXACT.multiply(units, uc_out))
+
+
+def load_rate_timeline(engine: Engine, timeline: pd.DataFrame) -> int:
+    """Replace ``usage_rate_periods`` with ``timeline`` (see :mod:`hubkit.replay.timeline`).
+
+    ``Store.rate_timeline()`` or :func:`hubkit.replay.timeline.timeline_from_rates` give one.
+    """
+    frame = validate_timeline(timeline)
+    rows = []
+    for rate in timeline_rows(frame):
+        rows.append(
+            {
+                "provider": rate.provider,
+                "model": rate.model,
+                "type": rate.type,
+                **{name: getattr(rate, name) for name in RATE_AMOUNTS},
+                "valid_from": None if pd.isna(rate.valid_from) else naive_utc(rate.valid_from),
+                "valid_to": None if pd.isna(rate.valid_to) else naive_utc(rate.valid_to),
+            }
+        )
+    return replace_rate_periods(engine, rows)

@@ -23,21 +23,31 @@ replays any single scenario with the exact rounded rates.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable
 from dataclasses import fields
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from hubkit.billing_settings import BillingSettings
-from hubkit.pricing.rules import is_below_cost
+from hubkit.decimals import require_decimal
+from hubkit.domain import Rate
+from hubkit.errors import ValidationError
+from hubkit.pricing.rules import RateFilter, is_below_cost, validate_credit_price, validate_margin
 from hubkit.replay.engine import Behaviour, Kpis, buyer_draws
 from hubkit.replay.ledger import NEVER
+from hubkit.replay.timeline import RateBook
+from hubkit.scenarios.scenario import (
+    ScenarioBase,
+    margin_rates_vec,
+    scenario_row,
+    settings_for,
+    simulate,
+)
 from hubkit.scenarios.sums import Family, UserSums
-
-if TYPE_CHECKING:
-    from hubkit.scenarios.scenario import ScenarioBase
 
 _NS_PER_DAY = 86_400 * 10**9
 _CELLS_PER_CHUNK = 1_000_000  # users × scenarios evaluated at once (bounds memory)
@@ -74,8 +84,6 @@ def _rounding(
     base: ScenarioBase, margins: list[Decimal | None], prices: list[Decimal]
 ) -> dict[tuple[Decimal | None, Decimal], float]:
     """Largest relative change the 10-place rounding makes to a repriced, used rate."""
-    from hubkit.scenarios.scenario import margin_rates_vec
-
     used = np.bincount(base.prepared.key, minlength=len(base.book.keys)) > 0
     pick = used & base.eligible
     costs: list[float] = []
@@ -105,8 +113,6 @@ def run_grid(
     packs: list[Decimal],
 ) -> pd.DataFrame:
     """KPI rows for margins × prices × packs under one grant/expiry configuration."""
-    from hubkit.scenarios.scenario import scenario_row
-
     prepared = base.prepared
     n = np.diff(prepared.starts)
     n_users = prepared.users.size
@@ -451,3 +457,114 @@ def _multi_pack_extra(
 
 def _owned(deficit: np.ndarray, pack: np.ndarray) -> np.ndarray:
     return np.where(deficit >= 0, np.floor(deficit / pack) + 1, 0).astype(np.int64)
+
+
+# -- the public grid: every combination, and grids of partitions summed ----------------
+
+
+def scenario_grid(
+    usage: pd.DataFrame | ScenarioBase,
+    rates: pd.DataFrame | RateBook | Iterable[Rate] | None,
+    margins: Iterable[Any],
+    credit_prices: Iterable[Any],
+    *,
+    grants: Iterable[Any] | None = None,
+    expiry: Iterable[Any] | None = None,
+    packs: Iterable[Any] | None = None,
+    settings: BillingSettings | None = None,
+    behaviour: Behaviour | None = None,
+    base_credit_price: Any = 1,
+    rate_filter: RateFilter | None = None,
+    as_of: Any = None,
+) -> pd.DataFrame:
+    """KPIs for every combination of margin × credit price (× grant × expiry × pack).
+
+    ``usage`` may be a :class:`ScenarioBase` (then ``rates`` is ignored). ``margins`` are
+    markups on cost in % (None = keep the current rates); ``grants`` override the grant
+    amount (0 = none), ``expiry`` the expiry days, ``packs`` the pack amount. One row per
+    scenario; see this module's docstring for how the work is shared.
+    """
+    if isinstance(usage, ScenarioBase):
+        base = usage
+    else:
+        if rates is None:
+            raise ValidationError("scenario_grid needs the rates", field="rates")
+        base = ScenarioBase.build(
+            usage,
+            rates,
+            base_credit_price=base_credit_price,
+            rate_filter=rate_filter,
+            as_of=as_of,
+        )
+    margin_list = [None if m is None else validate_margin(m) for m in margins]
+    price_list = [validate_credit_price(p) for p in credit_prices]
+    if not margin_list or not price_list:
+        raise ValidationError("scenario_grid needs at least one margin and one credit price")
+    knobs = behaviour or Behaviour()
+    gateway = settings or BillingSettings.from_env()
+    frames = []
+    for grant in list(grants) if grants is not None else [None]:
+        for days in list(expiry) if expiry is not None else [None]:
+            config = settings_for(gateway, grant, days)
+            pack_list = (
+                [require_decimal(a, "pack") for a in packs]
+                if packs is not None
+                else [knobs.pack_amount]
+            )
+            if knobs.elasticity:
+                frames.append(
+                    _grid_by_simulation(base, margin_list, price_list, config, knobs, pack_list)
+                )
+            else:
+                frames.append(run_grid(base, margin_list, price_list, config, knobs, pack_list))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _grid_by_simulation(
+    base: ScenarioBase,
+    margins: list[Decimal | None],
+    prices: list[Decimal],
+    settings: BillingSettings,
+    knobs: Behaviour,
+    packs: list[Decimal],
+) -> pd.DataFrame:
+    # Volume elasticity makes every model's usage scale differently per scenario, which
+    # breaks the shared scaling of the fast grid: replay each scenario exactly instead.
+    rows = []
+    for pack in packs:
+        for margin in margins:
+            for price in prices:
+                result = simulate(
+                    base,
+                    margin,
+                    price,
+                    settings=settings,
+                    behaviour=dataclasses.replace(knobs, pack_amount=pack),
+                )
+                rows.append(
+                    scenario_row(margin, price, settings, pack)
+                    | result.kpis.to_dict()
+                    | {"models_below_cost": result.models_below_cost, "rate_rounding": 0.0}
+                )
+    return pd.DataFrame(rows)
+
+
+def combine_grids(parts: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """Sum grids computed on disjoint user partitions (same scenarios) into one grid.
+
+    The additive KPI columns add up; derived ones (gross margin %, n_402…) are recomputed.
+    ``models_below_cost`` and ``rate_rounding`` depend on the rates and the models used:
+    the largest partition value is kept (exact when every partition uses every model).
+    """
+    frames = list(parts)
+    if not frames:
+        raise ValidationError("combine_grids needs at least one grid")
+    params = ["profit_margin", "credit_price", "grant", "expiry_days", "pack_amount", "billing"]
+    stacked = pd.concat(frames, keys=range(len(frames)), names=["part", "row"]).reset_index()
+    grouped = stacked.groupby("row", sort=True)
+    out = grouped[params].first()
+    for column in KPI_FIELDS:
+        out[column] = grouped[column].sum()
+    for column in ("models_below_cost", "rate_rounding"):
+        out[column] = grouped[column].max()
+    return with_derived_kpis(out.reset_index(drop=True))

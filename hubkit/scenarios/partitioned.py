@@ -49,7 +49,8 @@ from hubkit.errors import ValidationError
 from hubkit.pricing.rules import RateFilter, validate_credit_price, validate_margin
 from hubkit.replay.engine import Behaviour, ReplayResult, combine_results, prepare, replay_partition
 from hubkit.replay.timeline import RateBook, timeline_from_rates
-from hubkit.scenarios.scenario import ScenarioBase, combine_grids, scenario_grid
+from hubkit.scenarios.grid import combine_grids, scenario_grid
+from hubkit.scenarios.scenario import ScenarioBase
 from hubkit.usage.dataset import UsageDataset, open_usage_dataset, user_bucket
 from hubkit.usage.schema import empty_usage
 

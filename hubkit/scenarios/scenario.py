@@ -9,8 +9,8 @@ with those rates (for all periods: "what if these had been our prices").
 - :func:`simulate` — one scenario, exact (rates from :func:`hubkit.pricing.margin_rate`,
   the per-call replay of :mod:`hubkit.replay`); fast enough for a slider
   (build a :class:`ScenarioBase` once, then call it on every move);
-- :func:`scenario_grid` — KPIs for every (margin, credit price[, grant, expiry, pack])
-  combination, sharing the work across the grid (:mod:`hubkit.scenarios.grid`).
+- :func:`hubkit.scenarios.grid.scenario_grid` — KPIs for every (margin, credit price[,
+  grant, expiry, pack]) combination, sharing the work across the grid.
 
 ``profit_margin`` is a markup on cost; the KPI ``gross_margin_pct`` is a share of revenue.
 """
@@ -299,9 +299,10 @@ def _decompose(
     return scaled, fixed, base, cost, tokens
 
 
-def _settings_for(
+def settings_for(
     settings: BillingSettings, grant: Any = None, expiry_days: Any = None
 ) -> BillingSettings:
+    """``settings`` with a scenario's grant amount and expiry days (None: keep theirs)."""
     changes: dict[str, Any] = {}
     if grant is not None:
         amount = require_decimal(grant, "grant")
@@ -327,7 +328,7 @@ def simulate(
     knobs = behaviour or Behaviour()
     if pack_amount is not None:
         knobs = dataclasses.replace(knobs, pack_amount=require_decimal(pack_amount, "pack"))
-    gateway = _settings_for(settings or BillingSettings.from_env(), grant, expiry_days)
+    gateway = settings_for(settings or BillingSettings.from_env(), grant, expiry_days)
     price = validate_credit_price(credit_price)
     table = base.scenario_rates(profit_margin, price)
     arrays = base.rate_arrays(table)
@@ -346,95 +347,6 @@ def simulate(
     )
 
 
-def scenario_grid(
-    usage: pd.DataFrame | ScenarioBase,
-    rates: pd.DataFrame | RateBook | Iterable[Rate] | None,
-    margins: Iterable[Any],
-    credit_prices: Iterable[Any],
-    *,
-    grants: Iterable[Any] | None = None,
-    expiry: Iterable[Any] | None = None,
-    packs: Iterable[Any] | None = None,
-    settings: BillingSettings | None = None,
-    behaviour: Behaviour | None = None,
-    base_credit_price: Any = 1,
-    rate_filter: RateFilter | None = None,
-    as_of: Any = None,
-) -> pd.DataFrame:
-    """KPIs for every combination of margin × credit price (× grant × expiry × pack).
-
-    ``usage`` may be a :class:`ScenarioBase` (then ``rates`` is ignored). ``margins`` are
-    markups on cost in % (None = keep the current rates); ``grants`` override the grant
-    amount (0 = none), ``expiry`` the expiry days, ``packs`` the pack amount. One row per
-    scenario; see :mod:`hubkit.scenarios.grid` for how the work is shared.
-    """
-    from hubkit.scenarios.grid import run_grid
-
-    if isinstance(usage, ScenarioBase):
-        base = usage
-    else:
-        if rates is None:
-            raise ValidationError("scenario_grid needs the rates", field="rates")
-        base = ScenarioBase.build(
-            usage,
-            rates,
-            base_credit_price=base_credit_price,
-            rate_filter=rate_filter,
-            as_of=as_of,
-        )
-    margin_list = [None if m is None else validate_margin(m) for m in margins]
-    price_list = [validate_credit_price(p) for p in credit_prices]
-    if not margin_list or not price_list:
-        raise ValidationError("scenario_grid needs at least one margin and one credit price")
-    knobs = behaviour or Behaviour()
-    gateway = settings or BillingSettings.from_env()
-    frames = []
-    for grant in list(grants) if grants is not None else [None]:
-        for days in list(expiry) if expiry is not None else [None]:
-            config = _settings_for(gateway, grant, days)
-            pack_list = (
-                [require_decimal(a, "pack") for a in packs]
-                if packs is not None
-                else [knobs.pack_amount]
-            )
-            if knobs.elasticity:
-                frames.append(
-                    _grid_by_simulation(base, margin_list, price_list, config, knobs, pack_list)
-                )
-            else:
-                frames.append(run_grid(base, margin_list, price_list, config, knobs, pack_list))
-    return pd.concat(frames, ignore_index=True)
-
-
-def _grid_by_simulation(
-    base: ScenarioBase,
-    margins: list[Decimal | None],
-    prices: list[Decimal],
-    settings: BillingSettings,
-    knobs: Behaviour,
-    packs: list[Decimal],
-) -> pd.DataFrame:
-    # Volume elasticity makes every model's usage scale differently per scenario, which
-    # breaks the shared scaling of the fast grid: replay each scenario exactly instead.
-    rows = []
-    for pack in packs:
-        for margin in margins:
-            for price in prices:
-                result = simulate(
-                    base,
-                    margin,
-                    price,
-                    settings=settings,
-                    behaviour=dataclasses.replace(knobs, pack_amount=pack),
-                )
-                rows.append(
-                    scenario_row(margin, price, settings, pack)
-                    | result.kpis.to_dict()
-                    | {"models_below_cost": result.models_below_cost, "rate_rounding": 0.0}
-                )
-    return pd.DataFrame(rows)
-
-
 def scenario_row(
     margin: Decimal | None, price: Decimal, settings: BillingSettings, pack: Decimal
 ) -> dict[str, Any]:
@@ -447,26 +359,3 @@ def scenario_row(
         "pack_amount": float(pack),
         "billing": settings.credit_based_billing_enabled,
     }
-
-
-def combine_grids(parts: Iterable[pd.DataFrame]) -> pd.DataFrame:
-    """Sum grids computed on disjoint user partitions (same scenarios) into one grid.
-
-    The additive KPI columns add up; derived ones (gross margin %, n_402…) are recomputed.
-    ``models_below_cost`` and ``rate_rounding`` depend on the rates and the models used:
-    the largest partition value is kept (exact when every partition uses every model).
-    """
-    from hubkit.scenarios.grid import KPI_FIELDS, with_derived_kpis
-
-    frames = list(parts)
-    if not frames:
-        raise ValidationError("combine_grids needs at least one grid")
-    params = ["profit_margin", "credit_price", "grant", "expiry_days", "pack_amount", "billing"]
-    stacked = pd.concat(frames, keys=range(len(frames)), names=["part", "row"]).reset_index()
-    grouped = stacked.groupby("row", sort=True)
-    out = grouped[params].first()
-    for column in KPI_FIELDS:
-        out[column] = grouped[column].sum()
-    for column in ("models_below_cost", "rate_rounding"):
-        out[column] = grouped[column].max()
-    return with_derived_kpis(out.reset_index(drop=True))

@@ -9,14 +9,11 @@ last, last pre-expiry and second-last call. See :mod:`hubkit.scenarios.grid`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hubkit.replay.ledger import segment_cumsum
-
-if TYPE_CHECKING:
-    from hubkit.scenarios.scenario import ScenarioBase
+from hubkit.scenarios.scenario import ScenarioBase
 
 
 class Family:

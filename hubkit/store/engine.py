@@ -60,6 +60,15 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     )
 
 
+def display_url(url: str) -> str:
+    """A database URL as SQLAlchemy renders it, password hidden, for a person to read;
+    ``(not a database URL)`` when it does not parse (the views need no SQLAlchemy)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # make_url raises several types for a malformed URL
+        return "(not a database URL)"
+
+
 def _masked_reason(exc: BaseException, url: str) -> str:
     """The library's reason, with the URL (and its password) taken out of it."""
     text = str(exc).replace(url, mask_url(url) or "")

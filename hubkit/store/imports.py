@@ -30,13 +30,20 @@ from sqlalchemy import (
 from hubkit._columns import RATE_AMOUNTS
 from hubkit._gc import gc_paused
 from hubkit.decimals import ROUNDING, plain, require_decimal
-from hubkit.domain import RATE_LIMIT, ChangeType, UnitCosts, _rate, _text, validate_model_metadata
+from hubkit.domain import (
+    RATE_LIMIT,
+    ChangeType,
+    UnitCosts,
+    _rate,
+    _text,
+    default_model_display,
+    validate_model_metadata,
+)
 from hubkit.errors import StaleVersionError, ValidationError
 from hubkit.pricing.rules import (
     _margin_rate,
     _markup_factor,
     change_pct,
-    default_model_display,
     margin_rate,
     plausible_credit_price,
     plausible_margin,

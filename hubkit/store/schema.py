@@ -1,7 +1,7 @@
 """The store's tables. Changes go through alembic migrations.
 
 The store's own rows are SQLAlchemy 2.0 typed ORM classes; the usage tables that
-:mod:`hubkit.usage.sql` aggregates are Core tables on the same metadata (bulk inserts and
+:mod:`hubkit.store.usage` aggregates are Core tables on the same metadata (bulk inserts and
 one ``GROUP BY``, no objects per call), so the migrations create them too.
 """
 
@@ -201,7 +201,7 @@ class JobLockRow(Base):
 # -- usage: one row per call, and the rate timeline that prices them ---------------------
 # Amounts are NUMERIC on PostgreSQL, so the database's sums are exact; REAL on SQLite, which
 # has no decimal arithmetic (its NUMERIC goes through floats anyway, and SQLAlchemy's
-# Numeric would warn there): hubkit.usage.sql states the bound that gives.
+# Numeric would warn there): hubkit.store.usage states the bound that gives.
 USAGE_AMOUNT = Numeric(38, 18, asdecimal=True).with_variant(Float(asdecimal=False), "sqlite")
 USAGE_SECONDS = Numeric(20, 6, asdecimal=True).with_variant(Float(asdecimal=False), "sqlite")
 # SQLite autoincrements INTEGER keys only.

@@ -9,8 +9,9 @@ and the AIGNE Hub database importer, behind one module.
   validated by :func:`validate_usage` with errors naming the column and the row (and the
   file line for CSV).
 - :func:`generate_usage`: seeded synthetic traffic (``hubkit.usage.synthetic``).
-- :func:`read_hub_database` / :func:`read_hub_export`: the gateway's own records, with
-  :func:`reconcile` re-pricing them against the stored credits (``hubkit.usage.gateway``).
+- :func:`read_hub_database` / :func:`read_hub_export`: the gateway's own records
+  (``hubkit.usage.gateway``); :func:`hubkit.replay.reconcile.reconcile` re-prices them
+  against the stored credits.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from hubkit.usage.gateway import (
     HubImportReport,
     read_hub_database,
     read_hub_export,
-    reconcile,
 )
 from hubkit.usage.schema import (
     COUNT_COLUMNS,
@@ -50,7 +50,6 @@ __all__ = [
     "read_hub_database",
     "read_hub_export",
     "read_usage",
-    "reconcile",
     "validate_usage",
     "write_usage",
 ]

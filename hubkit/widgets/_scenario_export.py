@@ -17,24 +17,39 @@ import html
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import pandas as pd
 
 from hubkit._files import atomic_write_text, atomic_write_with, new_run_folder, write_summary
 from hubkit.config import get_settings
+from hubkit.replay import ReplayResult
+from hubkit.store import Store
 from hubkit.widgets._common import Progress
-
-if TYPE_CHECKING:
-    from hubkit.widgets.scenarios import ScenarioExplorerState
+from hubkit.widgets._scenario_parts import KPI_CARDS
 
 JOB = "scenario"
 
 
-def export_scenario(state: ScenarioExplorerState, progress: Progress | None = None) -> Path:
-    """Write the current scenario's files into a new report folder; returns the folder."""
-    from hubkit.widgets.scenarios import KPI_CARDS
+class ExportedScenario(Protocol):
+    """What an export reads of the explorer's state (``ScenarioExplorerState``, which
+    imports this module: the export knows the state by this shape, not by its class)."""
 
+    currency: str
+    result: ReplayResult | None
+    grid: pd.DataFrame | None
+    sample_users: list[str]
+    store: Store
+
+    def summary(self) -> str: ...
+    def kpis(self) -> dict[str, float]: ...
+    def figures(self) -> dict[str, Any]: ...
+    def heatmap(self) -> Any: ...
+    def parameters(self) -> dict[str, Any]: ...
+
+
+def export_scenario(state: ExportedScenario, progress: Progress | None = None) -> Path:
+    """Write the current scenario's files into a new report folder; returns the folder."""
     started = datetime.now(UTC)
     clock = time.monotonic()
     assert state.result is not None
@@ -109,7 +124,7 @@ def _jsonable_number(value: Any) -> Any:
     return None if number != number else value  # NaN (no revenue) is not JSON
 
 
-def _figures_page(state: ScenarioExplorerState, figures: dict[str, Any]) -> str:
+def _figures_page(state: ExportedScenario, figures: dict[str, Any]) -> str:
     parts = []
     for i, fig in enumerate(figures.values()):
         # plotly.js once, in the first figure; the others reuse it.

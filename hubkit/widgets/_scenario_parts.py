@@ -19,6 +19,25 @@ from hubkit.replay.frames import ledger_frame
 from hubkit.replay.ledger import UserCalls, settle
 from hubkit.widgets._common import decimal_or_none
 
+#: What each KPI card shows: (name, label, unit). ``unit`` "money" is the operator currency.
+KPI_CARDS: tuple[tuple[str, str, str], ...] = (
+    ("revenue", "recognised revenue", "money"),
+    ("provider_cost", "provider cost", "money"),
+    ("gross_margin", "gross margin (revenue − provider cost)", "money"),
+    ("gross_margin_pct", "gross margin (share of revenue)", "pct"),
+    ("markup", "markup on cost (the margin you set)", "pct"),
+    ("cash_in", "cash in (packs sold)", "money"),
+    ("credits_purchased", "credits sold", "credits"),
+    ("credits_granted", "credits granted", "credits"),
+    ("credits_consumed", "credits consumed", "credits"),
+    ("credits_expired", "credits expired", "credits"),
+    ("credits_outstanding", "credits outstanding", "credits"),
+    ("promotional_cost", "promotional cost (provider cost of granted credits)", "money"),
+    ("users_blocked", "users blocked (402s)", "count"),
+    ("models_below_cost", "models below cost", "count"),
+)
+
+
 #: Where the balance chart's users sit in the ranking by calls (busy, …, median): the
 #: busiest ones have thousands of events, too many to read (and to draw on every move).
 SAMPLE_RANKS = (0.02, 0.05, 0.1, 0.25, 0.5)

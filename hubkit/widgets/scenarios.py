@@ -29,15 +29,19 @@ import numpy as np
 import pandas as pd
 
 from hubkit.billing_settings import BillingSettings
+from hubkit.config import get_settings
 from hubkit.errors import HubkitError, ValidationError
 from hubkit.pricing import validate_credit_price, validate_margin
 from hubkit.replay import Behaviour, ReplayResult
 from hubkit.replay.ledger import settle
 from hubkit.scenarios import ScenarioBase, scenario_grid, simulate
 from hubkit.store import Store
+from hubkit.store.engine import display_url
 from hubkit.usage import generate_usage, read_usage
 from hubkit.widgets._common import AppState, Message, PriceInputs, Progress
+from hubkit.widgets._scenario_export import export_scenario
 from hubkit.widgets._scenario_parts import (
+    KPI_CARDS,
     axis_steps,
     horizontal_bars,
     kpi_text,
@@ -51,24 +55,8 @@ from hubkit.widgets._scenario_parts import (
     sample_user_index,
     text_of,
 )
+from hubkit.widgets.workbench import environment_summary
 
-#: What each KPI card shows: (name, label, unit). ``unit`` "money" is the operator currency.
-KPI_CARDS: tuple[tuple[str, str, str], ...] = (
-    ("revenue", "recognised revenue", "money"),
-    ("provider_cost", "provider cost", "money"),
-    ("gross_margin", "gross margin (revenue − provider cost)", "money"),
-    ("gross_margin_pct", "gross margin (share of revenue)", "pct"),
-    ("markup", "markup on cost (the margin you set)", "pct"),
-    ("cash_in", "cash in (packs sold)", "money"),
-    ("credits_purchased", "credits sold", "credits"),
-    ("credits_granted", "credits granted", "credits"),
-    ("credits_consumed", "credits consumed", "credits"),
-    ("credits_expired", "credits expired", "credits"),
-    ("credits_outstanding", "credits outstanding", "credits"),
-    ("promotional_cost", "promotional cost (provider cost of granted credits)", "money"),
-    ("users_blocked", "users blocked (402s)", "count"),
-    ("models_below_cost", "models below cost", "count"),
-)
 #: KPIs the grid heatmap can show (column of :func:`scenario_grid` → label).
 GRID_VALUES = {
     "gross_margin_pct": "gross margin (share of revenue)",
@@ -386,6 +374,7 @@ class ScenarioExplorerState(PriceInputs, AppState):
 
     def figures(self) -> dict[str, Any]:
         """Plotly figures of the current scenario (empty while there is none)."""
+        # deferred: charts loads plotly (heavy); the explorer's state works without figures
         from hubkit import charts
 
         if self.result is None:
@@ -480,6 +469,7 @@ class ScenarioExplorerState(PriceInputs, AppState):
         return True
 
     def heatmap(self) -> Any:
+        # deferred: charts loads plotly (heavy), needed only when a heatmap is drawn
         from hubkit.charts import margin_heatmap
 
         if self.grid is None:
@@ -491,8 +481,6 @@ class ScenarioExplorerState(PriceInputs, AppState):
     # ---- export --------------------------------------------------------------------------
     def export(self, progress: Progress | None = None) -> Path | None:
         """KPIs CSV, per-model CSV, figures HTML and summary JSON in ``reports/<UTC>-scenario/``."""
-        from hubkit.widgets._scenario_export import export_scenario
-
         if self.result is None:
             self._fail(ValidationError("no scenario to export: fix the inputs first"))
             return None
@@ -537,16 +525,8 @@ def open_finance_store(settings: Any = None) -> Store | None:
 
 def finance_summary(store: Store | None, settings: Any = None) -> str:
     """The environment summary for a read-only store, or why there is no store to explore."""
-    from sqlalchemy.engine import make_url
-
-    from hubkit.config import get_settings
-    from hubkit.widgets.workbench import environment_summary
-
     settings = settings or get_settings()
-    try:
-        url = make_url(settings.database_url).render_as_string(hide_password=True)
-    except Exception:  # an unparsable URL: Store.open said so already
-        url = "(not a database URL)"
+    url = display_url(settings.database_url)  # an unparsable one: Store.open said so already
     if store is None:
         return (
             f"NO DATA TO EXPLORE: the database {url} is missing, empty or not initialised.\n"

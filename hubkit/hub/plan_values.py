@@ -1,4 +1,5 @@
-"""A :class:`~hubkit.hub.plan.Plan` as frames, JSON, CSV, HTML and a ``reports/`` folder.
+"""A plan as a value (:class:`Plan`, its items and changes) and its forms: frames, JSON,
+CSV, HTML and a ``reports/`` folder. :func:`hubkit.hub.plan.plan` computes one.
 
 JSON carries everything (``Plan.from_json(p.to_json()) == p``). The CSV has one row per
 field change (``item`` numbers the plan's items) after a first line
@@ -13,10 +14,12 @@ import csv
 import html
 import io
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pandas as pd
 
@@ -24,7 +27,215 @@ from hubkit._files import atomic_write_text, json_text, new_run_folder, write_su
 from hubkit._readers import read_text
 from hubkit.config import get_settings
 from hubkit.errors import ValidationError
-from hubkit.hub.plan import Action, FieldChange, ItemKind, Plan, PlanItem, _check_items
+
+
+class ItemKind(StrEnum):
+    PROVIDER = "provider"
+    CREDENTIAL = "credential"
+    RATE = "rate"
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    REPUSH = "repush"  # send a credential's (rotated) value again
+    DELETE = "delete"
+    MANUAL = "manual"  # the hub's API cannot do it: shown, never applied
+
+
+class RateItemKey(TypedDict):
+    """The PlanItem fields every item about one local rate shares (passed as ``**key``)."""
+
+    provider: str
+    name: str
+    type: str
+    local_version: int
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """One field, old (the hub's, None if absent) → new (the store's, None = remove)."""
+
+    field: str
+    old: str | None
+    new: str | None
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.old if self.old is not None else '∅'} → " + (
+            self.new if self.new is not None else "∅"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PlanItem:
+    """One step. ``name`` is the credential's name or the rate's model."""
+
+    kind: ItemKind
+    action: Action
+    provider: str
+    name: str = ""
+    type: str = ""  # rate type, or credential type
+    changes: tuple[FieldChange, ...] = ()
+    reason: str = ""
+    local_version: int | None = None  # the local rate's version the plan saw
+
+    @property
+    def target(self) -> str:
+        if self.kind is ItemKind.PROVIDER:
+            return self.provider
+        if self.kind is ItemKind.CREDENTIAL:
+            return f"{self.provider}/{self.name}"
+        return f"{self.provider}/{self.name} ({self.type})"
+
+    @property
+    def actionable(self) -> bool:
+        return self.action is not Action.MANUAL
+
+    def new(self, field: str) -> str | None:
+        return next((c.new for c in self.changes if c.field == field), None)
+
+    def describe(self) -> str:
+        text = "; ".join(str(c) for c in self.changes)
+        if self.reason:
+            text = f"{text} — {self.reason}" if text else self.reason
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A frozen diff of the local store against one hub (see the module docstring)."""
+
+    items: tuple[PlanItem, ...]
+    hub: str  # redacted base URL of the hub it was made against ("" if unknown)
+    created_at: datetime
+    deletes: bool = False
+    providers: tuple[str, ...] = ()  # the provider filter, () = all
+    in_sync: int = 0  # objects compared and found equal
+
+    def __repr__(self) -> str:
+        return f"Plan(hub={self.hub!r}, {self.summary()})"
+
+    @property
+    def actionable(self) -> tuple[PlanItem, ...]:
+        return tuple(i for i in self.items if i.actionable)
+
+    @property
+    def manual(self) -> tuple[PlanItem, ...]:
+        return tuple(i for i in self.items if not i.actionable)
+
+    @property
+    def is_empty(self) -> bool:
+        """Nothing ``apply`` would do (manual notes may remain)."""
+        return not self.actionable
+
+    def only(
+        self,
+        *,
+        kinds: Iterable[ItemKind | str] | None = None,
+        keys: Iterable[tuple[str, str, str]] | None = None,
+        in_sync: int | None = None,
+    ) -> Plan:
+        """The same plan narrowed to items of ``kinds`` and (if given) ``keys``.
+
+        A key is ``(provider, name, type)`` as on :class:`PlanItem` — for a rate
+        ``(provider, model, type value)``. E.g. a rate job pushes only its own rates:
+        ``p.only(kinds=[ItemKind.RATE], keys={(r.provider, r.model, r.type.value) …})``.
+        ``in_sync`` replaces the count (the plan cannot narrow it: it counts objects, not
+        items); by default the whole plan's count is kept.
+        """
+        wanted_kinds = None if kinds is None else {ItemKind(k) for k in kinds}
+        wanted_keys = None if keys is None else set(keys)
+        items = tuple(
+            i
+            for i in self.items
+            if (wanted_kinds is None or i.kind in wanted_kinds)
+            and (wanted_keys is None or (i.provider, i.name, i.type) in wanted_keys)
+        )
+        return replace(self, items=items, in_sync=self.in_sync if in_sync is None else in_sync)
+
+    def counts(self) -> dict[str, int]:
+        """``{"rate.create": 3, "credential.repush": 1, …}`` plus ``in_sync``."""
+        out: dict[str, int] = {}
+        for item in self.items:
+            key = f"{item.kind.value}.{item.action.value}"
+            out[key] = out.get(key, 0) + 1
+        out["in_sync"] = self.in_sync
+        return out
+
+    def summary(self) -> str:
+        parts = []
+        for kind in ItemKind:
+            acts = [(a, sum(1 for i in self.items if i.kind is kind and i.action is a))
+                    for a in Action]  # fmt: skip
+            text = ", ".join(f"{n} {a.value}" for a, n in acts if n)
+            if text:
+                parts.append(f"{kind.value}s: {text}")
+        parts.append(f"in sync: {self.in_sync}")
+        return "; ".join(parts) if self.items else f"nothing to do; in sync: {self.in_sync}"
+
+    # --- views and files (below in this module) ---------------------------------------------
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per item: kind, action, target, changes as ``field: old → new``, reason."""
+        return plan_frame(self)
+
+    def changes_frame(self) -> pd.DataFrame:
+        """One row per field change (the CSV's shape)."""
+        return changes_frame(self)
+
+    def to_json(self) -> str:
+        return plan_to_json(self)
+
+    @classmethod
+    def from_json(cls, text: str) -> Plan:
+        return plan_from_json(text)
+
+    def to_csv(self, path: str | Path) -> Path:
+        return plan_to_csv(self, Path(path))
+
+    @classmethod
+    def from_csv(cls, path: str | Path) -> Plan:
+        return plan_from_csv(Path(path))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Plan:
+        """A plan saved as ``.json`` or ``.csv``."""
+        return read_plan(path)
+
+    def save(self, folder: str | Path | None = None) -> Path:
+        """Write plan.json, plan.csv and summary.json into ``folder`` (default: a new
+        ``reports/<UTC>-hub-plan/``); returns the folder."""
+        return save_plan(self, None if folder is None else Path(folder))
+
+    def _repr_html_(self) -> str:
+        return plan_html(self)
+
+
+#: the pairs a plan can hold, in the order ``apply`` runs them
+ORDER = {
+    (ItemKind.PROVIDER, Action.CREATE): 0,
+    (ItemKind.PROVIDER, Action.UPDATE): 1,
+    (ItemKind.PROVIDER, Action.MANUAL): 2,
+    (ItemKind.CREDENTIAL, Action.CREATE): 3,
+    (ItemKind.CREDENTIAL, Action.REPUSH): 4,
+    (ItemKind.RATE, Action.CREATE): 5,
+    (ItemKind.RATE, Action.UPDATE): 6,
+    (ItemKind.RATE, Action.MANUAL): 7,
+    (ItemKind.RATE, Action.DELETE): 8,
+    (ItemKind.CREDENTIAL, Action.DELETE): 9,
+    (ItemKind.CREDENTIAL, Action.MANUAL): 10,
+}
+
+
+def check_items(items: Iterable[PlanItem]) -> None:
+    """Refuse an item no plan can hold (a kind/action pair ``apply`` has no step for)."""
+    for item in items:
+        if (item.kind, item.action) not in ORDER:
+            raise ValidationError(
+                f"a plan cannot {item.action.value} a {item.kind.value} ({item.target})",
+                field="action",
+            )
+
 
 FORMAT = "hubkit-hub-plan"
 VERSION = 1
@@ -138,7 +349,7 @@ def _check_meta(data: Any) -> Mapping[str, Any]:
 
 
 def _build(meta: Mapping[str, Any], items: list[PlanItem]) -> Plan:
-    _check_items(items)
+    check_items(items)
     try:
         created = datetime.fromisoformat(str(meta.get("createdAt")))
     except ValueError:
