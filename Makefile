@@ -88,10 +88,11 @@ soak: venv ## Run the fault/lock/concurrency/browser/job tests N times (N=20) un
 	$(BIN)/python scripts/soak.py --count $(N) --timeout $(PYTEST_TIMEOUT) $(SOAK_ARGS)
 
 # tests/test_lint.py runs these same checks, so the suite fails where `make lint` would.
-lint: venv ## Check style and types (ruff check, ruff format --check, mypy strict on hubkit/)
+lint: venv ## Check style, types and layers (ruff, mypy strict on hubkit/, import-linter)
 	$(BIN)/ruff check $(CODE)
 	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: venv ## Reformat code and apply safe ruff fixes
 	$(BIN)/ruff format $(CODE)

@@ -236,7 +236,7 @@ def _bounded(value: Any, field: str, limit: Decimal) -> Decimal:
     return number
 
 
-def _rate(value: Any, field: str) -> Decimal:
+def checked_rate(value: Any, field: str) -> Decimal:
     """A rate: finite, ≥ 0, fits DECIMAL(20,10), quantised to 10 places.
 
     A non-zero rate that would round to 0 (below half the 1E-10 quantum, e.g. ``1e-12``)
@@ -254,7 +254,7 @@ def _rate(value: Any, field: str) -> Decimal:
     return rounded
 
 
-def _text(value: Any, field: str, *, min_len: int = 0, max_len: int) -> str:
+def checked_text(value: Any, field: str, *, min_len: int = 0, max_len: int) -> str:
     if value is None:
         value = ""
     if not isinstance(value, str):
@@ -271,7 +271,7 @@ def _text(value: Any, field: str, *, min_len: int = 0, max_len: int) -> str:
 
 def validate_provider_name(name: Any, *, custom: bool = False) -> str:
     """A known provider name, or (with ``custom=True``) a slug that is not a known one."""
-    text = _text(name, "provider", min_len=1, max_len=50).lower()
+    text = checked_text(name, "provider", min_len=1, max_len=50).lower()
     if text in KNOWN_PROVIDERS:
         return text
     if not custom:
@@ -300,7 +300,7 @@ def validate_base_url(url: Any) -> str:
     in a URL would be stored and shown in plaintext instead of encrypted and masked.
     """
     if not isinstance(url, str):
-        return _text(url, "baseUrl", min_len=1, max_len=500)  # raises: not text
+        return checked_text(url, "baseUrl", min_len=1, max_len=500)  # raises: not text
     text = url.strip()
     if not 1 <= len(text) <= 500:
         # Not echoed: text this long may not parse as a URL, so its secrets cannot be found.
@@ -385,8 +385,8 @@ class ProviderSpec:
     ) -> ProviderSpec:
         pname = validate_provider_name(name, custom=custom)
         is_custom = pname not in KNOWN_PROVIDERS
-        display = _text(display_name or pname, "displayName", min_len=1, max_len=100)
-        region_text = _text(region, "region", max_len=50) or None
+        display = checked_text(display_name or pname, "displayName", min_len=1, max_len=100)
+        region_text = checked_text(region, "region", max_len=50) or None
         if pname == "bedrock":
             if not region_text:
                 raise ValidationError(
@@ -558,8 +558,8 @@ class Caching:
         if read is None and write is None:
             return None
         return cls(
-            read_rate=None if read is None else _rate(read, "caching.readRate"),
-            write_rate=None if write is None else _rate(write, "caching.writeRate"),
+            read_rate=None if read is None else checked_rate(read, "caching.readRate"),
+            write_rate=None if write is None else checked_rate(write, "caching.writeRate"),
         )
 
     def to_json(self) -> dict[str, str]:
@@ -670,15 +670,15 @@ class RateSpec:
         custom_provider: bool = True,
     ) -> RateSpec:
         pname = validate_provider_name(provider, custom=custom_provider)
-        model_id = _text(model, "model", min_len=1, max_len=100)
-        display = _text(model_display, "modelDisplay", max_len=100)
-        desc = _text(description, "description", max_len=100) or None
+        model_id = checked_text(model, "model", min_len=1, max_len=100)
+        display = checked_text(model_display, "modelDisplay", max_len=100)
+        desc = checked_text(description, "description", max_len=100) or None
         return cls(
             provider=pname,
             model=model_id,
             type=RateType.parse(type),
-            input_rate=_rate(input_rate, "inputRate"),
-            output_rate=_rate(output_rate, "outputRate"),
+            input_rate=checked_rate(input_rate, "inputRate"),
+            output_rate=checked_rate(output_rate, "outputRate"),
             model_display=display or default_model_display(model_id),
             unit_costs=UnitCosts.parse(unit_costs),
             caching=Caching.parse(caching),

@@ -14,12 +14,12 @@ from sqlalchemy import select
 
 from hubkit.catalog import Catalog, CatalogEntry
 from hubkit.decimals import ROUNDING, plain, require_decimal
-from hubkit.domain import ChangeType, RateSpec, UnitCosts, _rate
+from hubkit.domain import ChangeType, RateSpec, UnitCosts, checked_rate
 from hubkit.errors import StaleVersionError
 from hubkit.pricing import change_pct, margin_rate, validate_credit_price, validate_margin
 from hubkit.store import Store
 from hubkit.store.base import unit_costs_of
-from hubkit.store.rates import _spec_columns, _triple, insert_history, row_history
+from hubkit.store.rates import insert_history, rate_triple, row_history, spec_columns
 from hubkit.store.schema import ProviderRow, RateRow
 from hubkit.store.types import utcnow
 from hubkit.store.values import CatalogImportResult
@@ -88,7 +88,7 @@ class _Reference:
                         provider=provider_rows[entry.provider],
                         created_at=now,
                         updated_at=now,
-                        **_spec_columns(_priced_spec(entry, margin, price)),
+                        **spec_columns(_priced_spec(entry, margin, price)),
                     )
                     session.add(row)
                     session.flush()
@@ -111,20 +111,20 @@ class _Reference:
                 if expected_versions is not None and expected_versions.get(row.id) != row.version:
                     stale.append(f"{entry.provider}/{row.model}")
                     continue
-                before = _triple(row)
+                before = rate_triple(row)
                 old_costs = unit_costs_of(row.unit_cost_input, row.unit_cost_output)
                 drift = _drift_pct(old_costs, entry.unit_costs)
                 row.unit_cost_input = entry.unit_costs.input
                 row.unit_cost_output = entry.unit_costs.output
                 if rederive_rates:
                     # through the rule RateSpec applies to created rates: ≤ DECIMAL(20,10)
-                    row.input_rate = _rate(
+                    row.input_rate = checked_rate(
                         margin_rate(entry.unit_costs.input, margin, price), "inputRate"
                     )
-                    row.output_rate = _rate(
+                    row.output_rate = checked_rate(
                         margin_rate(entry.unit_costs.output, margin, price), "outputRate"
                     )
-                if _triple(row) == before:
+                if rate_triple(row) == before:
                     unchanged += 1
                     continue
                 row.updated_at = now

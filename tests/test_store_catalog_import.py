@@ -26,11 +26,11 @@ from hypothesis import strategies as st
 from hubkit._gc import gc_paused
 from hubkit.catalog import Catalog, load_catalog, shipped_catalog_path
 from hubkit.decimals import plain
-from hubkit.domain import RateSpec, RateType, UnitCosts, _rate, validate_model_metadata
+from hubkit.domain import RateSpec, RateType, UnitCosts, checked_rate, validate_model_metadata
 from hubkit.errors import StaleVersionError, StorageError, ValidationError
 from hubkit.pricing import margin_rate
 from hubkit.store import Store
-from hubkit.store.imports import _metadata_json, _Pricer
+from hubkit.store.imports import Pricer, metadata_json
 
 D = Decimal
 PROVIDERS = ("openai", "anthropic", "google", "xai", "bedrock")  # not deepseek: not in store
@@ -322,10 +322,10 @@ _COSTS = st.one_of(
 def test_pricer_gives_the_rule_and_its_errors(
     costs: list[Decimal], margin: str, price: str
 ) -> None:
-    pricer = _Pricer(D(margin), D(price))
+    pricer = Pricer(D(margin), D(price))
     for cost in costs + costs:  # the second pass answers from the memo
         try:
-            expected: Any = _rate(margin_rate(cost, margin, price), "inputRate")
+            expected: Any = checked_rate(margin_rate(cost, margin, price), "inputRate")
         except ValidationError as exc:
             expected = str(exc)
         try:
@@ -365,7 +365,7 @@ def test_metadata_json_is_the_validated_metadata_as_stored(shapes: list[Any]) ->
         except ValidationError as exc:
             expected = f"error: {exc}"
         try:
-            got = _metadata_json(metadata, known)
+            got = metadata_json(metadata, known)
         except ValidationError as exc:
             got = f"error: {exc}"
         assert got == expected

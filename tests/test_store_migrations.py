@@ -36,7 +36,7 @@ from hubkit.store import Store
 from hubkit.store import engine as engine_module
 from hubkit.store.engine import (
     MIGRATION_LOCK_KEY,
-    _head_revision,
+    head_revision,
     make_engine,
     migrate,
     migration_lock_path,
@@ -140,7 +140,7 @@ def test_two_inits_on_one_sqlite_file_migrate_once(sqlite_url: str) -> None:
             )
             fcntl.flock(held, fcntl.LOCK_UN)
             _finish(procs)
-    assert _version_rows(sqlite_url) == [_head_revision()]
+    assert _version_rows(sqlite_url) == [head_revision()]
     with Store.open(sqlite_url) as store:
         assert schema_is_current(store.engine)
 
@@ -188,7 +188,7 @@ def test_two_inits_on_one_postgres_database_migrate_once(pg_url: str) -> None:
                 _finish(procs)
     finally:
         engine.dispose()
-    assert _version_rows(pg_url) == [_head_revision()]
+    assert _version_rows(pg_url) == [head_revision()]
     with Store.open(pg_url) as store:
         assert schema_is_current(store.engine)
 

@@ -57,14 +57,14 @@ def margin_rate(unit_cost: Any, profit_margin: Any, credit_price: Any) -> Decima
     cost = require_decimal(unit_cost, "unitCost")
     margin = validate_margin(profit_margin)
     price = validate_credit_price(credit_price)
-    return _margin_rate(cost, _markup_factor(margin), price)
+    return margin_rate_by_factor(cost, markup_factor(margin), price)
 
 
-def _markup_factor(margin: Decimal) -> Decimal:
+def markup_factor(margin: Decimal) -> Decimal:
     return EXACT.add(1, EXACT.divide(margin, _HUNDRED))
 
 
-def _margin_rate(cost: Decimal, factor: Decimal, price: Decimal) -> Decimal:
+def margin_rate_by_factor(cost: Decimal, factor: Decimal, price: Decimal) -> Decimal:
     # The rule's arithmetic on validated operands: margin_rate and bulk_preview share it,
     # so a preview of 10,000 rates validates the margin and price once, not 20,000 times.
     try:
@@ -508,7 +508,7 @@ def bulk_preview(
     """
     margin = plausible_margin(profit_margin)
     price = plausible_credit_price(credit_price)
-    factor = _markup_factor(margin)
+    factor = markup_factor(margin)
     flt = None if rate_filter is None or rate_filter.is_empty else rate_filter
     changes: list[RateChange] = []
     skipped: list[SkippedRate] = []
@@ -531,9 +531,9 @@ def bulk_preview(
                 rate.version,
                 costs,
                 rate.input_rate,
-                _fitting_rate(_margin_rate(costs.input, factor, price), rate),
+                _fitting_rate(margin_rate_by_factor(costs.input, factor, price), rate),
                 rate.output_rate,
-                _fitting_rate(_margin_rate(costs.output, factor, price), rate),
+                _fitting_rate(margin_rate_by_factor(costs.output, factor, price), rate),
             )
         )
     return BulkPreview(margin, price, tuple(changes), tuple(skipped))

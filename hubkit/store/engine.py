@@ -198,11 +198,11 @@ def _advisory_unlock(conn: Connection) -> None:
 
 
 @lru_cache(maxsize=1)
-def _head_revision() -> str | None:
+def head_revision() -> str | None:
     # Reading the migration scripts is the slow part of the already-migrated check.
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
 def schema_is_current(engine: Engine) -> bool:
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision() == _head_revision()
+        return MigrationContext.configure(conn).get_current_revision() == head_revision()

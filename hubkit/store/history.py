@@ -15,10 +15,10 @@ from hubkit.domain import ChangeType, RateType, UnitCosts
 from hubkit.errors import ConflictError, NotFoundError, ValidationError
 from hubkit.store.base import StoreBase, history_dict, history_value, unit_costs_of
 from hubkit.store.rates import (
-    _spec_columns,
-    _triple,
     deprecation_from_snapshot,
     insert_history,
+    rate_triple,
+    spec_columns,
     spec_from_snapshot,
 )
 from hubkit.store.schema import ProviderRow, RateHistoryRow, RateRow
@@ -319,19 +319,23 @@ class HistoryOps(StoreBase):
                 provider=provider,
                 created_at=now,
                 updated_at=now,
-                **_spec_columns(spec),
+                **spec_columns(spec),
                 **deprecation_from_snapshot(snapshot),
             )
             session.add(new)
             session.flush()
             return history_dict(
-                rate_id=new.id, before=None, after=_triple(new), rate_version=new.version, **common
+                rate_id=new.id,
+                before=None,
+                after=rate_triple(new),
+                rate_version=new.version,
+                **common,
             )
         if row is None:
             raise ConflictError(
                 f"{entry.provider}/{entry.model} was deleted since; revert the delete first"
             )
-        before = _triple(row)
+        before = rate_triple(row)
         if entry.previous_input_rate is None:  # a create: undo by deleting
             session.delete(row)
             return history_dict(rate_id=row.id, before=before, after=None, **common)
@@ -343,7 +347,11 @@ class HistoryOps(StoreBase):
         row.updated_at = now
         session.flush()
         return history_dict(
-            rate_id=row.id, before=before, after=_triple(row), rate_version=row.version, **common
+            rate_id=row.id,
+            before=before,
+            after=rate_triple(row),
+            rate_version=row.version,
+            **common,
         )
 
 
@@ -358,6 +366,6 @@ def _revert_conflict(entry: RateHistoryRow, row: RateRow | None) -> str | None:
         entry.current_output_rate,
         unit_costs_of(entry.current_unit_cost_input, entry.current_unit_cost_output),
     )
-    if _triple(row) != left:
+    if rate_triple(row) != left:
         return f"now {row.input_rate}/{row.output_rate}, the change left {left[0]}/{left[1]}"
     return None

@@ -34,17 +34,17 @@ from hubkit.domain import (
     RATE_LIMIT,
     ChangeType,
     UnitCosts,
-    _rate,
-    _text,
+    checked_rate,
+    checked_text,
     default_model_display,
     validate_model_metadata,
 )
 from hubkit.errors import StaleVersionError, ValidationError
 from hubkit.pricing.rules import (
-    _margin_rate,
-    _markup_factor,
     change_pct,
     margin_rate,
+    margin_rate_by_factor,
+    markup_factor,
     plausible_credit_price,
     plausible_margin,
     validate_credit_price,
@@ -152,7 +152,7 @@ class CatalogOps(StoreBase):
         price = check_price(settings.credit_price if credit_price is None else credit_price)
         threshold = require_decimal(drift_threshold_pct, "drift_threshold_pct")
         wanted = {p.lower() for p in providers} if providers else None
-        pricer = _Pricer(margin, price)
+        pricer = Pricer(margin, price)
         counts = _Counts()
         drifted: list[tuple[str, str, str, Decimal | None]] = []
         stale: list[str] = []
@@ -276,17 +276,17 @@ class _Counts:
     staged: int = 0
 
 
-class _Pricer:
+class Pricer:
     """The margin rule with the margin and credit price validated once, not per entry.
 
-    Same results and errors as ``_rate(margin_rate(cost, margin, price), field)``: a cost
+    Same results and errors as ``checked_rate(margin_rate(cost, margin, price), field)``: a cost
     the rule would refuse goes through ``margin_rate`` itself, a rate at or above the
-    DECIMAL(20,10) limit through ``_rate``.
+    DECIMAL(20,10) limit through ``checked_rate``.
     """
 
     def __init__(self, margin: Decimal, price: Decimal) -> None:
         self.margin, self.price = margin, price
-        self.factor = _markup_factor(margin)
+        self.factor = markup_factor(margin)
         # cost → rate: a catalog repeats a few thousand prices over 200,000 entries; the
         # rate is quantised, so equal costs give identical rates (±0 aside: not kept)
         self._rates: dict[Decimal, Decimal] = {}
@@ -298,7 +298,7 @@ class _Pricer:
         if type(cost) is Decimal and cost.is_finite() and cost > 0:
             rate = self._rates.get(cost)
             if rate is None:
-                rate = self._rates[cost] = _margin_rate(cost, self.factor, self.price)
+                rate = self._rates[cost] = margin_rate_by_factor(cost, self.factor, self.price)
             return rate
         return margin_rate(cost, self.margin, self.price)
 
@@ -325,17 +325,17 @@ class _Texts(dict[Decimal, str]):
 
 def _limited(rate: Decimal, field: str) -> Decimal:
     # margin rates are already quantised; only the DECIMAL(20,10) bound is left to check
-    return rate if rate < RATE_LIMIT else _rate(rate, field)
+    return rate if rate < RATE_LIMIT else checked_rate(rate, field)
 
 
-def _created(pos: int, entry: CatalogEntry, provider_id: int, pricer: _Pricer) -> tuple[Any, ...]:
+def _created(pos: int, entry: CatalogEntry, provider_id: int, pricer: Pricer) -> tuple[Any, ...]:
     """The staged row of a rate to create, checked in the order ``RateSpec.create`` checks."""
     costs = entry.unit_costs
     in_rate = pricer.margin_rate(costs.input)
     out_rate = pricer.margin_rate(costs.output)
     read = None if entry.cache_read_cost is None else pricer.margin_rate(entry.cache_read_cost)
     write = None if entry.cache_write_cost is None else pricer.margin_rate(entry.cache_write_cost)
-    model = _text(entry.model, "model", min_len=1, max_len=100)
+    model = checked_text(entry.model, "model", min_len=1, max_len=100)
     in_rate, out_rate = _limited(in_rate, "inputRate"), _limited(out_rate, "outputRate")
     if read is not None:
         read = _limited(read, "caching.readRate")
@@ -345,7 +345,7 @@ def _created(pos: int, entry: CatalogEntry, provider_id: int, pricer: _Pricer) -
     return (
         pos, None, None, provider_id, model, default_model_display(model), entry.type.value,
         text(in_rate), text(out_rate), text(costs.input), text(costs.output), text(read),
-        text(write), _metadata_json(entry.model_metadata, pricer.metadata), None, None, None,
+        text(write), metadata_json(entry.model_metadata, pricer.metadata), None, None, None,
         None, _IMPORT, None,
     )  # fmt: skip
 
@@ -353,7 +353,7 @@ def _created(pos: int, entry: CatalogEntry, provider_id: int, pricer: _Pricer) -
 _METADATA_KEYS = frozenset({"maxTokens", "features"})
 
 
-def _metadata_json(metadata: Any, known: dict[tuple[Any, ...], str]) -> str:
+def metadata_json(metadata: Any, known: dict[tuple[Any, ...], str]) -> str:
     """The stored JSON of ``validate_model_metadata(metadata)`` (an empty object: none).
 
     Catalog metadata is a token limit and a few features: the same few hundred shapes over

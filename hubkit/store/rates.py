@@ -42,7 +42,7 @@ from hubkit.store.values import ApplyResult
 _UNSET: Any = object()
 
 
-def _triple(row: RateRow) -> tuple[Decimal, Decimal, UnitCosts | None]:
+def rate_triple(row: RateRow) -> tuple[Decimal, Decimal, UnitCosts | None]:
     return (
         row.input_rate,
         row.output_rate,
@@ -68,7 +68,7 @@ def row_history(
         type=row.type,
         change_type=change_type,
         before=before,
-        after=_triple(row),
+        after=rate_triple(row),
         changed_at=changed_at,
         actor=actor,
         rate_version=row.version,
@@ -76,7 +76,7 @@ def row_history(
     )
 
 
-def _spec_columns(spec: RateSpec) -> dict[str, Any]:
+def spec_columns(spec: RateSpec) -> dict[str, Any]:
     return {
         "model": spec.model,
         "model_display": spec.model_display,
@@ -243,7 +243,7 @@ class RateOps(StoreBase):
             rows = []
             for name in names:
                 row = RateRow(
-                    provider=found[name], created_at=now, updated_at=now, **_spec_columns(spec)
+                    provider=found[name], created_at=now, updated_at=now, **spec_columns(spec)
                 )
                 session.add(row)
                 rows.append(row)
@@ -296,7 +296,7 @@ class RateOps(StoreBase):
                     expected_version,
                     row.version,
                 )
-            before = _triple(row)
+            before = rate_triple(row)
             # Re-validate the whole rate through RateSpec so one rule set guards every path.
             current = rate_value(row, row.provider.name)
             spec = RateSpec.create(
@@ -313,13 +313,13 @@ class RateOps(StoreBase):
                     current.model_metadata if model_metadata is _UNSET else model_metadata
                 ),
             )
-            for key, value in _spec_columns(spec).items():
+            for key, value in spec_columns(spec).items():
                 if getattr(row, key) != value:
                     setattr(row, key, value)
             if session.is_modified(row):
                 row.updated_at = utcnow()
             session.flush()
-            if _triple(row) != before:
+            if rate_triple(row) != before:
                 insert_history(
                     session,
                     [
@@ -356,7 +356,7 @@ class RateOps(StoreBase):
                         model=row.model,
                         type=row.type,
                         change_type=ChangeType.DELETE,
-                        before=_triple(row),
+                        before=rate_triple(row),
                         after=None,
                         changed_at=utcnow(),
                         actor=self.actor,

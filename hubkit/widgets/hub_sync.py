@@ -21,6 +21,7 @@ from typing import Any
 import ipywidgets as widgets
 import pandas as pd
 
+import hubkit.hub as hub_package
 from hubkit.config import Settings, get_settings
 from hubkit.domain import parse_csv_list
 from hubkit.errors import ValidationError
@@ -88,9 +89,8 @@ def connect_hub(settings: Settings | None = None) -> HubConnection:
             f"HUBKIT_HUB_URL is set: syncing with {hub} (admin token from HUBKIT_HUB_TOKEN: "
             f"{token})",
         )
-    from hubkit.localhub.process import start_local_hub
-
-    local = start_local_hub()
+    # through the hub package's lazy door: the local hub's starter loads only now
+    local = hub_package.start_local_hub()
     # The server also exits with its parent; this also removes its temporary data folder.
     atexit.register(local.stop)
     return HubConnection(
