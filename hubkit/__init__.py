@@ -16,7 +16,7 @@ from hubkit.catalog import (
     load_catalog,
     shipped_catalog_path,
 )
-from hubkit.config import PROJECT_ROOT, Settings, get_settings
+from hubkit.config import PROJECT_ROOT, EnvironmentSettings, Settings, get_settings
 from hubkit.decimals import plain, quantize, to_decimal
 from hubkit.domain import (
     KNOWN_PROVIDERS,
@@ -124,6 +124,7 @@ __all__ = [
     "CredentialInfo",
     "CredentialType",
     "Drift",
+    "EnvironmentSettings",
     "GuardrailError",
     "HistoryEntry",
     "HubError",

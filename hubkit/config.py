@@ -1,4 +1,4 @@
-"""Settings read from the environment (and a ``.env`` file in the project root).
+"""EnvironmentSettings read from the environment (and a ``.env`` file in the project root).
 
 Variables and defaults:
 
@@ -16,7 +16,7 @@ HUBKIT_HUB_TIMEOUT         10 (seconds per request)
 HUBKIT_HUB_MAX_WAIT        60 (seconds hubkit may wait on a 429)
 =========================  ===================================================
 
-The real environment wins over ``.env``. Settings are read when asked for, never cached
+The real environment wins over ``.env``. EnvironmentSettings are read when asked for, never cached
 at import, so tests and notebooks can change the environment.
 """
 
@@ -48,7 +48,13 @@ PACKAGE_DATA = Path(__file__).resolve().parent / "data"
 
 
 @dataclass(frozen=True)
-class Settings:
+class EnvironmentSettings:
+    """Where hubkit reads from and writes to, as the environment (and ``.env``) set it: the
+    data dir, database URL, key file, reports dir, actor, secret keys and the hub's URL and
+    token. Not to confuse with :class:`hubkit.store.OperatorSettings` (currency, credit
+    price and margin, kept in the store) or :class:`hubkit.BillingSettings` (the gateway's
+    billing switches a replay imitates)."""
+
     data_dir: Path
     database_url: str
     key_file: Path
@@ -67,10 +73,10 @@ class Settings:
         shown = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
         shown["database_url"] = _hide_password(self.database_url)
         shown["hub_url"] = _hide_password(self.hub_url)
-        return f"Settings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
+        return f"EnvironmentSettings({', '.join(f'{k}={v!r}' for k, v in shown.items())})"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> EnvironmentSettings:
         env: dict[str, str] = {}
         dotenv = PROJECT_ROOT / ".env"
         if environ is None:
@@ -124,5 +130,9 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
-def get_settings() -> Settings:
-    return Settings.from_env()
+def get_settings() -> EnvironmentSettings:
+    return EnvironmentSettings.from_env()
+
+
+#: The name this type had before it was named for what it holds; kept for existing code.
+Settings = EnvironmentSettings

@@ -17,7 +17,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from hubkit._files import atomic_write_text, private_dir
 from hubkit._readers import read_text
-from hubkit.config import Settings
+from hubkit.config import EnvironmentSettings
 from hubkit.errors import CredentialError, ValidationError
 
 #: what the store's key check value decrypts to (see hubkit.store.schema.KeyCheckRow)
@@ -66,7 +66,7 @@ class Keyring:
     key_file: Path | None = None
 
     @classmethod
-    def load(cls, settings: Settings, *, create: bool = False) -> Keyring:
+    def load(cls, settings: EnvironmentSettings, *, create: bool = False) -> Keyring:
         """Keys from the environment, else the key file (created when ``create``)."""
         if settings.secret_key:
             keys = [_valid_key(settings.secret_key, "HUBKIT_SECRET_KEY")]

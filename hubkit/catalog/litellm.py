@@ -183,7 +183,7 @@ class Catalog:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per entry; costs stay Decimal (object columns)."""
-        import pandas as pd
+        import pandas as pd  # deferred: loading a catalog needs no pandas, only its frames do
 
         rows = [
             {
@@ -204,7 +204,7 @@ class Catalog:
         return pd.DataFrame(rows, columns=columns)
 
     def unmapped_frame(self) -> pd.DataFrame:
-        import pandas as pd
+        import pandas as pd  # deferred: as in to_frame
 
         columns = ["key", "litellm_provider", "mode", "reason"]
         rows = [{c: getattr(u, c) for c in columns} for u in self.unmapped]

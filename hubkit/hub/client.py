@@ -28,7 +28,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from hubkit.config import Settings
+from hubkit.config import EnvironmentSettings
 from hubkit.decimals import plain, quantize, require_decimal
 from hubkit.domain import Caching, CredentialType, RateSpec, RateType, UnitCosts
 from hubkit.errors import HubError, ValidationError
@@ -191,9 +191,9 @@ class HubClient:
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None, **kwargs: Any) -> HubClient:
+    def from_settings(cls, settings: EnvironmentSettings | None = None, **kwargs: Any) -> HubClient:
         """A client for ``HUBKIT_HUB_URL`` with ``HUBKIT_HUB_TOKEN`` (and its timeouts)."""
-        settings = settings or Settings.from_env()
+        settings = settings or EnvironmentSettings.from_env()
         if not settings.hub_url:
             raise ValidationError(
                 "no hub configured: set HUBKIT_HUB_URL to the hub's base URL "

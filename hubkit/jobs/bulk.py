@@ -18,6 +18,7 @@ from hubkit.frames import preview_frame, skipped_frame
 from hubkit.jobs import guardrails
 from hubkit.jobs.context import JobResult, JobRun, Outcome, execute_job
 from hubkit.jobs.params import BulkRateParams
+from hubkit.jobs.push import push_step
 from hubkit.jobs.reports import change_pct_figure
 from hubkit.jobs.status import JobStatus
 from hubkit.pricing import BulkPreview, RateFilter
@@ -169,7 +170,5 @@ def _body(run: JobRun, params: BulkRateParams) -> Outcome:
             f"(history job_run_id {run.run_id})",
         )
     if params.push_to_hub:
-        from hubkit.jobs.push import push_step
-
         status, reason = push_step(store, run.run_id, params.rate_filter, status, reason, details)
     return outcome(status, reason)

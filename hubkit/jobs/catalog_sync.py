@@ -25,6 +25,7 @@ from hubkit.jobs import guardrails
 from hubkit.jobs.bulk import filter_problem
 from hubkit.jobs.context import JobResult, JobRun, Outcome, execute_job
 from hubkit.jobs.params import CatalogSyncParams
+from hubkit.jobs.push import push_step
 from hubkit.jobs.reports import change_pct_figure
 from hubkit.jobs.status import JobStatus
 from hubkit.pricing import change_pct, is_below_cost, margin_rate
@@ -298,8 +299,6 @@ def _body(run: JobRun, params: CatalogSyncParams) -> Outcome:
     else:
         status, reason = _apply(run, params, plan, counts, details)
     if params.push_to_hub:
-        from hubkit.jobs.push import push_step
-
         status, reason = push_step(store, run.run_id, params.rate_filter, status, reason, details)
     return outcome(status, reason)
 

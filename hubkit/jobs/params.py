@@ -16,6 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+from hubkit.catalog import shipped_catalog_path
 from hubkit.config import get_settings
 from hubkit.decimals import plain, to_decimal
 from hubkit.domain import parse_csv_list, validate_provider_name
@@ -214,8 +215,6 @@ class CatalogSyncParams(CommonParams):
 
     @classmethod
     def create(cls, **raw: Any) -> CatalogSyncParams:
-        from hubkit.catalog import shipped_catalog_path
-
         _reject_unknown(raw, SYNC_PARAMETERS, "price-catalog-sync")
         raw = {**SYNC_DEFAULTS, **raw}
         text = parse_text("catalog_path", raw.get("catalog_path"), max_len=1000)

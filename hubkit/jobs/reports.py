@@ -35,10 +35,11 @@ from typing import Any
 import pandas as pd
 
 from hubkit import _files
+from hubkit._files import SUMMARY, read_summary
 
 # Making a run folder and its summary.json is hubkit._files' (hub plans and scenario exports
 # write run folders too); this module writes the jobs' other files and indexes them all.
-from hubkit._files import SUMMARY, read_summary
+from hubkit.errors import StorageError, ValidationError
 from hubkit.frames import to_csv  # noqa: F401 (re-exported for jobs)
 
 CHANGES = "changes.csv"
@@ -62,6 +63,7 @@ def write_csv(path: Path, frame: pd.DataFrame) -> Path:
 # ---- figures ------------------------------------------------------------------------------
 def change_pct_figure(pcts: Iterable[Decimal | None], title: str) -> Any:
     """A histogram of change % (floats are fine here: it is a picture, not a price)."""
+    # deferred: plotly is heavy to load and only a run that draws a figure needs it
     import plotly.graph_objects as go
 
     values = [float(p) for p in pcts if p is not None]
@@ -87,6 +89,7 @@ def write_figure(run_dir: Path, name: str, figure: Any) -> Path:
 # ---- HTML rendering of the executed notebook ----------------------------------------------
 def render_html(notebook: Path) -> Path:
     """``<name>.html`` beside the executed notebook (nbconvert's HTML exporter)."""
+    # deferred: nbconvert (and its template machinery) loads only when a report is rendered
     from nbconvert import HTMLExporter
 
     body, _resources = HTMLExporter().from_filename(str(notebook))
@@ -207,8 +210,6 @@ def prune(reports_dir: Path, keep: int) -> PruneResult:
     ``skipped``. Everything is checked before the first folder is deleted.
     """
     if keep < 0:
-        from hubkit.errors import ValidationError
-
         raise ValidationError(f"--keep must be ≥ 0, got {keep}", field="keep", value=keep)
     ours: list[Path] = []
     skipped: list[tuple[Path, str]] = []
@@ -234,8 +235,6 @@ def prune(reports_dir: Path, keep: int) -> PruneResult:
 
 def _check_deletable(reports_dir: Path, doomed: list[Path]) -> None:
     # All or nothing: a folder that cannot be removed is found before any is.
-    from hubkit.errors import StorageError
-
     if doomed and not os.access(reports_dir, os.W_OK | os.X_OK):
         raise StorageError(f"cannot delete run folders in {reports_dir}: no write permission")
     for folder in doomed:

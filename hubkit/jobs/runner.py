@@ -13,6 +13,7 @@ The kernel learns its run id, folder and lease from ``HUBKIT_JOB_RUN_ID``,
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
@@ -238,6 +239,8 @@ def _execute(
     source: Path, target: Path, parameters: Mapping[str, Any], timeout: float | None
 ) -> str:
     """Execute with papermill; the error as ``"Name: message"`` ("" when the run went through)."""
+    # deferred: papermill (with jupyter_client, nbformat, traitlets) takes seconds to load and
+    # only a job run needs it, not the CLI or the widgets that import the jobs package
     import papermill
     from papermill.exceptions import PapermillExecutionError
     from traitlets.config import Config
@@ -276,6 +279,4 @@ def _render(notebook: Path) -> None:
     try:
         reports.render_html(notebook)
     except Exception:  # a report without its HTML copy is still a report
-        import logging
-
         logging.getLogger(__name__).warning("could not render %s to HTML", notebook, exc_info=True)

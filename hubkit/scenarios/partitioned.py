@@ -334,6 +334,7 @@ def dask_client(
     single-threaded workers is started (processes by default: the replay holds the GIL in
     places) and closed on exit; a Client passed in is used as is and left open.
     """
+    # deferred: dask/distributed are the optional `scale` extra, loaded only for a Dask run
     from distributed import Client, LocalCluster
 
     if isinstance(cluster, Client):
@@ -377,6 +378,7 @@ def _on_dask(
     n_buckets: int | None,
 ) -> tuple[_Job, list[Any]]:  # fmt: skip
     """Run ``job_for(as_of_ns).run`` on every user bucket of ``usage``: (job, results)."""
+    # deferred: the optional `scale` extra (see dask_client)
     import dask.dataframe as dd
     from dask.delayed import delayed
 

@@ -18,6 +18,7 @@ with those rates (for all periods: "what if these had been our prices").
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -222,8 +223,6 @@ def _matches(flt: RateFilter, provider: str, model: str, kind: str) -> bool:
     if flt.types and RateType(kind) not in flt.types:
         return False
     if flt.model_pattern:
-        import fnmatch
-
         return fnmatch.fnmatchcase(model.lower(), flt.model_pattern.lower())
     return True
 

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from hubkit.config import Settings
+from hubkit.config import EnvironmentSettings
 from hubkit.domain import Caching, Rate, RateType, UnitCosts
 from hubkit.errors import ConflictError, HubkitError, NotFoundError, ReadOnlyError, StorageError
 from hubkit.store.schema import RateHistoryRow, RateRow
@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 class StoreBase:
     """Holds the engine and settings; every public operation is one unit of work."""
 
-    def __init__(self, engine: Engine, settings: Settings, *, read_only: bool = False) -> None:
+    def __init__(
+        self, engine: Engine, settings: EnvironmentSettings, *, read_only: bool = False
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self.read_only = read_only

@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import inspect
 
 from hubkit._files import atomic_write_with
-from hubkit.config import Settings, get_settings
+from hubkit.config import EnvironmentSettings, get_settings
 from hubkit.errors import ConflictError, StorageError, ValidationError
 from hubkit.store.engine import make_engine, migrate, schema_is_current
 from hubkit.store.history import HistoryOps
@@ -34,7 +34,7 @@ class Store(ProviderOps, RateOps, HistoryOps, SettingsOps, CatalogOps):
         cls,
         url: str | None = None,
         *,
-        settings: Settings | None = None,
+        settings: EnvironmentSettings | None = None,
         read_only: bool = False,
         migrate_schema: bool = True,
     ) -> Store:

@@ -43,7 +43,13 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from hubkit.errors import ValidationError
-from hubkit.usage.schema import COUNT_COLUMNS, TEXT_COLUMNS, USAGE_COLUMNS, validate_usage
+from hubkit.usage.schema import (
+    COUNT_COLUMNS,
+    TEXT_COLUMNS,
+    USAGE_COLUMNS,
+    empty_usage,
+    validate_usage,
+)
 
 __all__ = [
     "DATASET_SCHEMA",
@@ -293,8 +299,6 @@ class UsageDataset:
         """All calls of one bucket as a usage frame (every call of its users)."""
         files = self.files(bucket, months)
         if not files:
-            from hubkit.usage.schema import empty_usage
-
             return empty_usage()
         table = pq.read_table(files, schema=DATASET_SCHEMA)
         # Files carry their own dictionaries; unify once so pandas gets one categorical.
@@ -316,8 +320,6 @@ class UsageDataset:
         """The whole dataset in memory (small datasets, tests)."""
         frames = [frame for _, frame in self.iter_buckets()]
         if not frames:
-            from hubkit.usage.schema import empty_usage
-
             return empty_usage()
         return validate_usage(pd.concat(frames, ignore_index=True))
 

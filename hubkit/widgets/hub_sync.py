@@ -22,7 +22,7 @@ import ipywidgets as widgets
 import pandas as pd
 
 import hubkit.hub as hub_package
-from hubkit.config import Settings, get_settings
+from hubkit.config import EnvironmentSettings, get_settings
 from hubkit.domain import parse_csv_list
 from hubkit.errors import ValidationError
 from hubkit.hub.apply import ApplyReport, ItemStatus, apply
@@ -77,7 +77,7 @@ class HubConnection:
             self.local.stop()
 
 
-def connect_hub(settings: Settings | None = None) -> HubConnection:
+def connect_hub(settings: EnvironmentSettings | None = None) -> HubConnection:
     """The configured hub (HUBKIT_HUB_URL + HUBKIT_HUB_TOKEN), else a local hub started now."""
     settings = settings or get_settings()
     if settings.hub_url:

@@ -14,10 +14,11 @@ from typing import Any
 import ipywidgets as widgets
 import pandas as pd
 
-from hubkit.config import Settings, get_settings
+from hubkit.config import EnvironmentSettings, get_settings
 from hubkit.domain import CredentialType, ProviderSpec, masked_url
 from hubkit.errors import NotFoundError, ValidationError
 from hubkit.frames import credentials_frame, providers_frame
+from hubkit.hub.client import HubClient
 from hubkit.store import CredentialInfo, Provider, Store
 from hubkit.widgets._common import (
     AppState,
@@ -57,18 +58,11 @@ CREDENTIAL_COLUMNS = {
 }
 
 
-def default_hub_factory(settings: Settings | None = None) -> HubFactory | None:
-    """A factory for ``HubClient.from_settings`` when HUBKIT_HUB_URL is set, else None.
-
-    None too while :mod:`hubkit.hub.client` cannot be imported: the app then simply has no
-    "test against hub" button.
-    """
+def default_hub_factory(settings: EnvironmentSettings | None = None) -> HubFactory | None:
+    """A factory for ``HubClient.from_settings`` when HUBKIT_HUB_URL is set, else None (the
+    app then simply has no "test against hub" button)."""
     settings = settings or get_settings()
     if not settings.hub_url:
-        return None
-    try:
-        from hubkit.hub.client import HubClient
-    except ImportError:
         return None
     return lambda: HubClient.from_settings(settings)
 

@@ -9,7 +9,7 @@ import sys
 
 from hubkit import __version__
 from hubkit.catalog import load_catalog, shipped_catalog_path
-from hubkit.config import Settings, get_settings
+from hubkit.config import EnvironmentSettings, get_settings
 from hubkit.demo import ensure_demo_providers
 from hubkit.hub.redact import redact_url
 from hubkit.store import Store
@@ -37,7 +37,9 @@ def seed_sample_data(store: Store) -> bool:
     return True
 
 
-def open_workbench_store(*, seed_if_empty: bool = True, settings: Settings | None = None) -> Store:
+def open_workbench_store(
+    *, seed_if_empty: bool = True, settings: EnvironmentSettings | None = None
+) -> Store:
     """The store named by HUBKIT_DATABASE_URL (default: the embedded SQLite file).
 
     With ``seed_if_empty`` a brand-new store gets the sample data, so every notebook runs
@@ -49,7 +51,7 @@ def open_workbench_store(*, seed_if_empty: bool = True, settings: Settings | Non
     return store
 
 
-def environment_summary(store: Store, settings: Settings | None = None) -> str:
+def environment_summary(store: Store, settings: EnvironmentSettings | None = None) -> str:
     """Which Python, which database, which folders: the first thing to check in a notebook.
 
     Never shows a secret: the database URL's password is hidden and the hub token is only
