@@ -85,6 +85,7 @@ class JobResult(FinishedRun):
 
     def figure_html(self) -> Any:
         """The figure as an HTML snippet (plotly.js from its CDN), or a note without one."""
+        # deferred: IPython is the notebook's; a job imported outside one never loads it
         from IPython.display import HTML
 
         if self.figure is None:

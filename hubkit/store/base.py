@@ -18,10 +18,7 @@ from hubkit.config import EnvironmentSettings
 from hubkit.domain import Caching, Rate, RateType, UnitCosts
 from hubkit.errors import ConflictError, HubkitError, NotFoundError, ReadOnlyError, StorageError
 from hubkit.store.schema import RateHistoryRow, RateRow
-from hubkit.store.values import HistoryEntry
-
-if TYPE_CHECKING:
-    from hubkit.store.values import OperatorSettings
+from hubkit.store.values import HistoryEntry, OperatorSettings
 
 
 class StoreBase:

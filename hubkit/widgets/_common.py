@@ -14,16 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import ipywidgets as widgets
 import pandas as pd
 
 from hubkit.decimals import plain
 from hubkit.errors import HubkitError
-
-if TYPE_CHECKING:
-    from hubkit.store import OperatorSettings
+from hubkit.store import OperatorSettings
 
 #: ``progress(done, total)``: how long work reports how far it got (the views draw a bar).
 Progress = Callable[[int, int], None]
