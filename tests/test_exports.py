@@ -66,9 +66,12 @@ def test_exported_classes_show_the_public_path() -> None:
     classes = [getattr(hubkit, n) for n in hubkit.__all__ if isinstance(getattr(hubkit, n), type)]
     assert len(classes) > 40
     assert {c.__module__ for c in classes} == {"hubkit"}
+    # every class under its own name, but the old names kept as aliases of renamed ones
+    aliases = {"Settings": "EnvironmentSettings"}
     assert [c.__qualname__ for c in classes] == [
-        n for n in hubkit.__all__ if isinstance(getattr(hubkit, n), type)
+        aliases.get(n, n) for n in hubkit.__all__ if isinstance(getattr(hubkit, n), type)
     ]
+    assert all(getattr(hubkit, old) is getattr(hubkit, new) for old, new in aliases.items())
 
 
 def test_exported_values_pickle_by_their_public_path() -> None:
