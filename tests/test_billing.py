@@ -36,7 +36,7 @@ from hubkit.domain import BILLING, Billing, RateType, billing_of
 from hubkit.errors import ValidationError
 from hubkit.pricing import call_credits
 from hubkit.replay.timeline import RateBook, load_rate_timeline, price_exact, validate_timeline
-from hubkit.store.schema import RateRow
+from hubkit.store.schema import RateHistoryRow, RateRow, rate_periods_table, usage_table
 from hubkit.usage.gateway import read_hub_export
 from hubkit.usage.schema import inapplicable_counts, validate_usage
 from hubkit.usage.sql import (
@@ -45,7 +45,6 @@ from hubkit.usage.sql import (
     create_usage_tables,
     is_exact,
     load_usage,
-    usage_table,
 )
 from hubkit.usage.synthetic import generate_usage
 
@@ -88,6 +87,19 @@ def test_one_row_per_rate_type_billing_what_domain_md_says() -> None:
         billing_of("audio")
     with pytest.raises(ValueError, match="output must be one of"):
         Billing("speech", "characters")
+
+
+def test_every_billed_type_name_fits_the_stores_type_columns() -> None:
+    """A new rate type needs no migration only while its name fits every ``type`` column."""
+    columns = [
+        RateRow.__table__.c.type,
+        RateHistoryRow.__table__.c.type,
+        usage_table.c.type,
+        rate_periods_table.c.type,
+    ]
+    for name in BILLING:
+        for column in columns:
+            assert len(name) <= column.type.length, (name, column)
 
 
 def test_the_catalog_modes_come_from_the_table() -> None:
