@@ -79,7 +79,8 @@ test-lowest: venv ## The suite on the lowest versions pyproject.toml allows (kee
 	bash scripts/install-system-deps.sh
 	$(LOWEST_VENV)/bin/python -m pytest --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS)
 
-# `make soak N=5 SOAK_ARGS="-k drop --no-hog"`: rounds, and options for scripts/soak.py.
+# `make soak N=5 SOAK_ARGS="-k drop --no-hog"`: rounds, and options for scripts/soak.py
+# (`--parallel 2`: two rounds at a time on top of the hog).
 N ?= 20
 SOAK_ARGS ?=
 

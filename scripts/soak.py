@@ -2,13 +2,17 @@
 
     python scripts/soak.py                 # 20 rounds, every core kept busy meanwhile
     python scripts/soak.py --count 5 -k drop --no-hog
+    python scripts/soak.py --parallel 2   # two rounds at a time: more load, less wall time
 
 The selection is every test marked ``soak`` (``pytest.mark.soak``, registered in
 pyproject.toml): modules that inject faults or race threads/processes mark themselves
 with ``pytestmark``. Each round is a fresh ``python -m pytest`` process writing a JUnit
-report into a temporary folder, so no state leaks from one round into the next. While the
-rounds run, one busy process per core loads the machine (a loaded CI box is where timing
-assumptions break); the hog is always stopped, on Ctrl-C too.
+report into a temporary folder, with its own ``--basetemp`` (so no round, and no other pytest
+on the machine, prunes another's temporary files), and no state leaks from one round into
+the next. While the rounds run, one busy process per core loads the machine (a loaded CI box
+is where timing assumptions break); the hog is always stopped, on Ctrl-C too. ``--parallel K``
+runs K rounds at once on top of the hog: a harsher load in less wall time, since the rounds
+together get a larger share of the CPUs the hog competes for.
 
 At the end a table lists every test that failed in any round (failures/N) with its first
 failure line, and the wall time per round; the exit status is 1 if anything failed. A
@@ -25,10 +29,12 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,24 +125,59 @@ def _sigterm_as_interrupt(_signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+class Running:
+    """The pytest processes of the rounds under way, so an interrupt can stop every one."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._procs: set[subprocess.Popen[bytes]] = set()
+        self.stopping = False
+
+    def add(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._procs.add(proc)
+            stop = self.stopping
+        if stop:  # started just as the interrupt came: stop it too
+            _interrupt(proc)
+
+    def discard(self, proc: subprocess.Popen[bytes]) -> None:
+        with self._lock:
+            self._procs.discard(proc)
+
+    def interrupt_all(self) -> None:
+        with self._lock:
+            self.stopping = True
+            procs = list(self._procs)
+        for proc in procs:
+            _interrupt(proc)
+
+
 def run_round(
-    number: int, files: Sequence[Path], out_dir: Path, pytest_args: Sequence[str]
+    number: int,
+    files: Sequence[Path],
+    out_dir: Path,
+    pytest_args: Sequence[str],
+    running: Running | None = None,
 ) -> Round:
     report = out_dir / f"round-{number:03d}.xml"
     log = out_dir / f"round-{number:03d}.log"
     cmd = [
         sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-        "-m", MARKER, f"--junitxml={report}", *pytest_args,
-        *(str(f.relative_to(REPO)) for f in files),
+        "-m", MARKER, f"--junitxml={report}", f"--basetemp={out_dir / f'tmp-{number:03d}'}",
+        *pytest_args, *(str(f.relative_to(REPO)) for f in files),
     ]  # fmt: skip
     started = time.monotonic()
+    running = running or Running()
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+        running.add(proc)
         try:
             returncode = proc.wait()
         except KeyboardInterrupt:
             _interrupt(proc)
             raise
+        finally:
+            running.discard(proc)
     result = Round(number, time.monotonic() - started, returncode, log=log)
     if report.is_file():
         result.tests, result.skipped, result.failed = read_report(report)
@@ -193,11 +234,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--hogs", type=int, default=os.cpu_count() or 1, help="busy processes (default: cores)"
     )
+    parser.add_argument(
+        "--parallel", type=int, default=1, help="rounds at once, on top of the hog (default 1)"
+    )
     parser.add_argument("--timeout", type=int, default=900, help="pytest-timeout per test")
     parser.add_argument("--keep", action="store_true", help="keep the reports and logs")
     args = parser.parse_args(argv)
     if args.count < 1:
         parser.error("--count must be at least 1")
+    if args.parallel < 1:
+        parser.error("--parallel must be at least 1")
     files = soak_files()
     if not files:
         print(f"no test module is marked {MARKER!r}", file=sys.stderr)
@@ -207,28 +253,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         pytest_args += ["-k", args.keyword]
     hogs = 0 if args.no_hog else args.hogs
     out_dir = Path(tempfile.mkdtemp(prefix="hubkit-soak-"))
-    print(f"soak: {args.count} round(s) of {len(files)} module(s), {hogs} CPU hog(s)", flush=True)
+    print(
+        f"soak: {args.count} round(s) of {len(files)} module(s), {hogs} CPU hog(s), "
+        f"{args.parallel} round(s) at a time",
+        flush=True,
+    )
     for f in files:
         print(f"  {f.relative_to(REPO)}", flush=True)
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     rounds: list[Round] = []
     started = time.monotonic()
     interrupted = False
+    running = Running()
+    pool = ThreadPoolExecutor(max_workers=args.parallel)
     try:
         with cpu_hog(hogs):
-            for number in range(1, args.count + 1):
-                r = run_round(number, files, out_dir, pytest_args)
+            futures = [
+                pool.submit(run_round, number, files, out_dir, pytest_args, running)
+                for number in range(1, args.count + 1)
+            ]
+            for future in as_completed(futures):
+                r = future.result()
                 rounds.append(r)
                 status = "ok" if not r.failed else f"{len(r.failed)} FAILED"
                 print(
-                    f"round {number}/{args.count}: {r.tests} tests, {status}, {r.seconds:.0f} s",
+                    f"round {r.number}/{args.count}: {r.tests} tests, {status}, {r.seconds:.0f} s",
                     flush=True,
                 )
                 for test_id in r.failed:
                     print(f"    {test_id}", flush=True)
     except KeyboardInterrupt:
         interrupted = True
+        running.interrupt_all()
         print("\ninterrupted: the hog is stopped; summary of the finished rounds", flush=True)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    rounds.sort(key=lambda r: r.number)
     print()
     print(summarise(rounds, args.count, time.monotonic() - started))
     failed = interrupted or any(r.failed for r in rounds)

@@ -89,3 +89,25 @@ def test_the_script_runs_rounds_and_exits_0_when_all_pass(tmp_path: Path) -> Non
     assert done.returncode == 0, done.stdout + done.stderr
     assert "round 2/2: 3 tests, ok" in done.stdout
     assert "no failures in 2 round(s)" in done.stdout
+
+
+def test_rounds_run_side_by_side_each_in_its_own_basetemp(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "scripts/soak.py", "--count", "2", "--parallel", "2", "--no-hog",
+         "--keep", "-k", "lost_answer"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "2 round(s) at a time" in done.stdout
+    assert "no failures in 2 round(s)" in done.stdout
+    (out_dir,) = tmp_path.glob("hubkit-soak-*")
+    # each round's pytest kept its temporary files apart from the other's (and from any other
+    # pytest on the machine, whose numbered-dir cleanup could otherwise prune them)
+    assert (out_dir / "tmp-001").is_dir() and (out_dir / "tmp-002").is_dir()
+    assert {p.name for p in out_dir.glob("round-*.xml")} == {"round-001.xml", "round-002.xml"}
+
+
+def test_parallel_must_be_positive() -> None:
+    with pytest.raises(SystemExit):
+        soak.main(["--parallel", "0"])
