@@ -67,10 +67,6 @@ def _rate_text(value: Any, field: str) -> str:
     return plain(quantize(require_decimal(value, field))) or "0"
 
 
-def _cost_text(value: Any, field: str) -> str:
-    return plain(require_decimal(value, field)) or "0"
-
-
 def _given(**fields: Any) -> dict[str, Any]:
     """The body fields that were given: None means "not sent" (the hub keeps or defaults it)."""
     return {name: value for name, value in fields.items() if value is not None}

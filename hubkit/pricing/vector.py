@@ -105,7 +105,6 @@ COUNTS = (
     "images",
     "seconds",
 )
-_EXTRA_COUNTS = COUNTS[2:]
 # Priced densely on every call, whatever the mix: most calls are chat calls with both.
 _DENSE = ("input_tokens", "output_tokens")
 

@@ -14,9 +14,7 @@ This package re-exports the names ``hubkit.replay`` has always offered.
 from __future__ import annotations
 
 from hubkit.replay.engine import (
-    Behaviour,
     Kpis,
-    PreparedUsage,
     ReplayResult,
     buyer_draws,
     combine_results,
@@ -24,9 +22,9 @@ from hubkit.replay.engine import (
     prepare,
     replay,
     replay_partition,
-    timeline_from_rates,
-    validate_timeline,
 )
+from hubkit.replay.inputs import Behaviour, PreparedUsage
+from hubkit.replay.timeline import timeline_from_rates, validate_timeline
 
 __all__ = [
     "Behaviour",

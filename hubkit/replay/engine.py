@@ -33,20 +33,11 @@ from hubkit.pricing.rules import validate_credit_price
 from hubkit.replay.frames import calls_frame, ledger_frame, models_frame, users_frame
 from hubkit.replay.inputs import Behaviour, PreparedUsage
 from hubkit.replay.ledger import LedgerArrays, LedgerPolicy, UserCalls, settle, settle_totals
-from hubkit.replay.timeline import (
-    COUNTS,
-    RateArrays,
-    RateBook,
-    price_arrays,
-    timeline_from_rates,
-    validate_timeline,
-)
+from hubkit.replay.timeline import COUNTS, RateArrays, RateBook, price_arrays
 from hubkit.usage.schema import to_ns, validate_usage
 
 __all__ = [
-    "Behaviour",
     "Kpis",
-    "PreparedUsage",
     "ReplayResult",
     "buyer_draws",
     "combine_results",
@@ -54,8 +45,6 @@ __all__ = [
     "prepare",
     "replay",
     "replay_partition",
-    "timeline_from_rates",
-    "validate_timeline",
 ]
 
 _NS_PER_DAY = 86_400 * 10**9

@@ -19,7 +19,8 @@ import pandas as pd
 from hubkit.billing_settings import BillingSettings
 from hubkit.decimals import EXACT, ZERO
 from hubkit.pricing.rules import validate_credit_price
-from hubkit.replay.engine import Behaviour, buyer_draws
+from hubkit.replay.engine import buyer_draws
+from hubkit.replay.inputs import Behaviour
 from hubkit.replay.timeline import price_exact
 from hubkit.usage.schema import to_ns, validate_usage
 

@@ -37,7 +37,8 @@ from hubkit.decimals import require_decimal
 from hubkit.domain import Rate
 from hubkit.errors import ValidationError
 from hubkit.pricing.rules import RateFilter, is_below_cost, validate_credit_price, validate_margin
-from hubkit.replay.engine import Behaviour, Kpis, buyer_draws
+from hubkit.replay.engine import Kpis, buyer_draws
+from hubkit.replay.inputs import Behaviour
 from hubkit.replay.ledger import NEVER
 from hubkit.replay.timeline import RateBook
 from hubkit.scenarios.scenario import (

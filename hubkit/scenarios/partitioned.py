@@ -47,7 +47,8 @@ import pandas as pd
 from hubkit.billing_settings import BillingSettings
 from hubkit.errors import ValidationError
 from hubkit.pricing.rules import RateFilter, validate_credit_price, validate_margin
-from hubkit.replay.engine import Behaviour, ReplayResult, combine_results, prepare, replay_partition
+from hubkit.replay.engine import ReplayResult, combine_results, prepare, replay_partition
+from hubkit.replay.inputs import Behaviour
 from hubkit.replay.timeline import RateBook, timeline_from_rates
 from hubkit.scenarios.grid import combine_grids, scenario_grid
 from hubkit.scenarios.scenario import ScenarioBase

@@ -38,7 +38,8 @@ from hubkit.pricing.rules import (
     validate_credit_price,
     validate_margin,
 )
-from hubkit.replay.engine import Behaviour, PreparedUsage, ReplayResult, prepare, replay_partition
+from hubkit.replay.engine import ReplayResult, prepare, replay_partition
+from hubkit.replay.inputs import Behaviour, PreparedUsage
 from hubkit.replay.timeline import (
     RateArrays,
     RateBook,
