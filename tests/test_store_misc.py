@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 import subprocess
 import threading
 from decimal import Decimal
@@ -24,7 +25,7 @@ from hubkit.errors import (
     ValidationError,
 )
 from hubkit.store import OperatorSettings, Store
-from hubkit.store.engine import schema_is_current
+from hubkit.store.engine import make_engine, schema_is_current
 from hubkit.store.schema import Base
 
 pytestmark = pytest.mark.store("sqlite", "postgres")
@@ -104,6 +105,27 @@ def test_bad_database_urls_are_storage_errors(tmp_path: Path) -> None:
         Store.open("mysql://u@localhost/db")
     with pytest.raises(StorageError, match="SQLite file"):
         Store.open("sqlite://")
+
+
+def test_a_new_store_file_is_born_in_wal_mode_so_no_opener_has_to_switch_it(
+    tmp_path: Path,
+) -> None:
+    """Switching to WAL needs an exclusive lock, and SQLite refuses it at once ("database is
+    locked", no busy wait) while another connection holds the file: concurrent first opens
+    of a new store raced there (a fresh-clone run failed the test below that way)."""
+    path = tmp_path / "new" / "hubkit.db"
+    make_engine(f"sqlite:///{path}")  # creates the file, connects nowhere
+    assert [p.name for p in path.parent.iterdir()] == ["hubkit.db"]  # no temporary left
+    raw = sqlite3.connect(path, isolation_level=None)
+    try:
+        assert raw.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        # a reader holding the file does not stop a new opener: there is nothing to switch
+        raw.execute("BEGIN")
+        raw.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        with Store.open(f"sqlite:///{path}") as store:
+            assert store.list_rates() == []
+    finally:
+        raw.close()
 
 
 @pytest.mark.soak

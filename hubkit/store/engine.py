@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
+import tempfile
 import threading
 import zlib
 from collections.abc import Iterator
@@ -77,21 +79,35 @@ def _masked_reason(exc: BaseException, url: str) -> str:
 
 
 def _create_private(path: Path) -> None:
-    """Make a new database file 0600 (its folder 0700 if new) before SQLite does.
+    """Make a new database file 0600 (its folder 0700 if new), already in WAL mode.
 
     SQLite would create it with the umask's mode (often world-readable) and gives its
     -wal/-shm files the database file's mode, so setting it here covers all three.
+    The file is made under a temporary name and linked into place: switching a database
+    to WAL needs an exclusive lock, and SQLite answers "database is locked" at once (no
+    busy wait) to a connection switching it while another does the same, which is what
+    concurrent first opens of a new store did. A file that appears already in WAL mode
+    leaves nothing to switch.
     """
     if path.exists():
         return
     if not path.parent.exists():
         private_dir(path.parent)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".new")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
-    except FileExistsError:  # another process or thread made it first
-        return
-    os.fchmod(fd, PRIVATE_FILE)
-    os.close(fd)
+        os.fchmod(fd, PRIVATE_FILE)
+        os.close(fd)
+        con = sqlite3.connect(tmp)
+        try:
+            con.execute("PRAGMA journal_mode=WAL")  # persistent: written into the header
+        finally:
+            con.close()
+        try:
+            os.link(tmp, path)  # never replaces: another process or thread may have won
+        except FileExistsError:
+            pass
+    finally:
+        os.unlink(tmp)
 
 
 def _sqlite_engine(database: str, *, read_only: bool) -> Engine:
