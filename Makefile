@@ -49,6 +49,13 @@ $(STAMP): $(LOCK) $(UV_LOCK) pyproject.toml
 		--require-hashes --no-deps -r $(UV_LOCK)
 	$(UV) pip sync --python $(BIN)/python --require-hashes $(LOCK)
 	$(UV) pip install --python $(BIN)/python --no-deps --no-build-isolation -e .
+	@# .gitattributes names the filter; its command is this clone's, so it is set here
+	if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		git config filter.nbstripout.clean "'$(abspath $(BIN))/python' -m nbstripout --keep-id" && \
+		git config filter.nbstripout.smudge cat && \
+		git config filter.nbstripout.required true && \
+		git config diff.ipynb.textconv "'$(abspath $(BIN))/python' -m nbstripout --keep-id -t"; \
+	fi
 	touch $(STAMP)
 
 lock: ## Upgrade the lock on purpose: newest versions within pyproject.toml's bounds
@@ -99,11 +106,15 @@ format: venv ## Reformat code and apply safe ruff fixes
 	$(BIN)/ruff format $(CODE)
 	$(BIN)/ruff check --fix $(CODE)
 
-lab: venv ## Open the notebooks in JupyterLab
-	$(BIN)/jupyter lab $(ROOT_FLAG) notebooks/
+# The project's lab defaults (jupyter/labconfig: no news prompt, no update check) come
+# first on Jupyter's config path.
+JUPYTER_ENV := JUPYTER_CONFIG_PATH=$(CURDIR)/jupyter
+
+lab: venv ## Open the notebooks in JupyterLab (outputs stay out of git: nbstripout)
+	$(JUPYTER_ENV) $(BIN)/jupyter lab $(ROOT_FLAG) notebooks/
 
 app: venv ## Serve the margin-scenarios notebook as a web app (Voila, code hidden, read-only)
-	$(BIN)/voila $(APP_NOTEBOOK) --strip_sources=True --no-browser \
+	$(JUPYTER_ENV) $(BIN)/voila $(APP_NOTEBOOK) --strip_sources=True --no-browser \
 		--Voila.ip=127.0.0.1 --port=$(APP_PORT)
 
 bench: venv ## Run every benchmarks/bench_*.py at full size (prints ratios)

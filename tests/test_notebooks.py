@@ -118,3 +118,40 @@ def test_bulk_notebook_seeds_a_fresh_store_and_shows_the_app(
     with Store.open(sqlite_url) as store:
         assert len(store.list_rates()) > 100
         assert {p.name for p in store.list_providers()} >= {"openai", "anthropic"}
+
+
+def _git(*args: str, stdin: bytes | None = None) -> str:
+    import subprocess
+
+    done = subprocess.run(
+        ["git", "-C", str(NOTEBOOKS_DIR.parent), *args],
+        input=stdin, capture_output=True, check=True,
+    )  # fmt: skip
+    return done.stdout.decode().strip()
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS + sorted((NOTEBOOKS_DIR / "jobs").glob("*.ipynb")),
+                         ids=lambda p: p.stem)  # fmt: skip
+def test_a_notebook_run_in_jupyterlab_is_committed_without_its_outputs(
+    notebook: Path, tmp_path: Path
+) -> None:
+    """`make venv` sets up the nbstripout filter that .gitattributes names: whatever a run in
+    JupyterLab autosaves, git stores the notebook as committed (the same blob)."""
+    if not (NOTEBOOKS_DIR.parent / ".git").exists():
+        pytest.skip("not a git checkout: the filter is git's")
+    rel = str(notebook.relative_to(NOTEBOOKS_DIR.parent))
+    assert _git("check-attr", "filter", "--", rel).endswith(": nbstripout")
+    assert "nbstripout" in _git("config", "filter.nbstripout.clean"), "run `make venv`"
+    nb = nbformat.read(notebook, as_version=4)
+    for n, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
+        cell.execution_count = n + 1
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"ran {n}\n")]
+    dirty = tmp_path / notebook.name
+    nbformat.write(nb, dirty)
+    assert dirty.read_bytes() != notebook.read_bytes()
+    stored_dirty = _git("hash-object", f"--path={rel}", str(dirty))
+    stored_clean = _git("hash-object", f"--path={rel}", str(notebook))
+    assert stored_dirty == stored_clean
+    assert stored_clean == _git("hash-object", "--no-filters", str(notebook)), (
+        f"{rel} is committed with outputs or ids the filter would change"
+    )

@@ -11,6 +11,7 @@ lets the lock go. Under plain ``papermill`` the run id and folder are made here;
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -83,14 +84,30 @@ class JobResult(FinishedRun):
             columns=["rate_id", "provider", "model", "type", "reasons"],
         )
 
-    def figure_html(self) -> Any:
-        """The figure as an HTML snippet (plotly.js from its CDN), or a note without one."""
-        # deferred: IPython is the notebook's; a job imported outside one never loads it
-        from IPython.display import HTML
+    def overview_table(self) -> Any:
+        """:meth:`overview` as the report shows it (HTML, decimals plain)."""
+        return _html(reports.table_html(self.overview()))
 
+    def refused_table(self) -> Any:
+        """The refused rates and why, or "none refused" (HTML, for the report)."""
+        return _html(
+            "<h4>Refused by the guardrails</h4>"
+            + reports.table_html(self.refused_frame(), empty="none refused")
+        )
+
+    def changes_table(self) -> Any:
+        """Every change, old → new, in full (HTML, decimals plain), or "no changes"."""
+        frame = self.changes if self.changes is not None else pd.DataFrame()
+        return _html(reports.table_html(frame, empty="no changes"))
+
+    def figure_html(self) -> Any:
+        """The figure for the notebook and its report, or a note without one.
+
+        Carries both the plotly figure (JupyterLab draws it with its plotly extension) and
+        an HTML snippet without plotly.js (the report loads the run folder's copy)."""
         if self.figure is None:
-            return HTML("<p>(no figure: nothing changed)</p>")
-        return HTML(self.figure.to_html(include_plotlyjs="cdn", full_html=False))
+            return _html("<p>(no figure: nothing changed)</p>")
+        return _FigureOutput(self.figure)
 
     def raise_for_status(self) -> None:
         """Raise for anything but success, so plain papermill (and cron) exit non-zero."""
@@ -282,3 +299,23 @@ def execute_job(
         if not outcome.status.ok:
             print(f"error: {outcome.status.value}: {outcome.reason}", file=sys.stderr)
         return run.finish(outcome)
+
+
+class _FigureOutput:
+    """A figure as two outputs at once: plotly's own JSON and a plotly.js-free snippet."""
+
+    def __init__(self, figure: Any) -> None:
+        self._figure = figure
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        return {
+            "application/vnd.plotly.v1+json": json.loads(self._figure.to_json()),
+            "text/html": self._figure.to_html(include_plotlyjs=False, full_html=False),
+        }
+
+
+def _html(text: str) -> Any:
+    # deferred: IPython is the notebook's; a job imported outside one never loads it
+    from IPython.display import HTML
+
+    return HTML(text)

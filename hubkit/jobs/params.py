@@ -9,6 +9,7 @@ Store URL, hub token and keys never come from here: they are read from the envir
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from decimal import Decimal
@@ -150,6 +151,29 @@ class CommonParams:
             else:
                 out[f.name] = value
         return out
+
+    def _repr_html_(self) -> str:
+        # the report shows what the run was asked to do, in words, not as a dataclass repr
+        rows = "".join(
+            f"<tr><td>{html.escape(name)}</td><td>{html.escape(_shown(name, value))}</td></tr>"
+            for name, value in self.as_dict().items()
+        )
+        return f"<table><tr><th>parameter</th><th>value</th></tr>{rows}</table>"
+
+
+_EMPTY_MEANS = {"providers": "all", "types": "all", "model_pattern": "all", "reason": "none"}
+
+
+def _shown(name: str, value: Any) -> str:
+    if value is None:
+        if name == "max_change_pct":
+            return "no limit"
+        return "the store's setting" if name in ("profit_margin", "credit_price") else "not set"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if value == "":
+        return _EMPTY_MEANS.get(name, "none")
+    return str(value)
 
 
 def _reject_unknown(raw: Mapping[str, Any], allowed: set[str], job: str) -> None:

@@ -43,6 +43,7 @@ from hubkit.errors import StorageError, ValidationError
 from hubkit.frames import to_csv  # noqa: F401 (re-exported for jobs)
 
 CHANGES = "changes.csv"
+PLOTLY_JS = "plotly.min.js"
 FIGURES = "figures"
 _RUN_FOLDER = re.compile(r"^\d{8}T\d{6}Z-[a-z0-9-]+$")
 INDEX_COLUMNS = [
@@ -79,23 +80,68 @@ def change_pct_figure(pcts: Iterable[Decimal | None], title: str) -> Any:
 
 
 def write_figure(run_dir: Path, name: str, figure: Any) -> Path:
-    # plotly.js from its CDN keeps each report small; the numbers are in changes.csv anyway.
+    """``figures/<name>.html``, drawn by the run folder's own copy of plotly.js (offline)."""
+    write_plotlyjs(run_dir)
     path = run_dir / FIGURES / f"{name}.html"
+    src = f"../{PLOTLY_JS}"
     return _files.atomic_write_with(
-        path, lambda tmp: figure.write_html(str(tmp), include_plotlyjs="cdn", full_html=True)
+        path, lambda tmp: figure.write_html(str(tmp), include_plotlyjs=src, full_html=True)
     )
 
 
+def write_plotlyjs(run_dir: Path) -> Path:
+    """plotly.js, once per run folder: its figures and its report load it from there, so a
+    report opened from disk with no network draws them (3.6 MB, not one copy per figure)."""
+    path = run_dir / PLOTLY_JS
+    if not path.is_file():
+        # deferred: plotly is heavy to load and only a run that draws a figure needs it
+        from plotly.offline import get_plotlyjs
+
+        _files.atomic_write_text(path, get_plotlyjs())
+    return path
+
+
 # ---- HTML rendering of the executed notebook ----------------------------------------------
+_TEMPLATE_DIR = Path(__file__).with_name("report_template")
+_PLOTLY_MARKERS = ("plotly-graph-div", "application/vnd.plotly.v1+json")
+
+
 def render_html(notebook: Path) -> Path:
-    """``<name>.html`` beside the executed notebook (nbconvert's HTML exporter)."""
+    """``<name>.html`` beside the executed notebook: what was found, for people, offline.
+
+    nbconvert's lab look without code cells or prompts, and without anything fetched from
+    the network (see ``report_template/hubkit-report.html.j2``); figures use the run folder's
+    plotly.js.
+    """
     # deferred: nbconvert (and its template machinery) loads only when a report is rendered
     from nbconvert import HTMLExporter
 
-    body, _resources = HTMLExporter().from_filename(str(notebook))
+    exporter = HTMLExporter(
+        extra_template_paths=[str(_TEMPLATE_DIR)],
+        template_file="hubkit-report.html.j2",
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
+    resources: dict[str, Any] = {}
+    if any(marker in notebook.read_text(encoding="utf-8") for marker in _PLOTLY_MARKERS):
+        write_plotlyjs(notebook.parent)
+        resources["plotlyjs_src"] = PLOTLY_JS
+    body, _resources = exporter.from_filename(str(notebook), resources=resources)
     target = notebook.with_suffix(".html")
     _files.atomic_write_text(target, body)
     return target
+
+
+# ---- tables in a report -------------------------------------------------------------------
+def table_html(frame: pd.DataFrame, *, empty: str = "none") -> str:
+    """Every row of ``frame`` as an HTML table, Decimals plain (``0.0000001``, never
+    ``1.02E-7`` or padded zeros); an empty frame says ``empty`` instead of a bare header."""
+    if frame.empty:
+        return f'<p class="hubkit-empty"><i>{html.escape(empty)}</i></p>'
+    shown = _files.plain_frame(frame).astype(object)
+    shown = shown.where(shown.notna(), "")
+    return str(shown.to_html(index=False, escape=True, border=0, classes="hubkit-report"))
 
 
 # ---- index and pruning -----------------------------------------------------------------

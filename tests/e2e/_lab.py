@@ -47,13 +47,12 @@ KERNEL_READY_JS = """(path) => {
   return !!kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle';
 }"""
 
+#: The news prompt is off by the project's own lab defaults (jupyter/labconfig, which
+#: `make lab` and `make app` put on JUPYTER_CONFIG_PATH, as :func:`jupyter_env` does).
 _SETTINGS = {
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
-        "fetchNews": "false",
-        "checkForUpdates": False,
-    },
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"autoStartDefaultKernel": True},
 }
+PROJECT_JUPYTER_CONFIG = Path(__file__).resolve().parents[2] / "jupyter"
 
 
 @dataclass
@@ -111,6 +110,7 @@ def jupyter_env(workdir: Path, base: dict[str, str]) -> dict[str, str]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
     env["JUPYTER_PLATFORM_DIRS"] = "1"  # silences the platformdirs migration warning
+    env["JUPYTER_CONFIG_PATH"] = str(PROJECT_JUPYTER_CONFIG)
     return env
 
 

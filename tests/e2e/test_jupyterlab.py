@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 
 from e2e._lab import (
@@ -39,6 +40,7 @@ NOTEBOOK = "03-bulk-rate-update.ipynb"
 ARTIFACTS = REPO / "test-artifacts"
 TIMEOUT_MS = 60_000
 REASON = "e2e: margin one step up"
+NOTIFICATIONS = "@jupyterlab/apputils-extension:notification"
 
 
 @pytest.fixture
@@ -110,6 +112,12 @@ def test_bulk_update_notebook_in_jupyterlab(lab: LabServer) -> None:
 
     assert {e.reason for e in written} == {REASON}
     assert {e.actor for e in written} == {"pytest"}
+    # the project's lab defaults (jupyter/labconfig) are in force: no news prompt, no
+    # update check, with a user settings folder that says nothing about either
+    got = httpx.get(lab.url(f"lab/api/settings/{NOTIFICATIONS}"), timeout=30).json()
+    assert got["schema"]["properties"]["fetchNews"]["default"] == "false"
+    assert got["schema"]["properties"]["checkForUpdates"]["default"] is False
+    assert "fetchNews" not in got["raw"]
     with Store.open() as store:
         after = {r.id: r for r in store.list_rates()}
     for change in expected.changed:

@@ -1,0 +1,67 @@
+"""A job report opened from disk with the network cut: its figure is drawn, nothing leaves.
+
+A real bulk-rate-update dry run (papermill, SQLite) writes the run folder; chromium opens
+``bulk-rate-update.html`` from ``file://`` while every http(s) request is refused and
+recorded. The page must draw the change-% histogram with the run folder's plotly.js, show
+no code and no scientific notation, and not have tried to reach any server.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from _jobs import seed
+
+from e2e._lab import CHROMIUM, CHROMIUM_ARGS
+from hubkit.jobs import JobStatus, run_job
+from hubkit.store import Store
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.soak,
+    pytest.mark.timeout(300),
+    pytest.mark.store("sqlite", seed=seed, url_in_env=True),
+]
+
+
+def test_job_report_renders_offline_from_disk(store: Store) -> None:
+    from playwright.sync_api import sync_playwright
+
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(f"{CHROMIUM} is missing: run `bash scripts/install-system-deps.sh`")
+    outcome = run_job("bulk-rate-update", {"profit_margin": "25"})
+    assert outcome.status is JobStatus.DRY_RUN, outcome.reason
+    report = outcome.run_dir / "bulk-rate-update.html"
+    changed = outcome.summary["counts"]["changed"]
+    assert changed > 0
+
+    tried: list[str] = []
+    errors: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            context = browser.new_context(viewport={"width": 1300, "height": 900})
+
+            def refuse(route) -> None:  # type: ignore[no-untyped-def]
+                tried.append(route.request.url)
+                route.abort("internetdisconnected")
+
+            context.route("http://**/*", refuse)
+            context.route("https://**/*", refuse)
+            page = context.new_page()
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.goto(report.as_uri(), wait_until="load")
+            bars = page.locator(".js-plotly-plot g.trace.bars g.point path")
+            bars.first.wait_for(state="attached", timeout=30_000)
+            drawn = bars.count()
+            text = page.inner_text("body")
+        finally:
+            browser.close()
+
+    assert drawn > 0, "the histogram has no bars"
+    assert tried == [], f"the report tried to reach the network: {tried}"
+    assert errors == [], errors
+    assert f"{changed} rates would change" in text or str(changed) in text
+    assert "run_bulk_rate_update" not in text and "E-" not in text.replace("E-mail", "")
