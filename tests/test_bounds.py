@@ -172,7 +172,7 @@ def test_app_refuses_zero_rates_unless_the_box_is_ticked(store: Store) -> None:
     assert state.set_credit_price("1000000")
     assert "FREE" in state.summary()
     assert not state.apply("typo test")
-    assert "rounds to 0" in str(state.error)
+    assert "3 rates would become free (0 credits)" in str(state.error)
     assert snapshot(store) == before
     state.allow_zero_rates = True
     assert state.apply("free on purpose")

@@ -59,10 +59,11 @@ def test_invalid_input_clears_the_preview_and_blocks_apply(store: Store) -> None
     app = BulkUpdateApp(store)
     app._margin_text.value = "abc"
     assert app.state.preview is None and app._apply.disabled
-    assert "profitMargin must be a number" in app._margin_error.value
+    assert "margin must be a number" in app._margin_error.value
+    assert "profitMargin" not in app._margin_error.value
     app._margin_text.value = "10"
     app._price_text.value = "0"
-    assert "creditPrice must be &gt; 0" in app._price_error.value
+    assert "credit price must be &gt; 0" in app._price_error.value
     assert app._margin_error.value == ""
     assert app.state.preview is None
 
@@ -102,11 +103,17 @@ def test_apply_needs_a_reason_then_writes_rates_and_history(store: Store) -> Non
     app._margin_text.value = "25"
     app._price_text.value = "0.001"
     changed = app.state.preview.changed  # type: ignore[union-attr]
-    app._apply.click()
-    assert "a reason is required" in app._reason_error.value
+    assert app._apply.disabled and "type a reason" in app._why_not.value
+    assert not app.state.apply("")
+    assert "a reason is required" in app.state.errors["reason"]
     assert _gpt4o(store).version == 1
 
     app._reason.value = "Q4 prices"
+    # price 1 → 0.001 multiplies every rate: beyond the job's 50 % limit, so held
+    assert app._apply.disabled and "tick the confirmation" in app._why_not.value
+    assert f"{len(changed)} rates move by more than 50 %" in app._unusual.value
+    app._confirm.value = True
+    assert not app._apply.disabled
     app._apply.click()
     rate = _gpt4o(store)
     assert rate.input_rate == margin_rate(Decimal("0.0000025"), 25, "0.001")
@@ -140,6 +147,9 @@ def test_stale_preview_is_refused_then_reload_applies(db_url: str) -> None:
         app._reload.click()
         assert not app.state.stale
         app._reason.value = "raise"
+        # someone's 0.5 → 0.0000035 is a -99.99 % move: held like the job would hold it
+        assert "1 rate moves by more than 50 %" in app._unusual.value
+        app._confirm.value = True
         app._apply.click()
         assert _gpt4o(store).input_rate == margin_rate(Decimal("0.0000025"), 40, 1)
     finally:
@@ -165,3 +175,44 @@ def test_state_class_makes_no_widgets(store: Store) -> None:
     state.set_filter(providers="openai")
     assert state.apply("seven")
     assert live_widget_count() == before
+
+
+def test_a_change_the_job_would_refuse_needs_a_confirmation_naming_it(store: Store) -> None:
+    app = BulkUpdateApp(store)
+    before = _gpt4o(store)
+    app._margin_text.value = "1000000"  # beyond the plausible range: said in the screen's words
+    assert "margin &#x27;1000000&#x27; is outside the plausible range" in app._margin_error.value
+    assert "profitMargin" not in app._margin_error.value and app._apply.disabled
+    app._margin_text.value = "5000"
+    app._reason.value = "typo?"
+    unusual = app.state.unusual()
+    assert len(unusual) == 1 and "move by more than 50 % (largest +" in unusual[0]
+    assert app._apply.disabled and app._confirm.layout.display == ""
+    assert "Unusual, held for your confirmation" in app._unusual.value
+    assert not app.state.apply("typo?")  # the state refuses too, not only the button
+    assert "confirm the unusual changes first" in str(app.state.error)
+    assert _gpt4o(store) == before
+
+    app._confirm.value = True
+    assert not app._apply.disabled
+    app._margin_text.value = "5001"  # a new preview: the confirmation was for the old one
+    assert not app.state.confirmed and not app._confirm.value and app._apply.disabled
+
+    app._margin_text.value = "2.5"  # an ordinary step: nothing held
+    assert app.state.unusual() == [] and app._confirm.layout.display == "none"
+    assert not app._apply.disabled and app._why_not.value == ""
+
+
+def test_a_rate_becoming_free_is_named_with_correct_plurals(store: Store) -> None:
+    store.create_rate(
+        RateSpec.create(
+            "openai", "free-output", "chatCompletion", input_rate="0.000001",
+            output_rate="0.000002", unit_costs={"input": "0.000001", "output": "0"},
+        )
+    )  # fmt: skip
+    state = BulkUpdateState(store)
+    state.max_change_pct = None
+    # a margin is never under cost (≥ 0 %): what can surprise here is output cost 0 → free
+    assert state.set_filter(model_pattern="free-output") and state.set_margin("0")
+    assert state.unusual() == ["1 rate would become free (0 credits)"]
+    assert state.summary().startswith("1 rate would change")

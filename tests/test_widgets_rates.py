@@ -220,6 +220,29 @@ def test_revert_without_conflict(store: Store) -> None:
     assert store.get_rate(rid).input_rate == margin_rate(Decimal("0.0000025"), 2, 1)
 
 
+def test_revert_is_disabled_until_a_change_is_picked_and_says_why(store: Store) -> None:
+    rid = _rate_id(store)
+    app = RateEditorApp(store)
+    assert app._revert.disabled and "pick a rate" in app._revert_why.value
+    _pick(app, rid)
+    app._edit.texts["input_rate"].value = "0.000005"
+    app._save.click()  # a save: the history gains a change, nothing is picked in it
+    assert app._h_pick.value is None and len(app._h_pick.options) >= 2
+    assert app._revert.disabled and "pick the change to revert" in app._revert_why.value
+    app._revert.click()  # even a click that reaches it says why and changes nothing
+    assert "nothing was reverted: pick the change to revert" in app._message.value
+    assert store.get_rate(rid).input_rate == Decimal("0.000005")
+
+    change = store.history(rate_id=rid)[0]
+    app._h_pick.value = change.id
+    assert not app._revert.disabled and app._revert_why.value == ""
+    app._revert.click()
+    assert store.get_rate(rid).input_rate == margin_rate(Decimal("0.0000025"), 2, 1)
+    assert f"reverted change {change.id}" in app._message.value
+    assert "revert" in app._history.value  # the history shows the revert
+    assert app._h_pick.value is None and app._revert.disabled
+
+
 def test_state_class_makes_no_widgets(store: Store) -> None:
     before = live_widget_count()
     state = RateEditorState(store)

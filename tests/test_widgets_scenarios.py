@@ -152,7 +152,8 @@ def test_invalid_inputs_say_why_and_clear_the_scenario(ro: Store) -> None:
     app = _app(ro)
     app._margin_text.value = "abc"
     assert app.state.result is None and app._export.disabled
-    assert "profitMargin must be a number" in app._margin_error.value
+    assert "margin must be a number" in app._margin_error.value
+    assert "profitMargin" not in app._margin_error.value
     assert all(not out.outputs for out in app._charts.values())
     app._margin_text.value = "-10"
     assert "must be ≥ 0" in app._margin_error.value and app.state.result is None
@@ -160,7 +161,7 @@ def test_invalid_inputs_say_why_and_clear_the_scenario(ro: Store) -> None:
     assert "1,000,000 %" in app._margin_error.value
     app._margin_text.value = "10"
     app._price_text.value = "0"
-    assert "creditPrice must be &gt; 0" in app._price_error.value
+    assert "credit price must be &gt; 0" in app._price_error.value
     app._price_text.value = "1"
     assert app.state.result is not None and not app._export.disabled
     assert app.state.set_grant("-5") is False and "grant" in app.state.errors

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from hubkit.decimals import plain
@@ -52,15 +53,27 @@ class Candidate:
         )
 
 
+class Guardrail(StrEnum):
+    """Which guardrail a change trips (the apps word each one their own way)."""
+
+    CHANGE_LIMIT = "change_limit"
+    BELOW_COST = "below_cost"
+    FREE = "free"
+
+
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """A rate the guardrails refused, with every reason."""
+    """A rate the guardrails refused, with every reason (and which guardrail gave it)."""
 
     rate_id: int | None
     provider: str
     model: str
     type: RateType
     reasons: tuple[str, ...]
+    #: parallel to ``reasons``
+    tripped: tuple[Guardrail, ...] = ()
+    #: the largest change % among the sides beyond the limit (None: from 0, or not tripped)
+    largest_change_pct: Decimal | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -104,38 +117,46 @@ def check(
     """Every candidate that breaks a guardrail, with the reasons (empty: all may be written)."""
     refused: list[Refusal] = []
     for cand in candidates:
-        reasons: list[str] = []
+        found: list[tuple[Guardrail, str]] = []
+        largest: Decimal | None = None
         for side in _SIDES:
             old, new, cost = cand.side(side)
             if max_change_pct is not None and old is not None and old != new:
                 pct = change_pct(old, new)
                 if pct is None:
-                    reasons.append(
+                    found.append((Guardrail.CHANGE_LIMIT,
                         f"{side} rate 0 → {plain(new)}: from zero counts as beyond "
-                        f"max_change_pct={plain(max_change_pct)}"
-                    )
+                        f"max_change_pct={plain(max_change_pct)}"))  # fmt: skip
                 elif abs(pct) > max_change_pct:
-                    reasons.append(
+                    largest = pct if largest is None or abs(pct) > abs(largest) else largest
+                    found.append((Guardrail.CHANGE_LIMIT,
                         f"{side} rate {plain(old)} → {plain(new)} ({pct:+.2f} %) is beyond "
-                        f"max_change_pct={plain(max_change_pct)}"
-                    )
+                        f"max_change_pct={plain(max_change_pct)}"))  # fmt: skip
             if not allow_below_cost and is_below_cost(new, cost, credit_price):
-                reasons.append(
-                    f"{side} rate {plain(new)} is below cost (break-even "
-                    f"{plain(margin_rate(cost, 0, credit_price))} at unit cost {plain(cost)}, "
-                    f"credit price {plain(credit_price)}); allow_below_cost=True to accept"
-                )
+                breakeven = plain(margin_rate(cost, 0, credit_price))
+                found.append((Guardrail.BELOW_COST,
+                    f"{side} rate {plain(new)} is below cost (break-even {breakeven} at unit "
+                    f"cost {plain(cost)}, credit price {plain(credit_price)}); "
+                    "allow_below_cost=True to accept"))  # fmt: skip
         if not allow_zero_rates:
-            reasons += [
-                f"{why}; {ALLOW_ZERO_RATES_HINT}"
+            found += [
+                (Guardrail.FREE, f"{why}; {ALLOW_ZERO_RATES_HINT}")
                 for why in zero_rate_reasons(
                     cand.unit_costs, cand.old_input_rate, cand.new_input_rate,
                     cand.old_output_rate, cand.new_output_rate,
                 )
             ]  # fmt: skip
-        if reasons:
+        if found:
             refused.append(
-                Refusal(cand.rate_id, cand.provider, cand.model, cand.type, tuple(reasons))
+                Refusal(
+                    cand.rate_id,
+                    cand.provider,
+                    cand.model,
+                    cand.type,
+                    tuple(why for _, why in found),
+                    tuple(kind for kind, _ in found),
+                    largest,
+                )  # fmt: skip
             )
     return refused
 

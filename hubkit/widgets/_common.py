@@ -21,6 +21,7 @@ import pandas as pd
 
 from hubkit.decimals import plain
 from hubkit.errors import HubkitError
+from hubkit.pricing import ALLOW_ZERO_RATES_HINT
 from hubkit.store import OperatorSettings
 
 #: ``progress(done, total)``: how long work reports how far it got (the views draw a bar).
@@ -72,13 +73,33 @@ class Message:
         return self.level is Level.ERROR
 
 
+#: API fields and CLI/job switches that rules name in their errors, as the apps label them.
+#: Longest first: a phrase is replaced before any word inside it.
+_SCREEN_WORDS = (
+    (ALLOW_ZERO_RATES_HINT, "to make them free on purpose, tick the confirmation box"),
+    ("(create it with custom=True / --custom to add your own)",
+     "(tick 'custom (not a known provider)' to add your own)"),
+    ("profitMargin", "margin"),
+    ("creditPrice", "credit price"),
+)  # fmt: skip
+
+
+def on_screen(text: str) -> str:
+    """A rule's message in the words of the screen: the label a person sees, not the API
+    field or the command-line switch the same rule names elsewhere."""
+    for theirs, ours in _SCREEN_WORDS:
+        text = text.replace(theirs, ours)
+    return text
+
+
 def message_html(message: Message | None) -> str:
     if message is None:
         return ""
     fg, bg = _COLOURS[message.level]
     return (
         f'<div class="hubkit-message hubkit-{message.level.value}" style="color:{fg};'
-        f'background:{bg};padding:4px 8px;border-radius:4px">{html.escape(message.text)}</div>'
+        f'background:{bg};padding:4px 8px;border-radius:4px">'
+        f"{html.escape(on_screen(message.text))}</div>"
     )
 
 
@@ -200,6 +221,11 @@ _TABLE_CSS = (
 )
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 rate``, ``2 rates``, ``0 rates`` (thousands separated)."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
 def counting(
     items: Iterable[T], total: int, progress: Progress | None, every: int = 250
 ) -> Iterator[T]:
@@ -228,7 +254,9 @@ def show_message(area: widgets.HTML, message: Message | None) -> None:
 def field_error(area: widgets.HTML, text: str | None) -> None:
     """An inline validation message next to one form field."""
     area.value = (
-        "" if not text else f'<span style="color:#a50e0e;font-size:12px">{html.escape(text)}</span>'
+        ""
+        if not text
+        else f'<span style="color:#a50e0e;font-size:12px">{html.escape(on_screen(text))}</span>'
     )
 
 

@@ -9,6 +9,7 @@ written; the state then says so and waits for a re-read.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
@@ -20,6 +21,9 @@ from hubkit.decimals import plain
 from hubkit.domain import Rate, RateType
 from hubkit.errors import StaleVersionError, ValidationError
 from hubkit.frames import history_frame, preview_frame, skipped_frame
+from hubkit.jobs.guardrails import Guardrail, candidates_from_preview
+from hubkit.jobs.guardrails import check as check_guardrails
+from hubkit.jobs.params import BULK_DEFAULTS
 from hubkit.pricing import (
     BulkPreview,
     RateFilter,
@@ -34,6 +38,7 @@ from hubkit.widgets._common import (
     PriceInputs,
     Progress,
     ProgressBar,
+    counted,
     counting,
     field_error,
     frame_html,
@@ -67,8 +72,17 @@ WRITTEN_COLUMNS = {
 }  # fmt: skip
 
 
+#: the scheduled job's default limit: the app holds a change beyond it for confirmation
+APP_MAX_CHANGE_PCT = Decimal(str(BULK_DEFAULTS["max_change_pct"]))
+
+
 class BulkUpdateState(PriceInputs, AppState):
-    """Margin %, credit price, filters, the preview they give, and the last apply."""
+    """Margin %, credit price, filters, the preview they give, and the last apply.
+
+    The scheduled job's guardrails (a change beyond ``max_change_pct``, a rate below cost,
+    a rate becoming free) hold an apply here too: :meth:`unusual` names what trips them,
+    and Apply needs :attr:`confirmed` for that very preview (any new preview unconfirms).
+    """
 
     def __init__(self, store: Store) -> None:
         super().__init__()
@@ -80,8 +94,9 @@ class BulkUpdateState(PriceInputs, AppState):
         self.result: ApplyResult | None = None
         self.written: list[HistoryEntry] = []
         self.stale = False
-        #: confirms an apply that makes a priced rate 0 (free) or rounds one to 0
-        self.allow_zero_rates = False
+        self.max_change_pct: Decimal | None = APP_MAX_CHANGE_PCT
+        #: the user confirmed the unusual changes of the current preview
+        self.confirmed = False
         self.provider_names: list[str] = []
         self._rates: list[Rate] = []
         self.reload()
@@ -124,6 +139,7 @@ class BulkUpdateState(PriceInputs, AppState):
     def update_preview(self, progress: Progress | None = None) -> bool:
         """Recompute the diff from the rates read; invalid inputs clear it and say why."""
         self.errors = {}
+        self.confirmed = False  # a confirmation is for the preview the user saw
         rates = counting(self._rates, len(self._rates), progress)
         try:
             self.preview = bulk_preview(rates, self.margin_text, self.credit_price_text,
@@ -143,7 +159,7 @@ class BulkUpdateState(PriceInputs, AppState):
         drops = sum(1 for c in p.changes if c.drops_to_zero)
         below = len(p.below_cost())
         text = (
-            f"{len(p.changed)} rates would change, {len(p.unchanged)} unchanged, "
+            f"{counted(len(p.changed), 'rate')} would change, {len(p.unchanged)} unchanged, "
             f"{len(p.skipped)} skipped (margin {plain(p.profit_margin)} % markup on cost, "
             f"credit price {plain(p.credit_price)})"
         )
@@ -151,12 +167,71 @@ class BulkUpdateState(PriceInputs, AppState):
             text += f"; {drops} with a side dropping to 0"
         zero = len(p.zero_rates())
         if zero:
-            text += (
-                f"; {zero} would become FREE (rate 0): refused unless 'allow rates of 0' is ticked"
-            )
+            text += f"; {zero} would become FREE (rate 0)"
         if below:
             text += f"; {below} BELOW COST"
         return text
+
+    def unusual(self) -> list[str]:
+        """What in the preview the scheduled job's guardrails would refuse, in words."""
+        p = self.preview
+        if p is None or not p.changed:
+            return []
+        refused = check_guardrails(
+            candidates_from_preview(p), max_change_pct=self.max_change_pct,
+            allow_below_cost=False, credit_price=p.credit_price, allow_zero_rates=False,
+        )  # fmt: skip
+        by_kind = {kind: [r for r in refused if kind in r.tripped] for kind in Guardrail}
+        out = []
+        if by_kind[Guardrail.CHANGE_LIMIT]:
+            pcts = [r.largest_change_pct for r in by_kind[Guardrail.CHANGE_LIMIT]]
+            finite = [x for x in pcts if x is not None]
+            largest = max(finite, key=abs) if finite else None
+            text = (
+                f"{counted(len(by_kind[Guardrail.CHANGE_LIMIT]), 'rate')} "
+                f"{'moves' if len(by_kind[Guardrail.CHANGE_LIMIT]) == 1 else 'move'} by more "
+                f"than {plain(self.max_change_pct)} %"
+            )
+            if largest is not None:
+                text += f" (largest {largest:+,.2f} %)"
+            if len(finite) < len(pcts):
+                text += ", some from 0"
+            out.append(text)
+        if by_kind[Guardrail.BELOW_COST]:
+            n = len(by_kind[Guardrail.BELOW_COST])
+            out.append(f"{counted(n, 'rate')} would be below cost")
+        if by_kind[Guardrail.FREE]:
+            n = len(by_kind[Guardrail.FREE])
+            out.append(f"{counted(n, 'rate')} would become free (0 credits)")
+        return out
+
+    def confirm(self, yes: bool = True) -> None:
+        """The user read :meth:`unusual` and wants this preview applied anyway."""
+        self.confirmed = bool(yes)
+
+    @property
+    def allow_zero_rates(self) -> bool:
+        # the app's one confirmation covers free rates too (kept for older callers)
+        return self.confirmed
+
+    @allow_zero_rates.setter
+    def allow_zero_rates(self, value: bool) -> None:
+        self.confirmed = bool(value)
+
+    def apply_blocker(self, reason: str) -> str | None:
+        """Why Apply cannot run now, in the screen's words (None: it can)."""
+        if self.preview is None:
+            return "fix the margin or credit price first"
+        if not self.preview.changed:
+            return "nothing to apply: no rate would change"
+        if self.stale:
+            return "the rates changed since they were read: click Reload rates"
+        if not reason.strip():
+            return "type a reason (it is kept in the rate history)"
+        unusual = self.unusual()
+        if unusual and not self.confirmed:
+            return "tick the confirmation: " + "; ".join(unusual)
+        return None
 
     def preview_table(self, *, changed_only: bool = True) -> pd.DataFrame:
         if self.preview is None:
@@ -181,9 +256,14 @@ class BulkUpdateState(PriceInputs, AppState):
             self._fail(ValidationError(self.errors["reason"], field="reason"))
             return False
         self.errors = {}
-        ok, _ = self._attempt(
-            lambda: check_zero_rates(preview, allow_zero_rates=self.allow_zero_rates)
-        )
+        unusual = self.unusual()
+        if unusual and not self.confirmed:
+            self.errors = {"confirm": "; ".join(unusual)}
+            self._fail(ValidationError(
+                "nothing was written: confirm the unusual changes first (" + "; ".join(unusual)
+                + ")", field="confirm"))  # fmt: skip
+            return False
+        ok, _ = self._attempt(lambda: check_zero_rates(preview, allow_zero_rates=self.confirmed))
         if not ok:
             return False
         steps = 3
@@ -208,8 +288,9 @@ class BulkUpdateState(PriceInputs, AppState):
         self.reload()  # the new versions: a second apply must preview again
         self.result, self.written = result, written
         self._say(Message.success(
-            f"applied: {result.updated} rates updated in one transaction, "
-            f"{len(self.written)} history rows written (reason: {reason.strip()!r})"))  # fmt: skip
+            f"applied: {counted(result.updated, 'rate')} updated in one transaction, "
+            f"{counted(len(self.written), 'history row')} written "
+            f"(reason: {reason.strip()!r})"))  # fmt: skip
         if progress:
             progress(steps, steps)
         return True
@@ -244,9 +325,12 @@ class BulkUpdateApp(widgets.VBox):
         self._skipped = widgets.HTML()
         self._reason = text_input("reason", placeholder="required: why these prices", width="520px")
         self._reason_error = widgets.HTML()
-        self._allow_zero = widgets.Checkbox(
-            value=s.allow_zero_rates, description="allow rates of 0 (free)", indent=False
-        )
+        self._unusual = widgets.HTML()
+        self._confirm = widgets.Checkbox(
+            value=False, description="apply these unusual changes anyway", indent=False,
+            layout=widgets.Layout(width="auto"),
+        )  # fmt: skip
+        self._why_not = widgets.HTML()
         self._apply = widgets.Button(description="Apply", button_style="danger", icon="check")
         self._reload = widgets.Button(description="Reload rates", icon="refresh")
         self._progress = ProgressBar()
@@ -262,6 +346,9 @@ class BulkUpdateApp(widgets.VBox):
             (self._preview, "preview"),
             (self._reason, "reason"),
             (self._apply, "apply"),
+            (self._why_not, "why-not"),
+            (self._unusual, "unusual"),
+            (self._confirm, "confirm"),
             (self._reload, "reload"),
             (self._written, "written"),
         ):
@@ -270,7 +357,8 @@ class BulkUpdateApp(widgets.VBox):
         self._price_text.observe(self._on_price, names="value")
         for w in (self._providers, self._types, self._pattern):
             w.observe(self._on_filter, names="value")
-        self._allow_zero.observe(self._on_allow_zero, names="value")
+        self._confirm.observe(self._on_confirm, names="value")
+        self._reason.observe(self._on_reason, names="value")
         self._apply.on_click(self._on_apply)
         self._reload.on_click(self._on_reload)
         self.add_class("hubkit-bulk")
@@ -287,7 +375,10 @@ class BulkUpdateApp(widgets.VBox):
                     f"<b>Skipped</b> ({SkipReason.summary()}: a margin cannot be applied)"
                 ),
                 self._skipped,
-                widgets.HBox([self._reason, self._allow_zero, self._apply, self._reload]),
+                self._unusual,
+                self._confirm,
+                widgets.HBox([self._reason, self._apply, self._reload]),
+                self._why_not,
                 self._reason_error,
                 self._message,
                 self._written,
@@ -307,7 +398,20 @@ class BulkUpdateApp(widgets.VBox):
         field_error(self._margin_error, s.errors.get("margin"))
         field_error(self._price_error, s.errors.get("credit_price"))
         field_error(self._reason_error, s.errors.get("reason"))
-        self._apply.disabled = s.preview is None or not s.preview.changed
+        unusual = s.unusual()
+        self._unusual.value = (
+            "" if not unusual else
+            "<div style='color:#a61b1b'><b>Unusual, held for your confirmation</b> (the "
+            "scheduled job would refuse these):<ul>"
+            + "".join(f"<li>{html.escape(u)}</li>" for u in unusual) + "</ul></div>"
+        )  # fmt: skip
+        self._confirm.layout.display = "" if unusual else "none"
+        self._rendering = True
+        try:
+            self._confirm.value = s.confirmed
+        finally:
+            self._rendering = False
+        self._render_apply()
         self._written.value = (
             ""
             if not s.written
@@ -334,8 +438,20 @@ class BulkUpdateApp(widgets.VBox):
         self._run("previewing", lambda p: self.state.set_filter(
             self._providers.value, self._types.value, self._pattern.value, p))  # fmt: skip
 
-    def _on_allow_zero(self, change: dict[str, Any]) -> None:
-        self.state.allow_zero_rates = bool(change["new"])
+    def _render_apply(self) -> None:
+        why = self.state.apply_blocker(self._reason.value)
+        self._apply.disabled = why is not None
+        self._apply.tooltip = why or "write these rates in one transaction"
+        self._why_not.value = "" if why is None else f"<i>Apply: {html.escape(why)}</i>"
+
+    def _on_confirm(self, change: dict[str, Any]) -> None:
+        if self._rendering:
+            return
+        self.state.confirm(bool(change["new"]))
+        self._render_apply()
+
+    def _on_reason(self, _: dict[str, Any]) -> None:
+        self._render_apply()
 
     def _on_reload(self, _: widgets.Button) -> None:
         self._run("reading rates", self.state.reload)

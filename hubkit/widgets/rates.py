@@ -275,8 +275,20 @@ class RateEditorState(AppState):
     def history(self) -> pd.DataFrame:
         return history_frame(self.history_entries())
 
-    def revert(self, history_id: int, *, force: bool = False, reason: str = "") -> bool:
+    def revert_blocker(self, history_id: int | None) -> str | None:
+        """Why Revert cannot run now, in the screen's words (None: it can)."""
+        if self.selected is None:
+            return "pick a rate above to see its changes"
+        if history_id is None:
+            return "pick the change to revert"
+        return None
+
+    def revert(self, history_id: int | None, *, force: bool = False, reason: str = "") -> bool:
         """Undo one change of the selected rate; refused if it changed again, unless forced."""
+        why = self.revert_blocker(history_id)
+        if why is not None or history_id is None:
+            self._fail(ValidationError(f"nothing was reverted: {why}", field="change"))
+            return False
         ok, written = self._attempt(
             lambda: self.store.revert(history_id, force=force, reason=reason.strip() or None)
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -95,6 +96,7 @@ class RateEditorApp(widgets.VBox):
         self._h_force = widgets.Checkbox(value=False, description="force (overwrite later changes)")
         self._h_reason = text_input("reason", placeholder="why revert")
         self._revert = widgets.Button(description="Revert change", button_style="warning")
+        self._revert_why = widgets.HTML()
         self._message = message_area()  # fmt: skip
 
         for w in (self._f_providers, self._f_types, self._f_model, self._sort, self._descending):
@@ -105,6 +107,14 @@ class RateEditorApp(widgets.VBox):
         self._reload.on_click(self._on_reload)
         self._create.on_click(self._on_create)
         self._revert.on_click(self._on_revert)
+        self._h_pick.observe(self._on_history_pick, names="value")
+        for w, name in (
+            (self._h_pick, "change"),
+            (self._revert, "revert"),
+            (self._revert_why, "revert-why"),
+            (self._history, "history"),
+        ):
+            w.add_class(f"hubkit-rates-{name}")  # stable selectors for the browser test
 
         tabs = widgets.Tab(
             [
@@ -114,7 +124,7 @@ class RateEditorApp(widgets.VBox):
                               widgets.HBox([self._b_model, self._b_errors["model"]]), self._b_type,
                               *self._batch.rows(), self._b_reason, self._create]),
                 widgets.VBox([self._history, self._h_pick, self._h_force, self._h_reason,
-                              self._revert]),
+                              widgets.HBox([self._revert, self._revert_why])]),
             ],
             titles=("Edit selected rate", "Create for several providers", "History & revert"),
         )  # fmt: skip
@@ -153,8 +163,11 @@ class RateEditorApp(widgets.VBox):
                 s.selected.id if s.selected and s.selected.id in self._pick_ids() else 0
             )
             entries = s.history_entries()
-            self._h_pick.options = [(f"#{e.id} {e.change_type} {e.changed_at:%Y-%m-%d %H:%M}", e.id)
-                                    for e in entries]  # fmt: skip
+            # nothing is picked until the person picks: a revert is never a default
+            self._h_pick.options = [("— pick a change —", None)] + [
+                (f"#{e.id} {e.change_type} {e.changed_at:%Y-%m-%d %H:%M}", e.id) for e in entries
+            ]
+            self._h_pick.value = None
             for w, names in (
                 (self._f_providers, s.provider_names),
                 (self._b_providers, s.provider_names),
@@ -178,12 +191,22 @@ class RateEditorApp(widgets.VBox):
         for name, area in self._b_errors.items():
             field_error(area, s.errors.get(name))
         self._save.disabled = s.selected is None
-        self._revert.disabled = not self._h_pick.options
+        self._render_revert()
         stale = s.stale or isinstance(s.error, StaleVersionError)
         self._reload.layout.display = "" if stale else "none"
         show_message(self._message, s.message)
 
+    def _render_revert(self) -> None:
+        why = self.state.revert_blocker(self._h_pick.value)
+        self._revert.disabled = why is not None
+        self._revert.tooltip = why or "undo this change (kept in history)"
+        self._revert_why.value = "" if why is None else f"<i>{html.escape(why)}</i>"
+
     # ---- events --------------------------------------------------------------------------
+    def _on_history_pick(self, _: dict[str, Any]) -> None:
+        if not self._rendering:
+            self._render_revert()
+
     def _on_filter(self, _: dict[str, Any]) -> None:
         if self._rendering:
             return
@@ -226,9 +249,9 @@ class RateEditorApp(widgets.VBox):
         self._render()
 
     def _on_revert(self, _: widgets.Button) -> None:
-        if self._h_pick.value is not None:
-            self.state.revert(
-                self._h_pick.value, force=self._h_force.value, reason=self._h_reason.value
-            )
+        if self.state.revert(
+            self._h_pick.value, force=self._h_force.value, reason=self._h_reason.value
+        ):
             self._edit.fill(self.state.form_values())
+            self._h_reason.value = ""
         self._render()
