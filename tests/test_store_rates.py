@@ -459,6 +459,25 @@ def test_bulk_apply_respects_the_filter(store: Store) -> None:
     assert versions == {"a": 1, "b": 1, "c": 1, "d": 1, "claude": 2}
 
 
+def test_bulk_apply_can_record_its_margin_and_price_as_the_settings(store: Store) -> None:
+    _costed(store)
+    before = store.get_operator_settings()
+    store.apply_bulk_update(store.preview_bulk_update(7, 1))  # not asked: settings kept
+    assert store.get_operator_settings() == before
+
+    stale = store.preview_bulk_update("12.5", "0.002")
+    moved = next(r for r in store.list_rates() if r.id == stale.changed[0].rate_id)
+    store.update_rate(moved.id, moved.version, input_rate="0.5", reason="someone else")
+    with pytest.raises(StaleVersionError):
+        store.apply_bulk_update(stale, record_settings=True)
+    assert store.get_operator_settings() == before  # one transaction: nothing recorded
+
+    store.apply_bulk_update(store.preview_bulk_update("12.5", "0.002"), record_settings=True)
+    after = store.get_operator_settings()
+    assert (after.target_margin, after.credit_price) == (Decimal("12.5"), Decimal("0.002"))
+    assert after.currency == before.currency
+
+
 def test_reapplying_is_idempotent(store: Store, db_url: str) -> None:
     _costed(store)
     store.apply_bulk_update(store.preview_bulk_update(5, 1))

@@ -123,6 +123,10 @@ def test_apply_needs_a_reason_then_writes_rates_and_history(store: Store) -> Non
     assert len(bulk) == len(changed) == app.state.result.updated  # type: ignore[union-attr]
     assert {e.reason for e in bulk} == {"Q4 prices"}
     assert "History rows written" in app._written.value and "Q4 prices" in app._written.value
+    # finance and the next visit start from the prices now in force
+    ops = store.get_operator_settings()
+    assert (ops.target_margin, ops.credit_price) == (Decimal(25), Decimal("0.001"))
+    assert "recorded as the operator settings" in app.state.message.text  # type: ignore[union-attr]
     assert app._reason.value == ""
     assert "0 rates would change" in app._summary.value  # re-read: already at 25 %
     assert app._progress.bar.layout.display == "none"
@@ -201,6 +205,16 @@ def test_a_change_the_job_would_refuse_needs_a_confirmation_naming_it(store: Sto
     app._margin_text.value = "2.5"  # an ordinary step: nothing held
     assert app.state.unusual() == [] and app._confirm.layout.display == "none"
     assert not app._apply.disabled and app._why_not.value == ""
+
+
+def test_an_apply_leaves_the_settings_alone_when_told(store: Store) -> None:
+    app = BulkUpdateApp(store)
+    app._margin_text.value = "2.5"
+    app._record.value = False
+    app._reason.value = "trial"
+    app._apply.click()
+    assert app.state.result is not None and app.state.result.updated > 0
+    assert store.get_operator_settings().target_margin == Decimal(2)
 
 
 def test_a_rate_becoming_free_is_named_with_correct_plurals(store: Store) -> None:

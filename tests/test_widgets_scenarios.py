@@ -354,3 +354,44 @@ def test_sample_ledger_of_no_user_is_empty(ro: Store) -> None:
     state = ScenarioExplorerState(ro, n_calls=300, credit_billing=True)
     empty = sample_ledger(state.result, np.zeros(0, dtype=np.int64))
     assert empty.empty and "balance" in empty.columns
+
+
+def test_finance_starts_from_the_prices_in_force_not_the_stored_target(sqlite_url: str) -> None:
+    with seeded_store(sqlite_url) as store:  # rates at the stored 2 %
+        # an operator applies 25 % without recording it: the stored target still says 2 %
+        store.apply_bulk_update(store.preview_bulk_update(25, 1))
+        assert store.get_operator_settings().target_margin == Decimal(2)
+        app = _app(store)
+        s = app.state
+        assert s.earned_markup == Decimal("25.00") and app._margin_text.value == "25"
+        # at the start the scenario is the prices in force: every KPI equals its baseline
+        for card in s.kpi_cards():
+            assert card.baseline_text == card.text, card.name
+        assert "in force: " in app._kpis.value
+        assert "the rates in force earn 25 % markup on cost (stored target margin: 2 %)" in (
+            app._source.value
+        )
+        fixed = s.baseline_kpis()
+
+        app._margin_text.value = "40"  # a knob moves the scenario, never the baseline
+        assert s.baseline_kpis() == fixed
+        revenue = next(c for c in s.kpi_cards() if c.name == "revenue")
+        assert revenue.text != revenue.baseline_text
+
+        app._grant.value = 5.0  # a non-price knob applies to both
+        assert s.baseline_kpis()["credits_granted"] != fixed["credits_granted"]
+        assert s.baseline_kpis()["markup"] == 25.0
+
+
+@pytest.mark.parametrize("margin", ["0", "7.5", "33.33", "150"])
+def test_the_earned_markup_is_the_margin_the_rates_were_set_at(
+    sqlite_url: str, margin: str
+) -> None:
+    with seeded_store(sqlite_url) as store:
+        store.apply_bulk_update(store.preview_bulk_update(margin, "0.001"))
+        store.set_operator_settings(credit_price="0.001")
+        timeline = store.rate_timeline()
+    usage = generate_usage(timeline[timeline["valid_to"].isna()], n_calls=CALLS, seed=3)
+    base = ScenarioBase.build(usage, timeline, base_credit_price="0.001")
+    assert base.earned_markup() == Decimal(margin).quantize(Decimal("0.01"))
+    close_all_widgets()

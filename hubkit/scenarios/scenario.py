@@ -153,6 +153,21 @@ class ScenarioBase:
             key_tokens=tokens,
         )
 
+    def earned_markup(self) -> Decimal | None:
+        """The markup on cost (%, 2 places) the rates in force earn on this usage.
+
+        The margin at which the scenario charges, in total, what the current rates charge:
+        solves ``Σ scaled × (1 + m/100) / base price + Σ fixed = Σ base credits`` (a
+        usage-weighted figure; rates the margin does not reprice are the fixed part). A
+        finance scenario starts there. None when no call has a unit cost to mark up.
+        """
+        scaled = float(self.scaled.sum())
+        if scaled <= 0:
+            return None
+        repriced = float(self.base_credits.sum()) - float(self.fixed.sum())
+        factor = repriced * float(self.base_credit_price) / scaled
+        return Decimal(f"{(factor - 1) * 100:.2f}")
+
     # -- one scenario's rates --------------------------------------------------------
     def scenario_rates(self, profit_margin: Any, credit_price: Any) -> pd.DataFrame:
         """Per current rate: old and new rates (exact, via margin_rate) and below-cost flags.

@@ -17,7 +17,8 @@ from sqlalchemy.orm.exc import StaleDataError
 from hubkit.config import EnvironmentSettings
 from hubkit.domain import Caching, Rate, RateType, UnitCosts
 from hubkit.errors import ConflictError, HubkitError, NotFoundError, ReadOnlyError, StorageError
-from hubkit.store.schema import RateHistoryRow, RateRow
+from hubkit.store.schema import RateHistoryRow, RateRow, SettingRow
+from hubkit.store.types import utcnow
 from hubkit.store.values import HistoryEntry, OperatorSettings
 
 
@@ -75,6 +76,17 @@ class StoreBase:
                 f"no model rate with id {rate_id}; list rates with `python -m hubkit rates list`"
             )
         return row
+
+
+def write_settings(session: Session, updates: dict[str, str]) -> None:
+    """Upsert operator settings rows inside the caller's transaction (values already checked)."""
+    for key, value in updates.items():
+        row = session.get(SettingRow, key)
+        if row is None:
+            session.add(SettingRow(key=key, value=value))
+        else:
+            row.value = value
+            row.updated_at = utcnow()
 
 
 def fault_point(counter: list[int], rows: int) -> None:

@@ -50,7 +50,7 @@ from hubkit.pricing.rules import (
     validate_credit_price,
     validate_margin,
 )
-from hubkit.store.base import StoreBase, fault_point, unit_costs_of
+from hubkit.store.base import StoreBase, fault_point, unit_costs_of, write_settings
 from hubkit.store.schema import ProviderRow, RateHistoryRow, RateRow, SettingRow
 from hubkit.store.staging import CHUNK, insert_history_select, stage, temporary_table
 from hubkit.store.types import ExactDecimal, utcnow
@@ -102,13 +102,7 @@ class SettingsOps(StoreBase):
         if target_margin is not None:
             updates["target_margin"] = plain(plausible_margin(target_margin)) or "0"
         with self._unit(write=True) as session:
-            for key, value in updates.items():
-                row = session.get(SettingRow, key)
-                if row is None:
-                    session.add(SettingRow(key=key, value=value))
-                else:
-                    row.value = value
-                    row.updated_at = utcnow()
+            write_settings(session, updates)
         return self.get_operator_settings()
 
 

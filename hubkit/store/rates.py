@@ -25,7 +25,13 @@ from hubkit._columns import RATE_AMOUNTS
 from hubkit.decimals import plain
 from hubkit.domain import Caching, ChangeType, Rate, RateSpec, RateType, UnitCosts
 from hubkit.errors import ConflictError, NotFoundError, StaleVersionError, ValidationError
-from hubkit.pricing import BulkPreview, RateFilter, bulk_preview
+from hubkit.pricing import (
+    BulkPreview,
+    RateFilter,
+    bulk_preview,
+    plausible_credit_price,
+    plausible_margin,
+)
 from hubkit.store.base import (
     StoreBase,
     fault_point,
@@ -33,6 +39,7 @@ from hubkit.store.base import (
     rate_type,
     rate_value,
     unit_costs_of,
+    write_settings,
 )
 from hubkit.store.schema import ProviderRow, RateHistoryRow, RateRow
 from hubkit.store.staging import CHUNK, insert_history_select, stage, temporary_table
@@ -415,17 +422,26 @@ class RateOps(StoreBase):
         job_run_id: str | None = None,
         change_type: ChangeType = ChangeType.BULK_UPDATE,
         source: str | None = None,
+        record_settings: bool = False,
     ) -> ApplyResult:
         """Write exactly the preview's numbers in one transaction, with history rows.
 
         Every rate must still be at the version the preview saw; otherwise nothing is
-        written and StaleVersionError names the rates to re-preview.
+        written and StaleVersionError names the rates to re-preview. ``record_settings``
+        also stores the preview's margin and credit price as the operator settings (the
+        target margin and credit price finance starts from), in the same transaction.
         """
         changed = preview.changed
         meta = {
             "profitMargin": plain(preview.profit_margin),
             "creditPrice": plain(preview.credit_price),
         }
+        settings = {}  # checked before anything is written
+        if record_settings:
+            settings = {
+                "target_margin": plain(plausible_margin(preview.profit_margin)) or "0",
+                "credit_price": plain(plausible_credit_price(preview.credit_price)) or "1",
+            }
         with self._unit(write=True) as session:
             now = utcnow()
             conn = session.connection()
@@ -476,6 +492,8 @@ class RateOps(StoreBase):
             staging.drop(conn)
             if result.rowcount != len(changed):
                 raise _stale_error([])
+            if settings:
+                write_settings(session, settings)
         return ApplyResult(
             updated=len(changed),
             unchanged=len(preview.changes) - len(changed),

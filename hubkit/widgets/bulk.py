@@ -97,6 +97,9 @@ class BulkUpdateState(PriceInputs, AppState):
         self.max_change_pct: Decimal | None = APP_MAX_CHANGE_PCT
         #: the user confirmed the unusual changes of the current preview
         self.confirmed = False
+        #: an apply also stores its margin and credit price as the operator settings, so
+        #: finance (04, the web app) and the next preview start from the prices in force
+        self.record_settings = True
         self.provider_names: list[str] = []
         self._rates: list[Rate] = []
         self.reload()
@@ -270,7 +273,9 @@ class BulkUpdateState(PriceInputs, AppState):
         if progress:
             progress(0, steps)
         ok, result = self._attempt(
-            lambda: self.store.apply_bulk_update(preview, reason=reason.strip())
+            lambda: self.store.apply_bulk_update(
+                preview, reason=reason.strip(), record_settings=self.record_settings
+            )
         )
         if not ok or result is None:
             self.stale = isinstance(self.error, StaleVersionError)
@@ -287,10 +292,15 @@ class BulkUpdateState(PriceInputs, AppState):
             progress(2, steps)
         self.reload()  # the new versions: a second apply must preview again
         self.result, self.written = result, written
+        recorded = (
+            f"; margin {plain(preview.profit_margin)} % and credit price "
+            f"{plain(preview.credit_price)} recorded as the operator settings"
+            if self.record_settings else ""
+        )  # fmt: skip
         self._say(Message.success(
             f"applied: {counted(result.updated, 'rate')} updated in one transaction, "
             f"{counted(len(self.written), 'history row')} written "
-            f"(reason: {reason.strip()!r})"))  # fmt: skip
+            f"(reason: {reason.strip()!r}){recorded}"))  # fmt: skip
         if progress:
             progress(steps, steps)
         return True
@@ -331,6 +341,11 @@ class BulkUpdateApp(widgets.VBox):
             layout=widgets.Layout(width="auto"),
         )  # fmt: skip
         self._why_not = widgets.HTML()
+        self._record = widgets.Checkbox(
+            value=s.record_settings, indent=False, layout=widgets.Layout(width="auto"),
+            description="also record this margin and credit price as the operator settings "
+            "(finance starts from them)",
+        )  # fmt: skip
         self._apply = widgets.Button(description="Apply", button_style="danger", icon="check")
         self._reload = widgets.Button(description="Reload rates", icon="refresh")
         self._progress = ProgressBar()
@@ -349,6 +364,7 @@ class BulkUpdateApp(widgets.VBox):
             (self._why_not, "why-not"),
             (self._unusual, "unusual"),
             (self._confirm, "confirm"),
+            (self._record, "record"),
             (self._reload, "reload"),
             (self._written, "written"),
         ):
@@ -358,6 +374,7 @@ class BulkUpdateApp(widgets.VBox):
         for w in (self._providers, self._types, self._pattern):
             w.observe(self._on_filter, names="value")
         self._confirm.observe(self._on_confirm, names="value")
+        self._record.observe(self._on_record, names="value")
         self._reason.observe(self._on_reason, names="value")
         self._apply.on_click(self._on_apply)
         self._reload.on_click(self._on_reload)
@@ -378,6 +395,7 @@ class BulkUpdateApp(widgets.VBox):
                 self._unusual,
                 self._confirm,
                 widgets.HBox([self._reason, self._apply, self._reload]),
+                self._record,
                 self._why_not,
                 self._reason_error,
                 self._message,
@@ -449,6 +467,9 @@ class BulkUpdateApp(widgets.VBox):
             return
         self.state.confirm(bool(change["new"]))
         self._render_apply()
+
+    def _on_record(self, change: dict[str, Any]) -> None:
+        self.state.record_settings = bool(change["new"])
 
     def _on_reason(self, _: dict[str, Any]) -> None:
         self._render_apply()

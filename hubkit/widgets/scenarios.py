@@ -30,6 +30,7 @@ import pandas as pd
 
 from hubkit.billing_settings import BillingSettings
 from hubkit.config import get_settings
+from hubkit.decimals import plain
 from hubkit.errors import HubkitError, ValidationError
 from hubkit.pricing import validate_credit_price, validate_margin
 from hubkit.replay import Behaviour, ReplayResult
@@ -85,6 +86,8 @@ class KpiCard:
     value: float
     text: str
     bad: bool = False  # drawn in red (a loss, blocked users, models below cost)
+    #: the same KPI at the prices in force (the fixed baseline), "" when there is none
+    baseline_text: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +124,15 @@ class ScenarioExplorerState(PriceInputs, AppState):
         ops = store.get_operator_settings()
         self.currency = ops.currency
         self.base_credit_price = ops.credit_price
+        self.stored_margin = ops.target_margin
         self._start_from(ops)
+        #: what the rates in force earn on the usage (markup on cost, %); the margin knob
+        #: starts there, not at the stored target, which a bulk update may not have recorded
+        self.earned_markup: Decimal | None = None
+        #: the scenario at the prices in force, with the same grant/expiry/pack knobs
+        self.baseline: ReplayResult | None = None
+        self._baseline_key: tuple[Any, ...] | None = None
+        self._knobs_touched = False
         self.billing = billing or BillingSettings.from_env()
         self.billing_enabled = (
             self.billing.credit_based_billing_enabled if credit_billing is None else credit_billing
@@ -215,6 +226,10 @@ class ScenarioExplorerState(PriceInputs, AppState):
         self._sample_idx = sample_user_index(np.diff(prepared.starts), self.n_sample_users)
         self.sample_users = [str(prepared.users[int(i)]) for i in self._sample_idx]
         self.grid = None  # computed on other usage
+        self._baseline_key = None
+        self.earned_markup = base.earned_markup()
+        if self.earned_markup is not None and not self._knobs_touched:
+            self.margin_text = plain(max(self.earned_markup, Decimal(0))) or "0"
         if progress:
             progress(2, 3)
         done = self.update()
@@ -225,10 +240,12 @@ class ScenarioExplorerState(PriceInputs, AppState):
     # ---- knobs ---------------------------------------------------------------------------
     def set_margin(self, text: str) -> bool:
         self.margin_text = str(text).strip()
+        self._knobs_touched = True
         return self.update()
 
     def set_credit_price(self, text: str) -> bool:
         self.credit_price_text = str(text).strip()
+        self._knobs_touched = True
         return self.update()
 
     def set_grant(self, value: Any) -> bool:
@@ -291,6 +308,7 @@ class ScenarioExplorerState(PriceInputs, AppState):
         if not _PRICE_RANGE[0] <= price <= _PRICE_RANGE[1]:
             off = "the credit price must be within 1e-12 … 1e12 (currency per credit)"
             return self._invalid("credit_price", ValidationError(off, field="creditPrice"))
+        self._refresh_baseline(base)
         ok, result = self._attempt(
             lambda: simulate(
                 base, margin, price, settings=self.settings(), behaviour=self.behaviour()
@@ -311,6 +329,17 @@ class ScenarioExplorerState(PriceInputs, AppState):
         else:
             self._say(Message.info(self.summary()))
         return True
+
+    def _refresh_baseline(self, base: ScenarioBase) -> None:
+        """The prices-in-force scenario, recomputed only when a non-price knob moved."""
+        key = (id(base), self.settings(), self.behaviour())
+        if key == self._baseline_key:
+            return
+        self.baseline = simulate(
+            base, None, self.base_credit_price, settings=self.settings(),
+            behaviour=self.behaviour(),
+        )  # fmt: skip
+        self._baseline_key = key
 
     def _invalid(self, name: str, exc: ValidationError) -> bool:
         self.result = None
@@ -357,20 +386,36 @@ class ScenarioExplorerState(PriceInputs, AppState):
         out["models_below_cost"] = self.result.models_below_cost
         return out
 
+    def baseline_kpis(self) -> dict[str, float]:
+        """The KPIs at the prices in force (``markup``: what the rates earn)."""
+        if self.baseline is None:
+            return {}
+        out = dict(self.baseline.kpis.to_dict())
+        out["markup"] = (
+            float(self.earned_markup) if self.earned_markup is not None else float("nan")
+        )
+        out["models_below_cost"] = self.baseline.models_below_cost
+        return out
+
     def kpi_cards(self) -> list[KpiCard]:
-        values = self.kpis()
+        values, fixed = self.kpis(), self.baseline_kpis()
         cards = []
         for name, label, unit in KPI_CARDS:
             value = values.get(name, float("nan"))
-            text = kpi_text(value, unit, self.currency)
-            if name == "users_blocked" and values:
-                text += f" ({int(values['n_402']):,} × 402)"
+            text = self._kpi_text(name, values, unit)
             bad = bool(values) and (
                 (name in ("gross_margin", "gross_margin_pct") and value < 0)
                 or (name in ("users_blocked", "models_below_cost") and value > 0)
             )
-            cards.append(KpiCard(name, label, float(value), text, bad))
+            in_force = self._kpi_text(name, fixed, unit) if fixed else ""
+            cards.append(KpiCard(name, label, float(value), text, bad, in_force))
         return cards
+
+    def _kpi_text(self, name: str, values: dict[str, float], unit: str) -> str:
+        text = kpi_text(values.get(name, float("nan")), unit, self.currency)
+        if name == "users_blocked" and values:
+            text += f" ({int(values['n_402']):,} × 402)"
+        return text
 
     def figures(self) -> dict[str, Any]:
         """Plotly figures of the current scenario (empty while there is none)."""

@@ -17,6 +17,7 @@ from typing import Any
 import ipywidgets as widgets
 import plotly.io as pio
 
+from hubkit.decimals import plain
 from hubkit.store import Store
 from hubkit.widgets._common import (
     ProgressBar,
@@ -38,6 +39,7 @@ _KPI_CSS = (
     ".hubkit-kpi .v{font-size:18px;font-weight:600;color:#202124}"
     ".hubkit-kpi .l{font-size:11px;color:#5f6368;line-height:1.2}"
     ".hubkit-kpi.bad .v{color:#a50e0e}"
+    ".hubkit-kpi .b{font-size:11px;color:#5f6368;border-top:1px dotted #dadce0;margin-top:3px}"
 )
 
 
@@ -52,11 +54,25 @@ def figure_output(fig: Any) -> dict[str, Any]:
     }
 
 
+def _start_note(s: ScenarioExplorerState) -> str:
+    if s.earned_markup is None:
+        return ""
+    note = f" · the rates in force earn {plain(s.earned_markup)} % markup on cost"
+    if s.earned_markup != s.stored_margin:
+        note += f" (stored target margin: {plain(s.stored_margin)} %)"
+    return note
+
+
 def kpi_cards_html(cards: list[KpiCard]) -> str:
     items = "".join(
         f'<div class="hubkit-kpi hubkit-kpi-{c.name}{" bad" if c.bad else ""}">'
         f'<div class="v">{html.escape(c.text)}</div><div class="l">{html.escape(c.label)}</div>'
-        "</div>"
+        + (
+            f'<div class="b">in force: {html.escape(c.baseline_text)}</div>'
+            if c.baseline_text
+            else ""
+        )
+        + "</div>"
         for c in cards
     )
     return f'<style>{_KPI_CSS}</style><div class="hubkit-kpis">{items}</div>'
@@ -245,7 +261,8 @@ class ScenarioExplorerApp(widgets.VBox):
             self._source.value = (
                 f"<span style='color:#5f6368'>usage: {html.escape(src.description)}, "
                 f"{src.calls:,} calls by {src.users:,} users{unsupported} · "
-                f"{s.rate_count:,} current rates · store {store_mode}</span>"
+                f"{s.rate_count:,} current rates · store {store_mode}"
+                f"{html.escape(_start_note(s))}</span>"
             )
         field_error(self._margin_error, s.errors.get("margin"))
         field_error(self._price_error, s.errors.get("credit_price"))
