@@ -84,9 +84,8 @@ def _values(data: object) -> np.ndarray:
 
 
 def _chart_figures(app: ScenarioExplorerApp) -> dict[str, dict]:
-    return {
-        name: out.outputs[0]["data"][PLOTLY] for name, out in app._charts.items() if out.outputs
-    }
+    shown = {name: chart.figure_json() for name, chart in app._charts.items()}
+    return {name: fig for name, fig in shown.items() if fig is not None}
 
 
 def test_starts_from_the_stored_and_gateway_settings_on_100k_calls(
@@ -154,7 +153,7 @@ def test_invalid_inputs_say_why_and_clear_the_scenario(ro: Store) -> None:
     assert app.state.result is None and app._export.disabled
     assert "margin must be a number" in app._margin_error.value
     assert "profitMargin" not in app._margin_error.value
-    assert all(not out.outputs for out in app._charts.values())
+    assert all(chart.figure_json() is None for chart in app._charts.values())
     app._margin_text.value = "-10"
     assert "must be ≥ 0" in app._margin_error.value and app.state.result is None
     app._margin_text.value = "1e400"  # beyond exact pricing: refused, never an exception
@@ -395,3 +394,33 @@ def test_the_earned_markup_is_the_margin_the_rates_were_set_at(
     base = ScenarioBase.build(usage, timeline, base_credit_price="0.001")
     assert base.earned_markup() == Decimal(margin).quantize(Decimal("0.01"))
     close_all_widgets()
+
+
+def _traces(figure: object) -> list[dict]:
+    import plotly.io as pio
+
+    data = json.loads(pio.to_json(figure, validate=False))["data"]
+    return [{k: v for k, v in trace.items() if k != "uid"} for trace in data]
+
+
+def test_a_knob_step_patches_the_same_chart_widgets_in_place(ro: Store) -> None:
+    app = _app(ro)
+    widgets_before = {name: chart.widget for name, chart in app._charts.items()}
+    assert all(w is not None for w in widgets_before.values())
+    revenue_before = _chart_figures(app)["revenue_vs_cost"]["data"]
+
+    app._margin_text.value = "60"
+    assert {name: chart.widget for name, chart in app._charts.items()} == widgets_before
+    assert {c.last_update for c in app._charts.values()} <= {"patched", "replaced"}
+    assert app._charts["ledger"].last_update == "patched"
+    # what the widget now shows is the new scenario's figure, number for number
+    expected = app.state.figures()
+    for name, chart in app._charts.items():
+        assert _traces(chart.widget) == _traces(expected[name]), name
+    assert _chart_figures(app)["revenue_vs_cost"]["data"] != revenue_before
+
+    app._margin_text.value = "abc"  # no scenario: hidden in place, the page keeps its height
+    assert all(c.box.layout.visibility == "hidden" for c in app._charts.values())
+    assert all(c.box.layout.min_height == "400px" for c in app._charts.values())
+    app._margin_text.value = "10"
+    assert {name: chart.widget for name, chart in app._charts.items()} == widgets_before

@@ -29,6 +29,7 @@ from hubkit.widgets._common import (
     slider_text,
     text_input,
 )
+from hubkit.widgets._live_figure import LiveFigure
 from hubkit.widgets.scenarios import GRID_VALUES, KpiCard, ScenarioExplorerState, finance_summary
 
 _CHARTS = ("revenue_vs_cost", "ledger", "refusals", "balances")
@@ -133,9 +134,7 @@ class ScenarioExplorerApp(widgets.VBox):
         self._knob_error = widgets.HTML()
         self._source = widgets.HTML()
         self._kpis = widgets.HTML()
-        self._charts = {
-            name: widgets.Output(layout=widgets.Layout(width="50%")) for name in _CHARTS
-        }
+        self._charts = {name: LiveFigure(f"hubkit-scn-chart-{name}") for name in _CHARTS}
         lo, hi = (float(p) for p in s.grid_prices)
         self._grid_margins = widgets.FloatRangeSlider(
             value=[float(m) for m in s.grid_margins], min=0, max=200, step=5,
@@ -190,8 +189,8 @@ class ScenarioExplorerApp(widgets.VBox):
                 self._progress.bar,
                 self._kpis,
                 self._message,
-                row([self._charts["revenue_vs_cost"], self._charts["ledger"]]),
-                row([self._charts["refusals"], self._charts["balances"]]),
+                row([self._charts["revenue_vs_cost"].box, self._charts["ledger"].box]),
+                row([self._charts["refusals"].box, self._charts["balances"].box]),
                 heading("Grid: markup × credit price"),
                 row([self._grid_margins, self._grid_prices]),
                 row([self._grid_steps, self._grid_value, self._grid_run]),
@@ -218,8 +217,6 @@ class ScenarioExplorerApp(widgets.VBox):
             (self._export, "export"),
         ):  # fmt: skip
             w.add_class(f"hubkit-scn-{cls}")  # stable selectors for the browser test
-        for name, out in self._charts.items():
-            out.add_class(f"hubkit-scn-chart-{name}")
 
     def _wire(self) -> None:
         s = self.state
@@ -276,8 +273,9 @@ class ScenarioExplorerApp(widgets.VBox):
         show_message(self._message, s.message)
         if charts:
             figures = s.figures()
-            for name, out in self._charts.items():
-                out.outputs = (figure_output(figures[name]),) if name in figures else ()
+            # KPI cards above are already sent; the charts follow, each patched in place
+            for name, chart in self._charts.items():
+                chart.show(figures.get(name))
 
     def _run(self, work: Callable[[], Any], *, label: str = "", charts: bool = True) -> None:
         if label:
