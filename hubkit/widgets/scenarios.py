@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
@@ -162,6 +163,8 @@ class ScenarioExplorerState(PriceInputs, AppState):
         self.source: UsageSource | None = None
         self._sample_idx = np.zeros(0, dtype=np.int64)
         self._timeline = store.rate_timeline()
+        #: when the rates were read: a page served from a preheated kernel says as of when
+        self.rates_read_at = datetime.now(UTC)
         self.rate_count = int(self._timeline["valid_to"].isna().sum())
         if usage is not None:
             self._use(usage, "frame", "the usage table passed in", progress)

@@ -258,7 +258,8 @@ class ScenarioExplorerApp(widgets.VBox):
             self._source.value = (
                 f"<span style='color:#5f6368'>usage: {html.escape(src.description)}, "
                 f"{src.calls:,} calls by {src.users:,} users{unsupported} · "
-                f"{s.rate_count:,} current rates · store {store_mode}"
+                f"{s.rate_count:,} current rates as of {s.rates_read_at:%Y-%m-%d %H:%M} UTC · "
+                f"store {store_mode}"
                 f"{html.escape(_start_note(s))}</span>"
             )
         field_error(self._margin_error, s.errors.get("margin"))

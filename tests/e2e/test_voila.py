@@ -117,6 +117,7 @@ def test_finance_explores_and_exports_without_writing(voila: VoilaServer, seeded
             revenue = page.locator(".hubkit-kpi-revenue .v")
             expect(revenue).to_contain_text("USD", timeout=120_000)  # the kernel ran the notebook
             expect(page.locator(".hubkit-scn-source")).to_contain_text("read-only")
+            expect(page.locator(".hubkit-scn-source")).to_contain_text("current rates as of")
             expect(page.locator(".hubkit-kpi-credits_granted .v")).not_to_have_text("0.00")
             expect(page.locator(".hubkit-scn-chart-revenue_vs_cost .js-plotly-plot")).to_have_count(
                 1
@@ -141,6 +142,9 @@ def test_finance_explores_and_exports_without_writing(voila: VoilaServer, seeded
     leaked = [m for m in SOURCE_MARKERS if m in content]
     assert not leaked, f"code visible in the web app: {leaked}"
     assert editors == 0, "code cells are shown"
+    # the page came from a kernel that had run the notebook before anyone asked
+    # (jupyter/voila.json: preheat_kernel, on JUPYTER_CONFIG_PATH as `make app` puts it)
+    assert "Using pre-heated kernel" in voila.log.read_text(errors="replace"), voila.log_tail()
     summary = json.loads(exports[0].read_text())
     assert summary["parameters"]["profit_margin_markup_on_cost_pct"] == "2.5"
     assert summary["store"]["read_only"] is True
