@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from hubkit.jobs import BulkRateParams, reports
-from hubkit.jobs.context import _FigureOutput
+from hubkit.jobs.context import FigureOutput
 
 _REMOTE_SRC = re.compile(r"""<(?:script|link|img)[^>]*(?:src|href)=["']?(?:https?:)?//""", re.I)
 
@@ -29,7 +29,7 @@ def _notebook(path: Path, *, with_figure: bool) -> Path:
     code.outputs = [nbformat.v4.new_output("display_data", data={"text/html": table})]
     cells = [nbformat.v4.new_markdown_cell("# A report"), code]
     if with_figure:
-        bundle = _FigureOutput(go.Figure(go.Histogram(x=[1, 2, 2, 3])))._repr_mimebundle_()
+        bundle = FigureOutput(go.Figure(go.Histogram(x=[1, 2, 2, 3])))._repr_mimebundle_()
         figure_cell = nbformat.v4.new_code_cell("result.figure_html()")
         figure_cell.outputs = [nbformat.v4.new_output("display_data", data=bundle)]
         cells.append(figure_cell)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from decimal import Decimal
 
+import pandas as pd
 import pytest
 from _widget_helpers import close_all_widgets, live_widget_count, seed_sample, seeded_store
 
@@ -40,8 +42,8 @@ def test_exact_text_is_the_value_used_not_the_slider_float(store: Store) -> None
     assert app._margin_slider.value == pytest.approx(12.345)
     change = next(c for c in preview.changes if c.model == "gpt-4o" and c.provider == "openai")
     assert change.new_input_rate == margin_rate(Decimal("0.0000025"), "12.345", "0.001")
-    assert "0.0028086250" not in app._preview.value  # plain decimals, no padding zeros
-    assert "0.002808625" in app._preview.value
+    shown = app._preview.shown.set_index(["model", "provider"])
+    assert shown.loc[("gpt-4o", "openai"), "input new"] == "0.002808625"  # plain, no padding
 
 
 def test_slider_moves_write_the_exact_text(store: Store) -> None:
@@ -230,3 +232,24 @@ def test_a_rate_becoming_free_is_named_with_correct_plurals(store: Store) -> Non
     assert state.set_filter(model_pattern="free-output") and state.set_margin("0")
     assert state.unusual() == ["1 rate would become free (0 credits)"]
     assert state.summary().startswith("1 rate would change")
+
+
+def test_every_previewed_rate_is_reviewable_and_downloadable(store: Store) -> None:
+    from hubkit.widgets._review_table import download_csv
+
+    app = BulkUpdateApp(store)
+    app._margin_text.value = "30"
+    changed = app.state.preview.changed  # type: ignore[union-attr]
+    assert len(changed) > 3
+    table = app._preview
+    assert len(table.shown) == len(changed)  # no cap: every row is in the grid
+    assert table.table is not None and not table.table._dt_args.get("downsampling_warning")
+    assert list(table.shown.columns[:4]) == ["model", "provider", "type", "input change %"]
+    csv = pd.read_csv(io.StringIO(download_csv(table.download.value)), dtype=str)
+    assert len(csv) == len(changed)
+    written = {(c.rate_id, str(c.new_input_rate.normalize())) for c in changed}
+    assert {(int(i), str(Decimal(r).normalize())) for i, r in
+            zip(csv["rate_id"], csv["new_input_rate"], strict=True)} == written  # fmt: skip
+    app._margin_text.value = "2"  # nothing would change: the table says so, no download
+    assert table.shown.empty and table.download.value == ""
+    assert "no rate would change" in table.note.value

@@ -20,6 +20,7 @@ from hubkit.hub.redact import redact_url
 from hubkit.pricing import mask_secret
 from hubkit.store import Store
 from hubkit.widgets import HubConnection, HubSyncApp, HubSyncState, connect_hub
+from hubkit.widgets._review_table import download_csv
 
 if TYPE_CHECKING:
     from hub_fixtures import HubHandle
@@ -53,7 +54,9 @@ def test_dry_run_is_the_default_and_writes_nothing(
     assert Counter(zip(table["kind"], table["action"], strict=True)) == Counter(
         {("provider", "create"): 2, ("credential", "create"): 1, ("rate", "create"): 5}
     )
-    assert "gpt-4o-mini" in app._plan_table.value and not app._apply.disabled
+    plan = app._plan_table.shown
+    assert "gpt-4o-mini" in plan["target"].str.cat(sep=" ") and not app._apply.disabled
+    assert len(plan) == len(app.state.plan.items)  # type: ignore[union-attr]  # every item
     assert app._apply.description == "Apply (dry run)"
 
     seen: list[tuple[int, int]] = []
@@ -95,7 +98,10 @@ def test_apply_for_real_pushes_every_item_and_plans_again(
 def test_the_key_never_reaches_a_widget(store: Store, connection: HubConnection) -> None:
     app = HubSyncApp(store, connection)
     app._plan.click()
-    assert mask_secret(KEY) in app._plan_table.value
+    assert mask_secret(KEY) in app._plan_table.shown.to_csv()
+    pushed = download_csv(app._plan_table.download.value)
+    assert KEY not in app._plan_table.shown.to_csv() and KEY not in pushed
+    assert mask_secret(KEY) in pushed
     app._dry_run.value = False
     app._apply.click()
     app._pull.click()

@@ -107,7 +107,7 @@ class JobResult(FinishedRun):
         an HTML snippet without plotly.js (the report loads the run folder's copy)."""
         if self.figure is None:
             return _html("<p>(no figure: nothing changed)</p>")
-        return _FigureOutput(self.figure)
+        return FigureOutput(self.figure)
 
     def raise_for_status(self) -> None:
         """Raise for anything but success, so plain papermill (and cron) exit non-zero."""
@@ -301,7 +301,7 @@ def execute_job(
         return run.finish(outcome)
 
 
-class _FigureOutput:
+class FigureOutput:
     """A figure as two outputs at once: plotly's own JSON and a plotly.js-free snippet."""
 
     def __init__(self, figure: Any) -> None:

@@ -48,20 +48,22 @@ from hubkit.widgets._common import (
     show_message,
     text_input,
 )
+from hubkit.widgets._review_table import ReviewTable
 from hubkit.widgets.rates import HISTORY_COLUMNS
 
+# what a reviewer judges first (which rate, how far it moves, any red flag), then the numbers
 PREVIEW_COLUMNS = {
-    "provider": "provider",
     "model": "model",
+    "provider": "provider",
     "type": "type",
+    "input_change_pct": "input change %",
+    "output_change_pct": "output change %",
+    "below_cost": "below cost",
+    "drops_to_zero": "drops to 0",
     "old_input_rate": "input old",
     "new_input_rate": "input new",
-    "input_change_pct": "input change %",
     "old_output_rate": "output old",
     "new_output_rate": "output new",
-    "output_change_pct": "output change %",
-    "drops_to_zero": "drops to 0",
-    "below_cost": "below cost",
 }
 SKIPPED_COLUMNS = {"provider": "provider", "model": "model", "type": "type", "reason": "reason"}
 # the history rows an apply wrote, labelled as the rate editor's history shows them
@@ -331,7 +333,11 @@ class BulkUpdateApp(widgets.VBox):
         )
         self._pattern = text_input("model pattern", placeholder="glob, e.g. gpt-4o*", width="300px")
         self._summary = widgets.HTML()
-        self._preview = widgets.HTML()
+        self._preview = ReviewTable(
+            "hubkit-bulk-preview", PREVIEW_COLUMNS, empty="no rate would change",
+            download_name="bulk-update-preview.csv",
+            download_label="exactly what Apply would write", noun="rate change",
+        )  # fmt: skip
         self._skipped = widgets.HTML()
         self._reason = text_input("reason", placeholder="required: why these prices", width="520px")
         self._reason_error = widgets.HTML()
@@ -358,7 +364,6 @@ class BulkUpdateApp(widgets.VBox):
             (self._price_slider, "price-slider"),
             (self._price_text, "price-text"),
             (self._summary, "summary"),
-            (self._preview, "preview"),
             (self._reason, "reason"),
             (self._apply, "apply"),
             (self._why_not, "why-not"),
@@ -387,7 +392,7 @@ class BulkUpdateApp(widgets.VBox):
                 widgets.HBox([self._providers, self._types, self._pattern]),
                 self._progress.bar,
                 self._summary,
-                self._preview,
+                self._preview.box,
                 widgets.HTML(
                     f"<b>Skipped</b> ({SkipReason.summary()}: a margin cannot be applied)"
                 ),
@@ -407,9 +412,7 @@ class BulkUpdateApp(widgets.VBox):
     def _render(self) -> None:
         s = self.state
         self._summary.value = f"<b>{s.summary()}</b>"
-        self._preview.value = frame_html(
-            s.preview_table(), columns=PREVIEW_COLUMNS, empty="no rate would change"
-        )
+        self._preview.show(s.preview_table())
         self._skipped.value = frame_html(
             s.skipped_table(), columns=SKIPPED_COLUMNS, empty="none", height="160px"
         )

@@ -42,11 +42,13 @@ from hubkit.widgets._common import (
     show_message,
     text_input,
 )
+from hubkit.widgets._review_table import ReviewTable
 
 ClientFactory = Callable[[], HubClient]
 
-PLAN_COLUMNS = {"kind": "kind", "action": "action", "target": "target", "reason": "why",
-                "changes": "changes (old → new)"}  # fmt: skip
+# what a reviewer judges first: what happens to which item, and how it changes
+PLAN_COLUMNS = {"action": "action", "kind": "kind", "target": "target",
+                "changes": "changes (old → new)", "reason": "why"}  # fmt: skip
 RESULT_COLUMNS = {"kind": "kind", "action": "action", "target": "target", "status": "status",
                   "message": "result"}  # fmt: skip
 HUB_PROVIDER_COLUMNS = {"name": "provider", "display_name": "display name", "base_url": "base URL",
@@ -264,7 +266,11 @@ class HubSyncApp(widgets.VBox):
         )
         self._hub = widgets.HTML()
         self._plan_summary = widgets.HTML()
-        self._plan_table = widgets.HTML()
+        self._plan_table = ReviewTable(
+            "hubkit-sync-plan-table", PLAN_COLUMNS, empty="nothing to do",
+            download_name="hub-plan.csv", download_label="exactly what Apply would push",
+            noun="item",
+        )  # fmt: skip
         self._dry_run = widgets.Checkbox(value=True, description="dry run (write nothing)")
         self._apply = widgets.Button(description="Apply (dry run)", icon="play")
         self._progress = ProgressBar()
@@ -272,7 +278,7 @@ class HubSyncApp(widgets.VBox):
         self._results = widgets.HTML()
         for w, cls in (
             (self._pull, "pull"), (self._plan, "plan"), (self._apply, "apply"),
-            (self._dry_run, "dry-run"), (self._plan_table, "plan-table"),
+            (self._dry_run, "dry-run"),
             (self._results, "results"), (self._hub, "hub"), (self._message, "message"),
         ):  # fmt: skip
             w.add_class(f"hubkit-sync-{cls}")
@@ -290,7 +296,7 @@ class HubSyncApp(widgets.VBox):
                 widgets.HBox([self._pull, self._plan, self._deletes, self._providers]),
                 self._hub,
                 self._plan_summary,
-                self._plan_table,
+                self._plan_table.box,
                 widgets.HBox([self._dry_run, self._apply]),
                 self._progress.bar,
                 self._message,
@@ -312,12 +318,11 @@ class HubSyncApp(widgets.VBox):
         self._hub.value = f"<b>Hub</b>: {html.escape(s.hub_summary())}{hub_table}"
         if s.plan is None:
             self._plan_summary.value = "<b>Plan</b>: none yet — click <i>Plan</i>"
-            self._plan_table.value = ""
+            self._plan_table.show(pd.DataFrame())
+            self._plan_table.note.value = ""
         else:
             self._plan_summary.value = f"<b>Plan</b>: {html.escape(s.plan.summary())}"
-            self._plan_table.value = frame_html(
-                s.plan_table(), columns=PLAN_COLUMNS, empty="nothing to do", height="300px"
-            )
+            self._plan_table.show(s.plan_table())
         self._apply.disabled = s.plan is None or s.plan.is_empty
         self._apply.description = "Apply (dry run)" if s.dry_run else "Apply to the hub"
         self._apply.button_style = "" if s.dry_run else "danger"

@@ -97,7 +97,17 @@ def test_bulk_update_notebook_in_jupyterlab(lab: LabServer) -> None:
             page.locator(".hubkit-bulk-margin-slider .noUi-handle").press("ArrowRight")
             expect(summary).to_contain_text(f"{len(expected.changed)} rates would change")
             expect(page.locator(".hubkit-bulk-margin-text input")).to_have_value(str(new_margin))
-            expect(page.locator(".hubkit-bulk-preview")).to_contain_text("gpt-4o")
+            preview = page.locator(".hubkit-bulk-preview")
+            expect(preview).to_contain_text(f"{len(expected.changed)} rate changes")
+            # every row is reachable: the last page shows the preview's last change ...
+            preview.locator(".dt-paging-button.last").click()
+            expect(preview.locator("tbody")).to_contain_text(expected.changed[-1].model)
+            # ... and the filter finds any rate among all of them
+            preview.locator(".dt-search input").fill("gpt-4o-mini")
+            expect(preview.locator("tbody tr").first).to_contain_text("gpt-4o-mini")
+            expect(preview.locator(".hubkit-download")).to_contain_text(
+                f"exactly what Apply would write ({len(expected.changed)} rows, CSV)"
+            )
 
             page.locator(".hubkit-bulk-reason input").fill(REASON)
             page.locator(".hubkit-bulk-reason input").press("Tab")
