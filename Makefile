@@ -29,7 +29,7 @@ APP_PORT ?= 8866
 # JupyterLab refuses to start as root unless told; dev boxes and CI here run as root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help venv lock demo test test-lowest soak lint format lab app bench clean
+.PHONY: help venv lock demo test test-lowest soak lint format lab app screenshots bench clean
 
 help: ## Show this list of commands
 	@echo "Usage: make <target>"
@@ -116,6 +116,10 @@ lab: venv ## Open the notebooks in JupyterLab (outputs stay out of git: nbstripo
 app: venv ## Serve the margin-scenarios notebook as a web app (Voila, code hidden, read-only)
 	$(JUPYTER_ENV) $(BIN)/voila $(APP_NOTEBOOK) --strip_sources=True --no-browser \
 		--Voila.ip=127.0.0.1 --port=$(APP_PORT)
+
+screenshots: venv ## Regenerate the README's screenshots (JupyterLab and Voilà in chromium)
+	bash scripts/install-system-deps.sh
+	$(BIN)/python scripts/make_screenshots.py
 
 bench: venv ## Run every benchmarks/bench_*.py at full size (prints ratios)
 	@if [ -z "$(BENCHMARKS)" ]; then echo "no benchmarks/bench_*.py yet"; fi

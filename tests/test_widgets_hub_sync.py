@@ -47,7 +47,7 @@ def test_dry_run_is_the_default_and_writes_nothing(
     assert app._dry_run.value is True and app.state.dry_run
     assert app._apply.disabled  # no plan yet
     app._pull.click()
-    assert app.state.hub_summary() == "0 providers, 0 keys (masked), 0 rates"
+    assert app.state.hub_summary().startswith("0 providers, 0 keys (masked), 0 rates (read ")
     app._plan.click()
     table = app.state.plan_table()
     assert table.equals(app.state.plan.to_frame())
@@ -167,3 +167,20 @@ def test_connect_hub_starts_the_local_hub_without_a_url(store: Store) -> None:
     finally:
         conn.close()
     assert not conn.local.running
+
+
+def test_after_a_real_apply_every_panel_shows_the_hub_as_it_is_now(
+    store: Store, connection: HubConnection
+) -> None:
+    app = HubSyncApp(store, connection)
+    app._plan.click()
+    assert "0 providers, 0 keys (masked), 0 rates" in app._hub.value
+    app._dry_run.value = False
+    app._apply.click()
+    # the hub panel was read again after the apply, not left at the empty hub of the plan
+    assert app.state.hub_summary().startswith("2 providers, 1 key (masked), 5 rates (read ")
+    assert "2 providers, 1 key (masked), 5 rates" in app._hub.value
+    assert app.state.plan is not None and app.state.plan.is_empty
+    assert "nothing to do" in app._plan_table.note.value
+    assert "fresh plan: nothing left to do" in app._message.value
+    assert app._apply.disabled

@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import html
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from hubkit.widgets._common import (
     Message,
     Progress,
     ProgressBar,
+    counted,
     frame_html,
     heading,
     message_area,
@@ -118,6 +120,7 @@ class HubSyncState(AppState):
         self.deletes = False
         self.providers: tuple[str, ...] = ()
         self.hub_state: HubState | None = None
+        self.hub_read_at: datetime | None = None
         self.plan: Plan | None = None
         self.report: ApplyReport | None = None
         self.report_folder: Path | None = None
@@ -147,7 +150,7 @@ class HubSyncState(AppState):
             progress(1, 1)
         if not ok or state is None:
             return False
-        self.hub_state = state
+        self.hub_state, self.hub_read_at = state, datetime.now(UTC)
         self._say(Message.info(f"pulled {state.hub}: {self.hub_summary()}"))
         return True
 
@@ -200,12 +203,16 @@ class HubSyncState(AppState):
         return not failed
 
     def _replan_quietly(self) -> str:
+        """Pull again and plan against what the hub now holds: every panel shows the state
+        after the apply (the hub panel too, with the time it was read)."""
         try:
             with self.connection.factory() as client:
-                fresh = plan(self.store, client, deletes=self.deletes,
-                             providers=self.providers or None)  # fmt: skip
+                state = pull(client)
+            fresh = plan(self.store, state, deletes=self.deletes,
+                         providers=self.providers or None)  # fmt: skip
         except Exception as exc:  # the report stands; the next Plan click will say more
             return f"could not plan again ({type(exc).__name__})"
+        self.hub_state, self.hub_read_at = state, datetime.now(UTC)
         self.plan = fresh
         return "nothing left to do" if fresh.is_empty else fresh.summary()
 
@@ -218,9 +225,10 @@ class HubSyncState(AppState):
         s = self.hub_state
         if s is None:
             return "not pulled yet"
+        when = f" (read {self.hub_read_at:%H:%M:%S} UTC)" if self.hub_read_at else ""
         return (
-            f"{len(s.providers)} providers, {len(s.credentials)} keys (masked), "
-            f"{len(s.rates)} rates"
+            f"{counted(len(s.providers), 'provider')}, {counted(len(s.credentials), 'key')} "
+            f"(masked), {counted(len(s.rates), 'rate')}{when}"
         )
 
     def hub_providers_table(self) -> pd.DataFrame:

@@ -109,12 +109,13 @@ class RateEditorApp(widgets.VBox):
         self._revert.on_click(self._on_revert)
         self._h_pick.observe(self._on_history_pick, names="value")
         for w, name in (
-            (self._h_pick, "change"),
-            (self._revert, "revert"),
-            (self._revert_why, "revert-why"),
-            (self._history, "history"),
-        ):
+            (self._h_pick, "change"), (self._revert, "revert"), (self._revert_why, "revert-why"),
+            (self._history, "history"), (self._pick, "pick"), (self._save, "save"),
+            (self._edit_reason, "edit-reason"), (self._message, "message"),
+        ):  # fmt: skip
             w.add_class(f"hubkit-rates-{name}")  # stable selectors for the browser test
+        for name, text in self._edit.texts.items():
+            text.add_class(f"hubkit-rates-edit-{name}")
 
         tabs = widgets.Tab(
             [
