@@ -41,7 +41,7 @@ def test_filter_by_provider_type_and_glob(store: Store) -> None:
     assert len(table) > 0
     assert set(table["provider"]) == {"openai"} and set(table["type"]) == {"chatCompletion"}
     assert all(m.startswith("gpt-4o") for m in table["model"])
-    assert f"<b>{len(table)}</b> rates shown" in app._count.value
+    assert f"<b>{len(table)} rates</b> shown" in app._count.value
     assert len(app._pick.options) == len(table) + 1
 
 

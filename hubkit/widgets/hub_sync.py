@@ -283,11 +283,14 @@ class HubSyncApp(widgets.VBox):
         self._apply = widgets.Button(description="Apply (dry run)", icon="play")
         self._progress = ProgressBar()
         self._message = message_area()
-        self._results = widgets.HTML()
+        self._results = ReviewTable(
+            "hubkit-sync-results", RESULT_COLUMNS, empty="", noun="item",
+            download_name="hub-apply-results.csv", download_label="every item's outcome",
+        )  # fmt: skip
         for w, cls in (
             (self._pull, "pull"), (self._plan, "plan"), (self._apply, "apply"),
             (self._dry_run, "dry-run"),
-            (self._results, "results"), (self._hub, "hub"), (self._message, "message"),
+            (self._hub, "hub"), (self._message, "message"),
         ):  # fmt: skip
             w.add_class(f"hubkit-sync-{cls}")
         self._pull.on_click(self._on_pull)
@@ -308,7 +311,7 @@ class HubSyncApp(widgets.VBox):
                 widgets.HBox([self._dry_run, self._apply]),
                 self._progress.bar,
                 self._message,
-                self._results,
+                self._results.box,
             ]
         )
         self._render()
@@ -334,12 +337,9 @@ class HubSyncApp(widgets.VBox):
         self._apply.disabled = s.plan is None or s.plan.is_empty
         self._apply.description = "Apply (dry run)" if s.dry_run else "Apply to the hub"
         self._apply.button_style = "" if s.dry_run else "danger"
-        self._results.value = (
-            ""
-            if s.report is None
-            else "<b>Results</b>"
-            + frame_html(s.results_table(), columns=RESULT_COLUMNS, height="300px")  # fmt: skip
-        )
+        self._results.show(s.results_table())
+        if s.report is not None:
+            self._results.note.value = f"<b>Results</b>: {self._results.note.value}"
         show_message(self._message, s.message)
 
     def _run(self, label: str, work: Callable[[Progress], Any], total: int = 1) -> None:

@@ -12,6 +12,7 @@ from hubkit.domain import RateType
 from hubkit.errors import StaleVersionError
 from hubkit.store import Store
 from hubkit.widgets._common import (
+    counted,
     field_error,
     frame_html,
     heading,
@@ -149,7 +150,7 @@ class RateEditorApp(widgets.VBox):
         table = s.table()
         below = int(table["below_cost"].sum()) if not table.empty else 0
         self._count.value = (
-            f"<b>{len(table)}</b> rates shown · markup on cost at credit price "
+            f"<b>{counted(len(table), 'rate')}</b> shown · markup on cost at credit price "
             f"{s.credit_price} · <b>{below}</b> below cost"
         )
         self._table.value = frame_html(table, columns=RATE_COLUMNS, empty="no rates match")
