@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,19 +39,18 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
 import _postgres  # noqa: E402  (tests/_postgres.py: the suite's throwaway server)
+from _many_rates import seed  # noqa: E402
 
 from hubkit.config import Settings  # noqa: E402
-from hubkit.domain import ChangeType, ProviderSpec  # noqa: E402
+from hubkit.domain import ChangeType  # noqa: E402
 from hubkit.pricing import margin_rate  # noqa: E402
 from hubkit.store import Store  # noqa: E402
-from hubkit.store.schema import ProviderRow, RateHistoryRow, RateRow  # noqa: E402
+from hubkit.store.schema import RateHistoryRow, RateRow  # noqa: E402
 from hubkit.store.types import utcnow  # noqa: E402
 
 MARGIN = Decimal("25")
 CREDIT_PRICE = Decimal("0.002")
 GOAL = 20.0
-PROVIDERS = ("openai", "anthropic", "deepseek", "google", "xai")
-CUSTOM = tuple(f"bench-{i}" for i in range(5))
 
 
 @dataclass(frozen=True)
@@ -73,37 +72,6 @@ class Timing:
 
 def _settings(data_dir: Path) -> Settings:
     return Settings.from_env({"HUBKIT_DATA_DIR": str(data_dir), "HUBKIT_ACTOR": "bench"})
-
-
-def seed(store: Store, n_rates: int) -> None:
-    """``n_rates`` chat rates with unit costs over ten providers (one Core insert)."""
-    for name in PROVIDERS + CUSTOM:
-        store.add_provider(
-            ProviderSpec.create(name, base_url=f"https://{name}.example.com/v1", custom=True)
-        )
-    with Session(store.engine) as session, session.begin():
-        ids = dict(session.execute(select(ProviderRow.name, ProviderRow.id)).all())
-        names = PROVIDERS + CUSTOM
-        now = utcnow()
-        rows = []
-        for i in range(n_rates):
-            cost = Decimal(i % 997 + 1).scaleb(-9)  # 1e-9 … 9.97e-7 USD per token
-            rows.append(
-                {
-                    "provider_id": ids[names[i % len(names)]],
-                    "model": f"model-{i:06d}",
-                    "model_display": f"Model {i:06d}",
-                    "type": "chatCompletion",
-                    "input_rate": Decimal("0.001"),
-                    "output_rate": Decimal("0.002"),
-                    "unit_cost_input": cost,
-                    "unit_cost_output": cost * 4,
-                    "version": 1,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-            )
-        session.execute(insert(RateRow), rows)
 
 
 def hubkit_path(store: Store) -> tuple[float, float, int]:

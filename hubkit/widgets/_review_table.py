@@ -62,7 +62,10 @@ class ReviewTable:
             self.download.value = ""
             self.box.children = (self.note,)
             return
-        self.note.value = f"<b>{counted(len(shown), self.noun)}</b>, all of them below"
+        count, words = counted(len(shown), self.noun).split(" ", 1)
+        self.note.value = (
+            f'<b><span class="hubkit-review-count">{count}</span> {words}</b>, all of them below'
+        )
         if self.table is None:
             # deferred: itables loads its DataTables bundle; only a table with rows needs it
             from itables.widget import ITable
