@@ -325,6 +325,9 @@ def test_a_missing_or_empty_store_is_said_plainly(tmp_path: Path, monkeypatch) -
     assert open_finance_store() is None
     assert not (tmp_path / "none.db").exists()  # opening read-only created nothing
     assert "NO DATA TO EXPLORE" in finance_summary(None)
+    web = finance_summary(None, web=True)  # finance reads this one in the web app:
+    assert "NO DATA TO EXPLORE YET" in web  # no environment names, commands or paths
+    assert not any(t in web for t in ("HUBKIT_", "hubkit demo", "/", "Store.open")), web
     box = scenario_explorer(None)
     assert "NO DATA TO EXPLORE" in box.value and url in box.value
     Store.open(url).close()  # a schema, no rates
@@ -337,6 +340,8 @@ def test_open_finance_store_is_read_only(db_file: Path, sqlite_url: str, monkeyp
     assert store is not None and store.read_only
     try:
         assert f"database:  {sqlite_url} (read-only)" in finance_summary(store)
+        web = finance_summary(store, web=True)
+        assert web.startswith("Read-only") and "/" not in web and "HUBKIT_" not in web
         state = ScenarioExplorerState(store, n_calls=500)
         assert state.result is not None
     finally:

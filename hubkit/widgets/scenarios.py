@@ -18,6 +18,7 @@ Exports go to ``<reports>/<UTC>-scenario/`` (:mod:`hubkit.widgets._scenario_expo
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -536,7 +537,9 @@ class ScenarioExplorerState(PriceInputs, AppState):
         if not ok or folder is None:
             return None
         self.last_export = folder
-        self._say(Message.success(f"exported the scenario to {folder}"))
+        # the web app names the export, not where the server keeps it
+        where = f"as {folder.name} (with the reports)" if in_web_app() else f"to {folder}"
+        self._say(Message.success(f"exported the scenario {where}"))
         return folder
 
     def parameters(self) -> dict[str, Any]:
@@ -571,8 +574,25 @@ def open_finance_store(settings: Any = None) -> Store | None:
     return store
 
 
-def finance_summary(store: Store | None, settings: Any = None) -> str:
-    """The environment summary for a read-only store, or why there is no store to explore."""
+def in_web_app() -> bool:
+    """True in a kernel Voilà started (the finance web app), which sets ``VOILA_SERVER_URL``."""
+    return bool(os.environ.get("VOILA_SERVER_URL"))
+
+
+def finance_summary(store: Store | None, settings: Any = None, *, web: bool | None = None) -> str:
+    """The environment summary for a read-only store, or why there is no store to explore.
+
+    In the web app (``web``; default: :func:`in_web_app`) it speaks to finance: no
+    environment names, commands or server paths, which are the operator's business.
+    """
+    web = in_web_app() if web is None else web
+    if web:
+        if store is None:
+            return (
+                "NO DATA TO EXPLORE YET: the operator has not set up the rates this page reads. "
+                "Ask them to, then reload this page."
+            )
+        return "Read-only: explore prices freely; nothing on this page changes a rate."
     settings = settings or get_settings()
     url = display_url(settings.database_url)  # an unparsable one: Store.open said so already
     if store is None:

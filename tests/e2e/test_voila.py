@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from bs4 import BeautifulSoup
 
 from e2e import _voila
 from e2e._lab import CHROMIUM, CHROMIUM_ARGS, jupyter_env
@@ -142,6 +143,11 @@ def test_finance_explores_and_exports_without_writing(voila: VoilaServer, seeded
     leaked = [m for m in SOURCE_MARKERS if m in content]
     assert not leaked, f"code visible in the web app: {leaked}"
     assert editors == 0, "code cells are shown"
+    # developer material stays out of the web app: environment names, calls, server paths
+    text = BeautifulSoup(content, "html.parser").get_text(" ")
+    shown = [t for t in ("HUBKIT_", "AIGNE_HUB_", "NEW_USER_CREDIT", "Store.open",
+                         str(seeded_db.parent), str(REPO)) if t in text]  # fmt: skip
+    assert shown == [], f"the web app shows developer material: {shown}"
     # the page came from a kernel that had run the notebook before anyone asked
     # (jupyter/voila.json: preheat_kernel, on JUPYTER_CONFIG_PATH as `make app` puts it)
     assert "Using pre-heated kernel" in voila.log.read_text(errors="replace"), voila.log_tail()
