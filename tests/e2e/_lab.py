@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -17,10 +18,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
@@ -206,3 +208,45 @@ def stop_process_group(process: subprocess.Popen[bytes]) -> None:
         os.killpg(process.pid, signal.SIGKILL)  # the group we created: its kernels only
     except ProcessLookupError:
         pass
+
+
+@contextmanager
+def seeded_lab(
+    workdir: Path, notebooks: list[Path], *, unset: tuple[str, ...] = ()
+) -> Iterator[LabServer]:
+    """JupyterLab over copies of ``notebooks``, the test's store seeded with the sample data
+    (HUBKIT_DATA_DIR is the test's own, tests/conftest.py); ``unset`` drops variables."""
+    import pytest
+
+    from hubkit.store import Store
+    from hubkit.widgets import seed_sample_data
+
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(
+            f"{CHROMIUM} is missing: run `bash scripts/install-system-deps.sh` (as root)",
+            pytrace=False,
+        )
+    with Store.open() as store:
+        assert seed_sample_data(store)
+    root = prepare_root(workdir, notebooks)
+    env = jupyter_env(workdir, dict(os.environ))
+    for name in unset:
+        env.pop(name, None)
+    server = start_lab(root, env, workdir / "lab.log")
+    try:
+        yield server
+    finally:
+        stop_lab(server)
+
+
+def open_and_run(page: Any, lab: LabServer, notebook: str, app_class: str) -> Any:
+    """Open ``notebook``, wait for its kernel, Run All Cells; the app's locator."""
+    page.goto(lab.url(f"lab/tree/{notebook}"))
+    # The toolbar says "idle" before the kernel is connected: wait for the real thing.
+    page.wait_for_function(KERNEL_READY_JS, arg=notebook, timeout=90_000)
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+    page.wait_for_selector(f".{app_class}, .jp-Dialog")
+    if page.locator(".jp-Dialog").count():  # "Select Kernel" despite the wait
+        page.locator(".jp-Dialog button.jp-mod-accept").click()
+    return page.locator(f".jp-NotebookPanel:not(.lm-mod-hidden) .{app_class}")

@@ -8,8 +8,6 @@ and finds the new rates and their history rows. A screenshot goes to ``test-arti
 
 from __future__ import annotations
 
-import os
-import re
 import sys
 import time
 from collections.abc import Iterator
@@ -19,19 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from e2e._lab import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    KERNEL_READY_JS,
-    LabServer,
-    jupyter_env,
-    prepare_root,
-    start_lab,
-    stop_lab,
-)
+from e2e._lab import CHROMIUM, CHROMIUM_ARGS, LabServer, open_and_run, seeded_lab
 from hubkit.pricing import bulk_preview, margin_rate
 from hubkit.store import HistoryEntry, Store
-from hubkit.widgets import seed_sample_data
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.soak, pytest.mark.timeout(300)]
 
@@ -45,19 +33,8 @@ NOTIFICATIONS = "@jupyterlab/apputils-extension:notification"
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[LabServer]:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(
-            f"{CHROMIUM} is missing: run `bash scripts/install-system-deps.sh` (as root)",
-            pytrace=False,
-        )
-    with Store.open() as store:  # HUBKIT_DATA_DIR is this test's own (tests/conftest.py)
-        assert seed_sample_data(store)
-    root = prepare_root(tmp_path, sorted((REPO / "notebooks").glob("*.ipynb")))
-    server = start_lab(root, jupyter_env(tmp_path, dict(os.environ)), tmp_path / "lab.log")
-    try:
+    with seeded_lab(tmp_path, sorted((REPO / "notebooks").glob("*.ipynb"))) as server:
         yield server
-    finally:
-        stop_lab(server)
 
 
 def _bulk_history(store: Store) -> list[HistoryEntry]:
@@ -80,15 +57,7 @@ def test_bulk_update_notebook_in_jupyterlab(lab: LabServer) -> None:
             page = browser.new_page(viewport={"width": 1500, "height": 1100})
             page.set_default_timeout(TIMEOUT_MS)
             expect.set_options(timeout=TIMEOUT_MS)
-            page.goto(lab.url(f"lab/tree/{NOTEBOOK}"))
-            # The toolbar says "idle" before the kernel is connected: wait for the real thing.
-            page.wait_for_function(KERNEL_READY_JS, arg=NOTEBOOK, timeout=90_000)
-            page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-            page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
-            page.wait_for_selector(".hubkit-bulk-summary, .jp-Dialog")
-            if page.locator(".jp-Dialog").count():  # "Select Kernel" despite the wait
-                page.locator(".jp-Dialog button.jp-mod-accept").click()
-
+            open_and_run(page, lab, NOTEBOOK, "hubkit-bulk")
             summary = page.locator(".hubkit-bulk-summary")
             expect(summary).to_contain_text("0 rates would change")
             outputs = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output")

@@ -14,26 +14,14 @@ One JupyterLab (temp root, temp store seeded with the sample data) and three not
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from e2e._lab import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    KERNEL_READY_JS,
-    LabServer,
-    jupyter_env,
-    prepare_root,
-    start_lab,
-    stop_lab,
-)
+from e2e._lab import CHROMIUM, CHROMIUM_ARGS, LabServer, open_and_run, seeded_lab
 from hubkit.store import Store
-from hubkit.widgets import seed_sample_data
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.soak, pytest.mark.timeout(420)]
 
@@ -44,29 +32,10 @@ TIMEOUT_MS = 60_000
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[LabServer]:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: run `bash scripts/install-system-deps.sh`")
-    with Store.open() as store:  # HUBKIT_DATA_DIR is this test's own (tests/conftest.py)
-        assert seed_sample_data(store)
-    root = prepare_root(tmp_path, [REPO / "notebooks" / n for n in NOTEBOOKS])
-    env = jupyter_env(tmp_path, dict(os.environ))
-    env.pop("HUBKIT_HUB_URL", None)  # 05 starts its bundled local hub
-    server = start_lab(root, env, tmp_path / "lab.log")
-    try:
+    with seeded_lab(
+        tmp_path, [REPO / "notebooks" / n for n in NOTEBOOKS], unset=("HUBKIT_HUB_URL",)
+    ) as server:  # fmt: skip  (05: the bundled hub)
         yield server
-    finally:
-        stop_lab(server)
-
-
-def _open_and_run(page, lab: LabServer, notebook: str, app: str):  # type: ignore[no-untyped-def]
-    page.goto(lab.url(f"lab/tree/{notebook}"))
-    page.wait_for_function(KERNEL_READY_JS, arg=notebook, timeout=90_000)
-    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
-    page.wait_for_selector(f".{app}, .jp-Dialog")
-    if page.locator(".jp-Dialog").count():
-        page.locator(".jp-Dialog button.jp-mod-accept").click()
-    return page.locator(f".jp-NotebookPanel:not(.lm-mod-hidden) .{app}")
 
 
 def test_revert_guardrail_and_hub_apply_as_an_operator_does_them(lab: LabServer) -> None:
@@ -85,7 +54,7 @@ def test_revert_guardrail_and_hub_apply_as_an_operator_does_them(lab: LabServer)
             expect.set_options(timeout=TIMEOUT_MS)
 
             # ---- 02: save a change, then revert it -------------------------------------
-            rates = _open_and_run(page, lab, NOTEBOOKS[0], "hubkit-rates")
+            rates = open_and_run(page, lab, NOTEBOOKS[0], "hubkit-rates")
             rates.locator(".hubkit-rates-pick select").select_option(label=label)
             field = rates.locator(".hubkit-rates-edit-input_rate input")
             expect(field).to_have_value(str(rate.input_rate.normalize()))
@@ -112,7 +81,7 @@ def test_revert_guardrail_and_hub_apply_as_an_operator_does_them(lab: LabServer)
                 assert store.history(rate_id=rate.id)[0].change_type == "revert"
 
             # ---- 03: a change the job would refuse needs a confirmation ---------------
-            bulk = _open_and_run(page, lab, NOTEBOOKS[1], "hubkit-bulk")
+            bulk = open_and_run(page, lab, NOTEBOOKS[1], "hubkit-bulk")
             bulk.locator(".hubkit-bulk-margin-text input").fill("5000")
             bulk.locator(".hubkit-bulk-reason input").fill("e2e: on purpose")
             apply = bulk.locator("button.hubkit-bulk-apply")
@@ -128,7 +97,7 @@ def test_revert_guardrail_and_hub_apply_as_an_operator_does_them(lab: LabServer)
                 n_rates = len(store.list_rates())
 
             # ---- 05: push for real; the panels show the hub after it ------------------
-            sync = _open_and_run(page, lab, NOTEBOOKS[2], "hubkit-sync")
+            sync = open_and_run(page, lab, NOTEBOOKS[2], "hubkit-sync")
             sync.locator("button.hubkit-sync-plan").click()
             expect(sync.locator(".hubkit-sync-hub")).to_contain_text("0 rates (read")
             expect(sync.locator(".hubkit-sync-plan-table .hubkit-download")).to_be_visible()
