@@ -20,6 +20,7 @@ from hubkit.widgets._common import (
     show_message,
     text_input,
 )
+from hubkit.widgets._review_table import ReviewTable
 from hubkit.widgets.rates import (
     EDIT_FIELDS,
     HISTORY_COLUMNS,
@@ -29,6 +30,12 @@ from hubkit.widgets.rates import (
     RateEditorState,
 )
 
+# the table leads with what a reviewer judges (which rate, its markup, a red flag)
+_KEY_FIRST = ("model", "provider", "type", "input_markup_pct", "output_markup_pct", "below_cost")
+_TABLE_COLUMNS = {
+    **{c: RATE_COLUMNS[c] for c in _KEY_FIRST},
+    **{c: label for c, label in RATE_COLUMNS.items() if c not in _KEY_FIRST},
+}
 # the form names a number as the table heads its column
 _LABELS = {**{n: RATE_COLUMNS[n] for n in NUMBER_FIELDS}, "model_display": "display name"}
 
@@ -74,7 +81,10 @@ class RateEditorApp(widgets.VBox):
         self._descending = widgets.Checkbox(value=False, description="descending")
         self._refresh = widgets.Button(description="Refresh", icon="refresh")
         self._count = widgets.HTML()
-        self._table = widgets.HTML()
+        self._table = ReviewTable(
+            "hubkit-rates-table", _TABLE_COLUMNS, empty="no rates match", noun="rate",
+            download_name="rates.csv", download_label="the rates shown",
+        )  # fmt: skip
         # edit one rate
         self._pick = widgets.Dropdown(description="rate", layout=widgets.Layout(width="520px"))
         self._edit = _Form(EDIT_FIELDS)
@@ -137,7 +147,7 @@ class RateEditorApp(widgets.VBox):
                 widgets.HBox([self._f_providers, self._f_types]),
                 widgets.HBox([self._f_model, self._sort, self._descending, self._refresh]),
                 self._count,
-                self._table,
+                self._table.box,
                 tabs,
                 self._message,
             ]
@@ -153,7 +163,7 @@ class RateEditorApp(widgets.VBox):
             f"<b>{counted(len(table), 'rate')}</b> shown · markup on cost at credit price "
             f"{s.credit_price} · <b>{below}</b> below cost"
         )
-        self._table.value = frame_html(table, columns=RATE_COLUMNS, empty="no rates match")
+        self._table.show(table)
         self._rendering = True
         try:
             self._pick.options = [("— pick a rate —", 0)] + [
