@@ -160,6 +160,10 @@ def test_invalid_provider_is_reported_and_not_written(
     app._save.click()
     assert app.state.message is not None and expected in app.state.message.text
     assert store.list_providers() == before
+    # on screen, the message names the field as its label does
+    assert "baseUrl" not in app._message.value
+    if "baseUrl" in expected:
+        assert expected.replace("baseUrl", "base URL") in app._message.value
 
 
 def test_a_password_in_the_base_url_is_refused_and_never_shown(store: Store) -> None:

@@ -81,6 +81,10 @@ _SCREEN_WORDS = (
      "(tick 'custom (not a known provider)' to add your own)"),
     ("profitMargin", "margin"),
     ("creditPrice", "credit price"),
+    ("baseUrl", "base URL"),
+    ("unitCosts", "unit costs"),
+    ("inputRate", "input rate"),
+    ("outputRate", "output rate"),
 )  # fmt: skip
 
 
