@@ -252,3 +252,25 @@ def test_state_class_makes_no_widgets(store: Store) -> None:
     state.select(_rate_id(store))
     state.save(input_rate="0.1", output_rate="0.1")
     assert live_widget_count() == before
+
+
+def test_a_failed_save_keeps_what_was_typed(store: Store) -> None:
+    rid = _rate_id(store)
+    app = RateEditorApp(store)
+    _pick(app, rid)
+    app._edit.texts["input_rate"].value = "0.00000x"
+    app._edit.texts["output_rate"].value = "0.000031"
+    app._edit_reason.value = "typo test"
+    app._save.click()
+    assert "input rate" in app._edit.errors["input_rate"].value  # said beside the field
+    # nothing written, and nothing the person typed is lost
+    assert store.get_rate(rid).version == 1
+    assert app._edit.texts["input_rate"].value == "0.00000x"
+    assert app._edit.texts["output_rate"].value == "0.000031"
+    assert app._edit_reason.value == "typo test"
+    store.update_rate(rid, 1, input_rate="0.000004", reason="someone else")
+    app._edit.texts["input_rate"].value = "0.000005"
+    app._save.click()  # stale: refused, the form still holds the new numbers
+    assert "reload" in app._message.value.lower()
+    assert app._edit.texts["input_rate"].value == "0.000005"
+    assert app._edit.texts["output_rate"].value == "0.000031"
