@@ -208,7 +208,8 @@ def test_create_from_spec_batch_and_pages(hub: HubHandle, client: HubClient) -> 
     for rate in batch.rates:
         hub.track_rate(rate.provider_id, rate.id)
     assert batch.total == 2 and {r.provider_id for r in batch.rates} == {first.id, second.id}
-    assert all(r.unit_costs is None for r in batch.rates)  # the hub's {} means "none"
+    # the hub answers zeros for a rate batch-created without unit costs: read as none
+    assert all(r.unit_costs is None for r in batch.rates)
     with pytest.raises(HubStatusError) as conflict:
         client.batch_create_rates(
             [first.id], model=model, type="chatCompletion", input_rate=1, output_rate=2

@@ -350,3 +350,32 @@ def test_an_empty_store_against_an_empty_hub_plans_nothing(client: HubClient, st
     assert (p.items, p.in_sync, p.summary()) == ((), 0, "nothing to do; in sync: 0")
     assert "nothing to do" in p._repr_html_()
     assert store_rate_keys(store) == set()
+
+
+def test_zero_unit_costs_settle_as_none_both_ways(
+    hub: HubHandle, client: HubClient, store: Store
+) -> None:
+    """The hub answers zeros for a rate batch-created without unit costs: hubkit reads
+    them as none (a margin skips the rate, never prices it at 0), and a local rate whose
+    costs are 0/0 is in sync with it, so neither plan keeps proposing a change."""
+    openai = client.create_provider("openai", "OpenAI", base_url="https://api.openai.com/v1")
+    batch = client.batch_create_rates(
+        [openai.id], model="free-a", type="chatCompletion", input_rate=1, output_rate=2
+    )
+    assert batch.rates[0].unit_costs is None
+    bootstrap(store, client)
+    assert store.find_rate("openai", "free-a", "chatCompletion").unit_costs is None
+    zero = {"input": 0, "output": 0}
+    spec = RateSpec.create("openai", "free-b", "chatCompletion", input_rate=1, unit_costs=zero)
+    store.create_rate(spec)
+    first = plan(store, client)
+    # free-a (zeros on the hub, none here) is in sync; only the new free-b is pushed
+    assert [(i.action, i.target) for i in first.items] == [
+        (Action.CREATE, "openai/free-b (chatCompletion)")
+    ]
+    from hubkit.hub.apply import apply
+
+    report = apply(first, store, client, dry_run=False)
+    assert report.complete, report.summary()
+    again = plan(store, client)
+    assert again.is_empty, [str(i) for i in again.items]

@@ -276,7 +276,11 @@ def test_check_marks_a_failing_credential_inactive(api: httpx.Client, hub: HubHa
         ),
         ({"inputRate": -1}, '"inputRate" must be greater than or equal to 0'),
         ({"outputRate": "abc"}, '"outputRate" must be a number'),
-        ({"inputRate": "Infinity"}, '"inputRate" cannot be infinity'),
+        # Joi converts only decimal-shaped strings (numberRx): these stay strings
+        ({"inputRate": "Infinity"}, '"inputRate" must be a number'),
+        ({"inputRate": "NaN"}, '"inputRate" must be a number'),
+        ({"inputRate": "0x1F"}, '"inputRate" must be a number'),
+        ({"inputRate": "1_000"}, '"inputRate" must be a number'),
         ({"unitCosts": {"input": 1}}, '"unitCosts.output" is required'),
         (
             {"unitCosts": {"input": 1, "output": -2}},
@@ -359,6 +363,12 @@ def test_batch_create_is_all_or_nothing_with_the_hubs_messages(
     assert result["message"] == "Successfully created 2 model rates"
     assert result["summary"] == {"total": 2}
     assert {r["providerId"] for r in result["data"]} == {first["id"], second["id"]}
+    # no unit costs given: stored as {}, yet every answer shows zeros, as the gateway does
+    assert all(r["unitCosts"] == {"input": "0", "output": "0"} for r in result["data"])
+    listed = api.get(f"{BASE}/{first['id']}/model-rates").json()
+    assert [r["unitCosts"] for r in listed if r["model"] == other] == [
+        {"input": "0", "output": "0"}
+    ]
 
 
 def test_paged_list_filters_orders_and_caps_page_size(api: httpx.Client, hub: HubHandle) -> None:

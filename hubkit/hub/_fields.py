@@ -78,7 +78,10 @@ def rate_text(value: Decimal) -> str:
 
 
 def costs_text(costs: UnitCosts | None) -> str | None:
-    return None if costs is None else _json(costs.to_json())
+    # zeros on both sides read back from the hub as none (hubkit.hub.models._unit_costs)
+    if costs is None or (costs.input == 0 and costs.output == 0):
+        return None
+    return _json(costs.to_json())
 
 
 def caching_text(caching: Caching | None) -> str | None:

@@ -138,10 +138,20 @@ def _domain(call: Callable[[], _Value], what: str) -> _Value:
 
 
 def _unit_costs(value: Any, what: str) -> UnitCosts | None:
-    # The hub's batch create stores ``{}`` when no unit costs were given.
+    """The hub's ``unitCosts`` as hubkit reads them: zeros are *no unit costs*.
+
+    The gateway answers ``{"input": "0", "output": "0"}`` for a rate batch-created without
+    unit costs (it stores ``{}``), so zeros on both sides cannot be told apart from none.
+    hubkit reads them as none: a margin then skips the rate (reported, never guessed)
+    instead of pricing it at 0, and :func:`hubkit.hub._fields.costs_text` compares a local
+    0/0 as none too, so a plan settles either way.
+    """
     if value is None or (isinstance(value, Mapping) and not value):
         return None
-    return _domain(lambda: UnitCosts.parse(value), f"{what}.unitCosts")
+    costs = _domain(lambda: UnitCosts.parse(value), f"{what}.unitCosts")
+    if costs is None or (costs.input == 0 and costs.output == 0):
+        return None
+    return costs
 
 
 def _caching(value: Any, what: str) -> Caching | None:

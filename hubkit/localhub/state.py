@@ -684,7 +684,12 @@ class LocalHubState:
 
 
 def rate_json(rate: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in rate.items() if not k.startswith("_")}
+    out = {k: v for k, v in rate.items() if not k.startswith("_")}
+    if out.get("unitCosts") == {}:
+        # The gateway stores {} for a batch-created rate without unit costs, yet every
+        # answer shows it as zeros (its model formats each side with a default of 0).
+        out["unitCosts"] = {"input": "0", "output": "0"}
+    return out
 
 
 def _costs_json(costs: Mapping[str, Decimal]) -> dict[str, str]:

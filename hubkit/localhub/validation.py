@@ -103,6 +103,10 @@ def get_string(
     return value
 
 
+#: Joi 17's ``number()`` string coercion pattern (lib/types/number.js, ``numberRx``)
+_JOI_NUMBER = re.compile(r"^\s*[+-]?(?:(?:\d+(?:\.\d*)?)|(?:\.\d+))(?:e([+-]?\d+))?\s*$", re.I)
+
+
 def to_number(value: Any, label: str) -> Decimal:
     if isinstance(value, bool) or value is None:
         raise fail(f"{label} must be a number")
@@ -111,6 +115,10 @@ def to_number(value: Any, label: str) -> Decimal:
     elif isinstance(value, float):
         number = Decimal(repr(value))
     elif isinstance(value, str) and value.strip():
+        # Joi converts only strings shaped like a decimal number: "Infinity", "NaN", "0x1F"
+        # or "1_000" stay strings, and a string is not a number (never "cannot be infinity")
+        if not _JOI_NUMBER.match(value):
+            raise fail(f"{label} must be a number")
         try:
             number = Decimal(value.strip())
         except InvalidOperation:
