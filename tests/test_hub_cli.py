@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import stat
@@ -19,6 +21,7 @@ from _hubsync import KEY, PRICE, assert_no_secret, hub_rates, priced_spec, seed_
 
 from hubkit.cli import main
 from hubkit.hub import HubClient
+from hubkit.localhub.process import main as localhub_main
 from hubkit.localhub.process import start_local_hub
 from hubkit.store import Store
 
@@ -206,3 +209,16 @@ def test_start_local_hub_runs_for_the_block_and_keeps_its_state_file(tmp_path: P
     assert folder.exists()
     scratch.stop()
     assert not folder.exists() and not scratch.running
+
+
+def test_a_local_hub_with_latency_answers_like_a_distant_one(tmp_path: Path) -> None:
+    delay = 0.25
+    with start_local_hub(tmp_path / "hub.json", latency_ms=delay * 1000) as local:
+        assert local.latency == (delay * 1000, 0)
+        with HubClient(local.url, local.token) as client:
+            for _ in range(3):
+                started = time.monotonic()
+                assert client.list_providers() == []
+                assert time.monotonic() - started >= delay  # never faster than its network
+    with pytest.raises(SystemExit), contextlib.redirect_stderr(io.StringIO()):
+        localhub_main(["--state", str(tmp_path / "x.json"), "--latency-ms", "abc"])

@@ -37,6 +37,7 @@ from starlette.types import ASGIApp
 
 from hubkit.localhub.bulk import margin_update, parse_request, sync_update
 from hubkit.localhub.faults import FaultMiddleware
+from hubkit.localhub.latency import LatencyMiddleware
 from hubkit.localhub.routing import Endpoint, Handler, guarded, json_app, read_json
 from hubkit.localhub.state import LocalHubState
 from hubkit.localhub.validation import ApiError
@@ -181,11 +182,19 @@ def admin_routes(hub: LocalHub) -> list[Route]:
 
 
 def create_app(
-    state_path: str | os.PathLike[str], token: str, *, test_faults: bool = False
+    state_path: str | os.PathLike[str],
+    token: str,
+    *,
+    test_faults: bool = False,
+    latency_ms: float = 0,
+    jitter_ms: float = 0,
 ) -> ASGIApp:
-    """The local hub as an ASGI app; with ``test_faults`` wrapped in the fault switches."""
+    """The local hub as an ASGI app; with ``test_faults`` wrapped in the fault switches,
+    with ``latency_ms`` (and ``jitter_ms``) answering like a hub across a network."""
     hub = LocalHub(Path(state_path), token)
-    app = json_app(admin_routes(hub))
+    app: ASGIApp = json_app(admin_routes(hub))
     if test_faults:
-        return FaultMiddleware(app, hub)
+        app = FaultMiddleware(app, hub)
+    if latency_ms or jitter_ms:
+        app = LatencyMiddleware(app, latency_ms, jitter_ms)
     return app

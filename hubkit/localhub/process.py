@@ -79,6 +79,8 @@ def serve(
     allow_remote: bool = False,
     exit_with_parent: bool = False,
     test_faults: bool = False,
+    latency_ms: float = 0,
+    jitter_ms: float = 0,
 ) -> None:
     """Serve the local hub until interrupted. ``port=0`` picks a free port.
 
@@ -94,7 +96,9 @@ def serve(
 
     if not allow_remote and not _is_loopback(host):
         raise ValueError(f"refusing to listen on {host!r}: the local hub binds loopback only")
-    app = create_app(state_path, token, test_faults=test_faults)
+    app = create_app(
+        state_path, token, test_faults=test_faults, latency_ms=latency_ms, jitter_ms=jitter_ms
+    )
     install_log_filter()
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that say TCP,
@@ -141,6 +145,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="mount the /__test__ switches (faults, reset, stats): for test suites only",
     )
+    parser.add_argument(
+        "--latency-ms", type=float, default=0,
+        help="wait this long before answering each request (a hub across a network)",
+    )  # fmt: skip
+    parser.add_argument("--jitter-ms", type=float, default=0, help="plus up to this much")
     parser.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.token_file:
@@ -164,6 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             allow_remote=args.allow_remote,
             exit_with_parent=args.exit_with_parent,
             test_faults=args.test_faults,
+            latency_ms=args.latency_ms,
+            jitter_ms=args.jitter_ms,
         )
     except (ValueError, OSError) as exc:
         print(f"cannot start the local hub: {exc}", file=sys.stderr)
@@ -182,7 +193,12 @@ class LocalHubProcess:
     """
 
     def __init__(
-        self, state_path: str | os.PathLike[str] | None = None, *, test_faults: bool = False
+        self,
+        state_path: str | os.PathLike[str] | None = None,
+        *,
+        test_faults: bool = False,
+        latency_ms: float = 0,
+        jitter_ms: float = 0,
     ) -> None:
         self._tmp: Path | None = None
         if state_path is None:
@@ -191,6 +207,7 @@ class LocalHubProcess:
         else:
             self.state_path = Path(state_path)
         self.test_faults = test_faults
+        self.latency = (latency_ms, jitter_ms)
         self.token = "local-" + secrets.token_urlsafe(24)
         self.url = ""
         self.proc: subprocess.Popen[bytes] | None = None
@@ -217,6 +234,8 @@ class LocalHubProcess:
                "--exit-with-parent"]  # fmt: skip
         if self.test_faults:
             cmd.append("--test-faults")
+        if any(self.latency):
+            cmd += ["--latency-ms", str(self.latency[0]), "--jitter-ms", str(self.latency[1])]
         self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + _START_TIMEOUT
         try:
@@ -276,7 +295,15 @@ class LocalHubProcess:
 
 
 def start_local_hub(
-    state_path: str | os.PathLike[str] | None = None, *, test_faults: bool = False
+    state_path: str | os.PathLike[str] | None = None,
+    *,
+    test_faults: bool = False,
+    latency_ms: float = 0,
+    jitter_ms: float = 0,
 ) -> LocalHubProcess:
-    """Start the local hub and wait until it answers; use as a context manager to stop it."""
-    return LocalHubProcess(state_path, test_faults=test_faults).start()
+    """Start the local hub and wait until it answers; use as a context manager to stop it.
+
+    ``latency_ms`` / ``jitter_ms`` make it answer like a hub across a network."""
+    return LocalHubProcess(
+        state_path, test_faults=test_faults, latency_ms=latency_ms, jitter_ms=jitter_ms
+    ).start()
