@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -108,6 +109,11 @@ def test_hub_errors_exit_7_and_a_missing_hub_exits_2(
     hub.set_faults(fail_after_writes={"writes": 2})
     code, out = run("apply", "--yes")
     assert code == 7 and "failed" in out and "Injected fault" in out
+    # the push said how it went as it went: items done / total and failures
+    final = [line for line in out.splitlines() if line.startswith("progress: ")][-1]
+    assert re.match(r"progress: (\d+)/\1 items · [\d.,]+ items/s · done · \d+ failed$", final), (
+        final
+    )
     hub.set_faults(status={"code": 500, "method": "GET"})
     code, out = run("pull")
     assert code == 7 and "error: GET /api/ai-providers → 500" in out

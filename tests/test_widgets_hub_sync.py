@@ -85,6 +85,8 @@ def test_apply_for_real_pushes_every_item_and_plans_again(
     assert set(results["status"]) == {"ok"} and len(results) == 8
     assert "Results" in app._results.note.value and "complete" in app._message.value
     assert len(app._results.shown) == len(app.state.report.results)  # type: ignore[union-attr]
+    assert app._progress_text.value.startswith("8/8 items · ")
+    assert "failed" not in app._progress_text.value
     with hub.client() as client:
         assert hub_rates(client) == Counter({k: 1 for k in store_rate_keys(store)})
         assert hub_credentials(client) == Counter({("openai", "main"): 1})

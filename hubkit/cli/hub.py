@@ -28,6 +28,7 @@ from hubkit.frames import to_csv
 from hubkit.hub.apply import ItemStatus, apply
 from hubkit.hub.client import HubClient
 from hubkit.hub.plan import Plan, plan
+from hubkit.hub.progress import PushProgress
 from hubkit.hub.pull import bootstrap, pull
 from hubkit.hub.redact import redact_url
 from hubkit.hub.verify import verify_against_hub_arithmetic
@@ -230,8 +231,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
     with _store(args) as store, _client() as client:
         made = _make_plan(args, store, client)
         print(f"plan: {made.summary()}")
+        tracker = PushProgress()
         report = apply(made, store, client, dry_run=not args.yes,
-                       cross_check=_cross_check(args, store))  # fmt: skip
+                       cross_check=_cross_check(args, store),
+                       progress=tracker.printing(sys.stderr), on_result=tracker.result)  # fmt: skip
     if report.cross_check is not None:
         print(report.cross_check.summary())
     if made.items:

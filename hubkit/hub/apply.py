@@ -138,13 +138,16 @@ def apply(
     progress: Progress | None = None,
     cross_check: tuple[Any, Any] | None = None,
     job_run_id: str | None = None,
+    on_result: Callable[[ItemResult], None] | None = None,
 ) -> ApplyReport:
     """Apply ``plan`` to the hub behind ``client`` (see the module docstring).
 
     ``cross_check=(profit_margin, credit_price)`` first compares the plan's rates with the
     hub's own arithmetic (sync mode, dry run) and raises
     :class:`~hubkit.hub.verify.ArithmeticMismatchError` — before any write — when they
-    differ. ``progress(done, total)`` is called before the first item and after each one.
+    differ. ``progress(done, total)`` is called before the first item and after each one;
+    ``on_result(result)`` with each item's outcome (:class:`~hubkit.hub.progress.PushProgress`
+    takes both).
     """
     hub = redact_url(client.base_url)
     if plan.hub and plan.hub != hub:
@@ -164,6 +167,9 @@ def apply(
     except HubError as exc:
         reason = f"not attempted: could not read the hub before applying: {exc}"
         results = tuple(_manual(i) or ItemResult(i, ItemStatus.FAILED, reason) for i in plan.items)
+        if on_result is not None:
+            for result in results:
+                on_result(result)
         if progress is not None:
             progress(total, total)
         return ApplyReport(plan, results, dry_run, hub, started, datetime.now(UTC), check)
@@ -182,6 +188,8 @@ def apply(
             result = _run(steps, item)
             silent = silent + 1 if steps.last_error_was_silence else 0
         results_list.append(result)
+        if on_result is not None:
+            on_result(result)
         # messages come from the client (redacted) or from hubkit; never a key
         logger.info(
             "%s %s %s: %s — %s",

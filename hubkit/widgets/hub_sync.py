@@ -29,6 +29,7 @@ from hubkit.errors import ValidationError
 from hubkit.hub.apply import ApplyReport, ItemStatus, apply
 from hubkit.hub.client import HubClient
 from hubkit.hub.plan import Plan, plan
+from hubkit.hub.progress import PushProgress
 from hubkit.hub.pull import HubState, pull
 from hubkit.hub.redact import redact_url
 from hubkit.store import Store
@@ -121,6 +122,8 @@ class HubSyncState(AppState):
         self.providers: tuple[str, ...] = ()
         self.hub_state: HubState | None = None
         self.hub_read_at: datetime | None = None
+        #: the last push's items done / total, rate, time left and failures
+        self.push_progress: PushProgress | None = None
         self.plan: Plan | None = None
         self.report: ApplyReport | None = None
         self.report_folder: Path | None = None
@@ -185,9 +188,17 @@ class HubSyncState(AppState):
             self._fail(ValidationError("the store is read-only: only dry runs are possible"))
             return False
         dry_run = self.dry_run
+        tracker = self.push_progress = PushProgress()
         ok, report = self._attempt(
             lambda: self._with_client(
-                lambda c: apply(current, self.store, c, dry_run=dry_run, progress=progress)
+                lambda c: apply(
+                    current,
+                    self.store,
+                    c,
+                    dry_run=dry_run,
+                    progress=_both(tracker, progress),
+                    on_result=tracker.result,
+                )
             )
         )
         if not ok or report is None:
@@ -215,6 +226,9 @@ class HubSyncState(AppState):
         self.hub_state, self.hub_read_at = state, datetime.now(UTC)
         self.plan = fresh
         return "nothing left to do" if fresh.is_empty else fresh.summary()
+
+    def progress_text(self) -> str:
+        return "" if self.push_progress is None else self.push_progress.text()
 
     def _with_client(self, work: Callable[[HubClient], Any]) -> Any:
         with self.connection.factory() as client:
@@ -282,6 +296,8 @@ class HubSyncApp(widgets.VBox):
         self._dry_run = widgets.Checkbox(value=True, description="dry run (write nothing)")
         self._apply = widgets.Button(description="Apply (dry run)", icon="play")
         self._progress = ProgressBar()
+        self._progress_text = widgets.HTML()
+        self._progress_text.add_class("hubkit-sync-progress")
         self._message = message_area()
         self._results = ReviewTable(
             "hubkit-sync-results", RESULT_COLUMNS, empty="", noun="item",
@@ -310,6 +326,7 @@ class HubSyncApp(widgets.VBox):
                 self._plan_table.box,
                 widgets.HBox([self._dry_run, self._apply]),
                 self._progress.bar,
+                self._progress_text,
                 self._message,
                 self._results.box,
             ]
@@ -355,8 +372,25 @@ class HubSyncApp(widgets.VBox):
 
     def _on_apply(self, _: widgets.Button) -> None:
         total = len(self.state.plan.items) if self.state.plan else 1
-        self._run("applying", self.state.apply, total)
+
+        def work(report: Progress) -> None:
+            def both(done: int, all_: int) -> None:
+                report(done, all_)
+                self._progress_text.value = html.escape(self.state.progress_text())
+
+            self.state.apply(both)
+
+        self._run("applying", work, total)
 
     def _on_dry_run(self, change: dict[str, Any]) -> None:
         self.state.set_dry_run(change["new"])
         self._render()
+
+
+def _both(tracker: PushProgress, progress: Progress | None) -> Progress:
+    def report(done: int, total: int) -> None:
+        tracker(done, total)
+        if progress is not None:
+            progress(done, total)
+
+    return report
