@@ -115,7 +115,7 @@ def test_invalid_values_show_inline_and_write_nothing(store: Store) -> None:
     app._edit.texts["input_rate"].value = "1" + "0" * 12  # passes parsing, fails the bound
     app._edit.texts["unit_cost_output"].value = ""
     app._save.click()
-    assert "inputRate must be below" in app._edit.errors["input_rate"].value
+    assert "input rate must be below" in app._edit.errors["input_rate"].value  # its label
     assert store.get_rate(rid) == before
 
 
