@@ -36,7 +36,10 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))  # the browser helpers the e2e tests use
@@ -118,6 +121,21 @@ def _notebook_for(root: Path, calls: int, name: str = NOTEBOOK) -> Path:
     return target
 
 
+@contextmanager
+def _chromium_page() -> Iterator[Any]:
+    """A page in Debian's chromium (headless, the project's flags), closed afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            page.set_default_timeout(180_000)
+            yield page
+        finally:
+            browser.close()
+
+
 def _wait_for_line(log: Path, text: str, *, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -128,8 +146,6 @@ def _wait_for_line(log: Path, text: str, *, timeout: float) -> bool:
 
 
 def _run(tmp: Path, calls: int, steps: int) -> int:
-    from playwright.sync_api import sync_playwright
-
     from hubkit.store import Store
     from hubkit.widgets import seed_sample_data
 
@@ -148,29 +164,21 @@ def _run(tmp: Path, calls: int, steps: int) -> int:
     kpis: list[float] = []
     charts: list[float] = []
     try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-            )
-            try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1600})
-                page.set_default_timeout(180_000)
-                start = time.perf_counter()
-                page.goto(server.url)
-                for name in CHARTS:
-                    page.locator(f".hubkit-scn-chart-{name} .main-svg").first.wait_for()
-                page.locator(".hubkit-kpi-revenue .v").filter(has_text="USD").wait_for()
-                navigation_ms = (time.perf_counter() - start) * 1000
-                page.evaluate(_INSTRUMENT, list(CHARTS))
-                handle = page.locator(".hubkit-scn-margin-slider .noUi-handle")
-                for step in range(steps):
-                    handle.press("ArrowRight" if step % 2 == 0 else "ArrowLeft")
-                    page.wait_for_function(_SETTLED, arg=QUIET_MS, timeout=60_000)
-                    got = page.evaluate("() => window.__bench")
-                    kpis.append(float(got["kpi"]))
-                    charts.append(max(float(v) for v in got["charts"].values()))
-            finally:
-                browser.close()
+        with _chromium_page() as page:
+            start = time.perf_counter()
+            page.goto(server.url)
+            for name in CHARTS:
+                page.locator(f".hubkit-scn-chart-{name} .main-svg").first.wait_for()
+            page.locator(".hubkit-kpi-revenue .v").filter(has_text="USD").wait_for()
+            navigation_ms = (time.perf_counter() - start) * 1000
+            page.evaluate(_INSTRUMENT, list(CHARTS))
+            handle = page.locator(".hubkit-scn-margin-slider .noUi-handle")
+            for step in range(steps):
+                handle.press("ArrowRight" if step % 2 == 0 else "ArrowLeft")
+                page.wait_for_function(_SETTLED, arg=QUIET_MS, timeout=60_000)
+                got = page.evaluate("() => window.__bench")
+                kpis.append(float(got["kpi"]))
+                charts.append(max(float(v) for v in got["charts"].values()))
     finally:
         stop_voila(server)
         shutil.rmtree(tmp / "root", ignore_errors=True)
@@ -205,8 +213,6 @@ _SUMMARY_TIMING = """() => {
 
 def _run_bulk(tmp: Path, n_rates: int, steps: int) -> int:
     """03 over ``n_rates`` rates: margin keystrokes, and the grid's last row."""
-    from playwright.sync_api import sync_playwright
-
     sys.path.insert(0, str(REPO / "benchmarks"))
     from _many_rates import seed
 
@@ -224,36 +230,28 @@ def _run_bulk(tmp: Path, n_rates: int, steps: int) -> int:
     _wait_for_line(log, "Kernel pool of", timeout=180)
     times: list[float] = []
     try:
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-            )
-            try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1600})
-                page.set_default_timeout(180_000)
-                page.goto(server.url)
-                field = page.locator(".hubkit-bulk-margin-text input")
-                field.wait_for()
-                page.locator(".hubkit-bulk-summary").filter(has_text="would change").wait_for()
-                page.evaluate(_SUMMARY_TIMING)
-                field.click()
-                field.press("End")
-                for step in range(steps):
-                    field.press("5" if step % 2 == 0 else "Backspace")
-                    page.wait_for_function(
-                        "() => window.__bulk.done !== null && window.__bulk.done >= 0"
-                    )
-                    times.append(float(page.evaluate("() => window.__bulk.done")))
-                # the diff of the last keystroke's margin, reviewed to its last row
-                grid = page.locator(".hubkit-bulk-preview")
-                grid.locator(".dt-paging-button.last").wait_for()
-                rows = int(grid.locator(".hubkit-review-count").inner_text().replace(",", ""))
-                start = time.perf_counter()
-                grid.locator(".dt-paging-button.last").click()
-                grid.locator(".dt-info").filter(has_text=f"to {rows:,} of {rows:,}").wait_for()
-                last_ms = (time.perf_counter() - start) * 1000
-            finally:
-                browser.close()
+        with _chromium_page() as page:
+            page.goto(server.url)
+            field = page.locator(".hubkit-bulk-margin-text input")
+            field.wait_for()
+            page.locator(".hubkit-bulk-summary").filter(has_text="would change").wait_for()
+            page.evaluate(_SUMMARY_TIMING)
+            field.click()
+            field.press("End")
+            for step in range(steps):
+                field.press("5" if step % 2 == 0 else "Backspace")
+                page.wait_for_function(
+                    "() => window.__bulk.done !== null && window.__bulk.done >= 0"
+                )
+                times.append(float(page.evaluate("() => window.__bulk.done")))
+            # the diff of the last keystroke's margin, reviewed to its last row
+            grid = page.locator(".hubkit-bulk-preview")
+            grid.locator(".dt-paging-button.last").wait_for()
+            rows = int(grid.locator(".hubkit-review-count").inner_text().replace(",", ""))
+            start = time.perf_counter()
+            grid.locator(".dt-paging-button.last").click()
+            grid.locator(".dt-info").filter(has_text=f"to {rows:,} of {rows:,}").wait_for()
+            last_ms = (time.perf_counter() - start) * 1000
     finally:
         stop_voila(server)
     summary_ms = statistics.median(times)
