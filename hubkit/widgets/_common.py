@@ -264,6 +264,15 @@ def field_error(area: widgets.HTML, text: str | None) -> None:
     )
 
 
+def gate(
+    button: widgets.Button, why_area: widgets.HTML, why: str | None, *, ready: str, prefix: str = ""
+) -> None:
+    """A button enabled only when nothing blocks it; what blocks it is said beside it."""
+    button.disabled = why is not None
+    button.tooltip = why or ready
+    why_area.value = "" if why is None else f"<i>{html.escape(prefix + why)}</i>"
+
+
 def text_input(
     description: str, value: str = "", *, placeholder: str = "", width: str = "340px"
 ) -> widgets.Text:

@@ -42,6 +42,7 @@ from hubkit.widgets._common import (
     counting,
     field_error,
     frame_html,
+    gate,
     heading,
     message_area,
     price_controls,
@@ -460,10 +461,8 @@ class BulkUpdateApp(widgets.VBox):
             self._providers.value, self._types.value, self._pattern.value, p))  # fmt: skip
 
     def _render_apply(self) -> None:
-        why = self.state.apply_blocker(self._reason.value)
-        self._apply.disabled = why is not None
-        self._apply.tooltip = why or "write these rates in one transaction"
-        self._why_not.value = "" if why is None else f"<i>Apply: {html.escape(why)}</i>"
+        gate(self._apply, self._why_not, self.state.apply_blocker(self._reason.value),
+             ready="write these rates in one transaction", prefix="Apply: ")  # fmt: skip
 
     def _on_confirm(self, change: dict[str, Any]) -> None:
         if self._rendering:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -15,6 +14,7 @@ from hubkit.widgets._common import (
     counted,
     field_error,
     frame_html,
+    gate,
     heading,
     message_area,
     show_message,
@@ -209,10 +209,8 @@ class RateEditorApp(widgets.VBox):
         show_message(self._message, s.message)
 
     def _render_revert(self) -> None:
-        why = self.state.revert_blocker(self._h_pick.value)
-        self._revert.disabled = why is not None
-        self._revert.tooltip = why or "undo this change (kept in history)"
-        self._revert_why.value = "" if why is None else f"<i>{html.escape(why)}</i>"
+        gate(self._revert, self._revert_why, self.state.revert_blocker(self._h_pick.value),
+             ready="undo this change (kept in history)")  # fmt: skip
 
     # ---- events --------------------------------------------------------------------------
     def _on_history_pick(self, _: dict[str, Any]) -> None:
