@@ -14,6 +14,8 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from hubkit.widgets._plotly_bundle import figure_widget
+
 #: what a trace update must not carry (plotly sets them; ``type`` cannot be reassigned)
 _TRACE_KEYS_KEPT = ("type", "uid")
 _CONFIG = {"responsive": True, "displaylogo": False}
@@ -36,10 +38,7 @@ class LiveFigure:
             return
         self.box.layout.visibility = "visible"
         if self.widget is None:
-            # deferred: plotly's widget class loads anywidget; only a drawn chart needs it
-            import plotly.graph_objects as go
-
-            self.widget = go.FigureWidget(figure)
+            self.widget = figure_widget(figure)
             self.widget._config = {**self.widget._config, **_CONFIG}
             self.box.children = (self.widget,)
             self.last_update = "created"
