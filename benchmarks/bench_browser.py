@@ -1,7 +1,7 @@
 """What a finance analyst sees: the scenario explorer (04) in Voilà, in Debian chromium.
 
-    .venv/bin/python benchmarks/bench_browser.py           # 100,000 calls, 9 slider steps
-    .venv/bin/python benchmarks/bench_browser.py --smoke   # 5,000 calls, 3 steps, for CI
+    .venv/bin/python benchmarks/bench_browser.py           # 100,000 calls, 9 steps, 5 visits
+    .venv/bin/python benchmarks/bench_browser.py --smoke   # 5,000 calls, 3 steps, 2 visits, CI
 
 Serves ``04-margin-scenarios.ipynb`` with Voilà on loopback (as ``make app`` does, over a
 throwaway SQLite store seeded with the sample data), opens it in chromium through
@@ -12,7 +12,12 @@ Playwright and measures, in the page, from the keyboard event on the margin slid
   ``plotly_restyle``, ``plotly_relayout``, ``plotly_afterplot``) of any of the four charts,
   once they have been quiet for 400 ms;
 - **navigation → charts visible**: wall time from ``page.goto`` to the four charts drawn
-  (``.main-svg``) and the KPI cards filled.
+  (``.main-svg``) and the KPI cards filled, with a user arriving at a running server: its
+  preheated kernel has run the notebook (the benchmark waits until Voilà and its kernels are
+  idle). ``--visits`` visits in a row, each closing its tab as a user does (Voilà then shuts
+  that kernel down) and waiting for the pool to refill: the first visit (cold browser cache)
+  and the steady state (median of the others), and, in the page, when the HTML, the kernel's
+  websocket, the widget state, the KPI cards and the charts arrived.
 
 And the bulk update (03) over a store of 10,000 rates (``--rates``), served the same way:
 
@@ -90,11 +95,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny run for CI")
     parser.add_argument("--calls", type=int, default=100_000)
     parser.add_argument("--steps", type=int, default=9)
+    parser.add_argument("--visits", type=int, default=5, help="04 page visits in a row")
     parser.add_argument("--rates", type=int, default=10_000)
     args = parser.parse_args(argv)
     calls = 5_000 if args.smoke else args.calls
     rates = 500 if args.smoke else args.rates
     steps = 3 if args.smoke else max(5, args.steps)
+    visits = 2 if args.smoke else max(2, args.visits)
     if not os.access(CHROMIUM, os.X_OK):
         print(f"{CHROMIUM} is missing: run `bash scripts/install-system-deps.sh` (as root)")
         return 2
@@ -102,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         # Before hubkit reads its settings: the real .hubkit/ and reports/ stay untouched.
         os.environ["HUBKIT_DATA_DIR"] = str(Path(tmp) / "data")
         os.environ["HUBKIT_REPORTS_DIR"] = str(Path(tmp) / "reports")
-        status = _run(Path(tmp), calls, steps)
+        status = _run(Path(tmp), calls, steps, visits)
         return status or _run_bulk(Path(tmp) / "bulk", rates, steps)
 
 
@@ -145,7 +152,93 @@ def _wait_for_line(log: Path, text: str, *, timeout: float) -> bool:
     return False
 
 
-def _run(tmp: Path, calls: int, steps: int) -> int:
+# In the page, from navigation start: when the HTML, the kernel's websocket, the widget state
+# (the first large message) came, and the first frames with the KPI cards filled and with all
+# four charts drawn.
+_NAVIGATION_MARKS = """(charts) => {
+  const m = window.__nav = {};
+  const Socket = window.WebSocket;
+  window.WebSocket = class extends Socket {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('open', () => { m.ws ??= performance.now(); });
+      this.addEventListener('message', (e) => {
+        const d = e.data;
+        const size = typeof d === 'string' ? d.length : (d.byteLength ?? d.size);
+        if (size > 100000 && m.state === undefined) {
+          m.state = performance.now(); m.state_mb = size / 1e6;
+        }
+      });
+    }
+  };
+  const frame = () => {
+    const now = performance.now();
+    const kpi = document.querySelector('.hubkit-kpi-revenue .v');
+    if (m.kpis === undefined && kpi && kpi.textContent.includes('USD')) m.kpis = now;
+    if (m.charts === undefined && charts.every(
+        (n) => document.querySelector(`.hubkit-scn-chart-${n} .main-svg`))) m.charts = now;
+    if (m.charts === undefined || m.kpis === undefined) requestAnimationFrame(frame);
+  };
+  requestAnimationFrame(frame);
+}"""
+
+
+def _idle(pid: int, *, quiet_s: float = 1.0, timeout: float = 300) -> float:
+    """Seconds until ``pid`` and its children (Voilà, its kernels) used under 5 % of a core
+    for ``quiet_s``: a preheated kernel has run its notebook, a refilled pool is ready."""
+    import psutil
+
+    def cpu() -> float:
+        total = 0.0
+        root = psutil.Process(pid)
+        for proc in (root, *root.children(recursive=True)):
+            try:
+                times = proc.cpu_times()
+            except psutil.Error:
+                continue  # a kernel shutting down
+            total += times.user + times.system
+        return total
+
+    start = time.perf_counter()
+    last = cpu()
+    while time.perf_counter() - start < timeout:
+        time.sleep(quiet_s)
+        now = cpu()
+        if now - last < 0.05 * quiet_s:
+            return time.perf_counter() - start - quiet_s
+        last = now
+    raise TimeoutError(f"Voilà was still busy after {timeout:.0f} s")
+
+
+def _kernels_mb(pid: int) -> list[float]:
+    """Resident memory of each kernel Voilà runs (MB)."""
+    import psutil
+
+    return [
+        p.memory_info().rss / 1e6
+        for p in psutil.Process(pid).children(recursive=True)
+        if "ipykernel" in " ".join(p.cmdline())
+    ]
+
+
+def _visit(page: Any, url: str) -> dict[str, float]:
+    """Open the page; wall time to the charts and KPIs, and the page's own marks (ms)."""
+    page.add_init_script(f"({_NAVIGATION_MARKS})({json.dumps(list(CHARTS))})")
+    start = time.perf_counter()
+    page.goto(url)
+    for name in CHARTS:
+        page.locator(f".hubkit-scn-chart-{name} .main-svg").first.wait_for()
+    page.locator(".hubkit-kpi-revenue .v").filter(has_text="USD").wait_for()
+    wall = (time.perf_counter() - start) * 1000
+    page.wait_for_function("() => window.__nav.charts !== undefined")
+    marks = page.evaluate(
+        """() => ({...window.__nav,
+                   html: performance.getEntriesByType('navigation')[0].loadEventEnd})"""
+    )
+    return {"wall": wall, **{k: float(v) for k, v in marks.items()}}
+
+
+def _run(tmp: Path, calls: int, steps: int, visits: int) -> int:
     from hubkit.store import Store
     from hubkit.widgets import seed_sample_data
 
@@ -157,44 +250,71 @@ def _run(tmp: Path, calls: int, steps: int) -> int:
     log = tmp / "voila.log"
     server = start_voila(notebook, env, log)
     # A user arrives at a running server: with preheating (jupyter/voila.json) its pool
-    # kernel has run the notebook by then. Wait for Voilà to say so (at most 3 minutes).
+    # kernel has run the notebook by then. Voilà logs "Kernel pool ... filled" once the
+    # kernel has started, before it runs the notebook: wait until all is idle as well.
     warm_start = time.perf_counter()
     preheated = _wait_for_line(log, "Kernel pool of", timeout=180)
+    started_s = time.perf_counter() - warm_start
+    _idle(server.process.pid)
     warm_s = time.perf_counter() - warm_start
+    kernel_mb = _kernels_mb(server.process.pid)
     kpis: list[float] = []
     charts: list[float] = []
+    seen: list[dict[str, float]] = []
+    refills: list[float] = []
     try:
-        with _chromium_page() as page:
-            start = time.perf_counter()
-            page.goto(server.url)
-            for name in CHARTS:
-                page.locator(f".hubkit-scn-chart-{name} .main-svg").first.wait_for()
-            page.locator(".hubkit-kpi-revenue .v").filter(has_text="USD").wait_for()
-            navigation_ms = (time.perf_counter() - start) * 1000
-            page.evaluate(_INSTRUMENT, list(CHARTS))
-            handle = page.locator(".hubkit-scn-margin-slider .noUi-handle")
-            for step in range(steps):
-                handle.press("ArrowRight" if step % 2 == 0 else "ArrowLeft")
-                page.wait_for_function(_SETTLED, arg=QUIET_MS, timeout=60_000)
-                got = page.evaluate("() => window.__bench")
-                kpis.append(float(got["kpi"]))
-                charts.append(max(float(v) for v in got["charts"].values()))
+        with _chromium_page() as blank:
+            # one browser context, one cache: the same user coming back
+            context = blank.context.browser.new_context(viewport={"width": 1400, "height": 1600})
+            context.set_default_timeout(180_000)
+            for visit in range(visits):
+                if visit:
+                    refills.append(_idle(server.process.pid))
+                page = context.new_page()
+                seen.append(_visit(page, server.url))
+                if visit < visits - 1:
+                    page.close(run_before_unload=True)  # Voilà shuts its kernel down
+                    continue
+                page.evaluate(_INSTRUMENT, list(CHARTS))
+                handle = page.locator(".hubkit-scn-margin-slider .noUi-handle")
+                for step in range(steps):
+                    handle.press("ArrowRight" if step % 2 == 0 else "ArrowLeft")
+                    page.wait_for_function(_SETTLED, arg=QUIET_MS, timeout=60_000)
+                    got = page.evaluate("() => window.__bench")
+                    kpis.append(float(got["kpi"]))
+                    charts.append(max(float(v) for v in got["charts"].values()))
     finally:
         stop_voila(server)
         shutil.rmtree(tmp / "root", ignore_errors=True)
 
     kpi_ms, chart_ms = statistics.median(kpis), statistics.median(charts)
+    first_ms = seen[0]["wall"]
+    steady_ms = statistics.median(v["wall"] for v in seen[1:])
     print(f"04 in Voilà, {calls:,} calls, {steps} slider steps (medians; chromium, loopback)")
-    pool = f"preheated kernel ready {warm_s:.0f} s after start" if preheated else "no preheat"
-    print(f"  navigation → charts visible:   {navigation_ms:8.0f} ms  (goal ≤ 3000; {pool})")
+    print(f"  navigation → charts visible:   {steady_ms:8.0f} ms  (goal ≤ 3000; steady state, "
+          f"median of visits 2–{visits}; first visit {first_ms:.0f} ms)")  # fmt: skip
     print(f"  slider step → KPIs repainted:  {kpi_ms:8.1f} ms  (goal ≤ 100)")
     print(f"  slider step → charts repainted:{chart_ms:8.1f} ms  (goal ≤ 150)")
     print(f"  every step, KPIs:   {', '.join(f'{v:.0f}' for v in kpis)} ms")
     print(f"  every step, charts: {', '.join(f'{v:.0f}' for v in charts)} ms")
+    pool = (
+        f"kernel started {started_s:.0f} s after Voilà, notebook run by {warm_s:.0f} s"
+        if preheated else "no preheat"
+    )  # fmt: skip
+    print(f"  preheated pool: {pool}; {len(kernel_mb)} kernel(s) of "
+          f"{', '.join(f'{m:.0f}' for m in kernel_mb)} MB")  # fmt: skip
+    print(f"  pool refilled between visits in: {', '.join(f'{s:.1f}' for s in refills)} s")
+    print("  every visit, in the page (ms from navigation start): "
+          "HTML loaded / kernel websocket / widget state (MB) / KPIs / charts; wall")  # fmt: skip
+    for n, v in enumerate(seen, start=1):
+        print(f"    {n}: {v.get('html', 0):5.0f} / {v.get('ws', 0):5.0f} / "
+              f"{v.get('state', 0):5.0f} ({v.get('state_mb', 0):.1f}) / {v.get('kpis', 0):5.0f} / "
+              f"{v.get('charts', 0):5.0f}; {v['wall']:5.0f}")  # fmt: skip
     print(f"ratio charts / KPIs (same run): {chart_ms / kpi_ms:.2f}")
     print(f"ratio KPIs / goal: {kpi_ms / GOALS_MS['kpis']:.2f}  (goal ≤ 1)")
     print(f"ratio charts / goal: {chart_ms / GOALS_MS['charts']:.2f}  (goal ≤ 1)")
-    print(f"ratio navigation / goal: {navigation_ms / GOALS_MS['navigation']:.2f}  (goal ≤ 1)")
+    print(f"ratio navigation / goal: {steady_ms / GOALS_MS['navigation']:.2f}  (goal ≤ 1; "
+          f"first visit {first_ms / GOALS_MS['navigation']:.2f})")  # fmt: skip
     return 0
 
 
