@@ -228,6 +228,25 @@ def test_charts_come_from_the_same_ledger_as_the_full_replay(ro: Store) -> None:
     assert _values(waterfall["y"])[0] == pytest.approx(result.kpis.credits_granted)
 
 
+def test_a_knob_step_makes_the_kpis_first_and_each_chart_data_once(
+    ro: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hubkit.widgets import scenarios
+
+    state = ScenarioExplorerState(ro, n_calls=CALLS, credit_billing=True)
+    settled: list[int] = []
+    real = scenarios.settle
+    monkeypatch.setattr(scenarios, "settle", lambda *a: settled.append(1) or real(*a))
+    assert state.set_margin("3")
+    assert settled == []  # the KPI cards need the totals only
+    first = state.refusals
+    assert settled == [1] and state.refusals is first  # made once per scenario
+    assert state.figure("refusals") is not None and settled == [1]
+    assert state.set_margin("4") and state.refusals is not first and settled == [1, 1]
+    with pytest.raises(ValueError, match="unknown chart"):
+        state.figure("pie")
+
+
 def test_grid_over_two_ranges_with_progress(ro: Store) -> None:
     app = _app(ro, buy_probability=0.3)
     app._grid_margins.value = [10.0, 50.0]

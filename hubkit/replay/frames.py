@@ -19,8 +19,9 @@ _EVENT_ORDER = {"grant": 0, "expire": 1, "purchase": 2, "usage": 3, "refused (40
 
 
 def _times(ns: np.ndarray) -> pd.Series:
-    values = np.where(ns == NEVER, np.iinfo(np.int64).min, ns)
-    return pd.Series(pd.to_datetime(values, utc=True).as_unit("ns"))
+    values = np.where(ns == NEVER, np.iinfo(np.int64).min, ns).astype(np.int64, copy=False)
+    # as datetime64 (int64 min is NaT): pandas parses plain integers a 100× slower
+    return pd.Series(pd.to_datetime(values.view("datetime64[ns]"), utc=True))
 
 
 def users_frame(

@@ -183,7 +183,7 @@ def generate_usage(
     app_names = [f"app-{i:02d}" for i in range(n_apps)]
     frame = pd.DataFrame(
         {
-            "time": pd.to_datetime(time_ns, utc=True).as_unit("ns"),
+            "time": pd.to_datetime(time_ns.view("datetime64[ns]"), utc=True),  # ints: 100× slower
             "user": pd.Categorical.from_codes(user, categories=pd.Index(user_names)),
             "app": pd.Categorical.from_codes(app_of_user[user], categories=pd.Index(app_names)),
             "provider": pd.Categorical.from_codes(

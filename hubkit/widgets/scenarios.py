@@ -70,6 +70,8 @@ GRID_VALUES = {
     "n_402": "402 responses",
 }
 DEFAULT_CALLS = 100_000
+#: the explorer's charts (:meth:`ScenarioExplorerState.figure`)
+CHARTS = ("revenue_vs_cost", "ledger", "refusals", "balances")
 _BILLING_OFF = (
     "credit-based billing is off (AIGNE_HUB_CREDIT_BASED_BILLING_ENABLED): nothing is refused "
     "or sold, so revenue is 0; tick 'credit-based billing' to explore it"
@@ -151,8 +153,10 @@ class ScenarioExplorerState(PriceInputs, AppState):
         self.n_sample_users = sample_users
         self.errors: dict[str, str] = {}
         self.result: ReplayResult | None = None
-        self.refusals = pd.DataFrame(columns=["time", "status", "packs_bought"])
-        self.sample_ledger = pd.DataFrame(columns=["user", "time", "event", "balance"])
+        self._refusals = pd.DataFrame(columns=["time", "status", "packs_bought"])
+        self._sample_ledger = pd.DataFrame(columns=["user", "time", "event", "balance"])
+        #: the results the two frames above were taken from (they are made on demand)
+        self._charted: dict[str, ReplayResult | None] = {"refusals": None, "ledger": None}
         self.sample_users: list[str] = []
         self.grid: pd.DataFrame | None = None
         self.grid_margins = (Decimal(0), Decimal(100))
@@ -326,8 +330,7 @@ class ScenarioExplorerState(PriceInputs, AppState):
                     "margin" if field == "profitMargin" else "credit_price": self.message.text
                 }
             return False
-        self.result = result
-        self._chart_data(result)
+        self.result = result  # the charts' data is taken from it when they are drawn
         if not self.billing_enabled:
             self._say(Message.warning(_BILLING_OFF))
         else:
@@ -351,23 +354,38 @@ class ScenarioExplorerState(PriceInputs, AppState):
         self._fail(exc)
         return False
 
-    def _chart_data(self, result: ReplayResult) -> None:
-        """What the 402 and balance charts need, taken from the ledger cheaply."""
-        assert result.user_calls is not None and result.policy is not None
-        calls, prepared = result.user_calls, result.prepared
-        assert prepared is not None
-        detail = settle(calls, result.policy)
-        # Only calls that met a 402 matter to the 402 chart: keep those rows alone.
-        hit = ~detail.served | (detail.packs_bought > 0)
-        status = pd.Categorical.from_codes(detail.served[hit].astype(np.int8), pd.Index(_STATUSES))
-        self.refusals = pd.DataFrame(
-            {
-                "time": pd.to_datetime(calls.time[hit], utc=True),
-                "status": status,
-                "packs_bought": detail.packs_bought[hit],
-            }
-        )
-        self.sample_ledger = sample_ledger(result, self._sample_idx)
+    # The 402 and balance charts' data: taken from the current result when first asked for
+    # (the charts follow the KPI cards, which need only the result's totals).
+    @property
+    def refusals(self) -> pd.DataFrame:
+        """The calls that met a 402: time, status (refused / served), packs bought."""
+        result = self.result
+        if result is not None and self._charted["refusals"] is not result:
+            assert result.user_calls is not None and result.policy is not None
+            calls = result.user_calls
+            detail = settle(calls, result.policy)
+            # Only calls that met a 402 matter to the 402 chart: keep those rows alone.
+            hit = ~detail.served | (detail.packs_bought > 0)
+            codes = detail.served[hit].astype(np.int8)
+            self._refusals = pd.DataFrame(
+                {
+                    # as datetime64: pandas parses plain integers a 100× slower
+                    "time": pd.to_datetime(calls.time[hit].view("datetime64[ns]"), utc=True),
+                    "status": pd.Categorical.from_codes(codes, pd.Index(_STATUSES)),
+                    "packs_bought": detail.packs_bought[hit],
+                }
+            )
+            self._charted["refusals"] = result
+        return self._refusals
+
+    @property
+    def sample_ledger(self) -> pd.DataFrame:
+        """The ledger events of the sample users (:attr:`sample_users`)."""
+        result = self.result
+        if result is not None and self._charted["ledger"] is not result:
+            self._sample_ledger = sample_ledger(result, self._sample_idx)
+            self._charted["ledger"] = result
+        return self._sample_ledger
 
     def summary(self) -> str:
         if self.result is None or self.source is None:
@@ -423,27 +441,35 @@ class ScenarioExplorerState(PriceInputs, AppState):
 
     def figures(self) -> dict[str, Any]:
         """Plotly figures of the current scenario (empty while there is none)."""
+        if self.result is None:
+            return {}
+        return {name: self.figure(name) for name in CHARTS}
+
+    def figure(self, name: str) -> Any:
+        """One of the :data:`CHARTS` of the current scenario, None while there is none."""
         # deferred: charts loads plotly (heavy); the explorer's state works without figures
         from hubkit import charts
 
-        if self.result is None:
-            return {}
-        figs = {
-            "revenue_vs_cost": horizontal_bars(
-                charts.revenue_vs_cost_by_model(self.result, top=12)
-            ),
-            "ledger": charts.ledger_waterfall(self.result.kpis),
-            "refusals": charts.refusals_over_time(self.refusals),
-            "balances": charts.balance_over_time(self.sample_ledger, self.sample_users),
-        }
-        for fig in figs.values():
-            fig.update_layout(
-                height=400,
-                margin={"l": 60, "r": 20, "t": 80, "b": 50},
-                legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0},
-                title={"y": 0.98, "yanchor": "top"},
-            )
-        return figs
+        result = self.result
+        if result is None:
+            return None
+        if name == "revenue_vs_cost":
+            fig = horizontal_bars(charts.revenue_vs_cost_by_model(result, top=12))
+        elif name == "ledger":
+            fig = charts.ledger_waterfall(result.kpis)
+        elif name == "refusals":
+            fig = charts.refusals_over_time(self.refusals)
+        elif name == "balances":
+            fig = charts.balance_over_time(self.sample_ledger, self.sample_users)
+        else:
+            raise ValueError(f"unknown chart {name!r}; one of {', '.join(CHARTS)}")
+        fig.update_layout(
+            height=400,
+            margin={"l": 60, "r": 20, "t": 80, "b": 50},
+            legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0},
+            title={"y": 0.98, "yanchor": "top"},
+        )
+        return fig
 
     # ---- the grid ------------------------------------------------------------------------
     def set_grid_range(

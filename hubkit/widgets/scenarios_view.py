@@ -30,9 +30,14 @@ from hubkit.widgets._common import (
     text_input,
 )
 from hubkit.widgets._live_figure import LiveFigure
-from hubkit.widgets.scenarios import GRID_VALUES, KpiCard, ScenarioExplorerState, finance_summary
+from hubkit.widgets.scenarios import (
+    CHARTS,
+    GRID_VALUES,
+    KpiCard,
+    ScenarioExplorerState,
+    finance_summary,
+)
 
-_CHARTS = ("revenue_vs_cost", "ledger", "refusals", "balances")
 _KPI_CSS = (
     ".hubkit-kpis{display:flex;flex-wrap:wrap;gap:8px;margin:6px 0}"
     ".hubkit-kpi{border:1px solid #dadce0;border-radius:6px;padding:6px 10px;min-width:150px;"
@@ -134,7 +139,7 @@ class ScenarioExplorerApp(widgets.VBox):
         self._knob_error = widgets.HTML()
         self._source = widgets.HTML()
         self._kpis = widgets.HTML()
-        self._charts = {name: LiveFigure(f"hubkit-scn-chart-{name}") for name in _CHARTS}
+        self._charts = {name: LiveFigure(f"hubkit-scn-chart-{name}") for name in CHARTS}
         lo, hi = (float(p) for p in s.grid_prices)
         self._grid_margins = widgets.FloatRangeSlider(
             value=[float(m) for m in s.grid_margins], min=0, max=200, step=5,
@@ -273,10 +278,11 @@ class ScenarioExplorerApp(widgets.VBox):
         self._export.disabled = s.result is None
         show_message(self._message, s.message)
         if charts:
-            figures = s.figures()
-            # KPI cards above are already sent; the charts follow, each patched in place
+            # The KPI cards above are already sent. The charts follow one by one, each
+            # patched in place as soon as it is made: the browser draws one while the
+            # kernel makes the next.
             for name, chart in self._charts.items():
-                chart.show(figures.get(name))
+                chart.show(s.figure(name))
 
     def _run(self, work: Callable[[], Any], *, label: str = "", charts: bool = True) -> None:
         if label:
