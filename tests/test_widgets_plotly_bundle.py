@@ -1,4 +1,4 @@
-"""Charts share one plotly bundle: a chart widget's state is small, the bundle is sent once."""
+"""Charts share one light plotly bundle: a chart's state is small, the bundle is sent once."""
 
 from __future__ import annotations
 
@@ -11,7 +11,22 @@ from ipywidgets.widgets.widget import _instances
 from plotly.basewidget import BaseFigureWidget
 
 from hubkit.widgets._live_figure import LiveFigure
-from hubkit.widgets._plotly_bundle import figure_widget, plotly_bundle
+from hubkit.widgets._plotly_bundle import (
+    FINANCE_JS,
+    FINANCE_TRACES,
+    figure_widget,
+    figure_widget_class,
+    finance_bundle,
+    plotly_bundle,
+    with_plotly_js,
+)
+
+# what plotly's widget bundle looks like around plotly.js (esbuild's CommonJS wrapper)
+_LAYOUT = (
+    "var a=1;var LQ=fbe((DQ,hA)=>{(function(Q,ne){typeof hA=='object'?hA.exports=ne():0})"
+    "(self,()=>{var Q={};return window.Plotly=Q,Q})});var lodash=2;var Md=dbe(LQ());"
+    "var TD=class{};export{TD as FigureModel};"
+)
 
 
 def _figure(n: int) -> go.Figure:
@@ -22,19 +37,34 @@ def _state_size(widget: Widget) -> int:
     return len(json.dumps(widget.get_state(), default=str))
 
 
-@pytest.fixture
-def bundle_text() -> str:
-    text = str(BaseFigureWidget._esm)
-    assert len(text) > 1_000_000  # plotly.js and its widget code
-    return text
+def test_the_widget_code_gets_another_plotly_build() -> None:
+    got = with_plotly_js(_LAYOUT, "UMD();")
+    assert got == (
+        "var a=1;var LQ=fbe((exports,module)=>{\nUMD();\n});var lodash=2;var Md=dbe(LQ());"
+        "var TD=class{};export{TD as FigureModel};"
+    )
+    # another layout (a plotly upgrade): None, and the charts keep plotly's own widget
+    assert with_plotly_js(_LAYOUT.replace("window.Plotly", "self.Plotly"), "UMD();") is None
+    assert with_plotly_js(_LAYOUT.replace("dbe(LQ())", "dbe(XX())"), "UMD();") is None
+    assert with_plotly_js("export default {}", "UMD();") is None
 
 
-def test_charts_carry_no_plotly_js_and_one_bundle_does(bundle_text: str) -> None:
+def test_the_installed_plotly_bundle_takes_the_finance_build() -> None:
+    # fails loudly when a plotly upgrade changes its bundle (the charts would fall back
+    # to plotly's own 5 MB widget each)
+    bundle = finance_bundle()
+    assert bundle is not None
+    assert FINANCE_JS.read_text(encoding="utf-8") in bundle
+    assert "FigureView" in bundle and "window.Plotly=Q" not in bundle
+    assert len(bundle) < len(str(BaseFigureWidget._esm)) / 3
+
+
+def test_charts_carry_no_plotly_js_and_one_light_bundle_does() -> None:
     charts = [LiveFigure(f"c{i}") for i in range(4)]
     for chart in charts:
         chart.show(_figure(10))
     bundle = plotly_bundle()
-    assert bundle.bundle == bundle_text
+    assert bundle.bundle == finance_bundle()
     for chart in charts:
         assert isinstance(chart.widget, go.FigureWidget)  # plotly's API, unchanged
         assert len(chart.widget._esm) < 2_000
@@ -45,9 +75,30 @@ def test_charts_carry_no_plotly_js_and_one_bundle_does(bundle_text: str) -> None
     assert plotly_bundle() is bundle  # one per kernel
 
 
+def test_other_trace_types_get_plotlys_own_widget() -> None:
+    heat = go.Figure(go.Heatmap(z=[[1, 2], [3, 4]]))
+    assert "heatmap" not in FINANCE_TRACES
+    widget = figure_widget(heat)
+    assert not isinstance(widget, figure_widget_class()) and len(widget._esm) > 1_000_000
+    chart = LiveFigure("c")
+    chart.show(_figure(3))
+    light, light_class = chart.widget, figure_widget_class()
+    assert isinstance(light, light_class)
+    chart.show(heat)  # a light widget cannot draw it: replaced, and closed
+    assert chart.last_update == "created" and not isinstance(chart.widget, light_class)
+    assert light.comm is None
+    chart.show(_figure(4))  # plotly's own draws anything: patched in place
+    assert chart.last_update == "replaced" and not isinstance(chart.widget, light_class)
+
+
 def test_a_closed_bundle_is_made_again() -> None:
     first = plotly_bundle()
     first.close()
     again = figure_widget(_figure(3))
     assert plotly_bundle() is not first and plotly_bundle().comm is not None
     assert again.data[0].x == (0, 1, 2)
+
+
+@pytest.mark.parametrize("kind", sorted(FINANCE_TRACES))
+def test_the_finance_build_registers_every_trace_type_said(kind: str) -> None:
+    assert f'moduleType:"trace",name:"{kind}"' in FINANCE_JS.read_text(encoding="utf-8")

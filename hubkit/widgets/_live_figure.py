@@ -14,7 +14,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from hubkit.widgets._plotly_bundle import figure_widget
+from hubkit.widgets._plotly_bundle import can_draw, figure_widget
 
 #: what a trace update must not carry (plotly sets them; ``type`` cannot be reassigned)
 _TRACE_KEYS_KEPT = ("type", "uid")
@@ -37,7 +37,9 @@ class LiveFigure:
             self.box.layout.visibility = "hidden"
             return
         self.box.layout.visibility = "visible"
-        if self.widget is None:
+        if self.widget is None or not can_draw(self.widget, figure):
+            if self.widget is not None:
+                self.widget.close()  # its bundle cannot draw these trace types
             self.widget = figure_widget(figure)
             self.widget._config = {**self.widget._config, **_CONFIG}
             self.box.children = (self.widget,)

@@ -1,19 +1,26 @@
-"""One copy of plotly's widget bundle per page, however many charts it shows.
+"""One light copy of plotly's widget bundle per page, however many charts it shows.
 
 plotly's ``FigureWidget`` is an anywidget whose ``_esm`` is its whole front end: plotly.js
 and the widget code, 5 MB of JavaScript. Each ``FigureWidget`` carries it in its own state:
-the explorer's four charts put 20 MB on the websocket on every visit and chromium compiles
-plotly.js four times, which is most of the 8–9 s before the web app shows anything.
+the explorer's four charts put 20 MB on the websocket on every visit and chromium evaluated
+plotly.js four times, which was most of the 8–9 s before the web app showed anything.
 
 Here the bundle travels once: :class:`PlotlyBundle` (one per kernel, :func:`plotly_bundle`)
 holds it and imports it once per page; the charts are plotly's ``FigureWidget`` with a tiny
 ``_esm`` (:func:`figure_widget_class`) that waits for that import and hands over to plotly's
-own widget code. Python API, messages and browser code stay plotly's.
+own widget code. Python API, messages and widget code stay plotly's.
+
+And the bundle is light: plotly's widget code around plotly.js's *finance* build
+(``static/plotly-finance.min.js``: scatter, bar, histogram, waterfall, pie… — 1.3 MB, which
+chromium evaluates in a quarter of the full build's second). A figure with any other trace
+type gets plotly's own ``FigureWidget`` (:func:`figure_widget`).
 """
 
 from __future__ import annotations
 
 import functools
+import re
+from pathlib import Path
 from typing import Any
 
 #: The page's one import of the bundle, shared by every chart of every kernel. It starts when
@@ -78,7 +85,44 @@ export default () => {
 )
 
 
+#: plotly.js's finance build (npm ``plotly.js-finance-dist-min``, see static/README.md)
+FINANCE_JS = Path(__file__).with_name("static") / "plotly-finance.min.js"
+#: the trace types it draws
+FINANCE_TRACES = frozenset(
+    {"bar", "candlestick", "funnel", "funnelarea", "histogram", "indicator", "ohlc", "pie",
+     "scatter", "waterfall"}
+)  # fmt: skip
+# plotly's widget bundle (esbuild) wraps plotly.js as one CommonJS module, first thing:
+# ``var LQ=fbe((DQ,hA)=>{(function(…){…})(…,()=>{…;return window.Plotly=Q,Q})});``
+_PLOTLY_MODULE = re.compile(r"var (\w+)=(\w+)\(\(\w+,\w+\)=>\{\(function\(")
+_PLOTLY_MODULE_END = "return window.Plotly="
+
 _BUNDLE: list[Any] = []  # this kernel's PlotlyBundle, once made
+
+
+def with_plotly_js(widget_bundle: str, plotly_js: str) -> str | None:
+    """plotly's widget bundle around another plotly.js build (a UMD file); None when the
+    bundle is not laid out as expected (another plotly version): then keep plotly's own."""
+    start = _PLOTLY_MODULE.search(widget_bundle)
+    if start is None:
+        return None
+    tail = widget_bundle.find(_PLOTLY_MODULE_END, start.end())
+    end = widget_bundle.find("});", tail) if tail >= 0 else -1
+    name, wrap = start.group(1), start.group(2)
+    rest = widget_bundle[end + 3 :]
+    if end < 0 or f"({name}())" not in rest:
+        return None
+    # the UMD file sees a CommonJS `module` and exports Plotly there, as the full build did
+    module = f"var {name}={wrap}((exports,module)=>{{\n{plotly_js}\n}});"
+    return widget_bundle[: start.start()] + module + rest
+
+
+@functools.cache
+def finance_bundle() -> str | None:
+    """plotly's widget code around the finance build, or None (see :func:`with_plotly_js`)."""
+    from plotly.basewidget import BaseFigureWidget
+
+    return with_plotly_js(str(BaseFigureWidget._esm), FINANCE_JS.read_text(encoding="utf-8"))
 
 
 @functools.cache
@@ -88,7 +132,7 @@ def _bundle_class() -> Any:
     import traitlets
 
     class PlotlyBundle(anywidget.AnyWidget):
-        """Never displayed: its model brings plotly's widget bundle to the page, once."""
+        """Never displayed: its model brings the charts' widget bundle to the page, once."""
 
         _esm = _LOADER_JS
         bundle = traitlets.Unicode("").tag(sync=True)
@@ -99,9 +143,9 @@ def _bundle_class() -> Any:
 def plotly_bundle() -> Any:
     """This kernel's bundle widget (made on first use, and again if something closed it)."""
     if not _BUNDLE or _BUNDLE[0].comm is None:
-        from plotly.basewidget import BaseFigureWidget
-
-        _BUNDLE[:] = [_bundle_class()(bundle=str(BaseFigureWidget._esm))]
+        text = finance_bundle()
+        assert text is not None, "only figures the finance bundle draws share it"
+        _BUNDLE[:] = [_bundle_class()(bundle=text)]
     return _BUNDLE[0]
 
 
@@ -116,7 +160,22 @@ def figure_widget_class() -> Any:
     return SharedBundleFigureWidget
 
 
+def shares_the_bundle(figure: Any) -> bool:
+    """Whether the shared (finance) bundle can draw every trace of ``figure``."""
+    return finance_bundle() is not None and {t.type for t in figure.data} <= FINANCE_TRACES
+
+
+def can_draw(widget: Any, figure: Any) -> bool:
+    """Whether ``widget`` (from :func:`figure_widget`) can draw ``figure``'s trace types."""
+    return not isinstance(widget, figure_widget_class()) or shares_the_bundle(figure)
+
+
 def figure_widget(figure: Any) -> Any:
-    """A ``FigureWidget`` of ``figure`` that shares the page's one plotly bundle."""
+    """A ``FigureWidget`` of ``figure``: on the page's one light bundle when it can draw it,
+    else plotly's own (which brings the full plotly.js along)."""
+    if not shares_the_bundle(figure):
+        import plotly.graph_objects as go
+
+        return go.FigureWidget(figure)
     plotly_bundle()  # before the chart: its model reaches the page first
     return figure_widget_class()(figure)
