@@ -4,6 +4,7 @@ Starts JupyterLab on 127.0.0.1 (token auth, temp root, temp store seeded with th
 data), opens ``03-bulk-rate-update.ipynb``, runs all cells, moves the margin slider one
 step, sees the preview change, types a reason and clicks Apply; then reads the database
 and finds the new rates and their history rows. A screenshot goes to ``test-artifacts/``.
+And ``04-margin-scenarios.ipynb``: its four charts are drawn and follow a slider step.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.soak, pytest.ma
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = "03-bulk-rate-update.ipynb"
+SCENARIOS = "04-margin-scenarios.ipynb"
+#: JS: the drawn bars' path data (they change when the revenue bars move)
+_WIDTHS = "(paths) => paths.map((p) => p.getAttribute('d'))"
 ARTIFACTS = REPO / "test-artifacts"
 TIMEOUT_MS = 60_000
 REASON = "e2e: margin one step up"
@@ -104,6 +108,37 @@ def test_bulk_update_notebook_in_jupyterlab(lab: LabServer) -> None:
         assert rate.input_rate == margin_rate(change.unit_costs.input, new_margin, 1)
         assert rate.output_rate == margin_rate(change.unit_costs.output, new_margin, 1)
         assert rate.version == change.version + 1
+
+
+def test_scenario_charts_draw_and_follow_the_slider_in_jupyterlab(lab: LabServer) -> None:
+    # the charts share one light plotly bundle (hubkit/widgets/_plotly_bundle.py): in
+    # JupyterLab too, each is drawn and a slider step redraws it
+    from playwright.sync_api import expect, sync_playwright
+
+    charts = ("revenue_vs_cost", "ledger", "refusals", "balances")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1500, "height": 1100})
+            page.set_default_timeout(TIMEOUT_MS)
+            expect.set_options(timeout=TIMEOUT_MS)
+            app = open_and_run(page, lab, SCENARIOS, "hubkit-scenarios")
+            for name in charts:
+                expect(app.locator(f".hubkit-scn-chart-{name} .main-svg").first).to_be_attached()
+            bars = app.locator(".hubkit-scn-chart-revenue_vs_cost g.trace.bars path")
+            expect(bars.first).to_be_attached()
+            revenue = app.locator(".hubkit-kpi-revenue .v")
+            expect(revenue).to_contain_text("USD")
+            before, widths = revenue.inner_text(), bars.evaluate_all(_WIDTHS)
+            app.locator(".hubkit-scn-margin-slider .noUi-handle").press("ArrowRight")
+            expect(revenue).not_to_have_text(before)
+            page.wait_for_function(
+                f"(w) => JSON.stringify(({_WIDTHS})(Array.from(document.querySelectorAll("
+                "'.hubkit-scn-chart-revenue_vs_cost g.trace.bars path')))) !== JSON.stringify(w)",
+                arg=widths,
+            )
+        finally:
+            browser.close()
 
 
 def _wait_for_history(count: int, timeout: float = 60) -> list[HistoryEntry]:
