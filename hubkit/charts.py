@@ -173,6 +173,10 @@ def ledger_waterfall(kpis: Kpis | Mapping[str, Any] | ReplayResult) -> go.Figure
     return fig
 
 
+#: markers drawn per user on the balance chart at most (plotly thins them evenly)
+BALANCE_MARKERS = 60
+
+
 def balance_over_time(
     result: ReplayResult | pd.DataFrame,
     users: Sequence[str] | None = None,
@@ -197,6 +201,10 @@ def balance_over_time(
                 y=rows["balance"],
                 mode="lines+markers",
                 line={"shape": "hv"},
+                # every event stays on the line (and in its hover); a few hundred markers
+                # on 600 px only overlap, and drawing them was most of the browser's work
+                # on each step of the scenario explorer
+                marker={"maxdisplayed": BALANCE_MARKERS},
                 name=str(name),
                 text=rows.get("event"),
                 hovertemplate="%{x}<br>%{text}: balance %{y:,.2f}<extra>%{fullData.name}</extra>",
