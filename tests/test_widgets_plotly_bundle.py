@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import plotly.graph_objects as go
 import pytest
@@ -67,7 +68,7 @@ def test_charts_carry_no_plotly_js_and_one_light_bundle_does() -> None:
     assert bundle.bundle == finance_bundle()
     for chart in charts:
         assert isinstance(chart.widget, go.FigureWidget)  # plotly's API, unchanged
-        assert len(chart.widget._esm) < 2_000
+        assert len(chart.widget._esm) < 4_000
         assert _state_size(chart.widget) < 50_000
     # the page learns of the bundle before any chart that waits for it
     ids = list(_instances)  # in the order the kernel opened their comms
@@ -102,3 +103,17 @@ def test_a_closed_bundle_is_made_again() -> None:
 @pytest.mark.parametrize("kind", sorted(FINANCE_TRACES))
 def test_the_finance_build_registers_every_trace_type_said(kind: str) -> None:
     assert f'moduleType:"trace",name:"{kind}"' in FINANCE_JS.read_text(encoding="utf-8")
+
+
+def _echoed(widget: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    sent: list[dict] = []
+    monkeypatch.setattr(widget, "_send", lambda msg, buffers=None: sent.append(msg))
+    traces = {"trace_deltas": [{"uid": widget.data[0].uid}], "trace_edit_id": 0}
+    layout = {"layout_delta": {}, "layout_edit_id": 0}
+    widget.set_state({"_js2py_traceDeltas": traces, "_js2py_layoutDelta": layout})
+    return [k for m in sent if m.get("method") == "echo_update" for k in m["state"]]
+
+
+def test_what_the_browser_reports_is_not_echoed_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _echoed(go.FigureWidget(_figure(3)), monkeypatch)  # plotly's own: echoed
+    assert _echoed(figure_widget(_figure(3)), monkeypatch) == []

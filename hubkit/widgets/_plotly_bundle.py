@@ -71,12 +71,34 @@ export default {
 _CHART_JS = (
     _SLOT_JS
     + """
+// After each redraw plotly's view diffs its full figure against the model and reports the
+// result to Python: a few ms a chart, done before the next chart of a step is redrawn.
+// Report after the frame instead (same order, same content).
+function reportLater(view) {
+  for (const name of ["_sendTraceDeltas", "_sendLayoutDelta"]) {
+    const now = view[name];
+    if (typeof now !== "function" || now.later) continue;
+    const later = function (...args) {
+      let done = false;
+      const go = () => { if (!done) { done = true; now.apply(this, args); } };
+      requestAnimationFrame(() => setTimeout(go, 0));
+      setTimeout(go, 100);  // a hidden tab has no frames
+    };
+    later.later = true;
+    view[name] = later;
+  }
+}
 export default () => {
   const s = slot();
   let ready = null;
   return {
     initialize(ctx) {
-      ready = s.module.then((m) => { const w = m.default(); w.initialize(ctx); return w; });
+      ready = s.module.then((m) => {
+        reportLater(m.FigureView.prototype);
+        const w = m.default();
+        w.initialize(ctx);
+        return w;
+      });
     },
     async render(ctx) { s.start(); return (await ready).render(ctx); },
   };
@@ -153,9 +175,19 @@ def plotly_bundle() -> Any:
 def figure_widget_class() -> Any:
     """plotly's ``FigureWidget`` whose front end comes from :func:`plotly_bundle`."""
     import plotly.graph_objects as go
+    import traitlets
+    from plotly.serializers import custom_serializers
 
     class SharedBundleFigureWidget(go.FigureWidget):
         _esm = _CHART_JS
+        # What the browser reports after each redraw is for Python alone: ipywidgets
+        # would echo it back to the page (6-8 kB per chart and step) for nothing.
+        _js2py_traceDeltas = traitlets.Dict(allow_none=True).tag(
+            sync=True, echo_update=False, **custom_serializers
+        )
+        _js2py_layoutDelta = traitlets.Dict(allow_none=True).tag(
+            sync=True, echo_update=False, **custom_serializers
+        )
 
     return SharedBundleFigureWidget
 
