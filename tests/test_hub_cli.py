@@ -84,7 +84,10 @@ def test_plan_apply_pull_health_session(hub: HubHandle, run: Run, tmp_path: Path
     code, out = run("apply")  # a dry run
     assert code == 0 and "dry run: nothing was written to the hub (add --yes" in out
     assert hub.stats()["writes"] == 0
-    code, out = run("apply", "--plan", str(saved), "--yes")
+    code, out = run("apply", "--plan", str(saved), "--yes", "--concurrency", "0")
+    assert code == 2 and "concurrency must be a whole number from 1 to 32" in out
+    assert hub.stats()["writes"] == 0
+    code, out = run("apply", "--plan", str(saved), "--yes", "--concurrency", "4")
     assert code == 0 and "8 ok; complete" in out and "report: " in out
     reports = Path(os.environ["HUBKIT_REPORTS_DIR"])
     kinds = sorted(p.name.split("-", 1)[1] for p in reports.iterdir() if p.is_dir())

@@ -464,6 +464,20 @@ def test_from_settings_names_the_missing_variable() -> None:
         HubClient("http://127.0.0.1:9", "  ")
 
 
+def test_the_push_concurrency_comes_from_the_environment_and_is_bounded() -> None:
+    env = {"HUBKIT_HUB_URL": "http://127.0.0.1:9", "HUBKIT_HUB_TOKEN": "tok-from-env-123456"}
+    with HubClient.from_settings(Settings.from_env(env)) as default:
+        assert default.concurrency == 8
+    with HubClient.from_settings(Settings.from_env({**env, "HUBKIT_HUB_CONCURRENCY": " 3 "})) as c:
+        assert c.concurrency == 3
+    for bad in ("0", "33", "2.5", "eight", "-1"):
+        with pytest.raises(ValidationError, match="HUBKIT_HUB_CONCURRENCY must be a whole") as e:
+            Settings.from_env({**env, "HUBKIT_HUB_CONCURRENCY": bad})
+        assert e.value.field == "HUBKIT_HUB_CONCURRENCY"
+    with pytest.raises(ValidationError, match="concurrency must be a whole number from 1 to 32"):
+        HubClient("http://127.0.0.1:9", "tok-123456", concurrency=0)
+
+
 # --- MockTransport: answers a loopback server cannot be asked for -----------------------------
 
 
