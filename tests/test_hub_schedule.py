@@ -16,6 +16,9 @@ from hypothesis import strategies as st
 from hubkit.hub._group_commit import GroupCommit
 from hubkit.hub._schedule import Scheduler, dependencies
 
+# Threads and their order: `make soak` runs these under CPU load.
+pytestmark = pytest.mark.soak
+
 # (key, parent) per item: "p:x" is provider x, its children name it as parent
 Item = tuple[str, str | None]
 
