@@ -51,14 +51,16 @@ if TYPE_CHECKING:
     from hub_fixtures import HubHandle
 
 # Faults, races or timing: `make soak` runs these under CPU load.
-pytestmark = pytest.mark.soak
+pytestmark = [
+    pytest.mark.soak,
+    pytest.mark.hub_needs("disposable", "these tests need an empty hub"),
+]
 
 OK, FAILED, SKIPPED = ItemStatus.OK, ItemStatus.FAILED, ItemStatus.SKIPPED
 
 
 @pytest.fixture
 def client(hub: HubHandle) -> Iterator[HubClient]:
-    hub.require_local("these tests need an empty hub and its fault switches")
     with hub.client() as c:
         yield c
 
@@ -86,6 +88,7 @@ def _assert_hub_is_the_store(client: HubClient, store: Store) -> None:
 # --- dry run, idempotence, history ------------------------------------------------------------
 
 
+@pytest.mark.hub_needs("switches", "counts the hub's writes")
 def test_a_dry_run_reads_the_hub_and_writes_nothing(
     hub: HubHandle, client: HubClient, store: Store
 ) -> None:
@@ -100,6 +103,7 @@ def test_a_dry_run_reads_the_hub_and_writes_nothing(
     assert not report.complete and "nothing was written" in report.summary()
 
 
+@pytest.mark.hub_needs("switches", "counts the hub's writes")
 def test_apply_pushes_everything_records_history_and_a_second_run_sends_nothing(
     hub: HubHandle, client: HubClient, store: Store
 ) -> None:
@@ -138,10 +142,10 @@ def test_apply_pushes_everything_records_history_and_a_second_run_sends_nothing(
 # --- crashes and faults -----------------------------------------------------------------------
 
 
+@pytest.mark.hub_needs("switches")
 def test_killed_half_way_then_re_planned_ends_in_exactly_the_desired_state(
     hub: HubHandle, store: Store
 ) -> None:
-    hub.require_local()
     seed_store(store)
     with hub.client(retries=1) as client:
         first_plan = plan(store, client)
@@ -171,6 +175,7 @@ def test_killed_half_way_then_re_planned_ends_in_exactly_the_desired_state(
     assert Counter(h.model for h in rows) == Counter(m for _, m, _ in store_rate_keys(store))
 
 
+@pytest.mark.hub_needs("switches")
 @pytest.mark.parametrize(
     ("writes", "landed"),
     [(2, "openai/main"), (3, "anthropic/claude-3-5-sonnet (chatCompletion)")],
@@ -180,7 +185,6 @@ def test_a_crash_after_a_post_landed_leaves_no_duplicate(
     hub: HubHandle, store: Store, writes: int, landed: str
 ) -> None:
     """The hub applies a POST and dies before answering: the client cannot know."""
-    hub.require_local()
     seed_store(store)
     with hub.client(retries=1) as client:
         p = plan(store, client)
@@ -202,6 +206,7 @@ def test_a_crash_after_a_post_landed_leaves_no_duplicate(
         assert pull(client).credential("openai", "main").display_text == mask_secret(KEY)
 
 
+@pytest.mark.hub_needs("switches")
 def test_refused_writes_fail_their_items_and_a_fresh_plan_finishes_without_repeats(
     hub: HubHandle, client: HubClient, store: Store
 ) -> None:
@@ -219,6 +224,7 @@ def test_refused_writes_fail_their_items_and_a_fresh_plan_finishes_without_repea
     _assert_hub_is_the_store(client, store)
 
 
+@pytest.mark.hub_needs("switches")
 def test_503_bursts_and_a_slow_hub_fail_items_not_the_run(
     hub: HubHandle, client: HubClient, store: Store
 ) -> None:
@@ -261,6 +267,7 @@ def test_503_bursts_and_a_slow_hub_fail_items_not_the_run(
     _assert_hub_is_the_store(client, store)
 
 
+@pytest.mark.hub_needs("switches")
 def test_a_create_whose_answer_was_lost_is_found_by_re_reading_the_hub(
     hub: HubHandle, client: HubClient, store: Store
 ) -> None:
@@ -279,8 +286,8 @@ def test_a_create_whose_answer_was_lost_is_found_by_re_reading_the_hub(
     assert push.change_type == ChangeType.HUB_PUSH.value  # recorded like any other push
 
 
+@pytest.mark.hub_needs("switches")
 def test_an_unreachable_hub_fails_every_item_without_raising(hub: HubHandle, store: Store) -> None:
-    hub.require_local()
     seed_store(store)
     with hub.client(retries=0) as client:
         p = plan(store, client)
@@ -294,6 +301,7 @@ def test_an_unreachable_hub_fails_every_item_without_raising(hub: HubHandle, sto
 # --- a plan applied later ---------------------------------------------------------------------
 
 
+@pytest.mark.hub_needs("fake_keys")
 def test_a_saved_plan_applied_late_skips_what_changed_since(
     hub: HubHandle, client: HubClient, store: Store
 ) -> None:
@@ -324,6 +332,7 @@ def test_a_saved_plan_applied_late_skips_what_changed_since(
 # --- bulk updates and the hub's own arithmetic ------------------------------------------------
 
 
+@pytest.mark.hub_needs("switches", "counts the hub's requests")
 def test_a_local_bulk_update_reaches_the_hub_only_when_its_arithmetic_agrees(
     hub: HubHandle, client: HubClient, store: Store
 ) -> None:
@@ -370,6 +379,7 @@ def test_a_local_bulk_update_reaches_the_hub_only_when_its_arithmetic_agrees(
 # --- keys ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.hub_needs("fake_keys")
 def test_a_rotated_key_is_pushed_again_and_no_key_leaks_anywhere(
     hub: HubHandle, client: HubClient, store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -412,6 +422,7 @@ def test_a_rotated_key_is_pushed_again_and_no_key_leaks_anywhere(
     assert_no_secret("\n".join(texts), "logs, plans or reports")
 
 
+@pytest.mark.hub_needs("switches")
 def test_a_key_rotated_while_it_is_being_pushed_is_pushed_again_next_time(
     hub: HubHandle, client: HubClient, store: Store
 ) -> None:
