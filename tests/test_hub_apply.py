@@ -57,14 +57,16 @@ if TYPE_CHECKING:
     from hub_fixtures import HubHandle
 
 # Faults, races or timing: `make soak` runs these under CPU load.
-pytestmark = pytest.mark.soak
+pytestmark = [
+    pytest.mark.soak,
+    pytest.mark.hub_needs("disposable", "these tests need an empty hub"),
+]
 
 OK, FAILED, SKIPPED = ItemStatus.OK, ItemStatus.FAILED, ItemStatus.SKIPPED
 
 
 @pytest.fixture
 def client(hub: HubHandle) -> Iterator[HubClient]:
-    hub.require_local("these tests need an empty hub and its fault switches")
     with hub.client() as c:
         yield c
 
@@ -92,6 +94,7 @@ def _assert_hub_is_the_store(client: HubClient, store: Store) -> None:
 # --- dry run, idempotence, history ------------------------------------------------------------
 
 
+@pytest.mark.hub_needs("switches", "counts the hub's writes")
 def test_a_dry_run_reads_the_hub_and_writes_nothing(
     hub: HubHandle, client: HubClient, store: Store
 ) -> None:
@@ -106,6 +109,7 @@ def test_a_dry_run_reads_the_hub_and_writes_nothing(
     assert not report.complete and "nothing was written" in report.summary()
 
 
+@pytest.mark.hub_needs("switches", "counts the hub's writes")
 def test_apply_pushes_everything_records_history_and_a_second_run_sends_nothing(
     hub: HubHandle, client: HubClient, store: Store
 ) -> None:
@@ -144,11 +148,11 @@ def test_apply_pushes_everything_records_history_and_a_second_run_sends_nothing(
 # --- crashes and faults -----------------------------------------------------------------------
 
 
+@pytest.mark.hub_needs("switches")
 @pytest.mark.parametrize("concurrency", [1, 8])
 def test_killed_half_way_then_re_planned_ends_in_exactly_the_desired_state(
     hub: HubHandle, store: Store, concurrency: int
 ) -> None:
-    hub.require_local()
     seed_store(store)
     if concurrency > 1:
         seed_more_rates(store, 24)  # in flight when the hub dies: some landed, some not
@@ -195,6 +199,7 @@ def test_killed_half_way_then_re_planned_ends_in_exactly_the_desired_state(
         assert set(pushed.values()) == {1}
 
 
+@pytest.mark.hub_needs("switches")
 @pytest.mark.parametrize(
     ("writes", "landed", "concurrency"),
     [(2, "openai/main", 1), (3, "anthropic/claude-3-5-sonnet (chatCompletion)", 1),
@@ -205,7 +210,6 @@ def test_a_crash_after_a_post_landed_leaves_no_duplicate(
     hub: HubHandle, store: Store, writes: int, landed: str | None, concurrency: int
 ) -> None:
     """The hub applies a POST and dies before answering: the client cannot know."""
-    hub.require_local()
     seed_store(store)
     with hub.client(retries=1) as client:
         p = plan(store, client)
@@ -234,6 +238,7 @@ def test_a_crash_after_a_post_landed_leaves_no_duplicate(
         assert pull(client).credential("openai", "main").display_text == mask_secret(KEY)
 
 
+@pytest.mark.hub_needs("switches")
 @pytest.mark.parametrize("concurrency", [1, 8])
 def test_refused_writes_fail_their_items_and_a_fresh_plan_finishes_without_repeats(
     hub: HubHandle, client: HubClient, store: Store, concurrency: int
@@ -259,6 +264,7 @@ def test_refused_writes_fail_their_items_and_a_fresh_plan_finishes_without_repea
     _assert_hub_is_the_store(client, store)
 
 
+@pytest.mark.hub_needs("switches")
 @pytest.mark.parametrize("concurrency", [1, 8])
 def test_503_bursts_and_a_slow_hub_fail_items_not_the_run(
     hub: HubHandle, client: HubClient, store: Store, concurrency: int
@@ -308,6 +314,7 @@ def test_503_bursts_and_a_slow_hub_fail_items_not_the_run(
     _assert_hub_is_the_store(client, store)
 
 
+@pytest.mark.hub_needs("switches")
 @pytest.mark.parametrize(("concurrency", "dropped"), [(1, 1), (8, 2)])
 def test_a_create_whose_answer_was_lost_is_found_by_re_reading_the_hub(
     hub: HubHandle, client: HubClient, store: Store, concurrency: int, dropped: int
@@ -330,8 +337,8 @@ def test_a_create_whose_answer_was_lost_is_found_by_re_reading_the_hub(
         assert push.change_type == ChangeType.HUB_PUSH.value  # recorded like any other push
 
 
+@pytest.mark.hub_needs("switches")
 def test_an_unreachable_hub_fails_every_item_without_raising(hub: HubHandle, store: Store) -> None:
-    hub.require_local()
     seed_store(store)
     with hub.client(retries=0) as client:
         p = plan(store, client)
@@ -345,6 +352,7 @@ def test_an_unreachable_hub_fails_every_item_without_raising(hub: HubHandle, sto
 # --- a plan applied later ---------------------------------------------------------------------
 
 
+@pytest.mark.hub_needs("fake_keys")
 def test_a_saved_plan_applied_late_skips_what_changed_since(
     hub: HubHandle, client: HubClient, store: Store
 ) -> None:
@@ -375,6 +383,7 @@ def test_a_saved_plan_applied_late_skips_what_changed_since(
 # --- bulk updates and the hub's own arithmetic ------------------------------------------------
 
 
+@pytest.mark.hub_needs("switches", "counts the hub's requests")
 def test_a_local_bulk_update_reaches_the_hub_only_when_its_arithmetic_agrees(
     hub: HubHandle, client: HubClient, store: Store
 ) -> None:
@@ -421,6 +430,7 @@ def test_a_local_bulk_update_reaches_the_hub_only_when_its_arithmetic_agrees(
 # --- keys ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.hub_needs("fake_keys")
 def test_a_rotated_key_is_pushed_again_and_no_key_leaks_anywhere(
     hub: HubHandle, client: HubClient, store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -463,6 +473,7 @@ def test_a_rotated_key_is_pushed_again_and_no_key_leaks_anywhere(
     assert_no_secret("\n".join(texts), "logs, plans or reports")
 
 
+@pytest.mark.hub_needs("switches")
 def test_a_key_rotated_while_it_is_being_pushed_is_pushed_again_next_time(
     hub: HubHandle, client: HubClient, store: Store
 ) -> None:
@@ -520,6 +531,7 @@ class _Recording(httpx.BaseTransport):
         self._inner.close()
 
 
+@pytest.mark.hub_needs("switches", "a 429 from the fault switches")
 def test_a_429_pauses_every_worker_until_retry_after_then_all_finish(
     hub: HubHandle, client: HubClient, store: Store
 ) -> None:
@@ -546,6 +558,7 @@ def test_a_429_pauses_every_worker_until_retry_after_then_all_finish(
     _assert_hub_is_the_store(client, store)
 
 
+@pytest.mark.hub_needs("switches", "counts the hub's requests")
 def test_a_pause_longer_than_max_wait_fails_the_call_without_sending_it(
     hub: HubHandle, client: HubClient
 ) -> None:
@@ -556,6 +569,7 @@ def test_a_pause_longer_than_max_wait_fails_the_call_without_sending_it(
     assert hub.request_count() == before
 
 
+@pytest.mark.hub_needs("switches", "counts the hub's requests")
 def test_concurrency_out_of_range_is_refused_before_anything_is_read(
     hub: HubHandle, client: HubClient, store: Store
 ) -> None:
