@@ -87,9 +87,9 @@ WRITTEN_COLUMNS = {
 
 #: the scheduled job's default limit: the app holds a change beyond it for confirmation
 APP_MAX_CHANGE_PCT = Decimal(str(BULK_DEFAULTS["max_change_pct"]))
-#: why Apply waits while the exact preview of new inputs is being made
 #: what an exact preview is made from: margin text, credit price text, filter
 _Inputs = tuple[str, str, RateFilter]
+#: why Apply waits while the exact preview of new inputs is being made
 PENDING = "the preview of the inputs you typed is being made: apply once it shows"
 
 
@@ -413,9 +413,10 @@ class BulkUpdateApp(widgets.VBox):
     """Margin bulk update with a live preview. ``BulkUpdateApp(store)`` in a notebook cell.
 
     Each keystroke repaints the summary at once (the state's counts); the exact preview, its
-    guardrails and the grid follow once the typing pauses for :data:`PAUSE_S`, in two loop
-    steps (:class:`~hubkit.widgets._debounce.Debouncer`): a burst of keystrokes draws the
-    grid once. Until then the grid says it is updating and Apply waits.
+    guardrails and the grid follow once the typing pauses for :data:`PAUSE_S`, in four loop
+    steps (:class:`~hubkit.widgets._debounce.Debouncer`; preview, checks, grid texts, grid):
+    a burst of keystrokes draws the grid once. Until then the grid says it is updating and
+    Apply waits.
     """
 
     def __init__(
