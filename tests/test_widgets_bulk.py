@@ -340,7 +340,7 @@ def test_a_burst_of_keystrokes_draws_the_grid_once_after_the_pause(store: Store)
         assert app._preview.is_stale and "hubkit-review-stale" in app._preview.box._dom_classes
         loop.advance(0.1)
     assert drawn == []
-    loop.advance(PAUSE_S)
+    loop.advance(PAUSE_S + 1)
     assert len(drawn) == 1 and not app._preview.is_stale
     assert not app.state.pending and app.state.preview is not None
     assert app.state.preview.profit_margin == Decimal("30.5")
@@ -362,7 +362,7 @@ def test_a_keystroke_during_the_steps_drops_the_old_grid(store: Store) -> None:
 
     app._preview.show_rows = record  # type: ignore[method-assign]
     app._margin_text.value = "10"
-    loop.advance(PAUSE_S)
+    loop.advance(PAUSE_S + 1)
     assert drawn == [Decimal(10)]
     app._margin_text.value = "11"
     loop.advance(PAUSE_S - 0.01)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from _widget_helpers import FakeLoop
 
-from hubkit.widgets._debounce import Debouncer, on_running_loop
+from hubkit.widgets._debounce import STEP_GAP_S, Debouncer, on_running_loop
 
 
 def _recorder() -> tuple[list[str], list[Callable[[], None]]]:
@@ -23,8 +23,10 @@ def test_a_burst_of_pokes_runs_the_steps_once_after_the_pause() -> None:
         debouncer.poke()
         loop.advance(0.15)
     assert ran == [] and debouncer.pending
-    loop.advance(0.3)
-    assert ran == ["a", "b", "c"] and not debouncer.pending
+    loop.advance(0.26)
+    assert ran == ["a"]  # the first step once typing paused for 0.4 s …
+    loop.advance(2 * STEP_GAP_S)
+    assert ran == ["a", "b", "c"] and not debouncer.pending  # … the others a gap apart
     loop.advance(5)
     assert ran == ["a", "b", "c"]  # nothing more without a poke
 
@@ -42,7 +44,7 @@ def test_a_poke_between_steps_drops_the_rest_and_starts_over() -> None:
     debouncer.poke()  # a keystroke read between two steps
     loop.advance(0.39)
     assert ran == ["a", "b"]  # the old "c" is dropped; the new round waits for the pause
-    loop.advance(0.01)
+    loop.advance(1)
     assert ran == ["a", "b", "a", "b", "c"] and not debouncer.pending
 
 
@@ -70,7 +72,7 @@ def test_a_step_that_fails_does_not_stop_the_next_rounds() -> None:
     try:
         loop.advance(0.1)
     except RuntimeError:
-        loop.advance(0)  # the loop logs it and goes on
+        loop.advance(1)  # the loop logs it and goes on
     assert ran == ["boom", "after"] and not debouncer.pending
 
 

@@ -2,9 +2,11 @@
 
 A keystroke in the bulk app's margin field repaints its summary at once; the exact preview
 and the 10,000-row grid wait in a :class:`Debouncer` until the typing stops. The work is
-split in steps: between two steps the kernel's loop reads the next message, so a keystroke
-arriving meanwhile is answered after one step, not after all of them, and it drops the
-steps left (they were for the inputs before it).
+split in steps with a short gap between them: in the gap the kernel's loop reads the next
+message, so a keystroke arriving meanwhile is answered after one step, not after all of
+them, and it drops the steps left (they were for the inputs before it). The gap is not 0:
+ipykernel hands a message from its shell thread to the main loop over a socket and a few
+loop turns, and steps chained with no delay would win every one of those turns.
 """
 
 from __future__ import annotations
@@ -35,15 +37,26 @@ def on_running_loop(delay: float, callback: Callable[[], None]) -> Cancellable |
     return loop.call_later(delay, callback)
 
 
+#: the loop's time to read a message between two steps (seconds)
+STEP_GAP_S = 0.03
+
+
 class Debouncer:
     """``poke()`` (re)starts the wait; ``delay`` s after the last poke the steps run in
-    order, each in its own loop callback. A poke stops the steps not yet run."""
+    order, each in its own loop callback, ``gap`` s apart. A poke stops the steps not yet
+    run."""
 
     def __init__(
-        self, steps: Sequence[Callable[[], None]], delay: float, *, later: Later = on_running_loop
+        self,
+        steps: Sequence[Callable[[], None]],
+        delay: float,
+        *,
+        later: Later = on_running_loop,
+        gap: float = STEP_GAP_S,
     ) -> None:
         self.steps = tuple(steps)
         self.delay = delay
+        self.gap = gap
         self._later = later
         self._generation = 0  # pokes so far
         self._done = 0  # the generation whose steps all ran
@@ -81,6 +94,6 @@ class Debouncer:
         finally:
             if generation == self._generation:
                 if index + 1 < len(self.steps):
-                    self._schedule(0, generation, index + 1)
+                    self._schedule(self.gap, generation, index + 1)
                 else:
                     self._done = generation
