@@ -103,10 +103,9 @@ class RateColumns:
             self.eligible[i] = True
             self.cost[0, i], self.cost[1, i] = float(costs.input), float(costs.output)
             old_in, old_out = _scaled(rate.input_rate), _scaled(rate.output_rate)
-            signs_kept = (self.cost[0, i] > 0) == (costs.input > 0) and (self.cost[1, i] > 0) == (
-                costs.output > 0
-            )  # a cost too small for a float (1E-400) is priced by the rule
-            if old_in is None or old_out is None or not signs_kept:
+            # a cost too small for a float (1E-400 becomes 0.0) is priced by the rule
+            lost = any((float(c) > 0) != (c > 0) for c in (costs.input, costs.output))
+            if old_in is None or old_out is None or lost:
                 self.by_rule[i] = True
             else:
                 self.old[0, i], self.old[1, i] = old_in, old_out
