@@ -60,6 +60,12 @@ def test_dry_run_is_the_default_and_writes_nothing(
     assert "gpt-4o-mini" in plan["target"].str.cat(sep=" ") and not app._apply.disabled
     assert len(plan) == len(app.state.plan.items)  # type: ignore[union-attr]  # every item
     assert app._apply.description == "Apply (dry run)"
+    # a 10,000-item plan is sent to the page once: ticking "dry run" redraws the button only
+    sent = app._plan_table.table._dt_args  # type: ignore[union-attr]
+    app._dry_run.value = False
+    assert app._apply.description == "Apply to the hub"
+    assert app._plan_table.table._dt_args is sent  # type: ignore[union-attr]
+    app._dry_run.value = True
 
     seen: list[tuple[int, int]] = []
     assert app.state.apply(lambda done, total: seen.append((done, total)))
