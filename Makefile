@@ -29,12 +29,13 @@ APP_PORT ?= 8866
 # JupyterLab refuses to start as root unless told; dev boxes and CI here run as root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help venv lock demo test test-lowest soak lint format lab app screenshots bench clean
+.PHONY: help venv lock demo test test-lowest test-remote-hub soak lint format lab app \
+	screenshots bench clean
 
 help: ## Show this list of commands
 	@echo "Usage: make <target>"
 	@echo
-	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z_-]+:.*?## / {printf "  %-12s %s\n", $$1, $$2}' \
+	@awk 'BEGIN {FS = ":.*?## "} /^[a-zA-Z_-]+:.*?## / {printf "  %-15s %s\n", $$1, $$2}' \
 		$(MAKEFILE_LIST)
 
 venv: $(STAMP) ## Create .venv with exactly the locked versions (requirements/lock.txt)
@@ -85,6 +86,11 @@ test-lowest: venv ## The suite on the lowest versions pyproject.toml allows (kee
 	$(UV) pip install --python $(LOWEST_VENV)/bin/python --no-deps --no-build-isolation -e .
 	bash scripts/install-system-deps.sh
 	$(LOWEST_VENV)/bin/python -m pytest --timeout=$(PYTEST_TIMEOUT) $(PYTEST_ARGS)
+
+# A second local hub without --test-faults stands in for a real gateway; PYTEST_ARGS go to
+# each pytest run (e.g. PYTEST_ARGS="-k margin"). Against a real hub, see tests/README.md.
+test-remote-hub: venv ## Count the hub contract tests against a stand-in for a real hub, both modes
+	PYTHONPATH=$(CURDIR) $(BIN)/python scripts/remote_hub_contract.py $(PYTEST_ARGS)
 
 # `make soak N=5 SOAK_ARGS="-k drop --no-hog"`: rounds, and options for scripts/soak.py
 # (`--parallel 2`: two rounds at a time on top of the hog).

@@ -16,15 +16,16 @@ PROVIDERS = ("openai", "anthropic", "deepseek", "google", "xai")
 CUSTOM = tuple(f"bench-{i}" for i in range(5))
 
 
-def seed(store: Store, n_rates: int) -> None:
-    """``n_rates`` chat rates with unit costs over ten providers (one Core insert)."""
-    for name in PROVIDERS + CUSTOM:
+def seed(store: Store, n_rates: int, *, providers: tuple[str, ...] = PROVIDERS + CUSTOM) -> None:
+    """``n_rates`` chat rates with unit costs over ``providers`` (default: five known, five
+    custom ones; one Core insert)."""
+    for name in providers:
         store.add_provider(
             ProviderSpec.create(name, base_url=f"https://{name}.example.com/v1", custom=True)
         )
     with Session(store.engine) as session, session.begin():
         ids = dict(session.execute(select(ProviderRow.name, ProviderRow.id)).all())
-        names = PROVIDERS + CUSTOM
+        names = providers
         now = utcnow()
         rows = []
         for i in range(n_rates):

@@ -14,6 +14,7 @@ HUBKIT_HUB_URL             unset → no hub configured
 HUBKIT_HUB_TOKEN           bearer token for the hub (never a notebook parameter)
 HUBKIT_HUB_TIMEOUT         10 (seconds per request)
 HUBKIT_HUB_MAX_WAIT        60 (seconds hubkit may wait on a 429)
+HUBKIT_HUB_CONCURRENCY     8 (requests a push keeps in flight, 1 to 32)
 =========================  ===================================================
 
 The real environment wins over ``.env``. EnvironmentSettings are read when asked for, never cached
@@ -32,6 +33,11 @@ from dotenv import dotenv_values
 
 from hubkit._urls import mask_url
 from hubkit.errors import ValidationError
+
+#: Requests a push keeps in flight by default (AIGNE Hub's own bulk update runs 10 at once).
+HUB_CONCURRENCY_DEFAULT = 8
+#: More only queues in the client's connection pool and at the hub.
+HUB_CONCURRENCY_MAX = 32
 
 
 def _find_project_root() -> Path:
@@ -66,6 +72,7 @@ class EnvironmentSettings:
     hub_token: str | None = field(default=None, repr=False)
     hub_timeout: float = 10.0
     hub_max_wait: float = 60.0
+    hub_concurrency: int = HUB_CONCURRENCY_DEFAULT
 
     def __repr__(self) -> str:
         # Printed in notebooks and logs: show where the database and hub are, never a
@@ -100,6 +107,10 @@ class EnvironmentSettings:
             hub_token=env.get("HUBKIT_HUB_TOKEN") or None,
             hub_timeout=_float(env, "HUBKIT_HUB_TIMEOUT", 10.0),
             hub_max_wait=_float(env, "HUBKIT_HUB_MAX_WAIT", 60.0),
+            hub_concurrency=hub_concurrency(
+                _whole(env.get("HUBKIT_HUB_CONCURRENCY"), HUB_CONCURRENCY_DEFAULT),
+                "HUBKIT_HUB_CONCURRENCY",
+            ),
         )
 
 
@@ -128,6 +139,25 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     if not value > 0:
         raise ValidationError(f"{name} must be > 0, got {raw!r}", field=name)
     return value
+
+
+def hub_concurrency(value: object, name: str = "concurrency") -> int:
+    """``value`` as a number of requests in flight (1 … HUB_CONCURRENCY_MAX), or a clear error."""
+    number = value if isinstance(value, int) and not isinstance(value, bool) else None
+    if number is None or not 1 <= number <= HUB_CONCURRENCY_MAX:
+        raise ValidationError(
+            f"{name} must be a whole number from 1 to {HUB_CONCURRENCY_MAX} (requests in "
+            f"flight at once; 1 sends one at a time), got {value!r}",
+            field=name,
+        )
+    return number
+
+
+def _whole(raw: str | None, default: int) -> int | str:
+    """An environment value as a whole number when it is one (else as given, to be refused)."""
+    if raw is None or not raw.strip():
+        return default
+    return int(raw.strip()) if raw.strip().isdigit() else raw
 
 
 def get_settings() -> EnvironmentSettings:

@@ -64,6 +64,13 @@ def seed_store(
         store.add_credential(providers[0], "main", key)
 
 
+def seed_more_rates(store: Store, n: int, provider: str = "openai") -> None:
+    """``n`` more rates under ``provider`` (already in the store), priced like the others."""
+    for i in range(n):
+        cin, cout = f"0.00000{i % 9 + 1}", f"0.0000{i % 9 + 1}"
+        store.create_rate(priced_spec(provider, f"bulk-model-{i:03d}", cin, cout))
+
+
 def hub_rates(client: HubClient) -> Counter[tuple[str, str, str]]:
     """How many times each (provider, model, type) is on the hub (duplicates show as 2+)."""
     names = {p.id: p.name for p in client.list_providers()}

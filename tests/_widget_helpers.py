@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import ipywidgets as widgets
@@ -52,3 +52,48 @@ def assert_secret_absent(secret: str, *, root: widgets.Widget | None = None, sta
 def close_all_widgets() -> None:
     for w in list(_instances.values()):
         w.close()
+
+
+class FakeLoop:
+    """``later`` for tests: callbacks wait until :meth:`advance` or :meth:`run_one` runs them."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.waiting: list[_Handle] = []
+
+    def later(self, delay: float, callback: Callable[[], None]) -> _Handle:
+        handle = _Handle(self.now + delay, callback)
+        self.waiting.append(handle)
+        return handle
+
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` pass, running what falls due (one callback at a time, in order)."""
+        end = self.now + seconds
+        while True:
+            due = [h for h in self.waiting if not h.cancelled and h.when <= end]
+            if not due:
+                break
+            first = min(due, key=lambda h: h.when)
+            self.waiting.remove(first)
+            self.now = max(self.now, first.when)
+            first.callback()
+        self.now = end
+        self.waiting = [h for h in self.waiting if not h.cancelled]
+
+    def run_one(self) -> bool:
+        """Run the next callback due (the loop reading one more message in between)."""
+        live = sorted((h for h in self.waiting if not h.cancelled), key=lambda h: h.when)
+        if not live:
+            return False
+        self.waiting.remove(live[0])
+        self.now = max(self.now, live[0].when)
+        live[0].callback()
+        return True
+
+
+class _Handle:
+    def __init__(self, when: float, callback: Callable[[], None]) -> None:
+        self.when, self.callback, self.cancelled = when, callback, False
+
+    def cancel(self) -> None:
+        self.cancelled = True

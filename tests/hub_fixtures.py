@@ -11,10 +11,31 @@ Fixtures:
   With ``HUBKIT_TEST_HUB_URL`` and ``HUBKIT_TEST_HUB_TOKEN`` set it yields a
   :class:`RemoteHub` for that hub instead: fault switches, kill/restart and request
   counts skip the test there (saying why), and ``reset()`` only deletes what the tests
-  created (tracked with ``track_*``), never anything else.
+  created (tracked with ``track_*``), never anything else. With
+  ``HUBKIT_TEST_HUB_DISPOSABLE=1`` too, that hub may be changed and wiped: ``reset()``
+  deletes every provider, credential and rate on it through the gateway's public API
+  (hub-api.md), so the tests that need an empty hub run there as well.
 - ``hub`` (function): the same handle, made clean for one test: the local hub is
   (re)started if a test killed it, reset, and has no faults; whatever the test tracked
   is deleted afterwards (on a real hub that is the whole clean-up).
+
+What a test needs of the hub, in three kinds; each skips with its own opening words, so
+``pytest -rs`` shows which kind each skip is (tests/README.md lists them):
+
+- ``switches``: the local hub's test switches (faults, kill/restart, request counts,
+  latency). Skips against every hub given by URL.
+- ``local_hub``: the bundled local hub itself: its fake key checker (``fake_keys``), its
+  state file, answers of its own. Skips against every hub given by URL.
+- ``disposable``: a hub it may change or wipe (an empty hub, exact counts, margin mode
+  over every rate). Runs against a URL's hub only with ``HUBKIT_TEST_HUB_DISPOSABLE=1``.
+
+Say it with a mark, which the ``hub`` fixture checks before anything else runs (a
+module's ``pytestmark`` gives the default, a test's own mark overrides it)::
+
+    @pytest.mark.hub_needs("switches", "counts the hub's writes")
+
+or in the test, after a part that runs everywhere: ``hub.require_switches(why)``,
+``hub.require_local_hub(why)``, ``hub.require_fake_keys()``, ``hub.require_disposable(why)``.
 
 Load it with ``pytest_plugins = ["tests.hub_fixtures"]`` (needs the repo root on
 ``sys.path``, as ``python -m pytest`` gives) or ``["hub_fixtures"]`` (works whenever
@@ -31,7 +52,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
@@ -46,9 +67,23 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # Read at import: the suite's autouse fixture removes HUBKIT_* before each test runs.
 TARGET_URL = os.environ.get("HUBKIT_TEST_HUB_URL") or None
 TARGET_TOKEN = os.environ.get("HUBKIT_TEST_HUB_TOKEN") or None
+DISPOSABLE_VARIABLE = "HUBKIT_TEST_HUB_DISPOSABLE"
+_DISPOSABLE_VALUE = os.environ.get(DISPOSABLE_VARIABLE)
+
+#: The three kinds of skip against a hub given by HUBKIT_TEST_HUB_URL, each with its own
+#: opening words: a reader of ``pytest -rs`` sees which kind each skip is.
+SWITCHES_SKIP = "local hub's switches only"
+LOCAL_HUB_SKIP = "local hub itself only"
+DISPOSABLE_SKIP = "disposable hub only"
+#: What ``hub_needs`` / ``require`` accept.
+NEEDS = ("switches", "local_hub", "fake_keys", "disposable")
+FAKE_KEYS = (
+    "uses made-up keys, which only the local hub's fake key checker accepts (a real hub "
+    "tests each key live with its provider)"
+)
 REMOTE_SKIP = (
-    "needs the bundled local hub's test switches (faults, kill/restart, request counts); "
-    "HUBKIT_TEST_HUB_URL points the suite at a real hub, which has none"
+    f"{SWITCHES_SKIP}: needs the bundled local hub's test switches (faults, kill/restart, "
+    "request counts, latency); a hub given by HUBKIT_TEST_HUB_URL has none"
 )
 _CONFIG_KEY = "_hubkit_local_hub"
 # Generous: a start that fails exits at once (poll); only a slow one waits this long, and the
@@ -90,6 +125,8 @@ class HubHandle:
     """What every test target offers: an address, a token, clients and clean-up."""
 
     is_local = False
+    #: whether tests may change and wipe everything on it (the local hub always may)
+    disposable = False
 
     def __init__(self, url: str, token: str) -> None:
         self.url = url
@@ -124,17 +161,13 @@ class HubHandle:
         if not tracked:
             return
         with self.client(retries=1) as client:
+            deletes: dict[str, Callable[..., object]] = {
+                "provider": client.delete_provider,
+                "rate": client.delete_rate,
+                "credential": client.delete_credential,
+            }
             for kind, ids in reversed(tracked):
-                delete = {
-                    "provider": client.delete_provider,
-                    "rate": client.delete_rate,
-                    "credential": client.delete_credential,
-                }[kind]
-                try:
-                    delete(*ids)
-                except HubStatusError as exc:
-                    if exc.status != 404:
-                        raise
+                _delete(deletes[kind], *ids)
 
     def provider(self, name: str, **kwargs: Any) -> HubProvider:
         """The provider ``name``: the existing one, or a new one (tracked for deletion)."""
@@ -161,12 +194,47 @@ class HubHandle:
         self.track_provider(created.id)
         return created
 
-    # --- switches only the local hub has ----------------------------------------------------
+    # --- what a test needs: skips where the hub cannot give it ------------------------------
+
+    def require(self, kind: str, why: str | None = None) -> None:
+        """``require_<kind>(why)``: the ``hub_needs`` mark's check (see the module docstring)."""
+        if kind not in NEEDS:
+            raise ValueError(f"hub_needs: unknown kind {kind!r}; one of {', '.join(NEEDS)}")
+        getattr(self, f"require_{kind}")(*([why] if why else []))
+
+    def require_switches(self, why: str | None = None) -> None:
+        """Skip unless this is the local hub: the test needs its switches (faults,
+        kill/restart, request counts, latency), which no hub given by URL has."""
+        if not self.is_local:
+            pytest.skip(
+                f"{SWITCHES_SKIP}: {why}; a hub given by HUBKIT_TEST_HUB_URL has no test switches"
+                if why
+                else REMOTE_SKIP
+            )
+
+    def require_local_hub(self, why: str = "tests the bundled local hub itself") -> None:
+        """Skip unless this is the local hub: the test checks the bundled hub itself (its
+        fake key checker, its state file, answers of its own), not the gateway's API."""
+        if not self.is_local:
+            pytest.skip(f"{LOCAL_HUB_SKIP}: {why}")
+
+    def require_fake_keys(self, also: str | None = None) -> None:
+        """:meth:`require_local_hub` for a test that stores or tests made-up keys."""
+        self.require_local_hub(f"{FAKE_KEYS}{f'; {also}' if also else ''}")
+
+    def require_disposable(self, why: str = "changes or wipes the hub's data") -> None:
+        """Skip unless the hub may be changed and wiped: the local hub, or a hub given by
+        URL with HUBKIT_TEST_HUB_DISPOSABLE=1."""
+        if not self.disposable:
+            pytest.skip(
+                f"{DISPOSABLE_SKIP}: {why}; runs against HUBKIT_TEST_HUB_URL's hub only "
+                f"with {DISPOSABLE_VARIABLE}=1 (the hub may then be changed and wiped)"
+            )
 
     def require_local(self, why: str | None = None) -> None:
-        """Skip on a real hub, saying why (default: it needs the local hub's switches)."""
-        if not self.is_local:
-            pytest.skip(f"{why}; not run against HUBKIT_TEST_HUB_URL" if why else REMOTE_SKIP)
+        """The old name of :meth:`require_switches` (skips against every hub given by URL).
+        Say which kind a test is instead: switches, the local hub itself, or disposable."""
+        self.require_switches(why)
 
     def set_faults(self, **faults: Any) -> None:
         pytest.skip(REMOTE_SKIP)
@@ -203,13 +271,67 @@ class HubHandle:
 
 
 class RemoteHub(HubHandle):
-    """A real hub named by HUBKIT_TEST_HUB_URL: read, create tracked things, delete them."""
+    """A real hub named by HUBKIT_TEST_HUB_URL: read, create tracked things, delete them.
+
+    ``disposable=True`` (``HUBKIT_TEST_HUB_DISPOSABLE=1``): the hub may be changed and
+    wiped, and :meth:`reset` empties it through the gateway's public API.
+    """
+
+    def __init__(self, url: str, token: str, *, disposable: bool = False) -> None:
+        super().__init__(url, token)
+        self.disposable = disposable
+
+    def __repr__(self) -> str:
+        return f"RemoteHub(url={self.url!r}, token='***', disposable={self.disposable})"
+
+    def reset(self) -> None:
+        """Non-disposable: delete what the tests tracked, nothing else. Disposable: wipe."""
+        if self.disposable:
+            self.wipe()
+        else:
+            self.cleanup()
+
+    def wipe(self) -> None:
+        """Delete every provider with its rates (deprecated ones too) and credentials, using
+        only hub-api.md's endpoints, then check that the hub is empty."""
+        if not self.disposable:
+            raise RuntimeError(f"{self!r} is not disposable: refusing to wipe it")
+        self._tracked.clear()
+        with self.client(retries=1) as client:
+            for provider in client.list_providers():
+                # children first: a gateway need not delete them with their provider
+                for rate in client.list_rates(provider.id, include_deprecated=True):
+                    _delete(client.delete_rate, provider.id, rate.id)
+                for credential in provider.credentials:
+                    _delete(client.delete_credential, provider.id, credential.id)
+                _delete(client.delete_provider, provider.id)
+            left = client.list_providers()
+            rates = client.list_rates_page(page_size=1, include_deprecated=True).count
+        if left or rates:
+            raise AssertionError(
+                f"wiping {self.url} left {len(left)} providers and {rates} rates behind"
+            )
+
+    def stop(self) -> None:
+        # Leave a disposable hub as empty as the tests found it after the first reset.
+        if self.disposable:
+            self.wipe()
+
+
+def _delete(delete: Callable[..., object], *ids: str) -> None:
+    """Delete, where already gone (404) is as good as deleted."""
+    try:
+        delete(*ids)
+    except HubStatusError as exc:
+        if exc.status != 404:
+            raise
 
 
 class LocalHub(HubHandle):
     """``python -m hubkit.localhub --test-faults`` in a subprocess: the switches mounted."""
 
     is_local = True
+    disposable = True
 
     def __init__(self, workdir: Path) -> None:
         super().__init__("", "hubtok-" + secrets.token_urlsafe(24))
@@ -374,6 +496,37 @@ class LocalHub(HubHandle):
         return self.state_path.read_text(encoding="utf-8")
 
 
+def disposable_setting(value: str | None, url: str | None) -> bool:
+    """``HUBKIT_TEST_HUB_DISPOSABLE`` read: ``1`` yes; ``0``, empty or unset no.
+
+    Anything else, or ``1`` without ``HUBKIT_TEST_HUB_URL``, is a :class:`pytest.UsageError`:
+    a typo must not quietly skip the tests, nor wipe anything unasked.
+    """
+    text = (value or "").strip()
+    if text not in ("", "0", "1"):
+        raise pytest.UsageError(
+            f"{DISPOSABLE_VARIABLE}={value!r}: use 1 (the hub at HUBKIT_TEST_HUB_URL may be "
+            "changed and wiped) or 0 / empty (it may not)"
+        )
+    if text == "1" and not url:
+        raise pytest.UsageError(
+            f"{DISPOSABLE_VARIABLE}=1 says the hub at HUBKIT_TEST_HUB_URL may be wiped, but "
+            "HUBKIT_TEST_HUB_URL is not set: set it (and HUBKIT_TEST_HUB_TOKEN), or unset "
+            f"{DISPOSABLE_VARIABLE} to test against the bundled local hub"
+        )
+    return text == "1"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Early: a bad value stops the session before any test runs (and before any wipe).
+    disposable_setting(_DISPOSABLE_VALUE, TARGET_URL)
+    config.addinivalue_line(
+        "markers",
+        f"hub_needs(kind, why=None): what the test needs of the hub, kind one of "
+        f"{', '.join(NEEDS)}; skips where the hub cannot give it (tests/hub_fixtures.py)",
+    )
+
+
 @pytest.fixture(scope="session")
 def local_hub(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -390,7 +543,9 @@ def local_hub(
                 "(or neither, for the bundled local hub)",
                 pytrace=False,
             )
-        handle: HubHandle = RemoteHub(TARGET_URL, TARGET_TOKEN)
+        handle: HubHandle = RemoteHub(
+            TARGET_URL, TARGET_TOKEN, disposable=disposable_setting(_DISPOSABLE_VALUE, TARGET_URL)
+        )
     else:
         workdir = tmp_path_factory.mktemp("local-hub")
         handle = LocalHub(workdir)
@@ -409,8 +564,15 @@ def local_hub(
 
 
 @pytest.fixture
-def hub(local_hub: HubHandle) -> Iterator[HubHandle]:
-    """``local_hub``, clean for one test; tracked objects are deleted afterwards."""
+def hub(local_hub: HubHandle, request: pytest.FixtureRequest) -> Iterator[HubHandle]:
+    """``local_hub``, clean for one test; tracked objects are deleted afterwards.
+
+    The test's (or its module's) ``hub_needs`` mark is checked first: a test the hub cannot
+    serve skips before anything, the reset included, touches the hub.
+    """
+    needs = request.node.get_closest_marker("hub_needs")
+    if needs is not None:
+        local_hub.require(*needs.args, **needs.kwargs)
     local_hub.ensure_running()
     local_hub.reset()
     try:

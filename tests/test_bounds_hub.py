@@ -16,13 +16,14 @@ from hubkit.store import Store
 if TYPE_CHECKING:
     from hub_fixtures import HubHandle
 
+pytestmark = pytest.mark.hub_needs("disposable", "these tests need an empty hub")
+
 
 @pytest.fixture
 def run(
     hub: HubHandle, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> Iterator[Callable[..., tuple[int, str]]]:  # fmt: skip
-    hub.require_local("these tests need an empty hub")
     monkeypatch.setenv("HUBKIT_HUB_URL", hub.url)
     monkeypatch.setenv("HUBKIT_HUB_TOKEN", hub.token)
     monkeypatch.setenv("HUBKIT_DATABASE_URL", f"sqlite:///{tmp_path / 'hubkit.db'}")
@@ -35,6 +36,7 @@ def run(
     yield call
 
 
+@pytest.mark.hub_needs("fake_keys")
 def test_an_apply_whose_every_item_is_skipped_exits_10(
     run: Callable[..., tuple[int, str]], tmp_path: Path
 ) -> None:

@@ -30,7 +30,10 @@ if TYPE_CHECKING:
     from hub_fixtures import HubHandle
 
 # Faults, races or timing: `make soak` runs these under CPU load.
-pytestmark = pytest.mark.soak
+pytestmark = [
+    pytest.mark.soak,
+    pytest.mark.hub_needs("disposable", "these tests need an empty hub"),
+]
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,7 +60,6 @@ def run(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> Iterator[Run]:
-    hub.require_local("these tests need an empty hub")
     monkeypatch.setenv("HUBKIT_HUB_URL", hub.url)
     monkeypatch.setenv("HUBKIT_HUB_TOKEN", hub.token)
     monkeypatch.setenv("HUBKIT_DATABASE_URL", f"sqlite:///{tmp_path / 'hubkit.db'}")
@@ -71,6 +73,7 @@ def _store() -> Store:
     return Store.open()
 
 
+@pytest.mark.hub_needs("switches", "counts the hub's writes")
 def test_plan_apply_pull_health_session(hub: HubHandle, run: Run, tmp_path: Path) -> None:
     with _store() as store:
         seed_store(store)
@@ -84,7 +87,10 @@ def test_plan_apply_pull_health_session(hub: HubHandle, run: Run, tmp_path: Path
     code, out = run("apply")  # a dry run
     assert code == 0 and "dry run: nothing was written to the hub (add --yes" in out
     assert hub.stats()["writes"] == 0
-    code, out = run("apply", "--plan", str(saved), "--yes")
+    code, out = run("apply", "--plan", str(saved), "--yes", "--concurrency", "0")
+    assert code == 2 and "concurrency must be a whole number from 1 to 32" in out
+    assert hub.stats()["writes"] == 0
+    code, out = run("apply", "--plan", str(saved), "--yes", "--concurrency", "4")
     assert code == 0 and "8 ok; complete" in out and "report: " in out
     reports = Path(os.environ["HUBKIT_REPORTS_DIR"])
     kinds = sorted(p.name.split("-", 1)[1] for p in reports.iterdir() if p.is_dir())
@@ -101,6 +107,7 @@ def test_plan_apply_pull_health_session(hub: HubHandle, run: Run, tmp_path: Path
     assert code == 0 and "openai/main: running" in out
 
 
+@pytest.mark.hub_needs("switches")
 def test_hub_errors_exit_7_and_a_missing_hub_exits_2(
     hub: HubHandle, run: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -123,6 +130,7 @@ def test_hub_errors_exit_7_and_a_missing_hub_exits_2(
     assert code == 2 and "set HUBKIT_HUB_URL" in out
 
 
+@pytest.mark.hub_needs("fake_keys")
 def test_pull_bootstrap_fills_an_empty_store_once(hub: HubHandle, run: Run) -> None:
     with hub.client() as client:
         openai = client.create_provider("openai", "OpenAI", base_url="https://api.openai.com/v1")
@@ -136,6 +144,7 @@ def test_pull_bootstrap_fills_an_empty_store_once(hub: HubHandle, run: Run) -> N
     assert code == 4 and "empty store" in out
 
 
+@pytest.mark.hub_needs("fake_keys")
 def test_apply_refuses_rates_the_hub_would_compute_differently(hub: HubHandle, run: Run) -> None:
     with _store() as store:
         seed_store(store, ("openai",))

@@ -40,7 +40,6 @@ pytestmark = pytest.mark.soak
 
 KEY = "sk-proj-abcdefghijklmnop1234"
 OTHER_KEY = "sk-live-ZYXWVUTSRQPONMLK9876"
-LIVE_KEYS = "a real hub tests keys live with the provider: the fake keys here would fail"
 
 
 class Sleeps(list[float]):
@@ -106,11 +105,10 @@ def test_provider_errors_carry_method_path_status_and_the_hubs_message(
 # --- credentials ------------------------------------------------------------------------------
 
 
+@pytest.mark.hub_needs("fake_keys")
 def test_credential_lifecycle_masks_and_drops_the_encrypted_value(
     hub: HubHandle, client: HubClient
 ) -> None:
-    if not hub.is_local:
-        pytest.skip(LIVE_KEYS)
     provider = hub.provider("openai")
     cred = client.create_credential(provider.id, "main", KEY, test_model="gpt-4o-mini")
     assert isinstance(cred, HubCredential)
@@ -134,10 +132,14 @@ def test_credential_lifecycle_masks_and_drops_the_encrypted_value(
     assert client.health().providers == {}
 
 
+@pytest.mark.hub_needs(
+    "switches",
+    "counts the key-test requests; its made-up keys pass only the local hub's fake key "
+    "checker, and six tests would lock a hub's key tests for 10 minutes",
+)
 def test_credential_test_reports_a_bad_key_and_then_the_rate_limit(
     hub: HubHandle, client: HubClient, sleeps: Sleeps
 ) -> None:
-    hub.require_local("six tests would lock the hub's credential tests for 10 minutes")
     provider = hub.provider("openai")
     bad = client.test_credential(provider.id, "sk-bad-0123456789abcdef")
     assert not bad.ok and bad.detail and "Incorrect API key" in bad.detail
@@ -262,7 +264,7 @@ def test_margin_bulk_update_needs_confirmation_and_parses_exponent_numbers(
     with pytest.raises(ValidationError, match="ignores dryRun") as refused:
         client.apply_margin_to_all_rates(2, 1)
     assert "confirm=True" in str(refused.value)
-    hub.require_local("margin mode rewrites every rate of the hub at once")
+    hub.require_switches("counts the requests margin mode sends")
     before = hub.request_count()
     provider = hub.provider("openai")
     client.create_rate(
@@ -291,18 +293,18 @@ def test_health(hub: HubHandle, client: HubClient) -> None:
 # --- retries, timeouts, rate limits on the loopback hub ---------------------------------------
 
 
+@pytest.mark.hub_needs("switches")
 def test_get_is_retried_on_503_with_exponential_backoff(
     hub: HubHandle, client: HubClient, sleeps: Sleeps
 ) -> None:
-    hub.require_local()
     hub.set_faults(status={"code": 503, "count": 2, "method": "GET"})
     assert client.list_providers() == []
     assert hub.request_count("/api/ai-providers", "GET") == 3
     assert sleeps == [0.5, 1.0]
 
 
+@pytest.mark.hub_needs("switches")
 def test_get_gives_up_after_the_retries(hub: HubHandle, client: HubClient, sleeps: Sleeps) -> None:
-    hub.require_local()
     hub.set_faults(status={"code": 502, "method": "GET"})
     with pytest.raises(HubStatusError, match="still failing after 4 attempts") as failed:
         client.health()
@@ -310,8 +312,8 @@ def test_get_gives_up_after_the_retries(hub: HubHandle, client: HubClient, sleep
     assert hub.request_count(method="GET") == 4 and sleeps == [0.5, 1.0, 2.0]
 
 
+@pytest.mark.hub_needs("switches")
 def test_post_is_never_retried_on_503(hub: HubHandle, client: HubClient, sleeps: Sleeps) -> None:
-    hub.require_local()
     hub.set_faults(status={"code": 503, "count": 1, "method": "POST"})
     with pytest.raises(HubStatusError, match="may have applied") as failed:
         client.create_provider("openai", "OpenAI", base_url="https://api.openai.com/v1")
@@ -319,10 +321,10 @@ def test_post_is_never_retried_on_503(hub: HubHandle, client: HubClient, sleeps:
     assert hub.request_count(method="POST") == 1 and sleeps == []
 
 
+@pytest.mark.hub_needs("switches")
 def test_post_is_retried_after_429_honouring_retry_after(
     hub: HubHandle, client: HubClient, sleeps: Sleeps
 ) -> None:
-    hub.require_local()
     hub.set_faults(status={"code": 429, "count": 1, "retry_after": 3, "method": "POST"})
     created = client.create_provider("openai", "OpenAI", base_url="https://api.openai.com/v1")
     assert created.name == "openai" and sleeps == [3.0]
@@ -330,8 +332,8 @@ def test_post_is_retried_after_429_honouring_retry_after(
     assert [p.id for p in client.list_providers()] == [created.id]  # created exactly once
 
 
+@pytest.mark.hub_needs("switches")
 def test_429_waits_are_capped_by_max_wait(hub: HubHandle, sleeps: Sleeps) -> None:
-    hub.require_local()
     hub.set_faults(status={"code": 429, "count": 3, "retry_after": 4, "retry_after_header": True})
     with hub.client(sleep=sleeps, max_wait=10) as capped, pytest.raises(HubRateLimitedError) as err:
         capped.list_providers()
@@ -340,8 +342,8 @@ def test_429_waits_are_capped_by_max_wait(hub: HubHandle, sleeps: Sleeps) -> Non
     assert hub.request_count() == 3
 
 
+@pytest.mark.hub_needs("switches")
 def test_a_slow_get_is_retried_and_a_slow_post_is_not(hub: HubHandle, sleeps: Sleeps) -> None:
-    hub.require_local()
     # Held requests time out whatever the load; 5 s (as everywhere) for the ones not held.
     with hub.client(sleep=sleeps, timeout=5.0) as fast:
         hub.set_faults(hold={"count": 1, "method": "GET"})
@@ -361,10 +363,10 @@ def test_a_slow_get_is_retried_and_a_slow_post_is_not(hub: HubHandle, sleeps: Sl
             time.sleep(0.05)
 
 
+@pytest.mark.hub_needs("switches")
 def test_a_dropped_answer_is_retried_for_get_and_delete_but_not_for_post(
     hub: HubHandle, client: HubClient
 ) -> None:
-    hub.require_local()
     hub.set_faults(drop={"count": 1, "method": "POST"})
     with pytest.raises(HubError, match="may have applied"):
         client.create_provider("openai", "OpenAI", base_url="https://api.openai.com/v1")
@@ -377,8 +379,8 @@ def test_a_dropped_answer_is_retried_for_get_and_delete_but_not_for_post(
     assert hub.request_count(method="DELETE") == 2 and client.list_providers() == []
 
 
+@pytest.mark.hub_needs("switches")
 def test_an_unreachable_hub_says_so_after_retrying(hub: HubHandle, sleeps: Sleeps) -> None:
-    hub.require_local()
     hub.kill()
     with (
         hub.client(sleep=sleeps) as offline,
@@ -391,8 +393,8 @@ def test_an_unreachable_hub_says_so_after_retrying(hub: HubHandle, sleeps: Sleep
     hub.restart()
 
 
+@pytest.mark.hub_needs("switches")
 def test_fail_after_writes_leaves_earlier_writes_done(hub: HubHandle, client: HubClient) -> None:
-    hub.require_local()
     provider = client.create_provider("openai", "OpenAI", base_url="https://api.openai.com/v1")
     hub.set_faults(fail_after_writes={"writes": 2})
     created = []
@@ -410,10 +412,12 @@ def test_fail_after_writes_leaves_earlier_writes_done(hub: HubHandle, client: Hu
 # --- secrets never leak -----------------------------------------------------------------------
 
 
+@pytest.mark.hub_needs(
+    "switches", "drops an answer with a fault, and reads the local hub's state file"
+)
 def test_no_token_or_key_in_logs_exceptions_or_reprs(
     hub: HubHandle, client: HubClient, caplog: pytest.LogCaptureFixture
 ) -> None:
-    hub.require_local("reads the local hub's state file and uses fault switches")
     caplog.set_level(logging.DEBUG)  # every logger, httpx and httpcore included
     texts: list[str] = [repr(client)]
     provider = hub.provider("openai")
@@ -462,6 +466,20 @@ def test_from_settings_names_the_missing_variable() -> None:
         HubClient("ftp://hub", "tok-123456")
     with pytest.raises(ValidationError, match="HUBKIT_HUB_TOKEN"):
         HubClient("http://127.0.0.1:9", "  ")
+
+
+def test_the_push_concurrency_comes_from_the_environment_and_is_bounded() -> None:
+    env = {"HUBKIT_HUB_URL": "http://127.0.0.1:9", "HUBKIT_HUB_TOKEN": "tok-from-env-123456"}
+    with HubClient.from_settings(Settings.from_env(env)) as default:
+        assert default.concurrency == 8
+    with HubClient.from_settings(Settings.from_env({**env, "HUBKIT_HUB_CONCURRENCY": " 3 "})) as c:
+        assert c.concurrency == 3
+    for bad in ("0", "33", "2.5", "eight", "-1"):
+        with pytest.raises(ValidationError, match="HUBKIT_HUB_CONCURRENCY must be a whole") as e:
+            Settings.from_env({**env, "HUBKIT_HUB_CONCURRENCY": bad})
+        assert e.value.field == "HUBKIT_HUB_CONCURRENCY"
+    with pytest.raises(ValidationError, match="concurrency must be a whole number from 1 to 32"):
+        HubClient("http://127.0.0.1:9", "tok-123456", concurrency=0)
 
 
 # --- MockTransport: answers a loopback server cannot be asked for -----------------------------
@@ -884,8 +902,8 @@ def test_mock_check_credential_reports_the_hubs_reason_and_other_400s_raise() ->
         client.test_credential("p1", KEY)
 
 
+@pytest.mark.hub_needs("disposable", "applies a sync, and expects the only rate of its provider")
 def test_sync_apply_writes_and_reports_what_it_did(hub: HubHandle, client: HubClient) -> None:
-    hub.require_local("applies a sync on the hub")
     provider = hub.provider("deepseek")
     update = SyncUpdate(
         "deepseek",

@@ -38,18 +38,22 @@ if TYPE_CHECKING:
 
 
 # Faults, races or timing: `make soak` runs these under CPU load.
-pytestmark = pytest.mark.soak
+pytestmark = [
+    pytest.mark.soak,
+    pytest.mark.hub_needs("disposable", "these tests need an empty hub"),
+]
 
 
 @pytest.fixture
 def client(hub: HubHandle) -> Iterator[HubClient]:
-    hub.require_local("these tests need an empty hub")
     with hub.client() as c:
         yield c
 
 
 def _seed_hub(client: HubClient) -> dict[str, str]:
-    """openai (two rates, one key) and anthropic (one rate) on the hub; returns ids."""
+    """openai (two rates, one key) and anthropic (one rate) on the hub; returns ids.
+
+    The key is made up: tests that call this need the local hub's fake key checker."""
     openai = client.create_provider("openai", "OpenAI", base_url="https://api.openai.com/v1")
     anthropic = client.create_provider(
         "anthropic", "Anthropic", base_url="https://api.anthropic.com"
@@ -77,6 +81,7 @@ def _writes(hub: HubHandle) -> int:
 # --- pull -------------------------------------------------------------------------------------
 
 
+@pytest.mark.hub_needs("fake_keys")
 def test_pull_gives_domain_values_and_masked_frames(hub: HubHandle, client: HubClient) -> None:
     _seed_hub(client)
     state = pull(client)
@@ -103,6 +108,7 @@ def test_pull_gives_domain_values_and_masked_frames(hub: HubHandle, client: HubC
 # --- bootstrap --------------------------------------------------------------------------------
 
 
+@pytest.mark.hub_needs("switches", "counts the hub's writes")
 def test_bootstrap_fills_an_empty_store_and_then_the_plan_is_empty(
     hub: HubHandle, client: HubClient, store: Store
 ) -> None:
@@ -133,6 +139,7 @@ def test_bootstrap_fills_an_empty_store_and_then_the_plan_is_empty(
     assert _writes(hub) == writes  # planning never writes
 
 
+@pytest.mark.hub_needs("fake_keys")
 def test_bootstrap_refuses_a_store_that_is_not_empty(client: HubClient, store: Store) -> None:
     _seed_hub(client)
     add_provider(store, "deepseek")
@@ -158,6 +165,7 @@ def _desired(store: Store) -> None:
     store.add_credential("openai", "main", KEY)
 
 
+@pytest.mark.hub_needs("switches", "counts the hub's writes")
 def test_plan_lists_creates_updates_manual_fields_and_deletes_only_when_asked(
     hub: HubHandle, client: HubClient, store: Store
 ) -> None:
@@ -300,6 +308,7 @@ def test_plan_filters_by_provider(client: HubClient, store: Store) -> None:
 # --- the plan as a value: JSON, CSV, reports/, HTML -------------------------------------------
 
 
+@pytest.mark.hub_needs("fake_keys")
 def test_plan_round_trips_through_json_and_csv_and_holds_no_secret(
     hub: HubHandle, client: HubClient, store: Store, tmp_path: Path
 ) -> None:

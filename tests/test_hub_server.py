@@ -1,8 +1,9 @@
 """The local hub (``hubkit.localhub``) speaks hub-api.md: checked over raw HTTP.
 
 Validation, 404/409 and batch tests are contract tests: with HUBKIT_TEST_HUB_URL set they
-run against that hub (they create only tracked, uniquely named rates). Tests that need
-the local hub's switches or its fake key checker skip there, saying why.
+run against that hub (they create only tracked, uniquely named rates); those that change
+or wipe the hub's data run there too when HUBKIT_TEST_HUB_DISPOSABLE=1. Tests that need
+the local hub's switches, its fake key checker or its state file skip there, saying why.
 """
 
 from __future__ import annotations
@@ -75,8 +76,8 @@ def test_every_admin_route_needs_the_bearer_token(hub: HubHandle) -> None:
         assert health.status_code == 200 and "timestamp" in health.json()
 
 
+@pytest.mark.hub_needs("local_hub", "checks the local hub's own 404 and JSON-parse answers")
 def test_unknown_routes_and_bad_json_answer_json_errors(api: httpx.Client, hub: HubHandle) -> None:
-    hub.require_local("checks the local hub's own 404 and JSON-parse answers")
     missing = api.get("/api/nothing-here")
     assert missing.status_code == 404 and "error" in missing.json()
     bad = api.post(BASE, content=b"{not json", headers={"Content-Type": "application/json"})
@@ -143,10 +144,8 @@ def test_duplicate_provider_name_is_409(api: httpx.Client, hub: HubHandle) -> No
     assert _error(again) == "Provider with this name already exists"
 
 
+@pytest.mark.hub_needs("disposable", "changes a provider (and checks Joi's when() on updates)")
 def test_update_validates_like_create_and_404s(api: httpx.Client, hub: HubHandle) -> None:
-    hub.require_local(
-        "checks the local hub's reading of Joi's when() on updates, and changes a provider"
-    )
     pid = _provider(api, hub, "openai")["id"]
     # Joi's when('name', is: 'bedrock'): an absent name takes the bedrock branch
     no_name = api.put(f"{BASE}/{pid}", json={"enabled": False})
@@ -160,8 +159,11 @@ def test_update_validates_like_create_and_404s(api: httpx.Client, hub: HubHandle
     assert missing.status_code == 404 and _error(missing) == "Provider not found"
 
 
+@pytest.mark.hub_needs(
+    "fake_keys",
+    "also expects a provider's rates and keys to go with it (the local hub's own choice)",
+)
 def test_delete_provider_takes_its_rates_and_credentials(api: httpx.Client, hub: HubHandle) -> None:
-    hub.require_local("deletes providers and everything in them")
     pid = _provider(api, hub, "openai")["id"]
     _rate(api, hub, pid, model="gpt-4o")
     assert (
@@ -177,10 +179,10 @@ def test_delete_provider_takes_its_rates_and_credentials(api: httpx.Client, hub:
 # --- credentials ----------------------------------------------------------------------------
 
 
+@pytest.mark.hub_needs("fake_keys", "also reads the local hub's state file")
 def test_credentials_are_listed_masked_with_the_encrypted_value_and_never_stored_clear(
     api: httpx.Client, hub: HubHandle
 ) -> None:
-    hub.require_local("stores credentials with fake keys and reads the local state file")
     pid = _provider(api, hub, "bedrock")["id"]
     pair = {
         "access_key_id": "AKIDEXAMPLE",
@@ -204,8 +206,8 @@ def test_credentials_are_listed_masked_with_the_encrypted_value_and_never_stored
     assert pair["secret_access_key"] not in hub.read_state()  # type: ignore[attr-defined]
 
 
+@pytest.mark.hub_needs("fake_keys")
 def test_a_bad_key_is_refused_and_nothing_is_stored(api: httpx.Client, hub: HubHandle) -> None:
-    hub.require_local("uses the local hub's fake key checker")
     pid = _provider(api, hub, "openai")["id"]
     refused = api.post(
         f"{BASE}/{pid}/credentials", json={"name": "k", "value": "sk-bad-0123456789abcdef"}
@@ -218,10 +220,10 @@ def test_a_bad_key_is_refused_and_nothing_is_stored(api: httpx.Client, hub: HubH
     assert _error(wrong_type) == '"value" must be one of [string, object]'
 
 
+@pytest.mark.hub_needs("fake_keys", "also, six tests would lock a hub's key tests for 10 minutes")
 def test_credential_tests_are_limited_to_five_per_ten_minutes(
     api: httpx.Client, hub: HubHandle
 ) -> None:
-    hub.require_local("six tests would lock the hub's credential tests for 10 minutes")
     pid = _provider(api, hub, "openai")["id"]
     url = f"{BASE}/{pid}/credentials/test"
     answers = [
@@ -241,8 +243,8 @@ def test_credential_tests_are_limited_to_five_per_ten_minutes(
     assert f"try again in {body['retryAfter']} seconds" in body["message"]
 
 
+@pytest.mark.hub_needs("fake_keys")
 def test_check_marks_a_failing_credential_inactive(api: httpx.Client, hub: HubHandle) -> None:
-    hub.require_local("uses the local hub's fake key checker")
     pid = _provider(api, hub, "openai")["id"]
     # stored as custom so the create-time check (api_key only) lets it in
     cred = api.post(
@@ -371,8 +373,8 @@ def test_batch_create_is_all_or_nothing_with_the_hubs_messages(
     ]
 
 
+@pytest.mark.hub_needs("disposable", "needs exact counts on an otherwise empty hub")
 def test_paged_list_filters_orders_and_caps_page_size(api: httpx.Client, hub: HubHandle) -> None:
-    hub.require_local("needs exact counts on an otherwise empty hub")
     openai = _provider(api, hub, "openai")["id"]
     xai = _provider(api, hub, "xai")["id"]
     for i in range(23):
@@ -406,8 +408,8 @@ def test_paged_list_filters_orders_and_caps_page_size(api: httpx.Client, hub: Hu
 # --- bulk updates ---------------------------------------------------------------------------
 
 
+@pytest.mark.hub_needs("disposable", "margin mode rewrites every rate of the hub at once")
 def test_margin_mode_ignores_dry_run_and_applies_at_once(api: httpx.Client, hub: HubHandle) -> None:
-    hub.require_local("margin mode rewrites every rate of the hub at once")
     pid = _provider(api, hub, "openai")["id"]
     tiny = _rate(
         api, hub, pid, model="tiny", unitCosts={"input": "0.000000025", "output": "0.0000001"}
@@ -428,10 +430,10 @@ def test_margin_mode_ignores_dry_run_and_applies_at_once(api: httpx.Client, hub:
     assert Decimal(after["bare"]["inputRate"]) == Decimal("0.000001")
 
 
+@pytest.mark.hub_needs("switches", "makes one rate fail with a fault")
 def test_margin_mode_updates_in_batches_and_skips_failures_silently(
     api: httpx.Client, hub: HubHandle
 ) -> None:
-    hub.require_local("margin mode rewrites every rate of the hub at once")
     pid = _provider(api, hub, "openai")["id"]
     costs = {"input": "0.0000025", "output": "0.00001"}
     for i in range(23):
@@ -459,10 +461,12 @@ def test_margin_mode_validation(api: httpx.Client, hub: HubHandle) -> None:
     assert _error(negative) == '"profitMargin" must be greater than or equal to 0'
 
 
+@pytest.mark.hub_needs(
+    "disposable", "applies a sync with deprecateUnmatched, which touches every rate"
+)
 def test_sync_mode_honours_dry_run_and_copies_costs_to_tier2(
     api: httpx.Client, hub: HubHandle
 ) -> None:
-    hub.require_local("applies a sync with deprecateUnmatched, which touches the hub's real rates")
     openai = _provider(api, hub, "openai")["id"]
     openrouter = _provider(api, hub, "openrouter")["id"]
     poe = _provider(api, hub, "poe")["id"]
@@ -566,8 +570,8 @@ def test_sync_dry_run_against_any_hub_changes_nothing(api: httpx.Client, hub: Hu
 # --- state file and restarts ----------------------------------------------------------------
 
 
+@pytest.mark.hub_needs("switches")
 def test_state_survives_a_restart(api: httpx.Client, hub: HubHandle) -> None:
-    hub.require_local()
     pid = _provider(api, hub, "openai")["id"]
     _rate(api, hub, pid, model="gpt-4o", inputRate="0.0000000001")
     api.post(f"{BASE}/{pid}/credentials", json={"name": "k", "value": KEY})
@@ -587,10 +591,10 @@ def test_state_survives_a_restart(api: httpx.Client, hub: HubHandle) -> None:
 # --- faults ---------------------------------------------------------------------------------
 
 
+@pytest.mark.hub_needs("switches")
 def test_status_faults_hit_matching_requests_only_and_are_counted(
     api: httpx.Client, hub: HubHandle
 ) -> None:
-    hub.require_local()
     hub.set_faults(status={"code": 503, "count": 2, "path": f"{BASE}/model-rates", "method": "GET"})
     assert api.get(BASE).status_code == 200  # another path: untouched
     codes = [api.get(f"{BASE}/model-rates").status_code for _ in range(3)]
@@ -603,8 +607,8 @@ def test_status_faults_hit_matching_requests_only_and_are_counted(
     assert limited.headers["retry-after"] == "7"
 
 
+@pytest.mark.hub_needs("switches")
 def test_fail_after_n_writes_refuses_without_applying(api: httpx.Client, hub: HubHandle) -> None:
-    hub.require_local()
     pid = _provider(api, hub, "openai")["id"]
     hub.set_faults(fail_after_writes={"writes": 2})
     codes = [
@@ -619,11 +623,11 @@ def test_fail_after_n_writes_refuses_without_applying(api: httpx.Client, hub: Hu
     assert hub.stats()["writes"] == 5  # the provider, then four rate attempts
 
 
+@pytest.mark.hub_needs("switches")
 def test_dropped_connection_after_apply_leaves_the_write_done(
     api: httpx.Client, hub: HubHandle
 ) -> None:
     # The promise: a transport error (no answer), and the write kept or not as configured.
-    hub.require_local()
     hub.set_faults(drop={"count": 1, "method": "POST"})
     with pytest.raises(httpx.TransportError):
         api.post(BASE, json={"name": "openai", "displayName": "O", "baseUrl": "https://o.io"})
@@ -646,13 +650,13 @@ def _raw_exchange(hub: HubHandle, head: bytes, body: bytes) -> bytes:
     return received
 
 
+@pytest.mark.hub_needs("switches")
 @pytest.mark.parametrize("after_apply", [True, False])
 def test_a_drop_is_always_a_short_body_and_a_clean_close(
     api: httpx.Client, hub: HubHandle, after_apply: bool
 ) -> None:
     # One exact wire behaviour, every time: full headers, the start of the promised body,
     # then a FIN. Before, unread request bytes at close could turn it into a RST.
-    hub.require_local()
     for i in range(10):
         hub.set_faults(drop={"count": 1, "method": "POST", "after_apply": after_apply})
         body = json.dumps({"name": "openai", "displayName": f"O{i}", "baseUrl": "https://o.io"})
@@ -669,8 +673,8 @@ def test_a_drop_is_always_a_short_body_and_a_clean_close(
         hub.reset()
 
 
+@pytest.mark.hub_needs("switches")
 def test_crash_kills_the_server_before_or_after_the_write(hub: HubHandle) -> None:
-    hub.require_local()
     body = {"name": "openai", "displayName": "O", "baseUrl": "https://o.io"}
     headers = {"Authorization": f"Bearer {hub.token}"}
     hub.set_faults(crash={"after_writes": 0})
@@ -685,9 +689,9 @@ def test_crash_kills_the_server_before_or_after_the_write(hub: HubHandle) -> Non
     assert [p["name"] for p in httpx.get(hub.url + BASE, headers=headers).json()] == ["openai"]
 
 
+@pytest.mark.hub_needs("switches")
 def test_a_restart_whose_port_was_taken_meanwhile_moves_to_a_free_one(hub: HubHandle) -> None:
     # kill → restart rebinds the old port; on a busy machine anything may have taken it
-    hub.require_local()
     hub.kill()
     old_url = hub.url
     with socket.socket() as squatter:
@@ -700,10 +704,10 @@ def test_a_restart_whose_port_was_taken_meanwhile_moves_to_a_free_one(hub: HubHa
     assert httpx.get(hub.url + BASE, headers=headers, timeout=30).json() == []
 
 
+@pytest.mark.hub_needs("switches")
 def test_a_slow_write_still_applies_after_the_client_gave_up(
     api: httpx.Client, hub: HubHandle
 ) -> None:
-    hub.require_local()
     # A 1 s timeout against a 5 s delay: only a 4 s stall of this process could blur it.
     hub.set_faults(delay={"seconds": 5.0, "count": 1, "method": "POST"})
     with pytest.raises(httpx.ReadTimeout):
@@ -730,8 +734,8 @@ def _post_in_thread(hub: HubHandle, body: dict[str, Any]) -> tuple[threading.Thr
     return thread, outcome
 
 
+@pytest.mark.hub_needs("switches")
 def test_a_held_write_waits_for_the_release(api: httpx.Client, hub: HubHandle) -> None:
-    hub.require_local()
     hub.set_faults(hold={"count": 1, "method": "POST"})
     thread, outcome = _post_in_thread(
         hub, {"name": "openai", "displayName": "O", "baseUrl": "https://o.io"}
@@ -744,10 +748,10 @@ def test_a_held_write_waits_for_the_release(api: httpx.Client, hub: HubHandle) -
     assert [p["name"] for p in api.get(BASE).json()] == ["openai"]
 
 
+@pytest.mark.hub_needs("switches")
 def test_a_reset_lets_a_held_write_go_without_applying_it(
     api: httpx.Client, hub: HubHandle
 ) -> None:
-    hub.require_local()
     hub.set_faults(hold={"count": 1, "method": "POST"})
     thread, outcome = _post_in_thread(
         hub, {"name": "openai", "displayName": "O", "baseUrl": "https://o.io"}
@@ -759,12 +763,12 @@ def test_a_reset_lets_a_held_write_go_without_applying_it(
     assert api.get(BASE).json() == []
 
 
+@pytest.mark.hub_needs("switches")
 def test_a_reset_while_a_held_body_is_still_arriving_counts_as_meanwhile(
     api: httpx.Client, hub: HubHandle
 ) -> None:
     # The hub counts a request once its headers are in; a reset from then on must keep
     # it out of the new state, even if the body only arrives after the reset.
-    hub.require_local()
     hub.set_faults(hold={"count": 1, "method": "POST"})
     body = json.dumps({"name": "openai", "displayName": "O", "baseUrl": "https://o.io"})
     host, port = hub.url.removeprefix("http://").split(":")
@@ -781,8 +785,8 @@ def test_a_reset_while_a_held_body_is_still_arriving_counts_as_meanwhile(
     assert api.get(BASE).json() == []
 
 
+@pytest.mark.hub_needs("switches")
 def test_bad_fault_specs_are_refused(hub: HubHandle) -> None:
-    hub.require_local()
     with pytest.raises(AssertionError, match="unknown fault"):
         hub.set_faults(explode=True)
     with pytest.raises(AssertionError, match="status.code"):
@@ -840,8 +844,8 @@ def test_cli_needs_a_token_and_never_prints_one(
     assert "hubtok-cli-secret" not in out.out + out.err
 
 
+@pytest.mark.hub_needs("disposable", "pins the hub's whole list of provider names to hubkit's")
 def test_known_providers_match_the_domain_list(api: httpx.Client, hub: HubHandle) -> None:
-    hub.require_local()
     response = api.post(BASE, json={"name": "acme", "displayName": "A", "baseUrl": "https://a.io"})
     assert _error(response) == f'"name" must be one of [{", ".join(KNOWN_PROVIDERS)}]'
     assert set(hub.provider_urls) <= set(KNOWN_PROVIDERS)

@@ -70,6 +70,6 @@ def test_a_version_1_state_file_is_resealed(tmp_path: Path) -> None:
                                  "credentials": [cred], "rates": []}))  # fmt: skip
     hub = LocalHubState(state, token)
     assert hub.unseal(hub.credentials[0]["_sealed"]) == {"api_key": KEY_B}
-    hub.save()
+    hub.write_now()
     assert json.loads(state.read_text())["version"] == 2
     assert all(v.startswith("fernet:") for v in _sealed(state))

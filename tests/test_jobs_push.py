@@ -18,7 +18,7 @@ from hubkit.pricing import RateFilter
 from hubkit.store import Store
 
 # Faults, races or timing: `make soak` runs these under CPU load.
-pytestmark = pytest.mark.soak
+pytestmark = [pytest.mark.soak, pytest.mark.hub_needs("switches", "injects faults into the push")]
 
 
 def _local(store: Store, model: str, rin: str, cost: str | None = "0.000001", **kw: str) -> Rate:
@@ -82,7 +82,6 @@ def test_the_plan_sends_only_the_selected_rates_that_differ(sqlite_url: str) -> 
 
 @pytest.fixture
 def pushing(hub, sqlite_url: str, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    hub.require_local()
     monkeypatch.setenv("HUBKIT_HUB_URL", hub.url)
     monkeypatch.setenv("HUBKIT_HUB_TOKEN", hub.token)
     monkeypatch.setenv("HUBKIT_DATABASE_URL", sqlite_url)

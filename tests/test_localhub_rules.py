@@ -260,6 +260,7 @@ _token_costs = st.one_of(
 )
 
 
+@pytest.mark.hub_needs("disposable", "margin mode rewrites every rate of the hub at once")
 @_HUB_SETTINGS
 @given(
     costs=st.lists(st.tuples(_token_costs, _token_costs), min_size=1, max_size=8),
@@ -272,7 +273,6 @@ def test_margin_mode_bulk_update_agrees_with_margin_rate(
     api: httpx.Client, hub: HubHandle, costs: list[tuple[Decimal, Decimal]], margin: Decimal,
     price: str,
 ) -> None:  # fmt: skip
-    hub.require_local("margin mode rewrites every rate of the hub at once")
     pid = _fresh_provider(api, hub)
     for i, (cin, cout) in enumerate(costs):
         body = {"model": f"m-{i}", "type": "chatCompletion", "inputRate": "1", "outputRate": "1",
@@ -293,13 +293,13 @@ def test_margin_mode_bulk_update_agrees_with_margin_rate(
         assert (row["inputRate"], row["outputRate"]) == (plain(want_in), plain(want_out))
 
 
+@pytest.mark.hub_needs("disposable", "wipes the hub before each generated example")
 @_HUB_SETTINGS
 @given(models=st.lists(_ids.filter(lambda m: 0 < len(m) <= 100), min_size=1, max_size=6,
                        unique=True))  # fmt: skip
 def test_a_blank_model_display_is_what_hubkit_derives(
     api: httpx.Client, hub: HubHandle, models: list[str]
 ) -> None:
-    hub.require_local("creates rates with generated model ids")
     pid = _fresh_provider(api, hub)
     for model in models:
         body = {"model": model, "modelDisplay": "", "type": "embedding", "inputRate": 0,
@@ -313,12 +313,12 @@ _keys = st.text(alphabet="abcdefskXYZ0123456789-_", min_size=1, max_size=40).fil
 )
 
 
+@pytest.mark.hub_needs("fake_keys", "generates them")
 @_HUB_SETTINGS
 @given(keys=st.lists(_keys, min_size=1, max_size=4, unique=True), pair_secret=_keys)
 def test_credential_masks_are_what_hubkit_shows(
     api: httpx.Client, hub: HubHandle, keys: list[str], pair_secret: str
 ) -> None:
-    hub.require_local("stores generated keys")
     pid = _fresh_provider(api, hub)
     for i, key in enumerate(keys):
         made = _ok(api.post(f"{BASE}/{pid}/credentials", json={"name": f"k{i}", "value": key}))

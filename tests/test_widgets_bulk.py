@@ -7,13 +7,22 @@ from decimal import Decimal
 
 import pandas as pd
 import pytest
-from _widget_helpers import close_all_widgets, live_widget_count, seed_sample, seeded_store
+from _widget_helpers import (
+    FakeLoop,
+    close_all_widgets,
+    live_widget_count,
+    seed_sample,
+    seeded_store,
+)
 
 from hubkit.domain import RateSpec
 from hubkit.pricing import margin_rate
+from hubkit.pricing.bulk_counts import BulkCounts
 from hubkit.store import Store
 from hubkit.widgets import BulkUpdateApp, BulkUpdateState
 from hubkit.widgets._common import slider_text
+from hubkit.widgets._review_table import Rows
+from hubkit.widgets.bulk import PAUSE_S, PENDING
 
 pytestmark = pytest.mark.store(seed=seed_sample, close_widgets=True)
 
@@ -253,3 +262,117 @@ def test_every_previewed_rate_is_reviewable_and_downloadable(store: Store) -> No
     app._margin_text.value = "2"  # nothing would change: the table says so, no download
     assert table.shown.empty and table.download.value == ""
     assert "no rate would change" in table.note.value
+
+
+# ---- typing over many rates: the summary at once, the exact preview and grid after a pause --
+
+
+def test_a_deferred_input_gives_the_exact_counts_and_a_pending_preview(store: Store) -> None:
+    state = BulkUpdateState(store)
+    assert state.set_margin("25", defer=True) and state.set_credit_price("0.001", defer=True)
+    assert state.pending and state.preview is None  # nothing to apply yet
+    quick, quick_summary = state.counts, state.summary()
+    assert quick is not None and quick.changed > 0
+    assert state.refresh() and not state.pending
+    assert state.counts == quick == BulkCounts.of(state.preview)  # type: ignore[arg-type]
+    assert state.summary() == quick_summary
+    exact = BulkUpdateState(store)
+    exact.set_margin("25")
+    exact.set_credit_price("0.001")
+    assert exact.summary() == quick_summary
+    assert state.refresh() and not state.pending  # made already: nothing to do
+
+
+def test_invalid_deferred_input_is_said_at_once_and_waits_for_nothing(store: Store) -> None:
+    state = BulkUpdateState(store)
+    assert not state.set_margin("abc", defer=True)
+    assert "profitMargin must be a number" in state.errors["margin"]
+    assert not state.pending and state.counts is None and state.preview is None
+    assert state.summary() == "no preview: fix the inputs"
+
+
+def test_a_pending_preview_is_never_applied(store: Store) -> None:
+    state = BulkUpdateState(store)
+    state.set_margin("2.5")
+    state.set_margin("3", defer=True)  # typed after the preview on screen
+    assert state.apply_blocker("raise") == PENDING
+    before = _gpt4o(store)
+    assert not state.apply("raise")
+    assert "nothing was written" in str(state.error) and _gpt4o(store) == before
+    state.refresh()
+    assert state.apply("raise")
+    assert _gpt4o(store).input_rate == margin_rate(Decimal("0.0000025"), 3, 1)
+
+
+def test_a_confirmation_holds_for_that_very_preview_only(store: Store) -> None:
+    state = BulkUpdateState(store)
+    state.set_margin("5000")
+    assert state.unusual()
+    state.confirm()
+    assert state.confirmed and state.apply_blocker("typo?") is None
+    seen = state.preview
+    state.set_margin("5001", defer=True)
+    assert not state.confirmed
+    state.confirm()  # nothing on screen to confirm yet
+    state.set_margin("5000", defer=True)
+    state.refresh()  # the same inputs as the confirmed preview, but a new preview
+    assert state.preview is not seen and not state.confirmed
+    assert "tick the confirmation" in (state.apply_blocker("typo?") or "")
+
+
+def test_a_burst_of_keystrokes_draws_the_grid_once_after_the_pause(store: Store) -> None:
+    loop = FakeLoop()
+    app = BulkUpdateApp(store, later=loop.later)
+    drawn: list[int] = []
+    show_rows = app._preview.show_rows
+
+    def record(rows: Rows) -> None:
+        drawn.append(len(rows.shown))
+        show_rows(rows)
+
+    app._preview.show_rows = record  # type: ignore[method-assign]
+    for text in ("3", "30", "30.", "30.5"):
+        app._margin_text.value = text
+        # each keystroke's summary is there at once (the counts equal the exact preview's)
+        assert app.state.pending and app._summary.value == f"<b>{app.state.summary()}</b>"
+        assert f"margin {text.rstrip('.')} %" in app._summary.value
+        assert app._apply.disabled and "being made" in app._why_not.value
+        assert app._preview.is_stale and "hubkit-review-stale" in app._preview.box._dom_classes
+        loop.advance(0.1)
+    assert drawn == []
+    loop.advance(PAUSE_S + 1)
+    assert len(drawn) == 1 and not app._preview.is_stale
+    assert not app.state.pending and app.state.preview is not None
+    assert app.state.preview.profit_margin == Decimal("30.5")
+    assert drawn[0] == len(app.state.preview.changed) == len(app._preview.shown)
+    assert "hubkit-review-stale" not in app._preview.box._dom_classes
+    app._reason.value = "a pause, then apply"
+    assert not app._apply.disabled
+
+
+def test_a_keystroke_during_the_steps_drops_the_old_grid(store: Store) -> None:
+    loop = FakeLoop()
+    app = BulkUpdateApp(store, later=loop.later)
+    drawn: list[Decimal] = []
+    show_rows = app._preview.show_rows
+
+    def record(rows: Rows) -> None:
+        drawn.append(app.state.preview.profit_margin)  # type: ignore[union-attr]
+        show_rows(rows)
+
+    app._preview.show_rows = record  # type: ignore[method-assign]
+    app._margin_text.value = "10"
+    loop.advance(PAUSE_S + 1)
+    assert drawn == [Decimal(10)]
+    app._margin_text.value = "11"
+    loop.advance(PAUSE_S - 0.01)
+    loop.run_one()  # the exact preview of 11 is made …
+    assert app.state.preview is not None and not app.state.pending
+    app._margin_text.value = "12"  # … and a keystroke arrives before its grid
+    assert app.state.pending and app._apply.disabled
+    app._reason.value = "now"
+    app._apply.click()  # (a click sent before the button greyed out)
+    assert "nothing was written" in app._message.value
+    loop.advance(5)
+    assert drawn == [Decimal(10), Decimal(12)]  # 11's grid was never drawn
+    assert app.state.apply("now")  # the preview of 12, on screen

@@ -28,11 +28,12 @@ if TYPE_CHECKING:
 
 # Faults, races or timing: `make soak` runs these under CPU load.
 pytestmark = [pytest.mark.soak, pytest.mark.store(seed=seed_store, close_widgets=True)]
+EMPTY_HUB = "needs an empty hub"
 
 
 @pytest.fixture
 def connection(hub: HubHandle) -> HubConnection:
-    hub.require_local("these tests need an empty hub")
+    hub.require_disposable(EMPTY_HUB)  # a floor: a test's own hub_needs mark came first
     return HubConnection(hub.client, redact_url(hub.url), "the test hub")
 
 
@@ -40,6 +41,7 @@ def _pushes(store: Store) -> list:
     return [e for e in store.history(limit=1000) if e.change_type == ChangeType.HUB_PUSH]
 
 
+@pytest.mark.hub_needs("disposable", EMPTY_HUB)
 def test_dry_run_is_the_default_and_writes_nothing(
     store: Store, connection: HubConnection, hub: HubHandle
 ) -> None:
@@ -58,6 +60,12 @@ def test_dry_run_is_the_default_and_writes_nothing(
     assert "gpt-4o-mini" in plan["target"].str.cat(sep=" ") and not app._apply.disabled
     assert len(plan) == len(app.state.plan.items)  # type: ignore[union-attr]  # every item
     assert app._apply.description == "Apply (dry run)"
+    # a 10,000-item plan is sent to the page once: ticking "dry run" redraws the button only
+    sent = app._plan_table.table._dt_args  # type: ignore[union-attr]
+    app._dry_run.value = False
+    assert app._apply.description == "Apply to the hub"
+    assert app._plan_table.table._dt_args is sent  # type: ignore[union-attr]
+    app._dry_run.value = True
 
     seen: list[tuple[int, int]] = []
     assert app.state.apply(lambda done, total: seen.append((done, total)))
@@ -73,6 +81,7 @@ def test_dry_run_is_the_default_and_writes_nothing(
     )
 
 
+@pytest.mark.hub_needs("fake_keys")
 def test_apply_for_real_pushes_every_item_and_plans_again(
     store: Store, connection: HubConnection, hub: HubHandle
 ) -> None:
@@ -98,6 +107,7 @@ def test_apply_for_real_pushes_every_item_and_plans_again(
     assert (folder / "results.csv").exists()
 
 
+@pytest.mark.hub_needs("fake_keys")
 def test_the_key_never_reaches_a_widget(store: Store, connection: HubConnection) -> None:
     app = HubSyncApp(store, connection)
     app._plan.click()
@@ -112,6 +122,7 @@ def test_the_key_never_reaches_a_widget(store: Store, connection: HubConnection)
     assert KEY not in repr(app.state.connection)
 
 
+@pytest.mark.hub_needs("disposable", EMPTY_HUB)
 def test_providers_filter_and_deletes_reach_the_plan(
     store: Store, connection: HubConnection
 ) -> None:
@@ -124,6 +135,7 @@ def test_providers_filter_and_deletes_reach_the_plan(
     assert {i.provider for i in plan.items} == {"anthropic"}
 
 
+@pytest.mark.hub_needs("disposable", EMPTY_HUB)
 def test_a_read_only_store_only_dry_runs(
     store: Store, connection: HubConnection, sqlite_url: str
 ) -> None:
@@ -172,6 +184,7 @@ def test_connect_hub_starts_the_local_hub_without_a_url(store: Store) -> None:
     assert not conn.local.running
 
 
+@pytest.mark.hub_needs("fake_keys")
 def test_after_a_real_apply_every_panel_shows_the_hub_as_it_is_now(
     store: Store, connection: HubConnection
 ) -> None:

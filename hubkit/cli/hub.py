@@ -67,6 +67,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q.add_argument("--plan", metavar="FILE", help="a saved plan (.json or .csv); default: plan now")
     q.add_argument("--yes", action="store_true", help="really write to the hub")
     q.add_argument("--no-report", action="store_true", help="do not write reports/<UTC>-hub-apply/")
+    q.add_argument(
+        "--concurrency",
+        type=int,
+        metavar="N",
+        help="requests in flight at once, 1 to 32 (default: HUBKIT_HUB_CONCURRENCY or 8; "
+        "1 sends one at a time in plan order)",
+    )
     q.set_defaults(func=cmd_apply)
 
     q = hsub.add_parser("health", help="the hub's health: each provider's keys running or not")
@@ -234,7 +241,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
         tracker = PushProgress()
         report = apply(made, store, client, dry_run=not args.yes,
                        cross_check=_cross_check(args, store),
-                       progress=tracker.printing(sys.stderr), on_result=tracker.result)  # fmt: skip
+                       progress=tracker.printing(sys.stderr), on_result=tracker.result,
+                       concurrency=args.concurrency)  # fmt: skip
     if report.cross_check is not None:
         print(report.cross_check.summary())
     if made.items:

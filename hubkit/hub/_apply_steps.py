@@ -12,21 +12,29 @@ plan applied twice, late, or after a partial failure does nothing twice:
 
 A credential's value is revealed from the store inside the step that sends it and goes
 nowhere else; the client redacts it from any error.
+
+Steps run on several threads at once (``apply(concurrency=N)``): what one item's step
+notes as it goes (a POST that landed although it failed, the local rate's id) is kept per
+thread, and the store is used by one step at a time (its writes are short; the hub's
+round trips are what run side by side).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from hubkit.domain import RateType, UnitCosts
 from hubkit.errors import HubError, HubkitError, HubStatusError
 from hubkit.hub import _fields as F
+from hubkit.hub._group_commit import GroupCommit
 from hubkit.hub.models import HubCredential, HubProvider, HubRate
 from hubkit.hub.plan import Action, ItemKind, PlanItem, needs_push
 from hubkit.hub.pull import HubState
-from hubkit.store.values import CredentialInfo
+from hubkit.store.values import CredentialInfo, HubPush
 
 if TYPE_CHECKING:
     from hubkit.hub.client import HubClient
@@ -59,7 +67,36 @@ class Steps:
         self.provider_ids = {p.name: p.id for p in state.providers}
         # the local rates as apply starts (one query, not one per item)
         self.local_rates = {(r.provider, r.model, r.type.value): r for r in store.list_rates()}
-        self.last_error_was_silence = False
+        self._item = threading.local()  # what the step of the item on this thread noted
+        self._store_lock = threading.Lock()
+        # history rows of rates that finished together share one commit
+        self._pushes = GroupCommit(self._record_pushes)
+
+    # what one item's step notes as it goes, per thread
+    @property
+    def landed_after(self) -> str | None:
+        return getattr(self._item, "landed_after", None)
+
+    @landed_after.setter
+    def landed_after(self, value: str | None) -> None:
+        self._item.landed_after = value
+
+    @property
+    def local_rate_id(self) -> int | None:
+        return getattr(self._item, "local_rate_id", None)
+
+    @local_rate_id.setter
+    def local_rate_id(self, value: int | None) -> None:
+        self._item.local_rate_id = value
+
+    def _record_pushes(self, pushes: Sequence[HubPush]) -> None:
+        with self._store() as store:
+            store.record_hub_pushes(pushes)
+
+    @contextmanager
+    def _store(self) -> Iterator[Store]:
+        with self._store_lock:
+            yield self.store
 
     def run(self, item: PlanItem) -> Outcome:
         self.landed_after = None
@@ -106,8 +143,6 @@ class Steps:
                 raise
             self.landed_after = str(exc)
             return found
-
-    landed_after: str | None = None
 
     def _ok(self, text: str) -> str:
         if self.landed_after:
@@ -180,7 +215,8 @@ class Steps:
     # --- credentials ------------------------------------------------------------------------
 
     def _local_credential(self, item: PlanItem) -> CredentialInfo | None:
-        found = [c for c in self.store.list_credentials(item.provider) if c.name == item.name]
+        with self._store() as store:
+            found = [c for c in store.list_credentials(item.provider) if c.name == item.name]
         return found[0] if found else None
 
     def credential_push(self, item: PlanItem) -> Outcome:
@@ -203,7 +239,8 @@ class Steps:
             return ("dry_run", f"would {verb} the key ({info.display_text})", None)
         done = "created" if hub_c is None else "re-pushed"
         version = info.rotated_at or info.created_at  # the value about to be revealed
-        secret = self.store.reveal_credential(item.provider, item.name)
+        with self._store() as store:
+            secret = store.reveal_credential(item.provider, item.name)
         value: str | dict[str, str] = (
             secret["api_key"] if info.credential_type == "api_key" else secret
         )
@@ -226,7 +263,8 @@ class Steps:
         now = self._local_credential(item)
         if now is None or (now.rotated_at or now.created_at) != version:
             return " (rotated again locally meanwhile: the next plan pushes the new key)"
-        self.store.mark_credentials_pushed([now.id])
+        with self._store() as store:
+            store.mark_credentials_pushed([now.id])
         return ""
 
     def _hub_credential(self, provider: str, name: str) -> HubCredential | None:
@@ -257,8 +295,6 @@ class Steps:
                     f"{local.version}); {_REPLAN}", None)  # fmt: skip
         self.local_rate_id = local.id
         return None
-
-    local_rate_id: int | None = None
 
     def rate_create(self, item: PlanItem) -> Outcome:
         provider_id = self._provider_id(item)
@@ -344,26 +380,28 @@ class Steps:
     ) -> str:
         """A ``hub_push`` history row; "" or a note (a failure here does not undo the push)."""
         hub_rate = after or before
-        try:
-            self.store.record_hub_push(
-                provider=item.provider,
-                model=item.name,
-                type=item.type,
-                rate_id=self.local_rate_id if what != "delete" else None,
-                before=_triple(before),
-                after=_triple(after),
-                rate_version=item.local_version if what != "delete" else None,
-                source=self.source,
-                reason=f"hub apply: {what}",
-                metadata={
-                    "action": what,
-                    "hubRateId": hub_rate.id if hub_rate else None,
-                    "fields": [c.field for c in item.changes],
-                },  # fmt: skip
-                job_run_id=self.job_run_id,
-            )
-        except HubkitError as exc:
-            return f" (but recording it in the local history failed: {exc})"
+        push = HubPush(
+            provider=item.provider,
+            model=item.name,
+            type=item.type,
+            rate_id=self.local_rate_id if what != "delete" else None,
+            before=_triple(before),
+            after=_triple(after),
+            rate_version=item.local_version if what != "delete" else None,
+            source=self.source,
+            reason=f"hub apply: {what}",
+            metadata={
+                "action": what,
+                "hubRateId": hub_rate.id if hub_rate else None,
+                "fields": [c.field for c in item.changes],
+            },
+            job_run_id=self.job_run_id,
+        )
+        error = self._pushes.commit(push)
+        if isinstance(error, HubkitError):
+            return f" (but recording it in the local history failed: {error})"
+        if error is not None:
+            raise error
         return ""
 
 

@@ -11,7 +11,10 @@ Retry policy (hub-api.md, "What a careful client does"):
   said 429 (rate limited: nothing applied);
 - 429 waits ``retryAfter`` (body, seconds) or ``Retry-After`` (header, seconds or date);
   when that wait (summed over the call) would pass ``max_wait`` the call raises
-  :class:`~hubkit.errors.HubRateLimitedError` saying when to retry.
+  :class:`~hubkit.errors.HubRateLimitedError` saying when to retry;
+- the wait is shared: calls on other threads (``apply`` sends several at once) hold back
+  until it has passed too, so a rate-limited hub sees the whole client pause, not one
+  worker while the others keep knocking.
 
 Nothing secret is logged or put into an exception: URLs, bodies and the hub's messages go
 through :mod:`hubkit.hub.redact` with the token and the request's credential values.
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -91,8 +95,30 @@ def retry_after_seconds(data: Any, headers: Mapping[str, str], now: datetime) ->
     return max(0.0, (when - now).total_seconds())
 
 
+class PauseGate:
+    """A pause every thread's calls respect: the latest "not before" a 429 asked for."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._until = 0.0  # time.monotonic()
+
+    def hold(self, seconds: float) -> float:
+        """Pause everyone for ``seconds`` from now (never shortening a longer pause)."""
+        with self._lock:
+            self._until = max(self._until, time.monotonic() + seconds)
+            return self._until
+
+    def until(self) -> float:
+        with self._lock:
+            return self._until
+
+
 class RequestEngine:
-    """Sends one logical call, retrying as the policy allows. Owns no secrets but the token."""
+    """Sends one logical call, retrying as the policy allows. Owns no secrets but the token.
+
+    Safe to share between threads (``httpx.Client`` is): a call's state lives in ``send``;
+    only the 429 pause is shared, on purpose.
+    """
 
     def __init__(
         self,
@@ -116,6 +142,7 @@ class RequestEngine:
         self.max_backoff = max_backoff
         self._sleep = sleep
         self._clock = clock
+        self.pause = PauseGate()
 
     # --- public -----------------------------------------------------------------------------
 
@@ -140,8 +167,22 @@ class RequestEngine:
         waited = 0.0
         ambiguous = False  # an earlier attempt may have reached the hub
         attempt = 0
+        covered = 0.0  # the end of the last pause this call has already waited out
         while True:
             attempt += 1
+            until = self.pause.until()
+            if until > covered:
+                # another thread was told 429: wait with it (counted against max_wait)
+                pause = max(0.0, until - time.monotonic())
+                covered = until
+                if pause > 0:
+                    if waited + pause > self.max_wait:
+                        raise self._rate_limited(method, path, None, pause, waited, known)
+                    logger.debug(
+                        "%s %s waits %.1f s: the hub is rate limiting", method, path, pause
+                    )
+                    self._sleep(pause)
+                    waited += pause
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug(
                     "→ %s %s%s attempt %d%s",
@@ -199,6 +240,7 @@ class RequestEngine:
                 if attempt > self.retries or waited + wait > self.max_wait:
                     raise self._rate_limited(method, path, data, wait, waited, known)
                 logger.debug("hub rate-limited %s %s; waiting %.1f s", method, path, wait)
+                covered = self.pause.hold(wait)  # every other call waits it out too
                 self._sleep(wait)
                 waited += wait
                 continue

@@ -28,7 +28,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from hubkit.config import EnvironmentSettings
+from hubkit.config import HUB_CONCURRENCY_DEFAULT, EnvironmentSettings, hub_concurrency
 from hubkit.decimals import plain, quantize, require_decimal
 from hubkit.domain import Caching, CredentialType, RateSpec, RateType, UnitCosts
 from hubkit.errors import HubError, ValidationError
@@ -128,11 +128,13 @@ def _credential_body(
 
 
 class HubClient:
-    """Talks to one AIGNE Hub. Thread-unsafe like ``httpx.Client``; use one per thread.
+    """Talks to one AIGNE Hub. One client may be shared by threads, as ``httpx.Client`` may
+    (``apply`` does): a 429 answered to one of them pauses all of them.
 
     ``timeout`` (s) applies to every call; ``retries`` is the number of *re*-tries of an
     idempotent call; ``max_wait`` caps the total time spent waiting on 429 answers;
-    ``sleep`` and ``clock`` are injectable so tests observe waits without waiting.
+    ``sleep`` and ``clock`` are injectable so tests observe waits without waiting;
+    ``concurrency`` is how many requests ``apply`` keeps in flight through it.
     """
 
     def __init__(
@@ -148,8 +150,11 @@ class HubClient:
         clock: Callable[[], datetime] | None = None,
         backoff: float = 0.5,
         max_backoff: float = 8.0,
+        concurrency: int = HUB_CONCURRENCY_DEFAULT,
     ) -> None:
         self.base_url = _validate_base_url(base_url)
+        #: requests ``apply`` keeps in flight through this client
+        self.concurrency = hub_concurrency(concurrency)
         if not isinstance(token, str) or not token.strip():
             raise ValidationError(
                 "the hub token is empty; set HUBKIT_HUB_TOKEN to an admin access key of the hub",
@@ -173,6 +178,10 @@ class HubClient:
                 "User-Agent": "hubkit",
             },
             follow_redirects=False,
+            # a connection per request in flight, kept between items
+            limits=httpx.Limits(
+                max_connections=self.concurrency * 2, max_keepalive_connections=self.concurrency
+            ),
         )
         self._engine = RequestEngine(
             self._http,
@@ -205,6 +214,7 @@ class HubClient:
             )
         kwargs.setdefault("timeout", settings.hub_timeout)
         kwargs.setdefault("max_wait", settings.hub_max_wait)
+        kwargs.setdefault("concurrency", settings.hub_concurrency)
         return cls(settings.hub_url, settings.hub_token, **kwargs)
 
     def __repr__(self) -> str:

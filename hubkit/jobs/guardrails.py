@@ -20,8 +20,8 @@ from hubkit.domain import RateType, UnitCosts
 from hubkit.pricing import (
     ALLOW_ZERO_RATES_HINT,
     BulkPreview,
+    below_cost_check,
     change_pct,
-    is_below_cost,
     margin_rate,
     zero_rate_reasons,
 )
@@ -116,6 +116,7 @@ def check(
 ) -> list[Refusal]:
     """Every candidate that breaks a guardrail, with the reasons (empty: all may be written)."""
     refused: list[Refusal] = []
+    is_below_cost = below_cost_check(credit_price)
     for cand in candidates:
         found: list[tuple[Guardrail, str]] = []
         largest: Decimal | None = None
@@ -132,7 +133,7 @@ def check(
                     found.append((Guardrail.CHANGE_LIMIT,
                         f"{side} rate {plain(old)} → {plain(new)} ({pct:+.2f} %) is beyond "
                         f"max_change_pct={plain(max_change_pct)}"))  # fmt: skip
-            if not allow_below_cost and is_below_cost(new, cost, credit_price):
+            if not allow_below_cost and is_below_cost(new, cost):
                 breakeven = plain(margin_rate(cost, 0, credit_price))
                 found.append((Guardrail.BELOW_COST,
                     f"{side} rate {plain(new)} is below cost (break-even {breakeven} at unit "

@@ -77,6 +77,9 @@ class LocalHub:
         self.state.reset()
         self.tests.clear()
 
+    async def durable(self) -> None:
+        await self.state.durable()
+
     def authorised(self, request: Request) -> bool:
         header = request.headers.get("authorization", "")
         scheme, _, given = header.partition(" ")

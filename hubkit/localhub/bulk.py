@@ -243,7 +243,7 @@ def margin_update(
             )
             rate.update(inputRate=rate_text(new_in), outputRate=rate_text(new_out))
             rate["updatedAt"] = now_iso()
-        state.save()  # one batch of 10 at a time: a crash leaves earlier batches applied
+        state.write_now()  # one batch of 10 at a time: a crash leaves earlier batches applied
     updated = len(summary)
     return {
         "message": f"Successfully updated {updated} model rates",

@@ -92,6 +92,8 @@ class SwitchableHub(Protocol):
 
     def authorised(self, request: Request) -> bool: ...
 
+    async def durable(self) -> None: ...
+
 
 class InjectedDrop(Exception):
     """Raised after a partial answer so uvicorn closes the connection (expected, not logged)."""

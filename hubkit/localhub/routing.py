@@ -27,6 +27,9 @@ class Gatekeeper(Protocol):
 
     def authorised(self, request: Request) -> bool: ...
 
+    async def durable(self) -> None:
+        """Return once the request's changes are on disk (it is answered after)."""
+
 
 def _default(value: Any) -> Any:
     if isinstance(value, Decimal):
@@ -65,9 +68,10 @@ def guarded(gate: Gatekeeper, handler: Handler, *, public: bool = False) -> Endp
         try:
             result = await handler(request)
         except ApiError as exc:
-            return json_response(exc.body, exc.status)
+            result = json_response(exc.body, exc.status)
         except Exception as exc:  # the hub's catch-all: 500 {"error": formatError(err)}
-            return json_response({"error": f"{type(exc).__name__}: {exc}"}, 500)
+            result = json_response({"error": f"{type(exc).__name__}: {exc}"}, 500)
+        await gate.durable()  # what the request changed is written before it is answered
         return result if isinstance(result, Response) else json_response(result)
 
     return endpoint

@@ -4,9 +4,13 @@ Providers, credentials and rates live in one JSON file.
 
 Shapes mirror AIGNE Hub's Sequelize rows (camelCase, string ids, ISO times). Money is
 kept as plain decimal strings; rates are quantised to 10 places as ``DECIMAL(20,10)``
-would. Every write replaces the file atomically (temp file + ``os.replace``), so a
-killed server restarts with the last answered write — or, when killed between the
-write and the answer, with a write the client never heard about, as a real hub would.
+would. A change is on disk before the request that made it is answered: the file is
+replaced atomically (temp file + ``os.replace``), so a killed server restarts with the
+last answered write — or, when killed between the write and the answer, with a write the
+client never heard about, as a real hub would. Writes that arrive together share one
+file write (a group commit, :meth:`LocalHubState.durable`): a real hub updates one row per
+write, and rewriting a 10,000-rate file once per request would make the local hub, not
+the network, what a benchmark of concurrent pushes measures.
 
 Credential values are sealed with Fernet (authenticated encryption, a fresh IV per value)
 under a random key kept in ``<state>.key`` beside the state file, both mode 0600: the state
@@ -20,6 +24,7 @@ enumerations) come from :mod:`hubkit.localhub.rules`, the local hub's own copy.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import hashlib
@@ -136,6 +141,9 @@ class LocalHubState:
         self.rates: list[dict[str, Any]] = []
         self._next_id = 1
         self._seq = 0
+        self._changes = 0  # changes made so far …
+        self._written = 0  # … and how many of them the file holds
+        self._writing: asyncio.Future[None] | None = None
         self.load()
 
     # --- persistence ------------------------------------------------------------------------
@@ -159,6 +167,16 @@ class LocalHubState:
         self._seq = int(data.get("seq", 0))
 
     def save(self) -> None:
+        """Note a change. The server writes it (:meth:`durable`) before answering."""
+        self._changes += 1
+
+    def write_now(self) -> None:
+        """Write every change so far, now (outside a server, or where a crash may follow)."""
+        changes = self._changes
+        _write_private(self.path, self._snapshot())
+        self._written = max(self._written, changes)
+
+    def _snapshot(self) -> str:
         data = {
             "version": _STATE_VERSION,
             "nextId": self._next_id,
@@ -167,13 +185,39 @@ class LocalHubState:
             "credentials": self.credentials,
             "rates": self.rates,
         }
-        _write_private(self.path, json.dumps(data, indent=1, sort_keys=True))
+        # compact: 5-7x faster to write than indented and sorted, and only machines read it
+        return json.dumps(data, separators=(",", ":"))
+
+    @property
+    def unwritten(self) -> bool:
+        return self._written < self._changes
+
+    async def durable(self) -> None:
+        """Return once every change made so far is in the file.
+
+        The snapshot is taken on the event loop (where every change happens, so it is
+        consistent); the file is written on a worker thread meanwhile. Requests whose
+        changes arrive while one write runs wait for the next, which covers them all.
+        """
+        target = self._changes
+        while self._written < target:
+            if self._writing is None:
+                self._writing = asyncio.ensure_future(self._write_batch())
+            await asyncio.shield(self._writing)
+
+    async def _write_batch(self) -> None:
+        try:
+            covered, text = self._changes, self._snapshot()
+            await asyncio.to_thread(_write_private, self.path, text)
+            self._written = max(self._written, covered)
+        finally:
+            self._writing = None
 
     def reset(self) -> None:
         self.providers, self.credentials, self.rates = [], [], []
         self._next_id, self._seq = 1, 0
         self.generation += 1
-        self.save()
+        self.write_now()
 
     def new_id(self) -> str:
         # Snowflake-like numeric strings, one sequence for every kind (as nextId does).

@@ -13,7 +13,7 @@ Decimal('0.1200000000')
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -204,6 +204,23 @@ def is_below_cost(rate: Decimal, unit_cost: Decimal | None, credit_price: Any) -
     if unit_cost is None or unit_cost <= 0:
         return False
     return rate < margin_rate(unit_cost, 0, credit_price)
+
+
+def below_cost_check(credit_price: Any) -> Callable[[Decimal, Decimal | None], bool]:
+    """:func:`is_below_cost` at one credit price, validated once: for a whole preview
+    (validating it twice per rate was most of a 10,000-rate check)."""
+    try:
+        price = validate_credit_price(credit_price)
+    except ValidationError:  # raised as before, by the first rate with a unit cost
+        return lambda rate, unit_cost: is_below_cost(rate, unit_cost, credit_price)
+    one = Decimal(1)
+
+    def below(rate: Decimal, unit_cost: Decimal | None) -> bool:
+        if unit_cost is None or unit_cost <= 0:
+            return False
+        return rate < margin_rate_by_factor(require_decimal(unit_cost, "unitCost"), one, price)
+
+    return below
 
 
 def implied_markup_pct(
@@ -486,11 +503,12 @@ class BulkPreview:
 
     def below_cost(self) -> tuple[RateChange, ...]:
         """Rates whose new value would sell below cost (never, for margin ≥ 0)."""
+        below = below_cost_check(self.credit_price)
         return tuple(
             c
             for c in self.changes
-            if is_below_cost(c.new_input_rate, c.unit_costs.input, self.credit_price)
-            or is_below_cost(c.new_output_rate, c.unit_costs.output, self.credit_price)
+            if below(c.new_input_rate, c.unit_costs.input)
+            or below(c.new_output_rate, c.unit_costs.output)
         )
 
 
@@ -531,9 +549,9 @@ def bulk_preview(
                 rate.version,
                 costs,
                 rate.input_rate,
-                _fitting_rate(margin_rate_by_factor(costs.input, factor, price), rate),
+                margin_side(costs.input, factor, price, rate),
                 rate.output_rate,
-                _fitting_rate(margin_rate_by_factor(costs.output, factor, price), rate),
+                margin_side(costs.output, factor, price, rate),
             )
         )
     return BulkPreview(margin, price, tuple(changes), tuple(skipped))
@@ -569,6 +587,12 @@ def check_zero_rates(preview: BulkPreview, *, allow_zero_rates: bool = False) ->
         f"(free): {shown}{more}; nothing was written — {ALLOW_ZERO_RATES_HINT}",
         field="allow_zero_rates",
     )
+
+
+def margin_side(cost: Decimal, factor: Decimal, price: Decimal, rate: PricedRate) -> Decimal:
+    """One side's new rate in a bulk update, refused beyond DECIMAL(20,10) (validated
+    operands: :func:`bulk_preview` and :mod:`hubkit.pricing.bulk_counts` share it)."""
+    return _fitting_rate(margin_rate_by_factor(cost, factor, price), rate)
 
 
 def _fitting_rate(value: Decimal, rate: PricedRate) -> Decimal:

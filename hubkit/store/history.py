@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypedDict
 
@@ -23,7 +23,7 @@ from hubkit.store.rates import (
 )
 from hubkit.store.schema import ProviderRow, RateHistoryRow, RateRow
 from hubkit.store.types import utcnow
-from hubkit.store.values import HistoryEntry, RateAt
+from hubkit.store.values import HistoryEntry, HubPush, RateAt
 
 _NEVER_REVERTIBLE = {ChangeType.REVERT.value, ChangeType.HUB_PUSH.value}
 # Rows that record where a rate went, not a change of its value: no new period of prices.
@@ -96,25 +96,42 @@ class HistoryOps(StoreBase):
         ``before`` is what the hub had (None: it had no such rate), ``after`` what it has
         now (None: deleted there), each as (input rate, output rate, unit costs).
         """
-        row = history_dict(
-            rate_id=rate_id,
-            provider=provider.lower(),
-            model=model,
-            type=RateType.parse(type).value,
-            change_type=ChangeType.HUB_PUSH,
-            before=before,
-            after=after,
-            changed_at=utcnow(),
-            actor=self.actor,
-            rate_version=rate_version,
-            source=source,
-            reason=reason,
-            job_run_id=job_run_id,
-            metadata=metadata,
-        )
+        push = HubPush(provider, model, type, rate_id, before, after, rate_version, source,
+                       reason, metadata, job_run_id)  # fmt: skip
+        (entry,) = self.record_hub_pushes([push])
+        return entry
+
+    def record_hub_pushes(self, pushes: Sequence[HubPush]) -> list[HistoryEntry]:
+        """Several ``hub_push`` rows in one transaction (all or none), in the given order.
+
+        One commit for many pushes: ``apply`` with several requests in flight records the
+        rates that finished together at once instead of waiting on a commit for each.
+        """
+        changed_at = utcnow()
+        rows = [
+            history_dict(
+                rate_id=p.rate_id,
+                provider=p.provider.lower(),
+                model=p.model,
+                type=RateType.parse(p.type).value,
+                change_type=ChangeType.HUB_PUSH,
+                before=p.before,
+                after=p.after,
+                changed_at=changed_at,
+                actor=self.actor,
+                rate_version=p.rate_version,
+                source=p.source,
+                reason=p.reason,
+                job_run_id=p.job_run_id,
+                metadata=p.metadata,
+            )
+            for p in pushes
+        ]
+        if not rows:
+            return []
         with self._unit(write=True) as session:
-            (new_id,) = insert_history(session, [row])
-            return history_value(session.get_one(RateHistoryRow, new_id))
+            ids = insert_history(session, rows)
+            return [history_value(session.get_one(RateHistoryRow, i)) for i in ids]
 
     def rate_at(self, provider: str, model: str, type: Any, at: datetime) -> RateAt | None:
         """The rate of (provider, model, type) in force at ``at``; None if none was."""

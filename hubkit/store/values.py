@@ -78,6 +78,27 @@ class HistoryEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class HubPush:
+    """One rate pushed to the hub, as :meth:`hubkit.store.Store.record_hub_pushes` keeps it.
+
+    ``before`` is what the hub had (None: no such rate), ``after`` what it has now (None:
+    deleted there), each as (input rate, output rate, unit costs).
+    """
+
+    provider: str
+    model: str
+    type: Any
+    rate_id: int | None
+    before: tuple[Any, Any, UnitCosts | None] | None
+    after: tuple[Any, Any, UnitCosts | None] | None
+    rate_version: int | None = None
+    source: str | None = None
+    reason: str | None = None
+    metadata: dict[str, Any] | None = None
+    job_run_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RateAt:
     """The rate in force for a (provider, model, type) at a point in time."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import ipywidgets as widgets
@@ -25,6 +26,14 @@ if TYPE_CHECKING:
     from itables.widget import ITable
 
 PAGE_LENGTH = 25
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A table's rows as shown (display texts, labelled columns) and its download link."""
+
+    shown: pd.DataFrame
+    download: str
 
 
 class ReviewTable:
@@ -52,18 +61,49 @@ class ReviewTable:
         self.box.add_class(css_class)
         #: the frame shown now (display texts, labelled columns), for tests and exports
         self.shown = pd.DataFrame(columns=list(self.columns.values()))
+        #: the rows shown are not those of the inputs now (:meth:`mark_stale`)
+        self.is_stale = False
+        self._note = ""
+
+    def mark_stale(self) -> None:
+        """Say that the rows shown are being replaced (the inputs changed); :meth:`show`
+        clears it. The box gets the class ``hubkit-review-stale`` meanwhile."""
+        if self.is_stale:
+            return
+        self.is_stale = True
+        self.box.add_class("hubkit-review-stale")
+        self.note.value = (
+            '<i style="color:#7a4f01">updating for the inputs you typed — the rows below are '
+            "for the previous ones</i><br>" + self._note
+        )
 
     def show(self, frame: pd.DataFrame, written: pd.DataFrame | None = None) -> None:
         """Show every row of ``frame``; offer ``written`` (default: ``frame``) as the CSV."""
+        self.show_rows(self.prepare(frame, written))
+
+    def prepare(self, frame: pd.DataFrame, written: pd.DataFrame | None = None) -> Rows:
+        """The texts and the download :meth:`show_rows` puts on screen (for a caller that
+        splits a big table's work in two: making the texts, then sending them)."""
         shown = _display(frame, self.columns)
+        link = "" if shown.empty else _download_link(
+            written if written is not None else frame, self.download_name, self.download_label
+        )  # fmt: skip
+        return Rows(shown, link)
+
+    def show_rows(self, rows: Rows) -> None:
+        """Show rows made by :meth:`prepare`."""
+        shown = rows.shown
         self.shown = shown
+        if self.is_stale:
+            self.is_stale = False
+            self.box.remove_class("hubkit-review-stale")
         if shown.empty:
-            self.note.value = f"<i>{html.escape(self.empty)}</i>"
+            self.note.value = self._note = f"<i>{html.escape(self.empty)}</i>"
             self.download.value = ""
             self.box.children = (self.note,)
             return
         count, words = counted(len(shown), self.noun).split(" ", 1)
-        self.note.value = (
+        self.note.value = self._note = (
             f'<b><span class="hubkit-review-count">{count}</span> {words}</b>, all of them below'
         )
         if self.table is None:
@@ -73,9 +113,7 @@ class ReviewTable:
             self.table = ITable(shown, **_OPTIONS)
         else:
             self.table.update(shown, **_OPTIONS)
-        self.download.value = _download_link(
-            written if written is not None else frame, self.download_name, self.download_label
-        )
+        self.download.value = rows.download
         self.box.children = (self.note, self.table, self.download)
 
 

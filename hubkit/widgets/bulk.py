@@ -5,6 +5,13 @@ sliders of :class:`BulkUpdateApp` are floats and only ever propose a text), prev
 against the rates it read, and applies exactly that preview in one transaction. If any
 rate changed since it was read, the store refuses with StaleVersionError and nothing is
 written; the state then says so and waits for a re-read.
+
+Typing is answered in two speeds. An input changed with ``defer=True`` (the app's fields)
+updates the summary's counts at once (:func:`~hubkit.pricing.bulk_counts.bulk_counts`,
+numpy over the rates read, equal to the exact preview's counts) and leaves the exact
+preview :attr:`~BulkUpdateState.pending`; :meth:`~BulkUpdateState.refresh` makes it,
+which the app does once the typing pauses. Until then Apply is refused: only the preview
+of the inputs on screen is ever written.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from typing import Any
 import ipywidgets as widgets
 import pandas as pd
 
+from hubkit._gc import gc_paused
 from hubkit.decimals import plain
 from hubkit.domain import Rate, RateType
 from hubkit.errors import StaleVersionError, ValidationError
@@ -31,6 +39,7 @@ from hubkit.pricing import (
     bulk_preview,
     check_zero_rates,
 )
+from hubkit.pricing.bulk_counts import BulkCounts, RateColumns, bulk_counts
 from hubkit.store import ApplyResult, HistoryEntry, Store
 from hubkit.widgets._common import (
     AppState,
@@ -49,7 +58,8 @@ from hubkit.widgets._common import (
     show_message,
     text_input,
 )
-from hubkit.widgets._review_table import ReviewTable
+from hubkit.widgets._debounce import Debouncer, Later, on_running_loop
+from hubkit.widgets._review_table import ReviewTable, Rows
 from hubkit.widgets.rates import HISTORY_COLUMNS
 
 # what a reviewer judges first (which rate, how far it moves, any red flag), then the numbers
@@ -77,6 +87,10 @@ WRITTEN_COLUMNS = {
 
 #: the scheduled job's default limit: the app holds a change beyond it for confirmation
 APP_MAX_CHANGE_PCT = Decimal(str(BULK_DEFAULTS["max_change_pct"]))
+#: what an exact preview is made from: margin text, credit price text, filter
+_Inputs = tuple[str, str, RateFilter]
+#: why Apply waits while the exact preview of new inputs is being made
+PENDING = "the preview of the inputs you typed is being made: apply once it shows"
 
 
 class BulkUpdateState(PriceInputs, AppState):
@@ -93,13 +107,18 @@ class BulkUpdateState(PriceInputs, AppState):
         self._start_from(store.get_operator_settings())
         self.rate_filter = RateFilter()
         self.errors: dict[str, str] = {}
+        #: the exact preview of the inputs (None while :attr:`pending`, or if invalid)
         self.preview: BulkPreview | None = None
+        #: the summary's counts of the inputs now (None: invalid inputs)
+        self.counts: BulkCounts | None = None
+        self._previewed: _Inputs | None = None  # what ``preview`` is of
+        self._confirmed_for: BulkPreview | None = None
+        self._unusual: tuple[BulkPreview, Decimal | None, list[str]] | None = None
+        self._columns = RateColumns([])
         self.result: ApplyResult | None = None
         self.written: list[HistoryEntry] = []
         self.stale = False
         self.max_change_pct: Decimal | None = APP_MAX_CHANGE_PCT
-        #: the user confirmed the unusual changes of the current preview
-        self.confirmed = False
         #: an apply also stores its margin and credit price as the operator settings, so
         #: finance (04, the web app) and the next preview start from the prices in force
         self.record_settings = True
@@ -112,16 +131,23 @@ class BulkUpdateState(PriceInputs, AppState):
         """Re-read the rates (the versions an apply will insist on) and re-preview."""
         self.provider_names = [p.name for p in self.store.list_providers()]
         self._rates = self.store.list_rates()
+        self._columns = RateColumns(self._rates)
         self.stale = False
         self.update_preview(progress)
 
-    def set_margin(self, text: str, progress: Progress | None = None) -> bool:
+    def set_margin(
+        self, text: str, progress: Progress | None = None, *, defer: bool = False
+    ) -> bool:
+        """A new margin text: the preview now, or with ``defer`` only the counts (see the
+        module's doc; :meth:`refresh` makes the preview later)."""
         self.margin_text = str(text).strip()
-        return self.update_preview(progress)
+        return self._inputs_changed(progress, defer)
 
-    def set_credit_price(self, text: str, progress: Progress | None = None) -> bool:
+    def set_credit_price(
+        self, text: str, progress: Progress | None = None, *, defer: bool = False
+    ) -> bool:
         self.credit_price_text = str(text).strip()
-        return self.update_preview(progress)
+        return self._inputs_changed(progress, defer)
 
     def set_filter(
         self,
@@ -129,12 +155,25 @@ class BulkUpdateState(PriceInputs, AppState):
         types: Iterable[str] | str | None = None,
         model_pattern: str | None = None,
         progress: Progress | None = None,
+        *,
+        defer: bool = False,
     ) -> bool:
         ok, flt = self._attempt(lambda: RateFilter.create(providers, types, model_pattern))
         if not ok or flt is None:
             return False
         self.rate_filter = flt
-        return self.update_preview(progress)
+        return self._inputs_changed(progress, defer)
+
+    def _inputs(self) -> _Inputs:
+        return (self.margin_text, self.credit_price_text, self.rate_filter)
+
+    def _inputs_changed(self, progress: Progress | None, defer: bool) -> bool:
+        return self.update_counts() if defer else self.update_preview(progress)
+
+    @property
+    def pending(self) -> bool:
+        """The inputs changed since the exact preview was made (:meth:`refresh` makes it)."""
+        return self._previewed != self._inputs()
 
     @property
     def rate_count(self) -> int:
@@ -142,46 +181,80 @@ class BulkUpdateState(PriceInputs, AppState):
         return len(self._rates)
 
     # ---- preview -------------------------------------------------------------------------
-    def update_preview(self, progress: Progress | None = None) -> bool:
-        """Recompute the diff from the rates read; invalid inputs clear it and say why."""
+    def update_counts(self) -> bool:
+        """The summary's counts of the inputs now, at once (numpy over the rates read, exact
+        all the same); the preview waits for :meth:`refresh`. Invalid inputs say why."""
         self.errors = {}
-        self.confirmed = False  # a confirmation is for the preview the user saw
-        rates = counting(self._rates, len(self._rates), progress)
+        self.preview, self._previewed = None, None
         try:
-            self.preview = bulk_preview(rates, self.margin_text, self.credit_price_text,
-                                        self.rate_filter)  # fmt: skip
+            self.counts = bulk_counts(
+                self._columns, self.margin_text, self.credit_price_text, self.rate_filter
+            )
         except ValidationError as exc:
-            self.preview = None
-            self.errors = {"credit_price" if exc.field == "creditPrice" else "margin": str(exc)}
-            self._fail(exc)
+            self._invalid(exc)
             return False
         self._say(Message.info(self.summary()))
         return True
 
+    def refresh(self, progress: Progress | None = None) -> bool:
+        """Make the exact preview of the inputs now, unless it is made already."""
+        if not self.pending:
+            return self.preview is not None
+        return self.update_preview(progress)
+
+    def update_preview(self, progress: Progress | None = None) -> bool:
+        """Recompute the diff from the rates read; invalid inputs clear it and say why."""
+        self.errors = {}
+        inputs = self._inputs()
+        rates = counting(self._rates, len(self._rates), progress)
+        try:
+            with gc_paused():  # 10,000 RateChanges, no cycles (see hubkit._gc)
+                self.preview = bulk_preview(rates, self.margin_text, self.credit_price_text,
+                                            self.rate_filter)  # fmt: skip
+        except ValidationError as exc:
+            self._invalid(exc)
+            return False
+        self._previewed = inputs
+        self.counts = BulkCounts.of(self.preview)
+        self._say(Message.info(self.summary()))
+        return True
+
+    def _invalid(self, exc: ValidationError) -> None:
+        self.preview, self.counts = None, None
+        self._previewed = self._inputs()  # nothing to make: these inputs have no preview
+        self.errors = {"credit_price" if exc.field == "creditPrice" else "margin": str(exc)}
+        self._fail(exc)
+
     def summary(self) -> str:
-        p = self.preview
-        if p is None:
+        c = self.counts
+        if c is None:
             return "no preview: fix the inputs"
-        drops = sum(1 for c in p.changes if c.drops_to_zero)
-        below = len(p.below_cost())
         text = (
-            f"{counted(len(p.changed), 'rate')} would change, {len(p.unchanged)} unchanged, "
-            f"{len(p.skipped)} skipped (margin {plain(p.profit_margin)} % markup on cost, "
-            f"credit price {plain(p.credit_price)})"
+            f"{counted(c.changed, 'rate')} would change, {c.unchanged:,} unchanged, "
+            f"{c.skipped:,} skipped (margin {plain(c.profit_margin)} % markup on cost, "
+            f"credit price {plain(c.credit_price)})"
         )
-        if drops:
-            text += f"; {drops} with a side dropping to 0"
-        zero = len(p.zero_rates())
-        if zero:
-            text += f"; {zero} would become FREE (rate 0)"
-        if below:
-            text += f"; {below} BELOW COST"
+        if c.drops:
+            text += f"; {c.drops:,} with a side dropping to 0"
+        if c.zero:
+            text += f"; {c.zero:,} would become FREE (rate 0)"
+        if c.below:
+            text += f"; {c.below:,} BELOW COST"
         return text
 
     def unusual(self) -> list[str]:
         """What in the preview the scheduled job's guardrails would refuse, in words."""
         p = self.preview
-        if p is None or not p.changed:
+        if p is None:
+            return []
+        cached = self._unusual
+        if cached is None or cached[0] is not p or cached[1] != self.max_change_pct:
+            with gc_paused():
+                cached = self._unusual = (p, self.max_change_pct, self._unusual_of(p))
+        return list(cached[2])
+
+    def _unusual_of(self, p: BulkPreview) -> list[str]:
+        if not p.changed:
             return []
         refused = check_guardrails(
             candidates_from_preview(p), max_change_pct=self.max_change_pct,
@@ -212,8 +285,18 @@ class BulkUpdateState(PriceInputs, AppState):
         return out
 
     def confirm(self, yes: bool = True) -> None:
-        """The user read :meth:`unusual` and wants this preview applied anyway."""
-        self.confirmed = bool(yes)
+        """The user read :meth:`unusual` and wants this preview applied anyway (this very
+        preview: any other, even of the same inputs after a reload, needs its own)."""
+        self._confirmed_for = self.preview if yes else None
+
+    @property
+    def confirmed(self) -> bool:
+        """The user confirmed the unusual changes of the current preview."""
+        return self.preview is not None and self._confirmed_for is self.preview
+
+    @confirmed.setter
+    def confirmed(self, value: bool) -> None:
+        self.confirm(bool(value))
 
     @property
     def allow_zero_rates(self) -> bool:
@@ -222,10 +305,12 @@ class BulkUpdateState(PriceInputs, AppState):
 
     @allow_zero_rates.setter
     def allow_zero_rates(self, value: bool) -> None:
-        self.confirmed = bool(value)
+        self.confirm(bool(value))
 
     def apply_blocker(self, reason: str) -> str | None:
         """Why Apply cannot run now, in the screen's words (None: it can)."""
+        if self.pending:
+            return PENDING
         if self.preview is None:
             return "fix the margin or credit price first"
         if not self.preview.changed:
@@ -242,7 +327,8 @@ class BulkUpdateState(PriceInputs, AppState):
     def preview_table(self, *, changed_only: bool = True) -> pd.DataFrame:
         if self.preview is None:
             return preview_frame(BulkPreview(Decimal(0), Decimal(1), (), ()))
-        frame = preview_frame(self.preview)
+        with gc_paused():
+            frame = preview_frame(self.preview)
         return frame[frame["changed"]].reset_index(drop=True) if changed_only else frame
 
     def skipped_table(self) -> pd.DataFrame:
@@ -253,6 +339,9 @@ class BulkUpdateState(PriceInputs, AppState):
     # ---- apply ---------------------------------------------------------------------------
     def apply(self, reason: str, progress: Progress | None = None) -> bool:
         """Write the preview in one transaction; refused without a reason or when stale."""
+        if self.pending:  # a keystroke came after the preview on screen: never write that one
+            self._fail(ValidationError(f"nothing was written: {PENDING}", field="preview"))
+            return False
         preview = self.preview
         if preview is None or not preview.changed:
             self._fail(ValidationError("nothing to apply: the preview changes no rate"))
@@ -315,13 +404,35 @@ class BulkUpdateState(PriceInputs, AppState):
 # ==== the view =============================================================================
 
 
-class BulkUpdateApp(widgets.VBox):
-    """Margin bulk update with a live preview. ``BulkUpdateApp(store)`` in a notebook cell."""
+_NOT_SHOWN = object()
+#: the pause in typing after which the exact preview and its grid are made (seconds)
+PAUSE_S = 0.4
 
-    def __init__(self, store: Store, *, state: BulkUpdateState | None = None) -> None:
+
+class BulkUpdateApp(widgets.VBox):
+    """Margin bulk update with a live preview. ``BulkUpdateApp(store)`` in a notebook cell.
+
+    Each keystroke repaints the summary at once (the state's counts); the exact preview, its
+    guardrails and the grid follow once the typing pauses for :data:`PAUSE_S`, in four loop
+    steps (:class:`~hubkit.widgets._debounce.Debouncer`; preview, checks, grid texts, grid):
+    a burst of keystrokes draws the grid once. Until then the grid says it is updating and
+    Apply waits.
+    """
+
+    def __init__(
+        self, store: Store, *, state: BulkUpdateState | None = None, later: Later | None = None
+    ) -> None:
         self.state = state or BulkUpdateState(store)
         s = self.state
         self._rendering = False
+        # each step well under the goal of a keystroke's answer: one arriving meanwhile
+        # waits for the step under way only (and drops the steps after it)
+        self._refresher = Debouncer(
+            [self._refresh_preview, self._render_preview, self._prepare_grid, self._refresh_grid],
+            PAUSE_S, later=later or on_running_loop,
+        )  # fmt: skip
+        self._grid_of: object = _NOT_SHOWN  # the preview the grid shows
+        self._grid_next: tuple[BulkPreview | None, Rows] | None = None  # made, not sent yet
         self._margin_slider, self._margin_text, self._price_slider, self._price_text = (
             price_controls(s, "margin", "260px")
         )
@@ -411,14 +522,36 @@ class BulkUpdateApp(widgets.VBox):
         self._render()
 
     def _render(self) -> None:
+        """Everything, the grid too (after a reload or an apply)."""
+        self._render_preview()
+        self._refresh_grid()
+
+    def _render_inputs(self) -> None:
+        """What a keystroke changes at once: the summary, the field errors, the gate."""
         s = self.state
-        self._summary.value = f"<b>{s.summary()}</b>"
-        self._preview.show(s.preview_table())
+        self._summary.value = f"<b>{html.escape(s.summary())}</b>"
+        field_error(self._margin_error, s.errors.get("margin"))
+        field_error(self._price_error, s.errors.get("credit_price"))
+        self._rendering = True
+        try:
+            self._confirm.value = s.confirmed
+        finally:
+            self._rendering = False
+        self._confirm.disabled = s.pending  # only a preview on screen can be confirmed
+        if s.pending:
+            self._preview.mark_stale()
+        elif s.preview is None:
+            self._refresh_grid()  # invalid inputs: no rows to show (cheap)
+        self._render_apply()
+        show_message(self._message, s.message if s.message and s.message.level != "info" else None)
+
+    def _render_preview(self) -> None:
+        """All but the grid: what the exact preview of the inputs says."""
+        s = self.state
+        self._render_inputs()
         self._skipped.value = frame_html(
             s.skipped_table(), columns=SKIPPED_COLUMNS, empty="none", height="160px"
         )
-        field_error(self._margin_error, s.errors.get("margin"))
-        field_error(self._price_error, s.errors.get("credit_price"))
         field_error(self._reason_error, s.errors.get("reason"))
         unusual = s.unusual()
         self._unusual.value = (
@@ -428,12 +561,6 @@ class BulkUpdateApp(widgets.VBox):
             + "".join(f"<li>{html.escape(u)}</li>" for u in unusual) + "</ul></div>"
         )  # fmt: skip
         self._confirm.layout.display = "" if unusual else "none"
-        self._rendering = True
-        try:
-            self._confirm.value = s.confirmed
-        finally:
-            self._rendering = False
-        self._render_apply()
         self._written.value = (
             ""
             if not s.written
@@ -442,23 +569,59 @@ class BulkUpdateApp(widgets.VBox):
         )
         if list(self._providers.options) != s.provider_names:
             self._providers.options = s.provider_names
-        show_message(self._message, s.message if s.message and s.message.level != "info" else None)
 
     def _run(self, label: str, work: Any) -> None:
         """Run state work with the progress bar showing, then redraw."""
         with self._progress.showing(label, max(self.state.rate_count, 1)) as report:
             work(report)
         self._render()
+        if self.state.pending:  # typed, then clicked (Apply refused): the preview still comes
+            self._refresher.poke()
+        else:  # the work made the preview of the inputs now: nothing waits any more
+            self._refresher.cancel()
+
+    def _typed(self) -> None:
+        """Inputs changed (the state has their counts): repaint those, preview after a pause."""
+        self._render_inputs()
+        self._refresher.poke()
+
+    def _refresh_preview(self) -> None:
+        if self.state.pending:
+            with self._progress.showing("previewing", max(self.state.rate_count, 1)) as report:
+                self.state.refresh(report)
+
+    def _grid_current(self) -> bool:
+        """The grid shows the preview of the inputs now, or that preview is not made yet."""
+        s = self.state
+        return s.pending or (s.preview is self._grid_of and not self._preview.is_stale)
+
+    def _prepare_grid(self) -> None:
+        if not self._grid_current():
+            preview = self.state.preview
+            self._grid_next = (preview, self._preview.prepare(self.state.preview_table()))
+
+    def _refresh_grid(self) -> None:
+        if self._grid_current():
+            return
+        preview = self.state.preview
+        if self._grid_next is None or self._grid_next[0] is not preview:
+            self._prepare_grid()
+        assert self._grid_next is not None  # made just now if it was not
+        self._preview.show_rows(self._grid_next[1])
+        self._grid_of, self._grid_next = preview, None
 
     def _on_margin(self, change: dict[str, Any]) -> None:
-        self._run("previewing", lambda p: self.state.set_margin(change["new"], p))
+        self.state.set_margin(change["new"], defer=True)
+        self._typed()
 
     def _on_price(self, change: dict[str, Any]) -> None:
-        self._run("previewing", lambda p: self.state.set_credit_price(change["new"], p))
+        self.state.set_credit_price(change["new"], defer=True)
+        self._typed()
 
     def _on_filter(self, _: dict[str, Any]) -> None:
-        self._run("previewing", lambda p: self.state.set_filter(
-            self._providers.value, self._types.value, self._pattern.value, p))  # fmt: skip
+        self.state.set_filter(self._providers.value, self._types.value, self._pattern.value,
+                              defer=True)  # fmt: skip
+        self._typed()
 
     def _render_apply(self) -> None:
         gate(self._apply, self._why_not, self.state.apply_blocker(self._reason.value),

@@ -264,6 +264,9 @@ class HubSyncState(AppState):
 # ==== the view =============================================================================
 
 
+_NOT_SHOWN = object()
+
+
 class HubSyncApp(widgets.VBox):
     """Pull / plan / apply with a dry-run switch. ``HubSyncApp(store, connect_hub())``."""
 
@@ -277,6 +280,8 @@ class HubSyncApp(widgets.VBox):
         if state is None:
             state = HubSyncState(store, connection if connection is not None else connect_hub())
         self.state = state
+        self._shown_plan: object = _NOT_SHOWN  # what the grids show, to send them only anew
+        self._shown_report: object = _NOT_SHOWN
         self._where = widgets.HTML(
             f"<span style='color:#5f6368'>{html.escape(state.connection.description)}</span>"
         )
@@ -344,20 +349,26 @@ class HubSyncApp(widgets.VBox):
                 empty="the hub holds no provider yet",
             )
         self._hub.value = f"<b>Hub</b>: {html.escape(s.hub_summary())}{hub_table}"
-        if s.plan is None:
-            self._plan_summary.value = "<b>Plan</b>: none yet — click <i>Plan</i>"
-            self._plan_table.show(pd.DataFrame())
-            self._plan_table.note.value = ""
-        else:
-            self._plan_summary.value = f"<b>Plan</b>: {html.escape(s.plan.summary())}"
-            self._plan_table.show(s.plan_table())
         self._apply.disabled = s.plan is None or s.plan.is_empty
         self._apply.description = "Apply (dry run)" if s.dry_run else "Apply to the hub"
         self._apply.button_style = "" if s.dry_run else "danger"
-        self._results.show(s.results_table())
-        if s.report is not None:
-            self._results.note.value = f"<b>Results</b>: {self._results.note.value}"
         show_message(self._message, s.message)
+        # the grids last: 10,000 rows take a while, and are sent again only when they change
+        # (ticking "dry run" redraws the button, not the plan)
+        if s.plan is not self._shown_plan:
+            self._shown_plan = s.plan
+            if s.plan is None:
+                self._plan_summary.value = "<b>Plan</b>: none yet — click <i>Plan</i>"
+                self._plan_table.show(pd.DataFrame())
+                self._plan_table.note.value = ""
+            else:
+                self._plan_summary.value = f"<b>Plan</b>: {html.escape(s.plan.summary())}"
+                self._plan_table.show(s.plan_table())
+        if s.report is not self._shown_report:
+            self._shown_report = s.report
+            self._results.show(s.results_table())
+            if s.report is not None:
+                self._results.note.value = f"<b>Results</b>: {self._results.note.value}"
 
     def _run(self, label: str, work: Callable[[Progress], Any], total: int = 1) -> None:
         with self._progress.showing(label, total) as report:
