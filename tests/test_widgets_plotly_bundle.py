@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import pytest
 from ipywidgets import Widget
 from ipywidgets.widgets.widget import _instances
 from plotly.basewidget import BaseFigureWidget
+from plotly.serializers import _py_to_js
 
 from hubkit.widgets._live_figure import LiveFigure
 from hubkit.widgets._plotly_bundle import (
@@ -117,3 +120,16 @@ def _echoed(widget: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_what_the_browser_reports_is_not_echoed_back(monkeypatch: pytest.MonkeyPatch) -> None:
     assert _echoed(go.FigureWidget(_figure(3)), monkeypatch)  # plotly's own: echoed
     assert _echoed(figure_widget(_figure(3)), monkeypatch) == []
+
+
+def test_times_reach_the_page_as_dates_not_nanoseconds() -> None:
+    """A datetime64[ns] array went to the widget as integers: the balance chart's time axis
+    read 1.736×10¹⁸ in the browser (the screenshot showed it)."""
+    ns = np.array([1_736_000_000_000_000_000, 1_737_000_000_000_000_000], dtype=np.int64)
+    times = pd.Series(pd.to_datetime(ns.view("datetime64[ns]"), utc=True))  # as replay makes them
+    chart = LiveFigure("c")
+    for n in (1, 2):  # created, then patched in place
+        chart.show(go.Figure(go.Scatter(x=times, y=[n, n + 1], mode="lines+markers")))
+        sent = _py_to_js(chart.widget._data, None)[0]["x"]
+        assert sent == ["2025-01-04T14:13:20.000", "2025-01-16T04:00:00.000"], sent
+    assert chart.last_update == "patched"

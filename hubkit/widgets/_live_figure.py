@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import ipywidgets as widgets
+import numpy as np
 
 from hubkit.widgets._plotly_bundle import can_draw, figure_widget
 
@@ -36,6 +37,7 @@ class LiveFigure:
             # hidden, not removed: the page keeps its height (no jump when it comes back)
             self.box.layout.visibility = "hidden"
             return
+        times_as_text(figure)
         self.box.layout.visibility = "visible"
         if self.widget is None or not can_draw(self.widget, figure):
             if self.widget is not None:
@@ -52,6 +54,20 @@ class LiveFigure:
         if self.widget is None or self.box.layout.visibility == "hidden":
             return None
         return dict(self.widget.to_plotly_json())
+
+
+def times_as_text(figure: Any) -> None:
+    """Replace the traces' datetime64 arrays by ISO text (UTC, milliseconds), in place.
+
+    The widget sends a numpy array it cannot pass as a typed array with ``tolist()``, and
+    a ``datetime64[ns]`` array's ``tolist()`` is integers (nanoseconds since 1970): plotly.js
+    then draws times as numbers (1.736×10¹⁸). Static figures (``to_json``) are not affected.
+    """
+    for trace in figure.data:
+        for key in ("x", "y", "base"):
+            value = getattr(trace, key, None)
+            if isinstance(value, np.ndarray) and value.dtype.kind == "M":
+                trace[key] = np.datetime_as_string(value, unit="ms")
 
 
 def patch_figure(widget: Any, figure: Any) -> str:
