@@ -86,9 +86,9 @@ def _photograph(page, url: str, name: str, app_class: str, out: Path) -> None:  
         _scenario_moves(page)
     if app_class == "hubkit-sync":  # a plan against the empty local hub, then a dry run
         page.locator("button.hubkit-sync-plan").click()
-        page.locator(".hubkit-sync-plan-table table").wait_for()
+        page.locator(".hubkit-sync-plan-table table").first.wait_for()
         page.locator("button.hubkit-sync-apply").click()
-        page.locator(".hubkit-sync-results table").wait_for()
+        page.locator(".hubkit-sync-results table").first.wait_for()
     page.mouse.move(0, 0)  # no hover toolbar over a chart
     page.wait_for_timeout(500)  # let the widget layout settle before the photo
     app.screenshot(path=str(out))
