@@ -73,3 +73,15 @@ def test_a_version_1_state_file_is_resealed(tmp_path: Path) -> None:
     hub.write_now()
     assert json.loads(state.read_text())["version"] == 2
     assert all(v.startswith("fernet:") for v in _sealed(state))
+
+
+def test_an_in_memory_hub_reads_its_file_once_and_never_writes_it(tmp_path: Path) -> None:
+    state = tmp_path / "hub.json"
+    with start_local_hub(state) as hub, HubClient(hub.url, hub.token) as client:
+        client.create_provider("openai", "OpenAI", base_url="https://api.openai.com/v1")
+    seeded = state.read_bytes()
+    with start_local_hub(state, in_memory=True) as hub, HubClient(hub.url, hub.token) as client:
+        assert [p.name for p in client.list_providers()] == ["openai"]  # read at start
+        client.create_provider("xai", "xAI", base_url="https://api.x.ai/v1")
+        assert [p.name for p in client.list_providers()] == ["openai", "xai"]  # kept in memory
+    assert state.read_bytes() == seeded  # and never written

@@ -54,11 +54,11 @@ def _no_failures() -> Collection[str]:
 class LocalHub:
     """State, token and the credential-test rate limiter of one server."""
 
-    def __init__(self, state_path: Path, token: str) -> None:
+    def __init__(self, state_path: Path, token: str, *, in_memory: bool = False) -> None:
         if not token:
             raise ValueError("the local hub needs a token (HUBKIT_HUB_TOKEN or --token-file)")
         self._token = token
-        self.state = LocalHubState(state_path, token)
+        self.state = LocalHubState(state_path, token, persist=not in_memory)
         self.tests: dict[str, tuple[int, float]] = {}
         #: models whose margin-mode update fails (and is skipped silently, as on the real
         #: hub); only the fault switches set it
@@ -191,10 +191,12 @@ def create_app(
     test_faults: bool = False,
     latency_ms: float = 0,
     jitter_ms: float = 0,
+    in_memory: bool = False,
 ) -> ASGIApp:
     """The local hub as an ASGI app; with ``test_faults`` wrapped in the fault switches,
-    with ``latency_ms`` (and ``jitter_ms``) answering like a hub across a network."""
-    hub = LocalHub(Path(state_path), token)
+    with ``latency_ms`` (and ``jitter_ms``) answering like a hub across a network, with
+    ``in_memory`` writing no change to ``state_path`` (read once at start)."""
+    hub = LocalHub(Path(state_path), token, in_memory=in_memory)
     app: ASGIApp = json_app(admin_routes(hub))
     if test_faults:
         app = FaultMiddleware(app, hub)

@@ -81,6 +81,7 @@ def serve(
     test_faults: bool = False,
     latency_ms: float = 0,
     jitter_ms: float = 0,
+    in_memory: bool = False,
 ) -> None:
     """Serve the local hub until interrupted. ``port=0`` picks a free port.
 
@@ -97,7 +98,12 @@ def serve(
     if not allow_remote and not _is_loopback(host):
         raise ValueError(f"refusing to listen on {host!r}: the local hub binds loopback only")
     app = create_app(
-        state_path, token, test_faults=test_faults, latency_ms=latency_ms, jitter_ms=jitter_ms
+        state_path,
+        token,
+        test_faults=test_faults,
+        latency_ms=latency_ms,
+        jitter_ms=jitter_ms,
+        in_memory=in_memory,
     )
     install_log_filter()
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -150,6 +156,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="wait this long before answering each request (a hub across a network)",
     )  # fmt: skip
     parser.add_argument("--jitter-ms", type=float, default=0, help="plus up to this much")
+    parser.add_argument(
+        "--in-memory", action="store_true",
+        help="read --state at start, then keep every change in memory only (benchmarks)",
+    )  # fmt: skip
     parser.add_argument("--exit-with-parent", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.token_file:
@@ -175,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             test_faults=args.test_faults,
             latency_ms=args.latency_ms,
             jitter_ms=args.jitter_ms,
+            in_memory=args.in_memory,
         )
     except (ValueError, OSError) as exc:
         print(f"cannot start the local hub: {exc}", file=sys.stderr)
@@ -199,8 +210,10 @@ class LocalHubProcess:
         test_faults: bool = False,
         latency_ms: float = 0,
         jitter_ms: float = 0,
+        in_memory: bool = False,
     ) -> None:
         self._tmp: Path | None = None
+        self.in_memory = in_memory
         if state_path is None:
             self._tmp = Path(tempfile.mkdtemp(prefix="hubkit-hub-"))
             self.state_path = self._tmp / "hub.json"
@@ -236,6 +249,8 @@ class LocalHubProcess:
             cmd.append("--test-faults")
         if any(self.latency):
             cmd += ["--latency-ms", str(self.latency[0]), "--jitter-ms", str(self.latency[1])]
+        if self.in_memory:
+            cmd.append("--in-memory")
         self.proc = subprocess.Popen(cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + _START_TIMEOUT
         try:
@@ -300,10 +315,17 @@ def start_local_hub(
     test_faults: bool = False,
     latency_ms: float = 0,
     jitter_ms: float = 0,
+    in_memory: bool = False,
 ) -> LocalHubProcess:
     """Start the local hub and wait until it answers; use as a context manager to stop it.
 
-    ``latency_ms`` / ``jitter_ms`` make it answer like a hub across a network."""
+    ``latency_ms`` / ``jitter_ms`` make it answer like a hub across a network;
+    ``in_memory`` keeps changes off the state file (read at start), so a benchmark
+    measures the network and the client, not this hub's rewriting of a JSON file."""
     return LocalHubProcess(
-        state_path, test_faults=test_faults, latency_ms=latency_ms, jitter_ms=jitter_ms
+        state_path,
+        test_faults=test_faults,
+        latency_ms=latency_ms,
+        jitter_ms=jitter_ms,
+        in_memory=in_memory,
     ).start()

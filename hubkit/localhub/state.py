@@ -130,8 +130,9 @@ class LocalHubState:
     is atomic with respect to other requests.
     """
 
-    def __init__(self, path: Path, token: str) -> None:
+    def __init__(self, path: Path, token: str, *, persist: bool = True) -> None:
         self.path = Path(path)
+        self.persist = persist  # False: read the file at start, keep changes in memory
         self.generation = 0  # bumped by reset(): delayed requests from before are dropped
         # only to read version-1 state files, whose values were XORed with this pad
         self._legacy_pad = hashlib.sha256(b"hubkit-local-hub:" + token.encode()).digest()
@@ -169,9 +170,13 @@ class LocalHubState:
     def save(self) -> None:
         """Note a change. The server writes it (:meth:`durable`) before answering."""
         self._changes += 1
+        if not self.persist:
+            self._written = self._changes  # nothing to wait for
 
     def write_now(self) -> None:
         """Write every change so far, now (outside a server, or where a crash may follow)."""
+        if not self.persist:
+            return
         changes = self._changes
         _write_private(self.path, self._snapshot())
         self._written = max(self._written, changes)
