@@ -178,10 +178,6 @@ class HubClient:
                 "User-Agent": "hubkit",
             },
             follow_redirects=False,
-            # a connection per request in flight, kept between items
-            limits=httpx.Limits(
-                max_connections=self.concurrency * 2, max_keepalive_connections=self.concurrency
-            ),
         )
         self._engine = RequestEngine(
             self._http,
