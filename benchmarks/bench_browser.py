@@ -55,7 +55,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))  # the browser helpers the e2e tests use
 
-from e2e._lab import CHROMIUM, CHROMIUM_ARGS, jupyter_env  # noqa: E402
+from e2e._lab import CHROMIUM, chromium_page, jupyter_env  # noqa: E402
 from e2e._voila import start_voila, stop_voila  # noqa: E402
 
 NOTEBOOK = "04-margin-scenarios.ipynb"
@@ -144,16 +144,8 @@ def _notebook_for(root: Path, calls: int, name: str = NOTEBOOK) -> Path:
 @contextmanager
 def _chromium_page() -> Iterator[Any]:
     """A page in Debian's chromium (headless, the project's flags), closed afterwards."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1600})
-            page.set_default_timeout(180_000)
-            yield page
-        finally:
-            browser.close()
+    with chromium_page(1400, 1600, timeout_ms=180_000) as page:
+        yield page
 
 
 def _wait_for_line(log: Path, text: str, *, timeout: float) -> bool:

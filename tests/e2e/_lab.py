@@ -79,6 +79,33 @@ class LabServer:
             return "(no log)"
 
 
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's chromium with the project's flags, driven by Playwright; closed afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@contextmanager
+def chromium_page(width: int, height: int, *, timeout_ms: float | None = None) -> Iterator[Any]:
+    """A page of ``width`` × ``height`` in :func:`chromium`; ``timeout_ms`` for every wait
+    and every ``expect`` (a loaded machine needs more than Playwright's 5 s)."""
+    from playwright.sync_api import expect
+
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": width, "height": height})
+        if timeout_ms is not None:
+            page.set_default_timeout(timeout_ms)
+            expect.set_options(timeout=timeout_ms)
+        yield page
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

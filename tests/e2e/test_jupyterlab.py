@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from e2e._lab import CHROMIUM, CHROMIUM_ARGS, LabServer, open_and_run, seeded_lab
+from e2e._lab import LabServer, chromium_page, open_and_run, seeded_lab
 from hubkit.pricing import bulk_preview, margin_rate
 from hubkit.store import HistoryEntry, Store
 
@@ -46,7 +46,7 @@ def _bulk_history(store: Store) -> list[HistoryEntry]:
 
 
 def test_bulk_update_notebook_in_jupyterlab(lab: LabServer) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     with Store.open() as store:
         rates = store.list_rates()
@@ -55,43 +55,36 @@ def test_bulk_update_notebook_in_jupyterlab(lab: LabServer) -> None:
     expected = bulk_preview(rates, new_margin, settings.credit_price)
     assert expected.changed
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1100})
-            page.set_default_timeout(TIMEOUT_MS)
-            expect.set_options(timeout=TIMEOUT_MS)
-            open_and_run(page, lab, NOTEBOOK, "hubkit-bulk")
-            summary = page.locator(".hubkit-bulk-summary")
-            expect(summary).to_contain_text("0 rates would change")
-            outputs = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output")
-            expect(outputs.first).to_contain_text(f"python:    {sys.executable}")
+    with chromium_page(1500, 1100, timeout_ms=TIMEOUT_MS) as page:
+        open_and_run(page, lab, NOTEBOOK, "hubkit-bulk")
+        summary = page.locator(".hubkit-bulk-summary")
+        expect(summary).to_contain_text("0 rates would change")
+        outputs = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-OutputArea-output")
+        expect(outputs.first).to_contain_text(f"python:    {sys.executable}")
 
-            page.locator(".hubkit-bulk-margin-slider .noUi-handle").press("ArrowRight")
-            expect(summary).to_contain_text(f"{len(expected.changed)} rates would change")
-            expect(page.locator(".hubkit-bulk-margin-text input")).to_have_value(str(new_margin))
-            preview = page.locator(".hubkit-bulk-preview")
-            expect(preview).to_contain_text(f"{len(expected.changed)} rate changes")
-            # every row is reachable: the last page shows the preview's last change ...
-            preview.locator(".dt-paging-button.last").click()
-            expect(preview.locator("tbody")).to_contain_text(expected.changed[-1].model)
-            # ... and the filter finds any rate among all of them
-            preview.locator(".dt-search input").fill("gpt-4o-mini")
-            expect(preview.locator("tbody tr").first).to_contain_text("gpt-4o-mini")
-            expect(preview.locator(".hubkit-download")).to_contain_text(
-                f"exactly what Apply would write ({len(expected.changed)} rows, CSV)"
-            )
+        page.locator(".hubkit-bulk-margin-slider .noUi-handle").press("ArrowRight")
+        expect(summary).to_contain_text(f"{len(expected.changed)} rates would change")
+        expect(page.locator(".hubkit-bulk-margin-text input")).to_have_value(str(new_margin))
+        preview = page.locator(".hubkit-bulk-preview")
+        expect(preview).to_contain_text(f"{len(expected.changed)} rate changes")
+        # every row is reachable: the last page shows the preview's last change ...
+        preview.locator(".dt-paging-button.last").click()
+        expect(preview.locator("tbody")).to_contain_text(expected.changed[-1].model)
+        # ... and the filter finds any rate among all of them
+        preview.locator(".dt-search input").fill("gpt-4o-mini")
+        expect(preview.locator("tbody tr").first).to_contain_text("gpt-4o-mini")
+        expect(preview.locator(".hubkit-download")).to_contain_text(
+            f"exactly what Apply would write ({len(expected.changed)} rows, CSV)"
+        )
 
-            page.locator(".hubkit-bulk-reason input").fill(REASON)
-            page.locator(".hubkit-bulk-reason input").press("Tab")
-            page.locator("button.hubkit-bulk-apply").click()
+        page.locator(".hubkit-bulk-reason input").fill(REASON)
+        page.locator(".hubkit-bulk-reason input").press("Tab")
+        page.locator("button.hubkit-bulk-apply").click()
 
-            written = _wait_for_history(len(expected.changed))
-            expect(page.locator(".hubkit-bulk-written")).to_contain_text("History rows written")
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "jupyterlab-bulk-update.png"), full_page=True)
-        finally:
-            browser.close()
+        written = _wait_for_history(len(expected.changed))
+        expect(page.locator(".hubkit-bulk-written")).to_contain_text("History rows written")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "jupyterlab-bulk-update.png"), full_page=True)
 
     assert {e.reason for e in written} == {REASON}
     assert {e.actor for e in written} == {"pytest"}
@@ -113,32 +106,25 @@ def test_bulk_update_notebook_in_jupyterlab(lab: LabServer) -> None:
 def test_scenario_charts_draw_and_follow_the_slider_in_jupyterlab(lab: LabServer) -> None:
     # the charts share one light plotly bundle (hubkit/widgets/_plotly_bundle.py): in
     # JupyterLab too, each is drawn and a slider step redraws it
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     charts = ("revenue_vs_cost", "ledger", "refusals", "balances")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1100})
-            page.set_default_timeout(TIMEOUT_MS)
-            expect.set_options(timeout=TIMEOUT_MS)
-            app = open_and_run(page, lab, SCENARIOS, "hubkit-scenarios")
-            for name in charts:
-                expect(app.locator(f".hubkit-scn-chart-{name} .main-svg").first).to_be_attached()
-            bars = app.locator(".hubkit-scn-chart-revenue_vs_cost g.trace.bars path")
-            expect(bars.first).to_be_attached()
-            revenue = app.locator(".hubkit-kpi-revenue .v")
-            expect(revenue).to_contain_text("USD")
-            before, widths = revenue.inner_text(), bars.evaluate_all(_WIDTHS)
-            app.locator(".hubkit-scn-margin-slider .noUi-handle").press("ArrowRight")
-            expect(revenue).not_to_have_text(before)
-            page.wait_for_function(
-                f"(w) => JSON.stringify(({_WIDTHS})(Array.from(document.querySelectorAll("
-                "'.hubkit-scn-chart-revenue_vs_cost g.trace.bars path')))) !== JSON.stringify(w)",
-                arg=widths,
-            )
-        finally:
-            browser.close()
+    with chromium_page(1500, 1100, timeout_ms=TIMEOUT_MS) as page:
+        app = open_and_run(page, lab, SCENARIOS, "hubkit-scenarios")
+        for name in charts:
+            expect(app.locator(f".hubkit-scn-chart-{name} .main-svg").first).to_be_attached()
+        bars = app.locator(".hubkit-scn-chart-revenue_vs_cost g.trace.bars path")
+        expect(bars.first).to_be_attached()
+        revenue = app.locator(".hubkit-kpi-revenue .v")
+        expect(revenue).to_contain_text("USD")
+        before, widths = revenue.inner_text(), bars.evaluate_all(_WIDTHS)
+        app.locator(".hubkit-scn-margin-slider .noUi-handle").press("ArrowRight")
+        expect(revenue).not_to_have_text(before)
+        page.wait_for_function(
+            f"(w) => JSON.stringify(({_WIDTHS})(Array.from(document.querySelectorAll("
+            "'.hubkit-scn-chart-revenue_vs_cost g.trace.bars path')))) !== JSON.stringify(w)",
+            arg=widths,
+        )
 
 
 def _wait_for_history(count: int, timeout: float = 60) -> list[HistoryEntry]:

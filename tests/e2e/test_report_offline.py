@@ -13,7 +13,7 @@ import os
 import pytest
 from _jobs import seed
 
-from e2e._lab import CHROMIUM, CHROMIUM_ARGS
+from e2e._lab import CHROMIUM, chromium
 from hubkit.jobs import JobStatus, run_job
 from hubkit.store import Store
 
@@ -26,8 +26,6 @@ pytestmark = [
 
 
 def test_job_report_renders_offline_from_disk(store: Store) -> None:
-    from playwright.sync_api import sync_playwright
-
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(f"{CHROMIUM} is missing: run `bash scripts/install-system-deps.sh`")
     outcome = run_job("bulk-rate-update", {"profit_margin": "25"})
@@ -38,27 +36,23 @@ def test_job_report_renders_offline_from_disk(store: Store) -> None:
 
     tried: list[str] = []
     errors: list[str] = []
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            context = browser.new_context(viewport={"width": 1300, "height": 900})
+    with chromium() as browser:
+        context = browser.new_context(viewport={"width": 1300, "height": 900})
 
-            def refuse(route) -> None:  # type: ignore[no-untyped-def]
-                tried.append(route.request.url)
-                route.abort("internetdisconnected")
+        def refuse(route) -> None:  # type: ignore[no-untyped-def]
+            tried.append(route.request.url)
+            route.abort("internetdisconnected")
 
-            context.route("http://**/*", refuse)
-            context.route("https://**/*", refuse)
-            page = context.new_page()
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.goto(report.as_uri(), wait_until="load")
-            bars = page.locator(".js-plotly-plot g.trace.bars g.point path")
-            bars.first.wait_for(state="attached", timeout=30_000)
-            drawn = bars.count()
-            text = page.inner_text("body")
-        finally:
-            browser.close()
+        context.route("http://**/*", refuse)
+        context.route("https://**/*", refuse)
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(report.as_uri(), wait_until="load")
+        bars = page.locator(".js-plotly-plot g.trace.bars g.point path")
+        bars.first.wait_for(state="attached", timeout=30_000)
+        drawn = bars.count()
+        text = page.inner_text("body")
 
     assert drawn > 0, "the histogram has no bars"
     assert tried == [], f"the report tried to reach the network: {tried}"

@@ -22,7 +22,7 @@ import pytest
 from bs4 import BeautifulSoup
 
 from e2e import _voila
-from e2e._lab import CHROMIUM, CHROMIUM_ARGS, jupyter_env
+from e2e._lab import CHROMIUM, chromium_page, jupyter_env
 from e2e._voila import VoilaServer, start_voila, stop_voila
 from hubkit.config import get_settings
 from hubkit.store import Store
@@ -105,40 +105,31 @@ def _exports() -> list[Path]:
 
 
 def test_finance_explores_and_exports_without_writing(voila: VoilaServer, seeded_db: Path) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     before = _digest(seeded_db)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1600})
-            page.set_default_timeout(TIMEOUT_MS)
-            expect.set_options(timeout=TIMEOUT_MS)
-            page.goto(voila.url)
-            revenue = page.locator(".hubkit-kpi-revenue .v")
-            expect(revenue).to_contain_text("USD", timeout=120_000)  # the kernel ran the notebook
-            expect(page.locator(".hubkit-scn-source")).to_contain_text("read-only")
-            expect(page.locator(".hubkit-scn-source")).to_contain_text("current rates as of")
-            expect(page.locator(".hubkit-kpi-credits_granted .v")).not_to_have_text("0.00")
-            expect(page.locator(".hubkit-scn-chart-revenue_vs_cost .js-plotly-plot")).to_have_count(
-                1
-            )
-            first = revenue.inner_text()
+    with chromium_page(1400, 1600, timeout_ms=TIMEOUT_MS) as page:
+        page.goto(voila.url)
+        revenue = page.locator(".hubkit-kpi-revenue .v")
+        expect(revenue).to_contain_text("USD", timeout=120_000)  # the kernel ran the notebook
+        expect(page.locator(".hubkit-scn-source")).to_contain_text("read-only")
+        expect(page.locator(".hubkit-scn-source")).to_contain_text("current rates as of")
+        expect(page.locator(".hubkit-kpi-credits_granted .v")).not_to_have_text("0.00")
+        expect(page.locator(".hubkit-scn-chart-revenue_vs_cost .js-plotly-plot")).to_have_count(1)
+        first = revenue.inner_text()
 
-            page.locator(".hubkit-scn-margin-slider .noUi-handle").press("ArrowRight")
-            expect(page.locator(".hubkit-scn-margin-text input")).to_have_value("2.5")
-            expect(revenue).not_to_have_text(first)
+        page.locator(".hubkit-scn-margin-slider .noUi-handle").press("ArrowRight")
+        expect(page.locator(".hubkit-scn-margin-text input")).to_have_value("2.5")
+        expect(revenue).not_to_have_text(first)
 
-            page.locator("button.hubkit-scn-export").click()
-            expect(page.locator(".hubkit-scn-message")).to_contain_text("exported the scenario")
-            exports = _wait_for(_exports)
+        page.locator("button.hubkit-scn-export").click()
+        expect(page.locator(".hubkit-scn-message")).to_contain_text("exported the scenario")
+        exports = _wait_for(_exports)
 
-            content = page.content()
-            editors = page.locator(".jp-InputArea-editor, .jp-CodeMirrorEditor").count()
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "voila-margin-scenarios.png"), full_page=True)
-        finally:
-            browser.close()
+        content = page.content()
+        editors = page.locator(".jp-InputArea-editor, .jp-CodeMirrorEditor").count()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "voila-margin-scenarios.png"), full_page=True)
 
     leaked = [m for m in SOURCE_MARKERS if m in content]
     assert not leaked, f"code visible in the web app: {leaked}"

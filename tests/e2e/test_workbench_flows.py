@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e._lab import CHROMIUM, CHROMIUM_ARGS, LabServer, open_and_run, seeded_lab
+from e2e._lab import LabServer, chromium_page, open_and_run, seeded_lab
 from hubkit.store import Store
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.soak, pytest.mark.timeout(420)]
@@ -39,75 +39,67 @@ def lab(tmp_path: Path) -> Iterator[LabServer]:
 
 
 def test_revert_guardrail_and_hub_apply_as_an_operator_does_them(lab: LabServer) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     with Store.open() as store:
         rate = store.find_rate("openai", "gpt-4o", "chatCompletion")
         assert rate is not None
     label = f"openai / gpt-4o (chatCompletion) #{rate.id} v{rate.version}"
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1500, "height": 1200})
-            page.set_default_timeout(TIMEOUT_MS)
-            expect.set_options(timeout=TIMEOUT_MS)
+    with chromium_page(1500, 1200, timeout_ms=TIMEOUT_MS) as page:
+        # ---- 02: save a change, then revert it -------------------------------------
+        rates = open_and_run(page, lab, NOTEBOOKS[0], "hubkit-rates")
+        rates.locator(".hubkit-rates-pick select").select_option(label=label)
+        field = rates.locator(".hubkit-rates-edit-input_rate input")
+        expect(field).to_have_value(str(rate.input_rate.normalize()))
+        field.fill("0.000009")
+        rates.locator(".hubkit-rates-edit-reason input").fill("e2e: try a price")
+        rates.locator("button.hubkit-rates-save").click()
+        expect(rates.locator(".hubkit-rates-message")).to_contain_text("saved openai/gpt-4o")
+        with Store.open() as store:
+            assert store.get_rate(rate.id).input_rate == Decimal("0.000009")
+        rates.locator(".lm-TabBar-tab", has_text="History & revert").click()
+        revert = rates.locator("button.hubkit-rates-revert")
+        expect(revert).to_be_disabled()
+        expect(rates.locator(".hubkit-rates-revert-why")).to_contain_text(
+            "pick the change to revert"
+        )
+        rates.locator(".hubkit-rates-change select").select_option(index=1)
+        expect(revert).to_be_enabled()
+        revert.click()
+        expect(rates.locator(".hubkit-rates-message")).to_contain_text("reverted change")
+        expect(rates.locator(".hubkit-rates-history")).to_contain_text("revert")
+        with Store.open() as store:
+            back = store.get_rate(rate.id)
+            assert back.input_rate == rate.input_rate
+            assert store.history(rate_id=rate.id)[0].change_type == "revert"
 
-            # ---- 02: save a change, then revert it -------------------------------------
-            rates = open_and_run(page, lab, NOTEBOOKS[0], "hubkit-rates")
-            rates.locator(".hubkit-rates-pick select").select_option(label=label)
-            field = rates.locator(".hubkit-rates-edit-input_rate input")
-            expect(field).to_have_value(str(rate.input_rate.normalize()))
-            field.fill("0.000009")
-            rates.locator(".hubkit-rates-edit-reason input").fill("e2e: try a price")
-            rates.locator("button.hubkit-rates-save").click()
-            expect(rates.locator(".hubkit-rates-message")).to_contain_text("saved openai/gpt-4o")
-            with Store.open() as store:
-                assert store.get_rate(rate.id).input_rate == Decimal("0.000009")
-            rates.locator(".lm-TabBar-tab", has_text="History & revert").click()
-            revert = rates.locator("button.hubkit-rates-revert")
-            expect(revert).to_be_disabled()
-            expect(rates.locator(".hubkit-rates-revert-why")).to_contain_text(
-                "pick the change to revert"
-            )
-            rates.locator(".hubkit-rates-change select").select_option(index=1)
-            expect(revert).to_be_enabled()
-            revert.click()
-            expect(rates.locator(".hubkit-rates-message")).to_contain_text("reverted change")
-            expect(rates.locator(".hubkit-rates-history")).to_contain_text("revert")
-            with Store.open() as store:
-                back = store.get_rate(rate.id)
-                assert back.input_rate == rate.input_rate
-                assert store.history(rate_id=rate.id)[0].change_type == "revert"
+        # ---- 03: a change the job would refuse needs a confirmation ---------------
+        bulk = open_and_run(page, lab, NOTEBOOKS[1], "hubkit-bulk")
+        bulk.locator(".hubkit-bulk-margin-text input").fill("5000")
+        bulk.locator(".hubkit-bulk-reason input").fill("e2e: on purpose")
+        apply = bulk.locator("button.hubkit-bulk-apply")
+        expect(bulk.locator(".hubkit-bulk-unusual")).to_contain_text("move by more than 50 %")
+        expect(apply).to_be_disabled()
+        expect(bulk.locator(".hubkit-bulk-why-not")).to_contain_text("tick the confirmation")
+        bulk.locator(".hubkit-bulk-confirm input").check()
+        expect(apply).to_be_enabled()
+        apply.click()
+        expect(bulk.locator(".hubkit-bulk-written")).to_contain_text("History rows written")
+        with Store.open() as store:
+            assert store.get_operator_settings().target_margin == Decimal(5000)
+            n_rates = len(store.list_rates())
 
-            # ---- 03: a change the job would refuse needs a confirmation ---------------
-            bulk = open_and_run(page, lab, NOTEBOOKS[1], "hubkit-bulk")
-            bulk.locator(".hubkit-bulk-margin-text input").fill("5000")
-            bulk.locator(".hubkit-bulk-reason input").fill("e2e: on purpose")
-            apply = bulk.locator("button.hubkit-bulk-apply")
-            expect(bulk.locator(".hubkit-bulk-unusual")).to_contain_text("move by more than 50 %")
-            expect(apply).to_be_disabled()
-            expect(bulk.locator(".hubkit-bulk-why-not")).to_contain_text("tick the confirmation")
-            bulk.locator(".hubkit-bulk-confirm input").check()
-            expect(apply).to_be_enabled()
-            apply.click()
-            expect(bulk.locator(".hubkit-bulk-written")).to_contain_text("History rows written")
-            with Store.open() as store:
-                assert store.get_operator_settings().target_margin == Decimal(5000)
-                n_rates = len(store.list_rates())
-
-            # ---- 05: push for real; the panels show the hub after it ------------------
-            sync = open_and_run(page, lab, NOTEBOOKS[2], "hubkit-sync")
-            sync.locator("button.hubkit-sync-plan").click()
-            expect(sync.locator(".hubkit-sync-hub")).to_contain_text("0 rates (read")
-            expect(sync.locator(".hubkit-sync-plan-table .hubkit-download")).to_be_visible()
-            sync.locator(".hubkit-sync-dry-run input").uncheck()
-            sync.locator("button.hubkit-sync-apply").click()
-            expect(sync.locator(".hubkit-sync-message")).to_contain_text(
-                "fresh plan: nothing left to do", timeout=180_000
-            )
-            expect(sync.locator(".hubkit-sync-hub")).to_contain_text(f"{n_rates:,} rates (read")
-            expect(sync.locator(".hubkit-sync-plan-table")).to_contain_text("nothing to do")
-            expect(sync.locator("button.hubkit-sync-apply")).to_be_disabled()
-        finally:
-            browser.close()
+        # ---- 05: push for real; the panels show the hub after it ------------------
+        sync = open_and_run(page, lab, NOTEBOOKS[2], "hubkit-sync")
+        sync.locator("button.hubkit-sync-plan").click()
+        expect(sync.locator(".hubkit-sync-hub")).to_contain_text("0 rates (read")
+        expect(sync.locator(".hubkit-sync-plan-table .hubkit-download")).to_be_visible()
+        sync.locator(".hubkit-sync-dry-run input").uncheck()
+        sync.locator("button.hubkit-sync-apply").click()
+        expect(sync.locator(".hubkit-sync-message")).to_contain_text(
+            "fresh plan: nothing left to do", timeout=180_000
+        )
+        expect(sync.locator(".hubkit-sync-hub")).to_contain_text(f"{n_rates:,} rates (read")
+        expect(sync.locator(".hubkit-sync-plan-table")).to_contain_text("nothing to do")
+        expect(sync.locator("button.hubkit-sync-apply")).to_be_disabled()
