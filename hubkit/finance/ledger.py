@@ -327,7 +327,9 @@ def _fail_row(row: int, column: str, problem: str) -> ValidationError:
 def _times(values: pd.Series, column: str, *, optional: bool) -> list[int | None]:
     out: list[int | None] = []
     for row, value in enumerate(values.tolist()):
-        if value is None or (isinstance(value, float) and value != value) or value == "":
+        if value is None or value is pd.NaT or (isinstance(value, float) and value != value) or (
+            isinstance(value, str) and not value.strip()
+        ):
             if not optional:
                 raise _fail_row(row, column, "missing")
             out.append(None)

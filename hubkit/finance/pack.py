@@ -31,7 +31,7 @@ import pandas as pd
 from hubkit import _files
 from hubkit.billing_settings import BillingSettings
 from hubkit.decimals import EXACT, ZERO, plain
-from hubkit.finance.ledger import file_events, replay_events
+from hubkit.finance.ledger import file_events, replay_events, validate_credit_ledger
 from hubkit.finance.rollforward import MONEY_COLUMNS, month_bounds, parse_month, roll_forward
 from hubkit.pricing.rules import validate_credit_price
 from hubkit.replay.inputs import Behaviour
@@ -196,9 +196,9 @@ def finance_pack(
             upto, timeline, settings, credit_price=price, behaviour=behaviour, as_of=as_of
         )
     else:
-        ledger_times = pd.to_datetime(ledger["time"], utc=True, format="ISO8601")
+        checked = validate_credit_ledger(ledger, credit_price=price)
         events = file_events(
-            upto, timeline, ledger[(ledger_times < end).to_numpy()], credit_price=price,
+            upto, timeline, checked[(checked["time"] < end).to_numpy()], credit_price=price,
             as_of=as_of,
         )  # fmt: skip
     rolled = roll_forward(events, credit_price=price, months=_months_until(events, period))
