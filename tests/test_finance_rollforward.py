@@ -166,7 +166,9 @@ def test_a_month_by_hand_grant_expiry_purchase_and_overdraft() -> None:
     )
     knobs = Behaviour(buy_probability=1.0, pack_amount=D(8))
     rolled = _check_against_reference(usage, billing(10, 5), knobs, "1")
-    jan, feb, mar = (rolled[rolled["month"] == m].iloc[0] for m in ("2025-01", "2025-02", "2025-03"))
+    jan, feb, mar = (
+        rolled[rolled["month"] == m].iloc[0] for m in ("2025-01", "2025-02", "2025-03")
+    )
     assert (jan.opening, jan.granted, jan.consumed, jan.expired, jan.closing) == (0, 10, 5, 0, 5)
     assert (feb.opening, feb.expired, feb.purchased, feb.consumed, feb.closing) == (5, 5, 8, 9, -1)
     assert (feb.closing_paid, feb.closing_overdraft, feb.consumed_overdraft) == (0, 1, 1)
@@ -250,8 +252,18 @@ def test_ledger_file_stored_credits_win_and_new_credit_settles_an_overdraft() ->
     usage["stored_credits"] = [D("1.00000000"), D("0.50000000")]  # the gateway charged these
     events = file_events(usage, SIMPLE, ledger, as_of="2025-02-28T23:59:59Z")
     jan, feb = roll_forward(events).itertuples(index=False)
-    assert (jan.granted, jan.consumed, jan.closing, jan.closing_overdraft) == (1, D("1.5"), D("-0.5"), D("0.5"))
-    assert (feb.purchased, feb.settled, feb.closing, feb.closing_paid) == (10, D("0.5"), D("9.5"), D("9.5"))
+    assert (jan.granted, jan.consumed, jan.closing, jan.closing_overdraft) == (
+        1,
+        D("1.5"),
+        D("-0.5"),
+        D("0.5"),
+    )
+    assert (feb.purchased, feb.settled, feb.closing, feb.closing_paid) == (
+        10,
+        D("0.5"),
+        D("9.5"),
+        D("9.5"),
+    )
     assert feb.recognised_revenue == D("0.5") and feb.deferred_revenue == D("9.5")
 
 

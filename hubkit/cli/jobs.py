@@ -24,11 +24,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("job", help="run, list and revert scheduled rate jobs (papermill)")
     jsub = p.add_subparsers(dest="action", required=True)
     q = jsub.add_parser("run", help="run a job notebook into reports/<UTC time>-<job>/")
-    q.add_argument("job", type=job_name, choices=sorted(JOBS),
-                   help="the job (finance_month and finance-month both name finance-month)")
+    q.add_argument(
+        "job",
+        type=job_name,
+        choices=sorted(JOBS),
+        help="the job (finance_month and finance-month both name finance-month)",
+    )
     q.add_argument(
         "-p", "--parameter", nargs="+", action="append", default=[], metavar="NAME VALUE",
-        help="a notebook parameter, e.g. -p profit_margin 25 -p dry_run false (or -p month=2026-11)",
+        help="a notebook parameter: -p profit_margin 25 -p dry_run false (or -p month=2026-11)",
     )  # fmt: skip
     q.add_argument("--wait", action="store_true", help="queue behind a running job")
     q.add_argument("--wait-timeout", type=float, help="give up waiting after SECONDS (exit 75)")

@@ -40,7 +40,6 @@ instant, as the gateway grants at sign-in before serving.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -160,15 +159,20 @@ class _Events:
 _EVENT_ORDER = {"grant": 0, "purchase": 0, "expire": 1, "settle": 2, "use": 3, "refused": 3}
 
 
+def _split(kind: str, amount: Decimal) -> tuple[Decimal, Decimal]:
+    """``amount`` as a change of (promotional, paid) balance."""
+    return (amount, ZERO) if kind == PROMOTIONAL else (ZERO, amount)
+
+
 def _expire(state: _User, user: str, now: int, out: _Events) -> None:
     keep = []
     for bucket in state.buckets:
         if bucket.expires is not None and bucket.expires <= now:
             if bucket.remaining > 0:
-                delta = {"promotional" if bucket.kind == PROMOTIONAL else "paid": -bucket.remaining}
+                promo, paid = _split(bucket.kind, -bucket.remaining)
                 out.add(
                     bucket.expires, user, "expire", kind=bucket.kind, credits=bucket.remaining,
-                    **delta,
+                    promotional=promo, paid=paid,
                 )  # fmt: skip
         else:
             keep.append(bucket)
@@ -182,8 +186,11 @@ def _settle(state: _User, user: str, now: int, bucket: _Bucket, out: _Events) ->
         return
     bucket.remaining -= repay
     state.debt -= repay
-    delta = {"promotional" if bucket.kind == PROMOTIONAL else "paid": -repay}
-    out.add(now, user, "settle", kind=bucket.kind, credits=repay, overdraft=-repay, **delta)
+    promo, paid = _split(bucket.kind, -repay)
+    out.add(
+        now, user, "settle", kind=bucket.kind, credits=repay, promotional=promo, paid=paid,
+        overdraft=-repay,
+    )  # fmt: skip
 
 
 def _draw(state: _User, amount: Decimal) -> tuple[Decimal, Decimal, Decimal]:
@@ -218,9 +225,7 @@ def _use(
 ) -> None:
     spent = cost if cost is not None else ZERO
     if not billing:  # no credit system: the call is costed, no balance moves
-        out.add(
-            now, user, "use", credits=credits, call=call, cost=spent, has_cost=cost is not None
-        )
+        out.add(now, user, "use", credits=credits, call=call, cost=spent, has_cost=cost is not None)
         return
     promo, paid, unfunded = _draw(state, credits)
     promo_cost = EXACT.divide(EXACT.multiply(spent, promo), credits) if credits > 0 else ZERO
@@ -327,8 +332,11 @@ def _fail_row(row: int, column: str, problem: str) -> ValidationError:
 def _times(values: pd.Series, column: str, *, optional: bool) -> list[int | None]:
     out: list[int | None] = []
     for row, value in enumerate(values.tolist()):
-        if value is None or value is pd.NaT or (isinstance(value, float) and value != value) or (
-            isinstance(value, str) and not value.strip()
+        if (
+            value is None
+            or value is pd.NaT
+            or (isinstance(value, float) and value != value)
+            or (isinstance(value, str) and not value.strip())
         ):
             if not optional:
                 raise _fail_row(row, column, "missing")
@@ -412,7 +420,9 @@ def validate_credit_ledger(frame: pd.DataFrame, *, credit_price: Any = 1) -> pd.
         )
     out = pd.DataFrame(
         {
-            "time": pd.to_datetime(np.array(times, dtype=np.int64).view("datetime64[ns]"), utc=True),
+            "time": pd.to_datetime(
+                np.array(times, dtype=np.int64).view("datetime64[ns]"), utc=True
+            ),
             "user": users,
             "kind": kinds,
             "credits": pd.Series(credits, dtype=object),
@@ -483,7 +493,8 @@ def file_events(
     # one timeline of credit arrivals and calls, arrivals first at the same instant
     items: list[tuple[int, int, int, Any]] = []
     for j, entry in enumerate(credit_ledger.itertuples(index=False)):
-        items.append((int(pd.Timestamp(entry.time).value), 0, j, entry))
+        arrived: Any = entry.time
+        items.append((int(pd.Timestamp(arrived).value), 0, j, entry))
     for i in range(len(frame)):
         items.append((int(when[i]), 1, i, None))
     items.sort(key=lambda t: (t[0], t[1], t[2]))
@@ -495,12 +506,14 @@ def file_events(
         _expire(state, name, now, out)
         if not is_call:
             kind = _KINDS[entry.kind]
-            expires = None if pd.isna(entry.expires_at) else int(pd.Timestamp(entry.expires_at).value)
+            expires = (
+                None if pd.isna(entry.expires_at) else int(pd.Timestamp(entry.expires_at).value)
+            )
             bucket = _Bucket(kind, entry.credits, expires)
-            delta = {"promotional" if kind == PROMOTIONAL else "paid": entry.credits}
+            promo, paid = _split(kind, entry.credits)
             out.add(
                 now, name, entry.kind, kind=kind, credits=entry.credits, money=entry.amount,
-                **delta,
+                promotional=promo, paid=paid,
             )  # fmt: skip
             _settle(state, name, now, bucket, out)
             if bucket.remaining > 0:
@@ -516,13 +529,3 @@ def file_events(
     for name, state in states.items():
         _expire(state, name, end, out)
     return out.frame()
-
-
-def balances(events: pd.DataFrame, users: Iterable[str] | None = None) -> pd.DataFrame:
-    """Per user: promotional, paid, overdraft and balance after every event of ``events``."""
-    frame = events if users is None else events[events["user"].isin(list(users))]
-    sums = frame.groupby("user", sort=True)[["promotional", "paid", "overdraft"]].agg(
-        lambda s: sum(s, ZERO)
-    )
-    sums["balance"] = sums["promotional"] + sums["paid"] - sums["overdraft"]
-    return sums.reset_index()

@@ -134,9 +134,11 @@ def _kpis(events: pd.DataFrame, keys: list[str], price: Decimal) -> pd.DataFrame
                 "gross_margin": EXACT.subtract(revenue, cost),
             }
         )
-    columns = [*keys, "calls", "calls_served", "calls_refused", "calls_without_unit_costs",
-               "credits", "promotional_credits", "paid_credits", "overdraft_credits",
-               "list_value", "revenue", "provider_cost", "promotional_cost", "gross_margin"]  # fmt: skip
+    columns = [
+        *keys, "calls", "calls_served", "calls_refused", "calls_without_unit_costs", "credits",
+        "promotional_credits", "paid_credits", "overdraft_credits", "list_value", "revenue",
+        "provider_cost", "promotional_cost", "gross_margin",
+    ]  # fmt: skip
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -268,8 +270,10 @@ def _cell(value: Any) -> Any:
     if value is None or (isinstance(value, float) and value != value) or value is pd.NaT:
         return None
     if isinstance(value, pd.Timestamp):
-        return value.tz_convert("UTC").tz_localize(None).to_pydatetime() if value.tzinfo else (
-            value.to_pydatetime()
+        return (
+            value.tz_convert("UTC").tz_localize(None).to_pydatetime()
+            if value.tzinfo
+            else (value.to_pydatetime())
         )
     if hasattr(value, "item") and not isinstance(value, Decimal):  # numpy scalars
         return value.item()
@@ -289,7 +293,7 @@ def write_xlsx(pack: FinancePack, path: Path) -> Path:
     money_format = f'#,##0.00########" {pack.currency}"'
     credit_format = "#,##0.##########"
     book = Workbook()
-    book.remove(book.active)  # type: ignore[arg-type]
+    book.remove(book.active)
     for name, table in pack.tables.items():
         sheet = book.create_sheet(title=name[:31])
         sheet.append(list(table.columns))

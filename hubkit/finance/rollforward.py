@@ -89,7 +89,9 @@ def _dsum(values: Any) -> Decimal:
 
 
 def _months_of(times: pd.Series) -> pd.Series:
-    return times.dt.tz_convert("UTC").dt.tz_localize(None).dt.to_period("M")
+    """``YYYY-MM`` of each UTC time (text sorts as months do)."""
+    out: pd.Series = times.dt.tz_convert("UTC").dt.strftime("%Y-%m")
+    return out
 
 
 def _cohorts(events: pd.DataFrame) -> pd.Series:
@@ -155,12 +157,13 @@ def roll_forward(
             return pd.DataFrame(columns=["month", *(["cohort"] if by_cohort else []),
                                          *ROLLFORWARD_COLUMNS])  # fmt: skip
         seen = _months_of(frame["time"])
-        wanted = list(pd.period_range(seen.min(), seen.max(), freq="M"))
+        span = pd.period_range(parse_month(seen.min()), parse_month(seen.max()), freq="M")
+        wanted = [str(p) for p in span]
     else:
-        wanted = sorted({parse_month(m) for m in months})
-    month_of = _months_of(frame["time"]) if len(frame) else pd.Series([], dtype="period[M]")
+        wanted = sorted({str(parse_month(m)) for m in months})
+    month_of = _months_of(frame["time"]) if len(frame) else pd.Series([], dtype=str)
     cohort_of = frame["user"].map(_cohorts(frame)) if len(frame) else month_of
-    groups: list[Any] = [None]
+    groups: list[str | None] = [None]
     if by_cohort:
         groups = sorted(set(cohort_of.dropna().tolist()))
     rows = []
@@ -182,16 +185,15 @@ def roll_forward(
 
 
 def _row(
-    month: pd.Period, cohort: pd.Period | None, before: pd.DataFrame, inside: pd.DataFrame,
-    price: Decimal,
-) -> dict[str, Any]:  # fmt: skip
+    month: str, cohort: str | None, before: pd.DataFrame, inside: pd.DataFrame, price: Decimal
+) -> dict[str, Any]:
     opening = _balances(before)
     moves = _balances(inside)
     closing = {k: EXACT.add(opening[k], moves[k]) for k in opening}
     flows = _flows(inside)
-    row: dict[str, Any] = {"month": str(month)}
+    row: dict[str, Any] = {"month": month}
     if cohort is not None:
-        row["cohort"] = str(cohort)
+        row["cohort"] = cohort
 
     def total(b: dict[str, Decimal]) -> Decimal:
         return EXACT.subtract(EXACT.add(b["promotional"], b["paid"]), b["overdraft"])

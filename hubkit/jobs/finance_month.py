@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from hubkit.billing_settings import BillingSettings
 from hubkit.charts import model_kpis_figure, rollforward_trend, rollforward_waterfall
 from hubkit.decimals import plain
@@ -74,9 +72,7 @@ class FinanceMonthResult:
         if rows is not None and len(frame) > rows:
             note = f"<p><i>first {rows} of {len(frame)} rows; every row is in {name}.csv</i></p>"
             frame = frame.head(rows)
-        return _html(
-            f"<h4>{TITLES.get(name, name)}</h4>" + reports.table_html(frame) + note
-        )
+        return _html(f"<h4>{TITLES.get(name, name)}</h4>" + reports.table_html(frame) + note)
 
     def reconciliation(self) -> Any:
         """The reconciliation section: its summary table, or why it does not apply."""
@@ -84,7 +80,9 @@ class FinanceMonthResult:
             return _html("<p><i>no reconciliation: the run failed</i></p>")
         text = self.pack.reconciliation_note
         if self.pack.reconciliation is None:
-            return _html(f"<h4>{TITLES['reconciliation_summary']}</h4><p>Reconciliation is {text}.</p>")
+            return _html(
+                f"<h4>{TITLES['reconciliation_summary']}</h4><p>Reconciliation is {text}.</p>"
+            )
         return _html(
             f"<h4>{TITLES['reconciliation_summary']}</h4><p>{text}</p>"
             + reports.table_html(self.pack.tables["reconciliation_summary"])

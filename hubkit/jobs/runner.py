@@ -32,8 +32,8 @@ from hubkit.jobs.context import ENV_LEASE_HOLDER, ENV_RUN_DIR, ENV_RUN_ID
 from hubkit.jobs.lock import Lease, LeaseInfo
 from hubkit.jobs.params import (
     BULK_DEFAULTS,
-    SYNC_DEFAULTS,
     FINANCE_DEFAULTS,
+    SYNC_DEFAULTS,
     BulkRateParams,
     CatalogSyncParams,
     FinanceMonthParams,
