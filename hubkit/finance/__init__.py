@@ -19,7 +19,13 @@ from hubkit.finance.ledger import (
     replay_events,
     validate_credit_ledger,
 )
-from hubkit.finance.pack import FinancePack, finance_pack, has_stored_credits, write_pack
+from hubkit.finance.pack import (
+    FinancePack,
+    finance_pack,
+    has_stored_credits,
+    ledger_events,
+    write_pack,
+)
 from hubkit.finance.rollforward import (
     FLOW_COLUMNS,
     MONEY_COLUMNS,
@@ -39,6 +45,7 @@ __all__ = [
     "file_events",
     "finance_pack",
     "has_stored_credits",
+    "ledger_events",
     "month_bounds",
     "parse_month",
     "read_credit_ledger",

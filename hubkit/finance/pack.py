@@ -37,7 +37,7 @@ from hubkit.pricing.rules import validate_credit_price
 from hubkit.replay.inputs import Behaviour
 from hubkit.replay.reconcile import reconcile
 
-__all__ = ["FinancePack", "finance_pack", "has_stored_credits", "write_pack"]
+__all__ = ["FinancePack", "finance_pack", "has_stored_credits", "ledger_events", "write_pack"]
 
 _KPI_MONEY = ("revenue", "provider_cost", "promotional_cost", "gross_margin", "list_value")
 _RECON_CREDITS = ("stored_credits", "repriced_credits", "difference")
@@ -168,6 +168,40 @@ def _headline(row: pd.Series, model_kpis: pd.DataFrame, currency: str) -> pd.Dat
     return pd.DataFrame(items, columns=["item", "value", "unit"])
 
 
+def ledger_events(
+    usage: pd.DataFrame,
+    timeline: pd.DataFrame,
+    settings: BillingSettings,
+    *,
+    until: Any,
+    credit_price: Any = 1,
+    behaviour: Behaviour | None = None,
+    ledger: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The credit events of every call (and ledger entry) before ``until`` (exclusive).
+
+    Without ``ledger`` the grants and purchases come from replaying the usage under the
+    gateway's ``settings`` (and ``behaviour`` for who buys packs); with a grants/purchases
+    ``ledger`` (:func:`hubkit.finance.read_credit_ledger`) they come from it, and every
+    call counts as served. Expiries up to the instant before ``until`` count.
+    """
+    end = pd.Timestamp(until)
+    end = end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
+    price = validate_credit_price(credit_price)
+    times = pd.to_datetime(usage["time"], utc=True)
+    upto = usage[(times < end).to_numpy()].reset_index(drop=True)
+    as_of = end - pd.Timedelta(1, "ns")
+    if ledger is None:
+        return replay_events(
+            upto, timeline, settings, credit_price=price, behaviour=behaviour, as_of=as_of
+        )
+    checked = validate_credit_ledger(ledger, credit_price=price)
+    return file_events(
+        upto, timeline, checked[(checked["time"] < end).to_numpy()], credit_price=price,
+        as_of=as_of,
+    )  # fmt: skip
+
+
 def finance_pack(
     usage: pd.DataFrame,
     timeline: pd.DataFrame,
@@ -179,30 +213,25 @@ def finance_pack(
     behaviour: Behaviour | None = None,
     ledger: pd.DataFrame | None = None,
     source: str = "usage",
+    events: pd.DataFrame | None = None,
 ) -> FinancePack:
     """The pack of ``month`` from ``usage`` (calls up to the month's end count).
 
-    Without ``ledger`` the grants and purchases come from replaying the usage under the
-    gateway's ``settings`` (and ``behaviour`` for who buys packs); with a grants/purchases
-    ``ledger`` (:func:`hubkit.finance.read_credit_ledger`) they come from it, and every
-    call counts as served.
+    The credit events come from :func:`ledger_events` (see there for ``ledger`` and
+    ``behaviour``), or are ``events`` already made by it with an ``until`` at or after the
+    month's end (an app showing several months replays once).
     """
     period = parse_month(month)
     start, end = month_bounds(period)
     price = validate_credit_price(credit_price)
+    if events is None:
+        events = ledger_events(
+            usage, timeline, settings, until=end, credit_price=price, behaviour=behaviour,
+            ledger=ledger,
+        )  # fmt: skip
     times = pd.to_datetime(usage["time"], utc=True)
     upto = usage[(times < end).to_numpy()].reset_index(drop=True)
-    as_of = end - pd.Timedelta(1, "ns")
-    if ledger is None:
-        events = replay_events(
-            upto, timeline, settings, credit_price=price, behaviour=behaviour, as_of=as_of
-        )
-    else:
-        checked = validate_credit_ledger(ledger, credit_price=price)
-        events = file_events(
-            upto, timeline, checked[(checked["time"] < end).to_numpy()], credit_price=price,
-            as_of=as_of,
-        )  # fmt: skip
+    events = events[events["time"] < end]
     rolled = roll_forward(events, credit_price=price, months=_months_until(events, period))
     cohorts = roll_forward(events, credit_price=price, months=[period], by_cohort=True)
     in_month = events[(events["time"] >= start) & (events["time"] < end)]
