@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,13 +15,14 @@ import openpyxl
 import pandas as pd
 import pytest
 from _billing_data import calls, simple_rates
+from _jobs import seed
 
 from hubkit.billing_settings import BillingSettings
 from hubkit.cli import main as cli_main
 from hubkit.finance import finance_pack, write_pack
 from hubkit.finance.pack import NOT_APPLICABLE
 from hubkit.jobs import JobStatus, run_job
-from hubkit.jobs.finance_month import build_pack
+from hubkit.jobs.finance_month import build_pack, finance_month
 from hubkit.jobs.params import FinanceMonthParams
 from hubkit.replay import Behaviour, timeline_from_rates
 from hubkit.replay.timeline import price_exact
@@ -221,3 +223,75 @@ def test_finance_month_job_on_the_shipped_sample(
     capsys.readouterr()
     assert cli_main(["job", "run", "finance-month", "-p", "month", "2026-13"]) == 2
     assert "month must look like 2026-11" in capsys.readouterr().err
+
+
+# ---- the gateway's own records and its grants/purchases file --------------------------------
+def _gateway_db(path: Path) -> Path:
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        CREATE TABLE "AiProviders" (id TEXT PRIMARY KEY, name TEXT, displayName TEXT);
+        CREATE TABLE "ModelCalls" (
+            id TEXT PRIMARY KEY, providerId TEXT, model TEXT, credentialId TEXT, type TEXT,
+            totalUsage INTEGER, usageMetrics JSON, credits DECIMAL(20, 8), status TEXT,
+            duration DECIMAL(10, 1), errorReason TEXT, appDid TEXT, userDid TEXT,
+            requestId TEXT, metadata JSON, callTime INTEGER, traceId TEXT, ttfb REAL,
+            providerTtfb REAL, createdAt TEXT, updatedAt TEXT);
+        INSERT INTO "AiProviders" VALUES ('p1', 'openai', 'OpenAI');
+        """
+    )
+    day = int(pd.Timestamp("2026-11-03T12:00:00Z").timestamp())
+    rows = [
+        ("c1", "gpt-4o", {"inputTokens": 1000, "outputTokens": 100}, "4.20000000", "success", 0),
+        ("c2", "gpt-4o", {"inputTokens": 10, "outputTokens": 1}, "0.04200001", "success", 1),
+        ("c3", "gpt-4o", {"inputTokens": 99}, "0", "failed", 1),
+        ("c4", "mystery", {"inputTokens": 5}, "1.00000000", "success", 2),
+    ]  # fmt: skip
+    for cid, model, metrics, credits, status, days in rows:
+        conn.execute(
+            'INSERT INTO "ModelCalls" (id, providerId, model, credentialId, type, totalUsage, '
+            "usageMetrics, credits, status, appDid, userDid, callTime) "
+            "VALUES (?, 'p1', ?, 'cred', 'chatCompletion', 0, ?, ?, ?, 'app1', 'did:u:1', ?)",
+            (cid, model, json.dumps(metrics), credits, status, day + days * 86_400),
+        )  # fmt: skip
+    conn.commit()
+    conn.close()
+    return path
+
+
+@pytest.mark.store("sqlite", seed=seed, url_in_env=True)
+def test_the_job_on_gateway_records_reconciles_and_rolls_the_grants_file_forward(
+    store: Store, tmp_path: Path
+) -> None:
+    db = _gateway_db(tmp_path / "aigne-hub.db")
+    grants = tmp_path / "grants.csv"
+    grants.write_text(
+        "time,user,kind,credits,amount,expires_at,id\n"
+        "2026-11-01T00:00:00Z,did:u:1,grant,5,,2026-11-20T00:00:00Z,g1\n"
+        "2026-11-02T00:00:00Z,did:u:1,purchase,10,0.01,,p1\n"
+    )
+    done = finance_month(store=store, month="2026-11", usage_source=str(db),
+                         grants_file=str(grants))  # fmt: skip
+    assert done.status is JobStatus.REPORTED, done.result.reason
+    pack = done.pack
+    assert pack is not None and pack.reconciliation is not None
+    s = pack.reconciliation
+    assert (s["rows"], s["match"], s["mismatch"], s["unsupported"]) == (3, 1, 1, 1)
+    assert s["difference_total"] == D("0.00000001")  # the failed call is not billed
+    row = pack.month_row
+    # promotional first (it expires), then paid; each call used what the gateway stored
+    # (0.04200001 for c2, 1 for the model hubkit has no rate for)
+    assert (row["granted"], row["purchased"], row["consumed"]) == (5, 10, D("5.24200001"))
+    assert (row["consumed_promotional"], row["consumed_paid"], row["expired"]) == (
+        5, D("0.24200001"), 0,
+    )  # fmt: skip
+    assert row["closing"] == D("9.75799999") and row["difference"] == 0
+    # money at the credit price 0.001, rounded once to 10 places
+    assert row["cash_in"] == D("0.01") and row["deferred_revenue"] == D("0.0097580000")
+    folder = done.result.run_dir
+    assert {"reconciliation.csv", "reconciliation_summary.csv"} <= {
+        p.name for p in folder.iterdir()
+    }
+    recon = pd.read_csv(folder / "reconciliation.csv", dtype=str)
+    assert list(recon["status"]) == ["match", "mismatch", "unsupported"]
+    assert assert_xlsx_matches_csvs(folder, folder / "finance-2026-11.xlsx", "USD") > 10
