@@ -19,6 +19,7 @@ from _jobs import seed
 
 from hubkit.billing_settings import BillingSettings
 from hubkit.cli import main as cli_main
+from hubkit.errors import ValidationError
 from hubkit.finance import finance_pack, write_pack
 from hubkit.finance.pack import NOT_APPLICABLE
 from hubkit.jobs import JobStatus, run_job
@@ -295,3 +296,24 @@ def test_the_job_on_gateway_records_reconciles_and_rolls_the_grants_file_forward
     recon = pd.read_csv(folder / "reconciliation.csv", dtype=str)
     assert list(recon["status"]) == ["match", "mismatch", "unsupported"]
     assert assert_xlsx_matches_csvs(folder, folder / "finance-2026-11.xlsx", "USD") > 10
+
+
+def test_job_parameters_are_checked_before_anything_runs(tmp_path: Path) -> None:
+    bad = tmp_path / "grants.csv"
+    bad.write_text("time,user,kind,credits\n2026-11-01,a,gift,5\n")
+    with pytest.raises(ValidationError, match=r"parameter grants_file=.*row 1, column 'kind'"):
+        FinanceMonthParams.create(month="2026-11", grants_file=str(bad))
+    for name, value, message in [
+        ("month", "2026/11", "month must look like 2026-11"),
+        ("usage_source", str(tmp_path / "nope.db"), "no such file"),
+        ("buy_probability", "1.5", "within 0..1"),
+        ("synthetic_calls", "0", "whole number from 1"),
+        ("credit_price", "0", "creditPrice must be > 0"),
+        ("nonsense", "1", "has no parameter nonsense"),
+    ]:
+        with pytest.raises(ValidationError, match=message):
+            FinanceMonthParams.create(**{name: value})
+    params = FinanceMonthParams.create(month="2026-11", credit_billing="none")
+    assert params.credit_billing is None and params.usage_source is None
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None).to_period("M")
+    assert FinanceMonthParams.create().month == str(now - 1)  # default: the last full month

@@ -325,7 +325,8 @@ class FinanceMonthParams:
     @classmethod
     def create(cls, **raw: Any) -> FinanceMonthParams:
         # deferred: the finance package (pandas) loads only for this job
-        from hubkit.finance import parse_month
+        from hubkit.billing_settings import BillingSettings
+        from hubkit.finance import parse_month, read_credit_ledger
 
         _reject_unknown(raw, FINANCE_PARAMETERS, "finance-month")
         raw = {**FINANCE_DEFAULTS, **raw}
@@ -342,14 +343,23 @@ class FinanceMonthParams:
             raise _fail("buy_probability", raw["buy_probability"], "must be within 0..1")
         pack = parse_decimal("pack_amount", raw["pack_amount"], optional=False)
         assert pack is not None
+        grants = _optional_file("grants_file", raw.get("grants_file"))
+        if grants is not None:  # a malformed file stops the run here, before anything runs
+            _checked("grants_file", raw.get("grants_file"), lambda: read_credit_ledger(grants))
+        env_file = _optional_file("billing_settings", raw.get("billing_settings"))
+        if env_file is not None:
+            _checked(
+                "billing_settings", raw.get("billing_settings"),
+                lambda: BillingSettings.from_env_file(env_file),
+            )  # fmt: skip
         return cls(
             month=month,
             usage_source=_optional_file("usage_source", raw.get("usage_source")),
-            billing_settings=_optional_file("billing_settings", raw.get("billing_settings")),
+            billing_settings=env_file,
             credit_billing=None
             if credit_billing is None or str(credit_billing).strip().lower() in _NONE
             else parse_bool("credit_billing", credit_billing),
-            grants_file=_optional_file("grants_file", raw.get("grants_file")),
+            grants_file=grants,
             credit_price=parse_decimal(
                 "credit_price", raw.get("credit_price"), check=plausible_credit_price
             ),
