@@ -52,6 +52,7 @@ from hubkit._readers import check_file, read_csv_frame
 from hubkit.billing_settings import BillingSettings
 from hubkit.decimals import EXACT, ZERO, quantize, to_decimal
 from hubkit.errors import ValidationError
+from hubkit.finance._exact import exact
 from hubkit.pricing.rules import validate_credit_price
 from hubkit.replay.engine import buyer_draws
 from hubkit.replay.inputs import Behaviour
@@ -246,6 +247,7 @@ def _call_keys(usage: pd.DataFrame) -> list[tuple[str, str, str]]:
     return list(zip(*columns, strict=True))
 
 
+@exact
 def replay_events(
     usage: pd.DataFrame,
     timeline: pd.DataFrame,
@@ -271,7 +273,9 @@ def replay_events(
     billing = settings.credit_based_billing_enabled
     grant = settings.grant_amount
     lifetime = settings.credit_expiration_days * _NS_PER_DAY
-    pack = EXACT.divide(knobs.pack_amount, price) if knobs.buy_probability else ZERO
+    # credits a pack buys: money / creditPrice at the credit's precision (10 places), so a
+    # price like 0.003 buys 3333.3333333333 credits, not a never-ending fraction
+    pack = quantize(EXACT.divide(knobs.pack_amount, price)) if knobs.buy_probability else ZERO
     names = sorted(set(users.tolist()))
     draws = dict(zip(names, buyer_draws(names, knobs.seed), strict=True))
     keys = _call_keys(frame)
@@ -470,6 +474,7 @@ def _charged(usage: pd.DataFrame, timeline: pd.DataFrame) -> tuple[list[Any], li
     return credits, priced["cost"].tolist()
 
 
+@exact
 def file_events(
     usage: pd.DataFrame,
     timeline: pd.DataFrame,

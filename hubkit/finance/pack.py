@@ -31,6 +31,7 @@ import pandas as pd
 from hubkit import _files
 from hubkit.billing_settings import BillingSettings
 from hubkit.decimals import EXACT, ZERO, plain
+from hubkit.finance._exact import exact
 from hubkit.finance.ledger import file_events, replay_events, validate_credit_ledger
 from hubkit.finance.rollforward import MONEY_COLUMNS, month_bounds, parse_month, roll_forward
 from hubkit.pricing.rules import validate_credit_price
@@ -168,6 +169,7 @@ def _headline(row: pd.Series, model_kpis: pd.DataFrame, currency: str) -> pd.Dat
     return pd.DataFrame(items, columns=["item", "value", "unit"])
 
 
+@exact
 def ledger_events(
     usage: pd.DataFrame,
     timeline: pd.DataFrame,
@@ -202,6 +204,7 @@ def ledger_events(
     )  # fmt: skip
 
 
+@exact
 def finance_pack(
     usage: pd.DataFrame,
     timeline: pd.DataFrame,

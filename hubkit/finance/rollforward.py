@@ -32,6 +32,7 @@ import pandas as pd
 
 from hubkit.decimals import EXACT, ZERO, quantize
 from hubkit.errors import ValidationError
+from hubkit.finance._exact import exact
 from hubkit.pricing.rules import validate_credit_price
 
 __all__ = [
@@ -99,16 +100,41 @@ def _cohorts(events: pd.DataFrame) -> pd.Series:
     return _months_of(first)
 
 
-def _flows(part: pd.DataFrame) -> dict[str, Decimal]:
-    """One group's movements (events of one month, and one cohort)."""
-    by_event = {name: group for name, group in part.groupby("event", sort=False)}
+_SUMMED = ("promotional", "paid", "overdraft", "money", "provider_cost", "promotional_cost")
+_KINDS = ("promotional", "paid", "overdraft")
+#: event → column → Decimal sum (and "count"): the events of one month (and cohort)
+Cell = dict[str, dict[str, Decimal]]
+
+
+def _cells(frame: pd.DataFrame, month_of: pd.Series, cohort_of: pd.Series) -> dict[
+    tuple[str, str], Cell
+]:  # fmt: skip
+    """One pass over the events: Decimal sums per (month, cohort) and event."""
+    keyed = frame[["event", *_SUMMED]].assign(_m=month_of.to_numpy(), _c=cohort_of.to_numpy())
+    out: dict[tuple[str, str], Cell] = {}
+    for (month, cohort, event), group in keyed.groupby(["_m", "_c", "event"], sort=False):
+        sums = {column: _dsum(group[column]) for column in _SUMMED}
+        sums["count"] = Decimal(len(group))
+        out.setdefault((str(month), str(cohort)), {})[str(event)] = sums
+    return out
+
+
+def _merge(cells: list[Cell]) -> Cell:
+    out: Cell = {}
+    for cell in cells:
+        for event, sums in cell.items():
+            into = out.setdefault(event, {})
+            for column, value in sums.items():
+                into[column] = EXACT.add(into.get(column, ZERO), value)
+    return out
+
+
+def _flows(cell: Cell) -> dict[str, Decimal]:
+    """One month's movements (of one cohort, or all)."""
 
     def of(event: str, column: str) -> Decimal:
-        group = by_event.get(event)
-        return _dsum(group[column]) if group is not None else ZERO
+        return cell.get(event, {}).get(column, ZERO)
 
-    use = by_event.get("use")
-    calls = int(len(use)) if use is not None else 0
     out = {
         "granted": of("grant", "promotional"),
         "purchased": of("purchase", "paid"),
@@ -128,15 +154,16 @@ def _flows(part: pd.DataFrame) -> dict[str, Decimal]:
         EXACT.add(out["consumed_promotional"], out["consumed_paid"]), out["consumed_overdraft"]
     )
     out["expired"] = EXACT.add(out["expired_promotional"], out["expired_paid"])
-    out["calls"] = Decimal(calls)
+    out["calls"] = of("use", "count")
     return out
 
 
-def _balances(part: pd.DataFrame) -> dict[str, Decimal]:
-    promo, paid, over = (_dsum(part[c]) for c in ("promotional", "paid", "overdraft"))
-    return {"promotional": promo, "paid": paid, "overdraft": over}
+def _moves(cell: Cell) -> dict[str, Decimal]:
+    """How the month's events change each balance (promotional, paid, overdraft)."""
+    return {kind: sum((sums.get(kind, ZERO) for sums in cell.values()), ZERO) for kind in _KINDS}
 
 
+@exact
 def roll_forward(
     events: pd.DataFrame,
     *,
@@ -149,13 +176,14 @@ def roll_forward(
     ``months`` (default: every month from the first event to the last) picks the rows;
     opening balances always count every earlier event. ``difference`` is opening + granted
     + purchased − consumed − expired − closing: zero on every row, or the ledger is wrong.
+    The events are summed once per (month, cohort, event); balances carry month to month.
     """
     price = validate_credit_price(credit_price)
     frame = events
+    columns = ["month", *(["cohort"] if by_cohort else []), *ROLLFORWARD_COLUMNS]
     if months is None:
         if frame.empty:
-            return pd.DataFrame(columns=["month", *(["cohort"] if by_cohort else []),
-                                         *ROLLFORWARD_COLUMNS])  # fmt: skip
+            return pd.DataFrame(columns=columns)
         seen = _months_of(frame["time"])
         span = pd.period_range(parse_month(seen.min()), parse_month(seen.max()), freq="M")
         wanted = [str(p) for p in span]
@@ -163,20 +191,24 @@ def roll_forward(
         wanted = sorted({str(parse_month(m)) for m in months})
     month_of = _months_of(frame["time"]) if len(frame) else pd.Series([], dtype=str)
     cohort_of = frame["user"].map(_cohorts(frame)) if len(frame) else month_of
-    groups: list[str | None] = [None]
-    if by_cohort:
-        groups = sorted(set(cohort_of.dropna().tolist()))
+    cells = _cells(frame, month_of, cohort_of) if len(frame) else {}
+    cohorts = sorted({c for _m, c in cells})
+    groups: list[str | None] = list(cohorts) if by_cohort else [None]
+    timeline = sorted({m for m, _c in cells} | set(wanted))
     rows = []
-    for month in wanted:
-        for cohort in groups:
-            scope = frame if cohort is None else frame[cohort_of == cohort]
-            scope_month = month_of if cohort is None else month_of[cohort_of == cohort]
-            if cohort is not None and cohort > month:
-                continue  # a cohort starts in its own month
-            before = scope[scope_month < month]
-            inside = scope[scope_month == month]
-            rows.append(_row(month, cohort, before, inside, price))
-    columns = ["month", *(["cohort"] if by_cohort else []), *ROLLFORWARD_COLUMNS]
+    for group in groups:
+        balance = dict.fromkeys(_KINDS, ZERO)
+        for month in timeline:
+            if month > wanted[-1]:
+                break
+            members = cohorts if group is None else [group]
+            cell = _merge([cells[(month, c)] for c in members if (month, c) in cells])
+            moves = _moves(cell)
+            closing = {k: EXACT.add(balance[k], moves[k]) for k in _KINDS}
+            if month in wanted and (group is None or group <= month):
+                rows.append(_row(month, group, balance, closing, _flows(cell), price))
+            balance = closing
+    rows.sort(key=lambda r: (r["month"], r.get("cohort", "")))
     out = pd.DataFrame(rows, columns=columns)
     for column in ROLLFORWARD_COLUMNS:
         out[column] = out[column].astype(object)
@@ -185,12 +217,13 @@ def roll_forward(
 
 
 def _row(
-    month: str, cohort: str | None, before: pd.DataFrame, inside: pd.DataFrame, price: Decimal
+    month: str,
+    cohort: str | None,
+    opening: dict[str, Decimal],
+    closing: dict[str, Decimal],
+    flows: dict[str, Decimal],
+    price: Decimal,
 ) -> dict[str, Any]:
-    opening = _balances(before)
-    moves = _balances(inside)
-    closing = {k: EXACT.add(opening[k], moves[k]) for k in opening}
-    flows = _flows(inside)
     row: dict[str, Any] = {"month": month}
     if cohort is not None:
         row["cohort"] = cohort
