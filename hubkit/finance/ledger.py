@@ -274,7 +274,7 @@ def replay_events(
     grant = settings.grant_amount
     lifetime = settings.credit_expiration_days * _NS_PER_DAY
     # credits a pack buys: money / creditPrice at the credit's precision (10 places), so a
-    # price like 0.003 buys 3333.3333333333 credits, not a never-ending fraction
+    # pack of 10 at a price of 0.003 buys 3333.3333333333 credits, not an endless fraction
     pack = quantize(EXACT.divide(knobs.pack_amount, price)) if knobs.buy_probability else ZERO
     names = sorted(set(users.tolist()))
     draws = dict(zip(names, buyer_draws(names, knobs.seed), strict=True))
