@@ -260,7 +260,7 @@ def _gateway_db(path: Path) -> Path:
     return path
 
 
-@pytest.mark.store("sqlite", seed=seed, url_in_env=True)
+@pytest.mark.store("sqlite", "postgres", seed=seed, url_in_env=True)
 def test_the_job_on_gateway_records_reconciles_and_rolls_the_grants_file_forward(
     store: Store, tmp_path: Path
 ) -> None:
