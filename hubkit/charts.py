@@ -237,6 +237,23 @@ def refusals_over_time(result: ReplayResult | pd.DataFrame, *, freq: str = "D") 
     return fig
 
 
+def write_figure(fig: go.Figure, path_without_suffix: str | Path) -> list[Path]:
+    """Write ``<path>.html`` (self-contained) and ``<path>.png`` if kaleido is installed."""
+    base = Path(path_without_suffix)
+    if base.suffix in (".html", ".png"):
+        base = base.with_suffix("")
+    base.parent.mkdir(parents=True, exist_ok=True)
+    html = base.with_name(base.name + ".html")
+    fig.write_html(html, include_plotlyjs=True, full_html=True)
+    written = [html]
+    if importlib.util.find_spec("kaleido") is not None:
+        png = base.with_name(base.name + ".png")
+        fig.write_image(png)
+        written.append(png)
+    return written
+
+
+# ---- the monthly finance pack (hubkit.finance) ----------------------------------------------
 def _floats(values: Any) -> list[float]:
     return [float(v) for v in values]
 
@@ -299,19 +316,3 @@ def model_kpis_figure(kpis: pd.DataFrame, *, top: int | None = 20) -> go.Figure:
         revenue=_floats(kpis["revenue"]), provider_cost=_floats(kpis["provider_cost"])
     )
     return revenue_vs_cost_by_model(frame, top=top)
-
-
-def write_figure(fig: go.Figure, path_without_suffix: str | Path) -> list[Path]:
-    """Write ``<path>.html`` (self-contained) and ``<path>.png`` if kaleido is installed."""
-    base = Path(path_without_suffix)
-    if base.suffix in (".html", ".png"):
-        base = base.with_suffix("")
-    base.parent.mkdir(parents=True, exist_ok=True)
-    html = base.with_name(base.name + ".html")
-    fig.write_html(html, include_plotlyjs=True, full_html=True)
-    written = [html]
-    if importlib.util.find_spec("kaleido") is not None:
-        png = base.with_name(base.name + ".png")
-        fig.write_image(png)
-        written.append(png)
-    return written
