@@ -57,7 +57,10 @@ class FinanceMonthResult:
         return self.result.status
 
     def overview_table(self) -> Any:
-        return self.result.overview_table()
+        """Run id, status, reason, folder and counts (the figures follow in their tables)."""
+        frame = self.result.overview()
+        frame = frame[~frame["item"].str.startswith("total: ")]
+        return _html(reports.table_html(frame))
 
     def table(self, name: str, *, rows: int | None = None) -> Any:
         """One table of the pack as HTML (every row unless ``rows``), or why there is none."""
