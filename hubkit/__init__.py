@@ -47,6 +47,7 @@ from hubkit.errors import (
     UnsupportedModelError,
     ValidationError,
 )
+from hubkit.finance import FinancePack, finance_pack, read_credit_ledger, roll_forward
 from hubkit.frames import (
     credentials_frame,
     history_frame,
@@ -125,6 +126,7 @@ __all__ = [
     "CredentialType",
     "Drift",
     "EnvironmentSettings",
+    "FinancePack",
     "GuardrailError",
     "HistoryEntry",
     "HubError",
@@ -173,6 +175,7 @@ __all__ = [
     "default_model_display",
     "drift",
     "drift_frame",
+    "finance_pack",
     "generate_usage",
     "get_settings",
     "history_frame",
@@ -191,12 +194,14 @@ __all__ = [
     "quantize",
     "rate_credits",
     "rates_frame",
+    "read_credit_ledger",
     "read_hub_database",
     "read_hub_export",
     "read_usage",
     "reconcile",
     "replay_dask",
     "replay_dataset",
+    "roll_forward",
     "scenario_grid_dask",
     "scenario_grid_dataset",
     "shipped_catalog_path",

@@ -340,3 +340,68 @@ def write_figure(fig: go.Figure, path_without_suffix: str | Path) -> list[Path]:
         fig.write_image(png)
         written.append(png)
     return written
+
+
+# ---- the monthly finance pack (hubkit.finance) ----------------------------------------------
+def _floats(values: Any) -> list[float]:
+    return [float(v) for v in values]
+
+
+def rollforward_waterfall(row: Mapping[str, Any] | pd.Series, *, title: str = "") -> go.Figure:
+    """One month's roll-forward: opening + granted + purchased − consumed − expired = closing."""
+    get = row.get
+    steps = [
+        ("opening", float(get("opening", 0)), "absolute"),
+        ("granted (promotional)", float(get("granted", 0)), "relative"),
+        ("purchased (paid)", float(get("purchased", 0)), "relative"),
+        ("consumed", -float(get("consumed", 0)), "relative"),
+        ("expired", -float(get("expired", 0)), "relative"),
+        ("closing", float(get("closing", 0)), "total"),
+    ]
+    fig = go.Figure(
+        go.Waterfall(
+            x=[s[0] for s in steps],
+            y=[s[1] for s in steps],
+            measure=[s[2] for s in steps],
+            texttemplate="%{y:,.2f}",
+            connector={"line": {"dash": "dot"}},
+        )
+    )
+    month = get("month", "")
+    fig.update_layout(
+        title=title or f"Credit roll-forward {month}".strip(),
+        yaxis_title="credits",
+        showlegend=False,
+        height=380,
+    )
+    return fig
+
+
+def rollforward_trend(frame: pd.DataFrame) -> go.Figure:
+    """Credits granted, purchased, consumed and expired per month, with the closing balance."""
+    _require(frame, ["month", "granted", "purchased", "consumed", "expired", "closing"],
+             "rollforward_trend")  # fmt: skip
+    months = frame["month"].astype(str).tolist()
+    fig = go.Figure(
+        [
+            go.Bar(name="granted (promotional)", x=months, y=_floats(frame["granted"])),
+            go.Bar(name="purchased (paid)", x=months, y=_floats(frame["purchased"])),
+            go.Bar(name="consumed", x=months, y=[-v for v in _floats(frame["consumed"])]),
+            go.Bar(name="expired", x=months, y=[-v for v in _floats(frame["expired"])]),
+            go.Scatter(name="closing balance", x=months, y=_floats(frame["closing"]),
+                       mode="lines+markers"),
+        ]
+    )  # fmt: skip
+    fig.update_layout(
+        barmode="relative", title="Credits per month", yaxis_title="credits", height=380
+    )
+    return fig
+
+
+def model_kpis_figure(kpis: pd.DataFrame, *, top: int | None = 20) -> go.Figure:
+    """Recognised revenue, provider cost and gross margin of a month's KPIs by model."""
+    _require(kpis, ["provider", "model", "revenue", "provider_cost"], "model_kpis_figure")
+    frame = kpis.assign(
+        revenue=_floats(kpis["revenue"]), provider_cost=_floats(kpis["provider_cost"])
+    )
+    return revenue_vs_cost_by_model(frame, top=top)
