@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+from typing import Any
 
 import pandas as pd
 
@@ -31,7 +32,7 @@ def changes_frame(changes: Proposal | Sequence[ProposedChange]) -> pd.DataFrame:
     items = changes.changes if isinstance(changes, Proposal) else changes
     rows = []
     for c in items:
-        row = {
+        row: dict[str, Any] = {
             "action": c.action.value,
             "provider": c.provider,
             "model": c.model,

@@ -134,19 +134,22 @@ def propose(
 
 def propose_edit(
     store: Store, rate_id: int, *, reason: str | None = None, expected_version: int | None = None,
-    effective_at: datetime | None = None, **fields: Any,
+    effective_at: datetime | None = None, impact: bool = True, **fields: Any,
 ) -> Proposal:  # fmt: skip
     """A single rate edit (``fields``: input_rate, output_rate, unit_costs, caching, …)."""
     change = edit_change(store, rate_id, expected_version=expected_version, **fields)
-    return propose(store, [change], source="edit", reason=reason, effective_at=effective_at)
+    return propose(
+        store, [change], source="edit", reason=reason, effective_at=effective_at, impact=impact
+    )
 
 
 def propose_delete(
-    store: Store, rate_id: int, *, reason: str | None = None, effective_at: datetime | None = None
-) -> Proposal:
+    store: Store, rate_id: int, *, reason: str | None = None,
+    effective_at: datetime | None = None, impact: bool = True,
+) -> Proposal:  # fmt: skip
     return propose(
         store, [delete_change(store, rate_id)], source="edit", reason=reason,
-        effective_at=effective_at,
+        effective_at=effective_at, impact=impact,
     )  # fmt: skip
 
 
@@ -157,9 +160,12 @@ def propose_batch_create(
     *,
     reason: str | None = None,
     effective_at: datetime | None = None,
+    impact: bool = True,
 ) -> Proposal:
     changes = batch_create_changes(spec, providers)
-    return propose(store, changes, source="batch", reason=reason, effective_at=effective_at)
+    return propose(
+        store, changes, source="batch", reason=reason, effective_at=effective_at, impact=impact
+    )
 
 
 def propose_bulk(
@@ -200,12 +206,13 @@ def propose_catalog_sync(
     versions: dict[int, int] | None = None,
     reason: str | None = None,
     effective_at: datetime | None = None,
+    impact: bool = True,
 ) -> Proposal:
     """A catalog sync plan (hubkit.jobs.catalog_sync.plan_sync's rows) as a proposal."""
     changes = catalog_changes(store, rows, versions)
     return propose(
         store, changes, source="catalog", reason=reason, effective_at=effective_at,
-        catalog_source=catalog_source, catalog_version=catalog_version,
+        catalog_source=catalog_source, catalog_version=catalog_version, impact=impact,
     )  # fmt: skip
 
 
@@ -215,12 +222,13 @@ def propose_csv(
     *,
     reason: str | None = None,
     effective_at: datetime | None = None,
+    impact: bool = True,
 ) -> Proposal:
     changes = csv_changes(store, csv)
     name = None if isinstance(csv, pd.DataFrame) else Path(csv).name
     return propose(
         store, changes, source="csv", reason=reason, effective_at=effective_at,
-        metadata={"file": name} if name else None,
+        metadata={"file": name} if name else None, impact=impact,
     )  # fmt: skip
 
 
@@ -230,12 +238,13 @@ def propose_revert(
     *,
     reason: str | None = None,
     effective_at: datetime | None = None,
+    impact: bool = True,
 ) -> Proposal:
     """Undo an applied proposal as a unit: itself a proposal (reviewed like any other)."""
     changes = revert_changes(store, proposal_id)
     return propose(
         store, changes, source="revert", reason=reason or f"revert proposal {proposal_id}",
-        effective_at=effective_at, reverts=proposal_id,
+        effective_at=effective_at, reverts=proposal_id, impact=impact,
     )  # fmt: skip
 
 

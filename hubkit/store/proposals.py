@@ -873,9 +873,9 @@ class ProposalOps(RateOps):
         for start in range(0, len(ids), 1000):
             chunk = ids[start : start + 1000]
             versions.update(
-                session.execute(select(RateRow.id, RateRow.version).where(RateRow.id.in_(chunk)))
-                .tuples()
-                .all()
+                session.execute(
+                    select(RateRow.id, RateRow.version).where(RateRow.id.in_(chunk))
+                ).all()
             )
         creates = [c for c in changes if c.action is ProposalAction.CREATE]
         existing: set[tuple[str, str, str]] = set()
@@ -886,7 +886,7 @@ class ProposalOps(RateOps):
                     select(ProviderRow.name, RateRow.model, RateRow.type)
                     .join(ProviderRow)
                     .where(RateRow.model.in_(models[start : start + 1000]))
-                ).tuples()
+                )
                 existing.update((p, m, t) for p, m, t in rows)
         problems = []
         for change in changes:
