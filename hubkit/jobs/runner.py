@@ -31,8 +31,10 @@ from hubkit.jobs import reports
 from hubkit.jobs.context import ENV_LEASE_HOLDER, ENV_RUN_DIR, ENV_RUN_ID
 from hubkit.jobs.lock import Lease, LeaseInfo
 from hubkit.jobs.params import (
+    APPLY_DUE_DEFAULTS,
     BULK_DEFAULTS,
     SYNC_DEFAULTS,
+    ApplyDueParams,
     BulkRateParams,
     CatalogSyncParams,
     CommonParams,
@@ -65,6 +67,12 @@ JOBS: dict[str, JobSpec] = {
     "price-catalog-sync": JobSpec(
         "price-catalog-sync", "price_catalog_sync.ipynb", CatalogSyncParams.create, SYNC_DEFAULTS
     ),
+    "apply-due-proposals": JobSpec(
+        "apply-due-proposals",
+        "apply_due_proposals.ipynb",
+        ApplyDueParams.create,
+        APPLY_DUE_DEFAULTS,
+    ),  # fmt: skip
 }
 
 
