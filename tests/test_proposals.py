@@ -444,3 +444,41 @@ def test_below_cost_rates_are_listed(alice: Store) -> None:
     assert list(below[["model", "side", "changed"]].itertuples(index=False, name=None)) == [
         (rate.model, "input", True)
     ]
+
+
+# -- effective dates: rate_at and the replay timeline know scheduled changes ----------------
+def test_rate_at_and_the_timeline_know_an_approved_scheduled_change(
+    alice: Store, bob: Store
+) -> None:
+    rate = alice.find_rate("openai", "model-00000", "chatCompletion")
+    start = datetime.now(UTC) + timedelta(days=20)
+    p = hp.propose_edit(
+        alice, rate.id, input_rate="0.000007", effective_at=start, reason="next month",
+        impact=False,
+    )  # fmt: skip
+    key = ("openai", "model-00000", "chatCompletion")
+    # proposed only: not scheduled yet
+    assert alice.rate_at(*key, start + timedelta(days=1)).input_rate == rate.input_rate  # type: ignore[union-attr]
+    bob.approve_proposal(p.id, p.content_hash)
+    today = alice.rate_at(*key, datetime.now(UTC))
+    assert today is not None and not today.scheduled and today.input_rate == rate.input_rate
+    later = alice.rate_at(*key, start + timedelta(days=1))
+    assert later is not None and later.scheduled and later.proposal_id == p.id
+    assert later.input_rate == Decimal("0.000007") and later.since == start
+    unflagged = alice.rate_at(*key, start + timedelta(days=1), scheduled=False)
+    assert unflagged is not None and unflagged.input_rate == rate.input_rate
+
+    timeline = alice.rate_timeline()
+    rows = timeline[timeline["model"] == "model-00000"]
+    rows = rows[rows["provider"] == "openai"].reset_index(drop=True)
+    assert list(rows["scheduled"]) == [False, True]
+    assert rows.loc[0, "valid_to"] == pd.Timestamp(start)
+    assert rows.loc[1, "valid_from"] == pd.Timestamp(start) and rows.loc[1, "proposal_id"] == p.id
+    # finance: this month's usage, shifted into next month, priced at next month's rates
+    usage = generate_usage([rate], n_calls=500, start=start + timedelta(days=1), days=5, seed=1)
+    scheduled = replay(usage, timeline, BillingSettings())
+    today_prices = replay(usage, alice.rate_timeline(scheduled=False), BillingSettings())
+    assert scheduled.kpis.credits_used > today_prices.kpis.credits_used
+    # once applied, it is history, not a scheduled change
+    hp.apply_due(alice, now=start + timedelta(seconds=1))
+    assert not alice.rate_timeline()["scheduled"].any()

@@ -902,3 +902,32 @@ class ProposalOps(RateOps):
             elif now != change.base_version:
                 problems.append(f"{label} v{change.base_version}→v{now}")
         return problems
+
+
+def scheduled_changes_in(
+    session: Session,
+) -> list[tuple[datetime, int, ProposedChange]]:
+    """(effective time, proposal id, change) of every approved proposal with an effective
+    time that is not applied yet, by time: what ``rate_at`` and the replay timeline add as
+    *scheduled* changes."""
+    rows = list(
+        session.scalars(select(RateProposalRow).where(RateProposalRow.effective_at.is_not(None)))
+    )
+    if not rows:
+        return []
+    ids = [r.id for r in rows]
+    events: dict[int, list[RateProposalEventRow]] = {}
+    for event in session.scalars(
+        select(RateProposalEventRow)
+        .where(RateProposalEventRow.proposal_id.in_(ids))
+        .order_by(RateProposalEventRow.id)
+    ):
+        events.setdefault(event.proposal_id, []).append(event)
+    out: list[tuple[datetime, int, ProposedChange]] = []
+    for row in rows:
+        if _state(row, events.get(row.id, [])) is not ProposalState.APPROVED:
+            continue
+        assert row.effective_at is not None
+        out.extend((row.effective_at, row.id, ProposedChange.from_json(c)) for c in row.changes)
+    out.sort(key=lambda item: (item[0], item[1]))
+    return out
