@@ -25,6 +25,7 @@ total, before / after / change:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
@@ -37,10 +38,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hubkit._columns import TIMELINE_COLUMNS
 from hubkit.billing_settings import BillingSettings
 from hubkit.decimals import plain
-from hubkit.domain import Rate
-from hubkit.pricing.rules import is_below_cost, margin_rate, validate_credit_price
+from hubkit.domain import Caching, Rate, UnitCosts
+from hubkit.pricing.rules import below_cost_check, margin_rate, validate_credit_price
 from hubkit.pricing.vector import RateArrays
 from hubkit.replay import Behaviour, ReplayResult, prepare, replay_partition, timeline_from_rates
 from hubkit.replay.timeline import RateBook
@@ -156,25 +158,43 @@ def _window(
 # -- proposed rates -----------------------------------------------------------------------
 
 
-def _rate_of(change: ProposedChange, old: Rate | None) -> Rate:
-    from hubkit.store.rates import spec_from_snapshot
+def _decimal(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(value)
 
+
+def _rate_of(change: ProposedChange, old: Rate | None) -> Rate:
+    """The rate ``change`` leaves (its ``after`` snapshot was validated when it was made)."""
     assert change.after is not None
-    spec = spec_from_snapshot({"provider": change.provider, **change.after})
-    return Rate(
-        id=old.id if old else -1,
-        version=old.version if old else 0,
-        provider=spec.provider,
-        model=spec.model,
-        type=spec.type,
-        input_rate=spec.input_rate,
-        output_rate=spec.output_rate,
-        model_display=spec.model_display,
-        unit_costs=spec.unit_costs,
-        caching=spec.caching,
-        model_metadata=spec.model_metadata,
-        description=spec.description,
+    after = change.after
+    if old is None:
+        from hubkit.store.rates import spec_from_snapshot
+
+        spec = spec_from_snapshot({"provider": change.provider, **after})
+        return Rate(
+            id=-1, provider=spec.provider, model=spec.model, type=spec.type,
+            input_rate=spec.input_rate, output_rate=spec.output_rate,
+            model_display=spec.model_display, version=0, unit_costs=spec.unit_costs,
+            caching=spec.caching, model_metadata=spec.model_metadata,
+            description=spec.description,
+        )  # fmt: skip
+    cost_in, cost_out = (
+        _decimal(after.get("unit_cost_input")),
+        _decimal(after.get("unit_cost_output")),
     )
+    read, write = _decimal(after.get("cache_read_rate")), _decimal(after.get("cache_write_rate"))
+    return dataclasses.replace(
+        old,
+        input_rate=Decimal(after["input_rate"]),
+        output_rate=Decimal(after["output_rate"]),
+        unit_costs=unit_costs_of(cost_in, cost_out),
+        caching=None if read is None and write is None else Caching(read, write),
+    )
+
+
+def unit_costs_of(cost_in: Decimal | None, cost_out: Decimal | None) -> UnitCosts | None:
+    if cost_in is None and cost_out is None:
+        return None
+    return UnitCosts(cost_in or Decimal(0), cost_out or Decimal(0))
 
 
 def proposed_rates(rates: Sequence[Rate], changes: Sequence[ProposedChange]) -> list[Rate]:
@@ -241,9 +261,11 @@ class Impact:
         )
 
     def models_frame(self) -> pd.DataFrame:
-        """One row per (provider, model, type) with calls or a change: every metric's
-        before, after and change (``<metric>_before`` …)."""
-        return pd.DataFrame.from_records(self.data["models"])
+        """One row per (provider, model, type) with calls on either side: every metric's
+        before, after and change (``<metric>_before`` …), by the size of the list revenue
+        change. (Stored as ``{"columns": [...], "rows": [[...], ...]}``.)"""
+        models = self.data["models"]
+        return pd.DataFrame(models["rows"], columns=models["columns"])
 
     def below_cost_frame(self) -> pd.DataFrame:
         return pd.DataFrame.from_records(
@@ -300,7 +322,9 @@ def _change(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, An
     return out
 
 
-def _model_rows(base: ReplayResult, new: ReplayResult, price: float) -> list[dict[str, Any]]:
+def _model_rows(base: ReplayResult, new: ReplayResult, price: float) -> dict[str, Any]:
+    """Per (provider, model, type) with calls on either side: every metric's before, after
+    and change, vectorised (a 10,000-rate proposal has as many rows)."""
     keys = ["provider", "model", "type"]
     columns = ["calls", "calls_served", "calls_refused", "credits", "revenue", "provider_cost"]
 
@@ -308,40 +332,51 @@ def _model_rows(base: ReplayResult, new: ReplayResult, price: float) -> list[dic
         frame = result.models
         if not len(frame):
             return pd.DataFrame(columns=keys + columns)
-        return frame[keys + columns].groupby(keys, as_index=False).sum()
+        return frame[keys + columns].groupby(keys, as_index=False, sort=False).sum()
 
     merged = table(base).merge(table(new), on=keys, how="outer", suffixes=("_b", "_a"))
-    merged = merged.fillna(0)
-    rows = []
-    for rec in merged.to_dict("records"):
-        row: dict[str, Any] = {k: str(rec[k]) for k in keys}
-        sides = {}
-        for side in ("b", "a"):
-            credits = float(rec[f"credits_{side}"])
-            revenue = float(rec[f"revenue_{side}"])
-            cost = float(rec[f"provider_cost_{side}"])
-            lrev = credits * price
+    out = pd.DataFrame({k: merged[k].astype(str) for k in keys})
+    sides: dict[str, dict[str, np.ndarray]] = {}
+
+    def column(name: str, side: str) -> np.ndarray:
+        values: np.ndarray = merged[f"{name}_{side}"].fillna(0).to_numpy(dtype=np.float64)
+        return values
+
+    for side in ("b", "a"):
+
+        def get(name: str, side: str = side) -> np.ndarray:
+            return column(name, side)
+
+        credits, revenue, cost = get("credits"), get("revenue"), get("provider_cost")
+        lrev = credits * price
+        with np.errstate(divide="ignore", invalid="ignore"):
             sides[side] = {
-                "calls": int(rec[f"calls_{side}"]),
-                "calls_served": int(rec[f"calls_served_{side}"]),
-                "calls_refused": int(rec[f"calls_refused_{side}"]),
+                "calls": get("calls"),
+                "calls_served": get("calls_served"),
+                "calls_refused": get("calls_refused"),
                 "credits_used": credits,
                 "revenue": revenue,
                 "list_revenue": lrev,
                 "provider_cost": cost,
                 "gross_margin": revenue - cost,
-                "gross_margin_pct": _pct(revenue - cost, revenue),
+                "gross_margin_pct": np.where(
+                    revenue != 0, (revenue - cost) / revenue * 100, np.nan
+                ),
                 "list_margin": lrev - cost,
-                "list_margin_pct": _pct(lrev - cost, lrev),
+                "list_margin_pct": np.where(lrev != 0, (lrev - cost) / lrev * 100, np.nan),
             }
-        change = _change(sides["b"], sides["a"])
-        for metric in METRICS:
-            row[f"{metric}_before"] = sides["b"][metric]
-            row[f"{metric}_after"] = sides["a"][metric]
-            row[f"{metric}_change"] = change[metric]
-        rows.append(row)
-    rows.sort(key=lambda r: -abs(r["list_revenue_change"] or 0.0))
-    return rows
+    for metric in METRICS:
+        before, after = sides["b"][metric], sides["a"][metric]
+        out[f"{metric}_before"] = before
+        out[f"{metric}_after"] = after
+        out[f"{metric}_change"] = after - before
+    for metric in ("calls", "calls_served", "calls_refused"):
+        for suffix in ("before", "after", "change"):
+            out[f"{metric}_{suffix}"] = out[f"{metric}_{suffix}"].astype(np.int64)
+    order = np.argsort(-np.abs(out["list_revenue_change"].to_numpy()), kind="stable")
+    out = out.iloc[order]
+    rows: list[list[Any]] = out.astype(object).where(out.notna(), None).to_numpy().tolist()
+    return {"columns": list(out.columns), "rows": rows}
 
 
 def _blocked(result: ReplayResult) -> set[str]:
@@ -352,7 +387,8 @@ def _blocked(result: ReplayResult) -> set[str]:
 def _below_cost(
     rates: Sequence[Rate], price: Decimal, changed: set[tuple[str, str, str]]
 ) -> list[dict[str, Any]]:
-    """Every rate below cost once the proposal applies (``changed``: by this proposal)."""
+    """Every side of ``rates`` sold below cost (``changed``: by this proposal)."""
+    below = below_cost_check(price)
     out = []
     for rate in rates:
         costs = rate.unit_costs
@@ -362,7 +398,7 @@ def _below_cost(
             ("input", rate.input_rate, costs.input),
             ("output", rate.output_rate, costs.output),
         ):
-            if is_below_cost(value, cost, price):
+            if below(value, cost):
                 out.append(
                     {
                         "provider": rate.provider,
@@ -376,6 +412,14 @@ def _below_cost(
                     }
                 )
     return out
+
+
+def _flag(rate: Rate, below: Any) -> bool:
+    costs = rate.unit_costs
+    return bool(
+        costs is not None
+        and (below(rate.input_rate, costs.input) or below(rate.output_rate, costs.output))
+    )
 
 
 def _patched_arrays(book: RateBook, new_rates: Sequence[Rate]) -> RateArrays:
@@ -416,20 +460,30 @@ def _patched_arrays(book: RateBook, new_rates: Sequence[Rate]) -> RateArrays:
     )
 
 
-def _row_flags(book: RateBook, rates: Sequence[Rate], price: Decimal) -> np.ndarray:
-    flags = np.zeros(len(book.keys) + 1, dtype=bool)
-    index = {key: i for i, key in enumerate(book.keys)}
+def _raw_timeline(rates: Sequence[Rate]) -> pd.DataFrame:
+    """:func:`timeline_from_rates` without its validation: the RateBook built from it
+    validates it (once, not twice: a third of the impact's own time at 10,000 rates)."""
+    records = []
     for rate in rates:
-        costs = rate.unit_costs
-        row = index[(rate.provider, rate.model, rate.type.value)]
-        flags[row] = bool(
-            costs is not None
-            and (
-                is_below_cost(rate.input_rate, costs.input, price)
-                or is_below_cost(rate.output_rate, costs.output, price)
-            )
-        )
-    return flags
+        caching, costs = rate.caching, rate.unit_costs
+        records.append(
+            (rate.provider, rate.model, rate.type.value, rate.input_rate, rate.output_rate,
+             caching.read_rate if caching else None, caching.write_rate if caching else None,
+             costs.input if costs else None, costs.output if costs else None, pd.NaT, pd.NaT)
+        )  # fmt: skip
+    return pd.DataFrame.from_records(records, columns=list(TIMELINE_COLUMNS))
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ReplayPair:
+    """The window replayed under the rates in force and under the proposed rates."""
+
+    base: ReplayResult
+    new: ReplayResult
+    engine: str
+    new_rates: list[Rate]
+    #: the proposed rates sold below cost (either side)
+    below_cost: list[Rate]
 
 
 def replay_pair(
@@ -440,43 +494,49 @@ def replay_pair(
     settings: BillingSettings,
     credit_price: Any,
     behaviour: Behaviour | None = None,
-) -> tuple[ReplayResult, ReplayResult, str]:
+) -> ReplayPair:
     """The window replayed under ``rates`` and under ``rates`` with ``changes`` (sharing
-    the preparation when the proposal only updates rates); the engine used."""
+    the preparation when the proposal only updates rates)."""
     price = validate_credit_price(credit_price)
     knobs = behaviour or Behaviour()
-    base_timeline = timeline_from_rates(rates)
+    below = below_cost_check(price)
+    base_timeline = _raw_timeline(rates)
     new_rates = proposed_rates(rates, changes)
-    updates_only = all(c.action is ProposalAction.UPDATE for c in changes)
-    if updates_only:
+    touched = {c.key for c in changes}
+    if all(c.action is ProposalAction.UPDATE for c in changes):
         book = RateBook(base_timeline)
-        # Each key has one row in force forever: the row of a call is its key's row.
-        prepared = prepare(usage, book)
-        base = replay_partition(prepared, settings, credit_price=price, behaviour=knobs)
-        touched = {c.key for c in changes}
-        changed_rates = [r for r in new_rates if (r.provider, r.model, r.type.value) in touched]
-        arrays = _patched_arrays(book, changed_rates)
-        flags = book.below_cost(price)
-        patch = _row_flags(book, changed_rates, price)
         index = {key: i for i, key in enumerate(book.keys)}
+        by_key = {(r.provider, r.model, r.type.value): r for r in rates}
+        # Each key has one row in force forever: the row of a call is its key's row.
+        base_flags = np.zeros(len(book.keys) + 1, dtype=bool)
+        for key, row in index.items():
+            base_flags[row] = _flag(by_key[key], below)
+        prepared = prepare(usage, book)
+        base = replay_partition(
+            prepared, settings, credit_price=price, behaviour=knobs, below_cost=base_flags
+        )
+        changed_rates = [r for r in new_rates if (r.provider, r.model, r.type.value) in touched]
+        flags = base_flags.copy()
         for r in changed_rates:
-            row = index[(r.provider, r.model, r.type.value)]
-            flags[row] = patch[row]
+            flags[index[(r.provider, r.model, r.type.value)]] = _flag(r, below)
         new = replay_partition(
             prepared,
             settings,
             credit_price=price,
             behaviour=knobs,
-            rates=arrays,
+            rates=_patched_arrays(book, changed_rates),
             rate_index=prepared.row,
             below_cost=flags,
         )
-        return base, new, "shared preparation"
+        now = {**by_key, **{(r.provider, r.model, r.type.value): r for r in changed_rates}}
+        below_rates = [now[k] for k, row in index.items() if flags[row]]
+        return ReplayPair(base, new, "shared preparation", new_rates, below_rates)
     base_prepared = prepare(usage, base_timeline)
     base = replay_partition(base_prepared, settings, credit_price=price, behaviour=knobs)
-    new_prepared = prepare(usage, timeline_from_rates(new_rates))
+    new_prepared = prepare(usage, _raw_timeline(new_rates))
     new = replay_partition(new_prepared, settings, credit_price=price, behaviour=knobs)
-    return base, new, "two preparations"
+    below_rates = [r for r in new_rates if _flag(r, below)]
+    return ReplayPair(base, new, "two preparations", new_rates, below_rates)
 
 
 def compute_impact(
@@ -492,9 +552,10 @@ def compute_impact(
     billing = settings if settings is not None else BillingSettings.from_env()
     price = validate_credit_price(credit_price)
     knobs = behaviour or Behaviour()
-    base, new, engine = replay_pair(
+    pair = replay_pair(
         window.usage, rates, changes, settings=billing, credit_price=price, behaviour=knobs
     )
+    base, new = pair.base, pair.new
     fprice = float(price)
     before, after = _totals(base, fprice), _totals(new, fprice)
     was, now = _blocked(base), _blocked(new)
@@ -510,20 +571,22 @@ def compute_impact(
                 "seed": knobs.seed,
             },
         },
-        "engine": engine,
+        "engine": pair.engine,
         "totals": {"before": before, "after": after, "change": _change(before, after)},
-        "models": _model_rows(base, new, fprice),
+        "models": [],
         "users": {
             "newly_blocked": len(newly),
             "unblocked": len(unblocked),
             "newly_blocked_users": newly[:MAX_USERS_LISTED],
             "unblocked_users": unblocked[:MAX_USERS_LISTED],
         },
-        "below_cost": _below_cost(proposed_rates(rates, changes), price, {c.key for c in changes}),
+        "below_cost": _below_cost(pair.below_cost, price, {c.key for c in changes}),
         "changes": len(changes),
         "computed_at": datetime.now(UTC).isoformat(),
     }
-    return Impact(_clean(data))
+    clean = _clean(data)
+    clean["models"] = _model_rows(base, new, fprice)  # already JSON-safe, and large
+    return Impact(clean)
 
 
 def _clean(value: Any) -> Any:
