@@ -254,7 +254,15 @@ def csv_changes(store: Store, source: str | Path | pd.DataFrame) -> list[Propose
     if isinstance(source, pd.DataFrame):
         frame = source.copy()
     else:
-        frame = pd.read_csv(source, dtype=str, keep_default_na=False)
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise ValidationError(f"no such CSV file: {path}", field="csv", value=str(source))
+        try:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        except (ValueError, UnicodeDecodeError) as exc:  # empty, not CSV, not text
+            raise ValidationError(
+                f"{path.name} is not a CSV of rates: {exc}", field="csv"
+            ) from None
     frame.columns = [str(c).strip().lower() for c in frame.columns]
     missing = [c for c in _CSV_REQUIRED if c not in frame.columns]
     if missing:
