@@ -275,3 +275,40 @@ def test_db_roles_command_is_idempotent(team: Team, capsys: pytest.CaptureFixtur
     with team.store("hk_dan") as dan:
         assert dan.current_actor() == "hk_dan"
         assert _propose(team).state is ProposalState.PROPOSED
+
+
+def test_impact_from_the_store_usage_and_scheduled_prices_on_postgres(team: Team) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from hubkit.billing_settings import BillingSettings
+    from hubkit.replay import replay, timeline_from_rates
+    from hubkit.usage.sql import load_usage
+    from hubkit.usage.synthetic import generate_usage
+
+    with Store.open(team.owner_url) as owner:
+        rates = owner.list_rates()
+        usage = generate_usage(rates, n_calls=3_000, n_users=50, start="2026-10-01", days=45)
+        load_usage(owner.engine, usage)
+    start = datetime.now(UTC) + timedelta(days=30)
+    with team.store("hk_alice") as alice:
+        p = hp.propose_bulk(alice, "40", "0.001", reason="next month", effective_at=start)
+    impact = hp.Impact.from_json(p.impact)
+    assert impact is not None and impact.window["kind"] == "store" and not impact.synthetic
+    last = usage["time"].max()
+    window = usage[usage["time"] >= last - timedelta(days=30)]
+    assert impact.window["calls"] == len(window)
+    base = replay(window, timeline_from_rates(rates), BillingSettings(), credit_price="0.001")
+    new = replay(
+        window, hp.proposed_timeline(rates, p.changes), BillingSettings(), credit_price="0.001"
+    )
+    assert impact.total("credits_used", "before") == pytest.approx(base.kpis.credits_used)
+    assert impact.total("credits_used", "after") == pytest.approx(new.kpis.credits_used)
+    with team.store("hk_bob") as bob:
+        bob.approve_proposal(p.id, p.content_hash)
+    with team.store("hk_fin", read_only=True) as fin:
+        change = p.changes[0]
+        at = fin.rate_at(change.provider, change.model, change.type, start + timedelta(hours=1))
+        assert at is not None and at.scheduled and at.proposal_id == p.id
+        assert at.input_rate == change.value("after", "input_rate")
+        timeline = fin.rate_timeline()
+        assert timeline["scheduled"].sum() == len(p.changes)
