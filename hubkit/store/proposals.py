@@ -209,16 +209,47 @@ class ProposedChange:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ProposedChange:
-        return cls(
-            action=ProposalAction(data["action"]),
-            provider=data["provider"],
-            model=data["model"],
-            type=RateType.parse(data["type"]),
-            rate_id=data.get("rate_id"),
-            base_version=data.get("base_version"),
-            before=data.get("before"),
-            after=data.get("after"),
+    def from_json(cls, data: Mapping[str, Any], *, trusted: bool = False) -> ProposedChange:
+        """A change from its JSON; ``trusted`` (read back from the store, where it was
+        checked when proposed and its hash is checked before use) skips re-validation:
+        a 10,000-rate proposal is read in milliseconds, and every write path re-checks."""
+        if not trusted:
+            return cls(
+                action=ProposalAction(data["action"]),
+                provider=data["provider"],
+                model=data["model"],
+                type=RateType.parse(data["type"]),
+                rate_id=data.get("rate_id"),
+                base_version=data.get("base_version"),
+                before=data.get("before"),
+                after=data.get("after"),
+            )
+        change = object.__new__(cls)
+        values = {
+            "action": ProposalAction(data["action"]),
+            "provider": data["provider"],
+            "model": data["model"],
+            "type": RateType.parse(data["type"]),
+            "rate_id": data.get("rate_id"),
+            "base_version": data.get("base_version"),
+            "before": data.get("before"),
+            "after": data.get("after"),
+        }
+        for name, value in values.items():
+            object.__setattr__(change, name, value)
+        return change
+
+    @property
+    def rates_only(self) -> bool:
+        """An update that changes nothing but the input and output rates (the bulk update's
+        kind of change: applied set-based)."""
+        if self.action is not ProposalAction.UPDATE or self.before is None or self.after is None:
+            return False
+        keys = set(self.before) | set(self.after)
+        return all(
+            self.before.get(k) == self.after.get(k)
+            for k in keys
+            if k not in ("input_rate", "output_rate")
         )
 
 
@@ -343,7 +374,7 @@ def _event_value(e: RateProposalEventRow) -> ProposalEvent:
 
 
 def _proposal_value(row: RateProposalRow, events: Sequence[RateProposalEventRow]) -> Proposal:
-    changes = tuple(ProposedChange.from_json(c) for c in row.changes)
+    changes = tuple(ProposedChange.from_json(c, trusted=True) for c in row.changes)
     recomputed = content_hash(
         changes, row.effective_at, row.source, row.catalog_source, row.catalog_version
     )
@@ -747,7 +778,32 @@ class ProposalOps(RateOps):
             counts = {a: 0 for a in ProposalAction}
             history: list[int] = []
             source = f"proposal {proposal_id}"
+            staged = [c for c in proposal.changes if c.rates_only]
+            if staged:
+                # the bulk update's set-based write: 10,000 rates in one statement each
+                history.extend(
+                    self.write_staged_rates(
+                        session,
+                        [
+                            (
+                                c.rate_id or 0,
+                                c.base_version or 0,
+                                c.value("after", "input_rate") or Decimal(0),
+                                c.value("after", "output_rate") or Decimal(0),
+                            )
+                            for c in staged
+                        ],
+                        change_type=_change_type(proposal.source, ProposalAction.UPDATE),
+                        source=source,
+                        reason=proposal.reason,
+                        job_run_id=job_run_id,
+                        proposal_id=proposal_id,
+                    )  # fmt: skip
+                )
+                counts[ProposalAction.UPDATE] += len(staged)
             for change in proposal.changes:
+                if change.rates_only:
+                    continue
                 change_type = _change_type(proposal.source, change.action)
                 if change.action is ProposalAction.CREATE:
                     assert change.after is not None
@@ -928,6 +984,9 @@ def scheduled_changes_in(
         if _state(row, events.get(row.id, [])) is not ProposalState.APPROVED:
             continue
         assert row.effective_at is not None
-        out.extend((row.effective_at, row.id, ProposedChange.from_json(c)) for c in row.changes)
+        out.extend(
+            (row.effective_at, row.id, ProposedChange.from_json(c, trusted=True))
+            for c in row.changes
+        )
     out.sort(key=lambda item: (item[0], item[1]))
     return out

@@ -521,54 +521,16 @@ class RateOps(StoreBase):
             }
         with self._unit(write=True) as session:
             now = utcnow()
-            conn = session.connection()
-            # Set-based: stage the new values in a temporary table, then write history and
-            # update rates with one statement each, both joined on the previewed version.
-            staging = _staging_table()
-            staging.create(conn)
-            counter = [0]
-            for start in range(0, len(changed), CHUNK):
-                chunk = changed[start : start + CHUNK]
-                # rates travel as plain decimal strings: exact on both back ends
-                stage(
-                    conn,
-                    staging,
-                    [(c.rate_id, c.version, plain(c.new_input_rate), plain(c.new_output_rate))
-                     for c in chunk],
-                )  # fmt: skip
-                fault_point(counter, len(chunk))
-            history = _history_from_staging(
-                staging,
-                {
-                    "change_type": str(change_type),
-                    "source": source,
-                    "changed_at": now,
-                    "metadata": meta,
-                    "actor": self.actor,
-                    "reason": reason,
-                    "job_run_id": job_run_id,
-                },
+            ids = self.write_staged_rates(
+                session,
+                [(c.rate_id, c.version, c.new_input_rate, c.new_output_rate) for c in changed],
+                change_type=change_type,
+                source=source,
+                metadata=meta,
+                reason=reason,
+                job_run_id=job_run_id,
+                now=now,
             )
-            # History is written only for rates still at the previewed version, so a short
-            # count is the version check; only then look up which rates moved, to name them.
-            ids = insert_history_select(conn, history)
-            if len(ids) != len(changed):
-                raise _stale_error(_stale_rows(conn, staging))
-            # The version in the join makes a row that moved since the history was written
-            # drop out (PostgreSQL, READ COMMITTED); the row count then reveals it.
-            result = conn.execute(
-                update(_RATES)
-                .where(_RATES.c.id == staging.c.id, _RATES.c.version == staging.c.version)
-                .values(
-                    input_rate=staging.c.input_rate,
-                    output_rate=staging.c.output_rate,
-                    version=_RATES.c.version + 1,
-                    updated_at=now,
-                )
-            )
-            staging.drop(conn)
-            if result.rowcount != len(changed):
-                raise _stale_error([])
             if settings:
                 write_settings(session, settings)
         return ApplyResult(
@@ -579,6 +541,74 @@ class RateOps(StoreBase):
             job_run_id=job_run_id,
             changed_at=now,
         )
+
+    def write_staged_rates(
+        self,
+        session: Session,
+        rows: Sequence[tuple[int, int, Decimal, Decimal]],
+        *,
+        change_type: ChangeType,
+        source: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        reason: str | None = None,
+        job_run_id: str | None = None,
+        proposal_id: int | None = None,
+        now: datetime | None = None,
+    ) -> tuple[int, ...]:
+        """New (input, output) rates for (rate id, expected version) rows, set-based, inside
+        the caller's transaction; the history ids. A rate not at its expected version makes
+        it a StaleVersionError (the caller's transaction then writes nothing)."""
+        now = now or utcnow()
+        conn = session.connection()
+        # Set-based: stage the new values in a temporary table, then write history and
+        # update rates with one statement each, both joined on the previewed version.
+        staging = _staging_table()
+        staging.create(conn)
+        counter = [0]
+        for start in range(0, len(rows), CHUNK):
+            chunk = rows[start : start + CHUNK]
+            # rates travel as plain decimal strings: exact on both back ends
+            stage(
+                conn,
+                staging,
+                [(rate_id, version, plain(new_in), plain(new_out))
+                 for rate_id, version, new_in, new_out in chunk],
+            )  # fmt: skip
+            fault_point(counter, len(chunk))
+        history = _history_from_staging(
+            staging,
+            {
+                "change_type": str(change_type),
+                "source": source,
+                "changed_at": now,
+                "metadata": metadata,
+                "actor": self.actor,
+                "reason": reason,
+                "job_run_id": job_run_id,
+                "proposal_id": proposal_id,
+            },
+        )
+        # History is written only for rates still at the previewed version, so a short
+        # count is the version check; only then look up which rates moved, to name them.
+        ids = insert_history_select(conn, history)
+        if len(ids) != len(rows):
+            raise _stale_error(_stale_rows(conn, staging))
+        # The version in the join makes a row that moved since the history was written
+        # drop out (PostgreSQL, READ COMMITTED); the row count then reveals it.
+        result = conn.execute(
+            update(_RATES)
+            .where(_RATES.c.id == staging.c.id, _RATES.c.version == staging.c.version)
+            .values(
+                input_rate=staging.c.input_rate,
+                output_rate=staging.c.output_rate,
+                version=_RATES.c.version + 1,
+                updated_at=now,
+            )
+        )
+        staging.drop(conn)
+        if result.rowcount != len(rows):
+            raise _stale_error([])
+        return ids
 
 
 def _staging_table() -> Table:
@@ -645,6 +675,7 @@ def _history_from_staging(staging: Table, constants: dict[str, Any]) -> Insert:
             const["actor"],
             const["reason"],
             const["job_run_id"],
+            const["proposal_id"],
         )
         .select_from(
             staging.join(
@@ -658,7 +689,7 @@ def _history_from_staging(staging: Table, constants: dict[str, Any]) -> Insert:
         h.previous_input_rate, h.previous_output_rate, h.current_input_rate,
         h.current_output_rate, h.previous_unit_cost_input, h.previous_unit_cost_output,
         h.current_unit_cost_input, h.current_unit_cost_output, h.changed_at, h.rate_version,
-        h.metadata, h.actor, h.reason, h.job_run_id,
+        h.metadata, h.actor, h.reason, h.job_run_id, h.proposal_id,
     ]  # fmt: skip
     return insert(_HISTORY).from_select(columns, source)
 
