@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from _proposals import two_apply_due_processes
 from _stores import add_provider, chat_spec, seed_rates, snapshot
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -482,3 +483,53 @@ def test_rate_at_and_the_timeline_know_an_approved_scheduled_change(
     # once applied, it is history, not a scheduled change
     hp.apply_due(alice, now=start + timedelta(seconds=1))
     assert not alice.rate_timeline()["scheduled"].any()
+
+
+def test_a_catalog_sync_plan_becomes_a_proposal_with_its_source(alice: Store, bob: Store) -> None:
+    from hubkit.catalog import load_catalog, shipped_catalog_path
+    from hubkit.jobs.catalog_sync import plan_sync
+    from hubkit.jobs.params import CatalogSyncParams
+
+    catalog = load_catalog(shipped_catalog_path(), providers="openai,anthropic")
+    params = CatalogSyncParams.create(create_missing=True, rederive_rates=True, profit_margin=20)
+    plan = plan_sync(
+        alice.list_rates(), catalog, params, providers_in_store={"openai", "anthropic"},
+        margin=Decimal(20), credit_price=Decimal(1),
+    )  # fmt: skip
+    assert plan.changes
+    p = hp.propose_catalog_sync(
+        alice, plan.changes, catalog_source=str(catalog.source), catalog_version="sample-1",
+        versions=dict(plan.versions), reason="catalog refresh", impact=False,
+    )  # fmt: skip
+    assert p.source.value == "catalog" and p.catalog_version == "sample-1"
+    assert p.catalog_source and p.catalog_source.endswith(".json")
+    assert len(p.changes) == len(plan.changes)
+    creates = [c for c in p.changes if c.action is ProposalAction.CREATE]
+    assert creates and all(c.value("after", "unit_cost_input") is not None for c in creates)
+    bob.approve_proposal(p.id, p.content_hash)
+    result = alice.apply_proposal(p.id)
+    assert result.created == len(creates)
+    history = [h for h in alice.history() if h.proposal_id == p.id]
+    assert {h.change_type for h in history} <= {"create", "catalog_import", "manual_update"}
+    # the catalog's source and version are part of what was signed
+    other = hp.content_hash(p.changes, None, "catalog", p.catalog_source, "sample-2")
+    assert other != p.content_hash
+
+
+def test_a_draft_is_invisible_to_approvers_until_submitted(alice: Store, bob: Store) -> None:
+    changes = hp.bulk_changes(alice, alice.preview_bulk_update("25", "0.001"))
+    draft = hp.propose(alice, changes, source="bulk", impact=False, draft=True)
+    assert draft.state is ProposalState.DRAFT
+    with pytest.raises(ConflictError, match="only a proposed"):
+        bob.approve_proposal(draft.id, draft.content_hash)
+    assert alice.submit_proposal(draft.id).state is ProposalState.PROPOSED
+    assert bob.approve_proposal(draft.id, draft.content_hash).state is ProposalState.APPROVED
+
+
+def test_two_apply_due_processes_apply_exactly_once(alice: Store, bob: Store, url: str) -> None:
+    p = _bulk(alice)
+    bob.approve_proposal(p.id, p.content_hash)
+    outputs = two_apply_due_processes(url)
+    assert sum(f"proposal {p.id}: applied" in out for out in outputs) == 1
+    assert [e.event for e in alice.get_proposal(p.id).events].count("applied") == 1
+    assert len([h for h in alice.history() if h.proposal_id == p.id]) == len(p.changes)
