@@ -91,3 +91,11 @@ def test_a_csv_proposal_and_a_stale_one(
     assert main(["--database-url", url, "db", "roles"]) == 2  # PostgreSQL only
     assert main([*argv, "require", "0"]) == 0
     assert "no second person" in capsys.readouterr().err
+
+
+def test_an_unknown_state_or_source_is_bad_input(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--database-url", url, "proposals", "list", "--state", "pending"]) == 2
+    assert "draft, proposed, approved" in capsys.readouterr().err
+    assert main(["--database-url", url, "proposals", "list", "--source", "magic"]) == 2
