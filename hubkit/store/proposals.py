@@ -978,8 +978,18 @@ def scheduled_changes_in(
     """(effective time, proposal id, change) of every approved proposal with an effective
     time that is not applied yet, by time: what ``rate_at`` and the replay timeline add as
     *scheduled* changes."""
+    closed = (
+        select(RateProposalEventRow.id)
+        .where(
+            RateProposalEventRow.proposal_id == RateProposalRow.id,
+            RateProposalEventRow.event.in_([s.value for s in _CLOSED]),
+        )
+        .exists()
+    )
     rows = list(
-        session.scalars(select(RateProposalRow).where(RateProposalRow.effective_at.is_not(None)))
+        session.scalars(
+            select(RateProposalRow).where(RateProposalRow.effective_at.is_not(None), ~closed)
+        )
     )
     if not rows:
         return []
