@@ -533,3 +533,47 @@ def test_two_apply_due_processes_apply_exactly_once(alice: Store, bob: Store, ur
     assert sum(f"proposal {p.id}: applied" in out for out in outputs) == 1
     assert [e.event for e in alice.get_proposal(p.id).events].count("applied") == 1
     assert len([h for h in alice.history() if h.proposal_id == p.id]) == len(p.changes)
+
+
+# -- the migration ----------------------------------------------------------------------------
+def test_migration_0004_upgrades_a_store_with_history_and_downgrades_cleanly(db_url: str) -> None:
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+
+    from hubkit.store import engine as engine_module
+    from hubkit.store.engine import make_engine, migrate
+    from hubkit.store.schema import Base
+
+    engine = make_engine(db_url)
+    try:
+        migrate(engine, "0003")
+        assert "rate_proposals" not in sa.inspect(engine).get_table_names()
+        migrate(engine)  # to head, over a store at 0003
+        with Store.open(db_url) as store:
+            seed_rates(store, 1, ["openai"])
+            assert store.history()[0].proposal_id is None
+            store.create_proposal(
+                hp.bulk_changes(store, store.preview_bulk_update("25", "0.001")), source="bulk"
+            )
+        with engine.connect() as conn:
+            assert list(compare_metadata(MigrationContext.configure(conn), Base.metadata)) == []
+        cfg = Config()
+        cfg.set_main_option(
+            "script_location", str(Path(engine_module.__file__).parent / "migrations")
+        )
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0003")
+        assert not {"rate_proposals", "rate_proposal_events"} & set(
+            sa.inspect(engine).get_table_names()
+        )
+        columns = {c["name"] for c in sa.inspect(engine).get_columns("rate_history")}
+        assert "proposal_id" not in columns
+        migrate(engine)
+        assert "rate_proposals" in set(sa.inspect(engine).get_table_names())
+        with engine.connect() as conn:
+            assert list(compare_metadata(MigrationContext.configure(conn), Base.metadata)) == []
+    finally:
+        engine.dispose()
