@@ -577,3 +577,66 @@ def test_migration_0004_upgrades_a_store_with_history_and_downgrades_cleanly(db_
             assert list(compare_metadata(MigrationContext.configure(conn), Base.metadata)) == []
     finally:
         engine.dispose()
+
+
+# -- the rules under any sequence of actions ----------------------------------------------------
+_ACTIONS = st.lists(
+    st.tuples(
+        st.sampled_from(["approve", "approve_wrong_hash", "reject", "apply", "edit_rate"]),
+        st.sampled_from(["alice", "bob", "carol"]),
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(actions=_ACTIONS, required=st.integers(1, 2))
+def test_no_sequence_of_actions_breaks_the_rules(
+    tmp_path_factory: pytest.TempPathFactory, actions: list[tuple[str, str]], required: int
+) -> None:
+    url = f"sqlite:///{tmp_path_factory.mktemp('rules') / 'hubkit.db'}"
+    stores = {name: _as(url, name) for name in ("alice", "bob", "carol")}
+    try:
+        alice = stores["alice"]
+        seed_rates(alice, 2, ["openai"])
+        alice.set_required_approvals(required)
+        p = _bulk(alice)
+        original = snapshot(alice)
+        for action, who in actions:
+            store = stores[who]
+            try:
+                if action == "approve":
+                    store.approve_proposal(p.id, p.content_hash)
+                elif action == "approve_wrong_hash":
+                    store.approve_proposal(p.id, "0" * 64)
+                elif action == "reject":
+                    store.reject_proposal(p.id, f"{who} says no")
+                elif action == "apply":
+                    store.apply_proposal(p.id)
+                else:
+                    rate = store.get_rate(p.changes[0].rate_id or 0)
+                    store.update_rate(rate.id, rate.version, input_rate=rate.input_rate * 2)
+            except (ConflictError, ValidationError):
+                pass
+            now = alice.get_proposal(p.id)
+            events = [e.event for e in now.events]
+            approvers = [e.actor for e in now.events if e.event == "approved"]
+            # maker ≠ checker; each approver once; every event signs the proposal's hash
+            assert "alice" not in approvers and len(approvers) == len(set(approvers))
+            assert {e.content_hash for e in now.events} == {p.content_hash}
+            # applied at most once, only with the approvals, never after a rejection
+            assert events.count("applied") <= 1
+            if "applied" in events:
+                at = events.index("applied")
+                assert len(set(approvers[: events[:at].count("approved")])) >= required
+                assert "rejected" not in events[:at]
+                assert now.state is ProposalState.APPLIED
+            elif snapshot(alice) != original:
+                # the rates moved only through direct edits, never through the proposal
+                assert all(h.proposal_id is None for h in alice.history())
+            # a closed proposal takes no further event
+            closing = [i for i, e in enumerate(events) if e in ("applied", "rejected", "expired")]
+            assert not closing or closing[0] == len(events) - 1
+    finally:
+        for store in stores.values():
+            store.close()
