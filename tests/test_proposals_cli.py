@@ -56,6 +56,8 @@ def test_the_review_flow_from_the_command_line(
     with Store.open(url) as store:
         assert store.get_proposal(1).state is ProposalState.APPLIED
         assert {h.proposal_id for h in store.history(limit=6)} == {1}
+    assert main(["--database-url", url, "history", "--limit", "1"]) == 0
+    assert "proposal_id" in capsys.readouterr().out
 
     # a revert, rejected with a reason
     _as(monkeypatch, "alice")
