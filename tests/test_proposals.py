@@ -640,3 +640,10 @@ def test_no_sequence_of_actions_breaks_the_rules(
     finally:
         for store in stores.values():
             store.close()
+
+
+def test_an_effective_time_in_the_past_is_refused(alice: Store) -> None:
+    with pytest.raises(ValidationError, match="in the past"):
+        hp.propose_bulk(alice, "25", "0.001", effective_at=datetime(2020, 1, 1, tzinfo=UTC))
+    with pytest.raises(ValidationError, match="timezone-aware"):
+        hp.propose_bulk(alice, "25", "0.001", effective_at=datetime(2030, 1, 1), impact=False)

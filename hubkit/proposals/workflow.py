@@ -34,7 +34,12 @@ from hubkit.proposals.build import (
 from hubkit.proposals.impact import Impact, compute_impact, usage_window
 from hubkit.replay import Behaviour
 from hubkit.store import Store
-from hubkit.store.proposals import Proposal, ProposalApplyResult, ProposedChange
+from hubkit.store.proposals import (
+    Proposal,
+    ProposalApplyResult,
+    ProposedChange,
+    check_effective_at,
+)
 from hubkit.store.types import utcnow
 
 __all__ = [
@@ -104,6 +109,7 @@ def propose(
     draft: bool = False,
 ) -> Proposal:
     """Store a proposal of ``changes`` with its impact (unless ``impact=False``)."""
+    check_effective_at(effective_at)  # before the replay, not after it
     assessed = None
     if impact:
         assessed = assess(
