@@ -825,6 +825,7 @@ class ProposalOps(RateOps):
                         reason=proposal.reason,
                         job_run_id=job_run_id,
                         proposal_id=proposal_id,
+                        actor=actor,
                     )  # fmt: skip
                 )
                 counts[ProposalAction.UPDATE] += len(staged)
@@ -838,7 +839,7 @@ class ProposalOps(RateOps):
                     _, ids = self.create_rows(
                         session, spec, [change.provider], change_type=change_type,
                         job_run_id=job_run_id, reason=proposal.reason, source=source,
-                        proposal_id=proposal_id,
+                        proposal_id=proposal_id, actor=actor,
                     )  # fmt: skip
                     history.extend(ids)
                 elif change.action is ProposalAction.UPDATE:
@@ -848,7 +849,7 @@ class ProposalOps(RateOps):
                         session, change.rate_id, change.base_version,
                         _update_fields(change.after), change_type=change_type,
                         job_run_id=job_run_id, reason=proposal.reason, source=source,
-                        proposal_id=proposal_id,
+                        proposal_id=proposal_id, actor=actor,
                     )  # fmt: skip
                     if hid is not None:
                         history.append(hid)
@@ -862,6 +863,7 @@ class ProposalOps(RateOps):
                             reason=proposal.reason,
                             source=source,
                             proposal_id=proposal_id,
+                            actor=actor,
                         )  # fmt: skip
                     )
                 counts[change.action] += 1
