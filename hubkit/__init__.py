@@ -74,6 +74,15 @@ from hubkit.pricing import (
     mask_secret,
     rate_credits,
 )
+from hubkit.proposals import (
+    Impact,
+    Proposal,
+    ProposalState,
+    ProposedChange,
+    apply_due,
+    propose,
+    propose_bulk,
+)
 from hubkit.replay import Behaviour, Kpis, ReplayResult
 from hubkit.replay.reconcile import reconcile
 from hubkit.replay.timeline import RateBook, price_exact, timeline_from_rates, validate_timeline
@@ -135,6 +144,7 @@ __all__ = [
     "HubStatusError",
     "HubTimeoutError",
     "HubkitError",
+    "Impact",
     "JobError",
     "KNOWN_PROVIDERS",
     "Kpis",
@@ -142,6 +152,9 @@ __all__ = [
     "NotFoundError",
     "OperatorSettings",
     "PROJECT_ROOT",
+    "Proposal",
+    "ProposalState",
+    "ProposedChange",
     "Provider",
     "ProviderSpec",
     "Rate",
@@ -166,6 +179,7 @@ __all__ = [
     "UsageDataset",
     "ValidationError",
     "aggregate_usage",
+    "apply_due",
     "bulk_preview",
     "call_credits",
     "change_pct",
@@ -190,6 +204,8 @@ __all__ = [
     "plain_frame",
     "preview_frame",
     "price_exact",
+    "propose",
+    "propose_bulk",
     "providers_frame",
     "quantize",
     "rate_credits",

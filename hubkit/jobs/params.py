@@ -396,3 +396,43 @@ class FinanceMonthParams:
             for name, value in self.as_dict().items()
         )
         return f"<table><tr><th>parameter</th><th>value</th></tr>{rows}</table>"
+
+
+#: The defaults of apply_due_proposals.ipynb's parameters cell (a test keeps them equal).
+APPLY_DUE_DEFAULTS: dict[str, Any] = {
+    "dry_run": False,
+    "push_to_hub": False,
+    "now": "",
+}
+APPLY_DUE_PARAMETERS = set(APPLY_DUE_DEFAULTS)
+# what CommonParams needs but apply-due does not take: the approved proposals say what changes
+_APPLY_DUE_FIXED: dict[str, Any] = {"allow_below_cost": True, "allow_zero_rates": True}
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyDueParams(CommonParams):
+    """Parameters of ``apply_due_proposals``: apply every approved rate proposal now due.
+
+    ``now`` (ISO 8601 UTC, "" = the real time) is the moment "due" is judged at.
+    """
+
+    now: str
+
+    @classmethod
+    def create(cls, **raw: Any) -> ApplyDueParams:
+        _reject_unknown(raw, APPLY_DUE_PARAMETERS, "apply-due-proposals")
+        raw = {**APPLY_DUE_DEFAULTS, **raw}
+        now = parse_text("now", raw.get("now"), max_len=40)
+        if now:
+            from datetime import datetime
+
+            try:
+                moment = datetime.fromisoformat(now.replace("Z", "+00:00"))
+            except ValueError:
+                raise _fail("now", now, "not an ISO 8601 time, e.g. 2027-01-01T00:00:00Z") from None
+            if moment.tzinfo is None:
+                raise _fail("now", now, "give the UTC offset, e.g. 2027-01-01T00:00:00Z")
+        return cls(**cls.common({**_APPLY_DUE_FIXED, **raw}), now=now)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"dry_run": self.dry_run, "push_to_hub": self.push_to_hub, "now": self.now}

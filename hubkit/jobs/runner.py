@@ -31,9 +31,11 @@ from hubkit.jobs import reports
 from hubkit.jobs.context import ENV_LEASE_HOLDER, ENV_RUN_DIR, ENV_RUN_ID
 from hubkit.jobs.lock import Lease, LeaseInfo
 from hubkit.jobs.params import (
+    APPLY_DUE_DEFAULTS,
     BULK_DEFAULTS,
     FINANCE_DEFAULTS,
     SYNC_DEFAULTS,
+    ApplyDueParams,
     BulkRateParams,
     CatalogSyncParams,
     FinanceMonthParams,
@@ -70,6 +72,12 @@ JOBS: dict[str, JobSpec] = {
     "finance-month": JobSpec(
         "finance-month", "finance_month.ipynb", FinanceMonthParams.create, FINANCE_DEFAULTS
     ),
+    "apply-due-proposals": JobSpec(
+        "apply-due-proposals",
+        "apply_due_proposals.ipynb",
+        ApplyDueParams.create,
+        APPLY_DUE_DEFAULTS,
+    ),  # fmt: skip
 }
 
 

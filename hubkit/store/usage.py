@@ -71,8 +71,10 @@ __all__ = [
     "check_dimensions",
     "ensure_usage_tables",
     "is_exact",
+    "last_usage_time",
     "naive_utc",
     "rate_periods_table",
+    "read_usage_rows",
     "replace_rate_periods",
     "usage_table",
     "usage_totals",
@@ -330,3 +332,38 @@ def usage_totals(engine: Engine, *, since: Any = None, until: Any = None) -> Usa
         provider_cost=row["provider_cost"] if exact else float(row["provider_cost"]),
         calls_without_unit_costs=int(row["calls_without_unit_costs"]),
     )
+
+
+# -- reading calls back ------------------------------------------------------------------
+
+
+def last_usage_time(engine: Engine) -> dt.datetime | None:
+    """The time of the newest call in ``usage`` (tz-aware UTC), None when it is empty."""
+    with engine.connect() as conn:
+        last = conn.scalar(select(func.max(usage_table.c.time)))
+    if last is None:
+        return None
+    if isinstance(last, str):  # SQLite may hand back text for an aggregate of a DATETIME
+        last = dt.datetime.fromisoformat(last)
+    moment: dt.datetime = last
+    return moment.replace(tzinfo=dt.UTC)
+
+
+def read_usage_rows(engine: Engine, *, since: Any = None, until: Any = None) -> pd.DataFrame:
+    """The calls of ``usage`` with ``since`` ≤ time < ``until``, as a usage table (the
+    columns of :mod:`hubkit.usage.schema`, times tz-aware UTC, sorted by time)."""
+    u = usage_table.c
+    columns = [c for c in usage_table.columns if c.name != "id"]
+    query = select(*columns).order_by(u.time, u.id)
+    if since is not None:
+        query = query.where(u.time >= naive_utc(since))
+    if until is not None:
+        query = query.where(u.time < naive_utc(until))
+    with engine.connect() as conn:
+        result = conn.execute(query)
+        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    frame["time"] = pd.to_datetime(frame["time"], utc=True)
+    for name in USAGE_COUNTS:
+        frame[name] = frame[name].astype(np.int64)
+    frame["seconds"] = frame["seconds"].astype(np.float64)
+    return frame
