@@ -3,9 +3,10 @@
     .venv/bin/python benchmarks/bench_browser.py           # 100,000 calls, 9 steps, 5 visits
     .venv/bin/python benchmarks/bench_browser.py --smoke   # 5,000 calls, 3 steps, 2 visits, CI
 
-Serves ``04-margin-scenarios.ipynb`` with Voilà on loopback (as ``make app`` does, over a
-throwaway SQLite store seeded with the sample data), opens it in chromium through
-Playwright and measures, in the page, from the keyboard event on the margin slider:
+Serves ``04-margin-scenarios.ipynb`` with Voilà on loopback, in a folder as ``make app`` serves
+``jupyter/finance-app/``, over a throwaway SQLite store seeded with the sample data, opens it
+in chromium through Playwright and measures, in the page, from the keyboard event on the
+margin slider:
 
 - **KPIs repainted**: the first animation frame after the KPI cards' DOM changed;
 - **all charts repainted**: the frame after the last plotly event (``plotly_update``,
@@ -253,7 +254,9 @@ def _run(tmp: Path, calls: int, steps: int, visits: int) -> int:
     env = jupyter_env(tmp, dict(os.environ))
     env["AIGNE_HUB_CREDIT_BASED_BILLING_ENABLED"] = "true"
     log = tmp / "voila.log"
-    server = start_voila(notebook, env, log)
+    # a folder, as `make app` serves jupyter/finance-app/; the user opens 04 in it
+    server = start_voila(notebook.parent, env, log)
+    url = f"http://127.0.0.1:{server.port}/voila/render/{notebook.name}?token={server.token}"
     # A user arrives at a running server: with preheating (jupyter/voila.json) its pool
     # kernel has run the notebook by then. Voilà logs "Kernel pool ... filled" once the
     # kernel has started, before it runs the notebook: wait until all is idle as well.
@@ -276,7 +279,7 @@ def _run(tmp: Path, calls: int, steps: int, visits: int) -> int:
                 if visit:
                     refills.append(_idle(server.process.pid))
                 page = context.new_page()
-                seen.append(_visit(page, server.url))
+                seen.append(_visit(page, url))
                 if visit < visits - 1:
                     page.close(run_before_unload=True)  # Voilà shuts its kernel down
                     continue
