@@ -1,25 +1,210 @@
 """Reconcile the gateway's stored credits with a re-pricing by the rates in force.
 
-The gateway's records (:func:`hubkit.usage.read_hub_database` / ``read_hub_export``)
-carry the credits it charged; :func:`reconcile` prices each call again with
-:func:`hubkit.replay.timeline.price_exact` (the Decimal rule) and compares. It lives in the
-replay because it prices usage with a timeline; the importer below it only reads records.
+The gateway's records (:func:`hubkit.usage.read_hub_database` / ``read_hub_export``,
+``python -m hubkit usage import``) carry the credits it charged; :func:`reconcile` prices
+every call again with the rate in force at its time, compares at the stored precision and
+says why each difference arose (:class:`~hubkit.replay.reconcile_rules.Cause`).
+
+Vectorised and exact. Rates have 10 decimal places and counts are whole numbers, so a
+call's credits in units of 1E-10 are a sum of int64 products: the fixed-point path prices,
+rounds (ROUND_HALF_UP to ``places``) and compares every call in integers, with no float
+rounding at all. A call it cannot price exactly that way — a rate with more than 10 places,
+fractional seconds, a product beyond int64 (checked with a float bound first), a stored
+amount it cannot read as a 10-place decimal — is decided by the Decimal path
+(:mod:`hubkit.replay.reconcile_reference`, which is also the row-by-row reference the
+tests pin this module to). It lives in the replay because it prices usage with a
+timeline; the importer below it only reads records.
+
+:func:`reconcile_breakdown` sums the frame per user, per model or per day; each table's
+totals add up to the summary.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from hubkit.decimals import EXACT, quantize
+from hubkit.decimals import ZERO
 from hubkit.errors import ValidationError
-from hubkit.replay.timeline import price_exact
+from hubkit.replay.reconcile_reference import (
+    build_frame,
+    check_stored_column,
+    classify_rows,
+    reconcile_reference,
+)
+from hubkit.replay.reconcile_rules import (
+    AMOUNT_TYPE,
+    CAUSE_CATEGORIES,
+    FRAME_COLUMNS,
+    STATUS_CATEGORIES,
+    STORED_PLACES,
+    SUMMARY_KEYS,
+    Cause,
+    Status,
+    check_places,
+)
+from hubkit.replay.timeline import COUNTS, RateBook, timeline_rows
 
-__all__ = ["reconcile"]
+__all__ = [
+    "BREAKDOWNS",
+    "FRAME_COLUMNS",
+    "SUMMARY_KEYS",
+    "Cause",
+    "Status",
+    "reconcile",
+    "reconcile_breakdown",
+    "reconcile_reference",
+]
+
+_SCALE = 10**STORED_PLACES  # amounts are held in units of 1E-10
+# A call's credits are priced in int64 only when a float estimate stays below this
+# (int64 holds 9.2e18; the estimate's relative error is far below the margin).
+_INT_LIMIT = float(2**61)
+_STATUS = {s: i for i, s in enumerate(STATUS_CATEGORIES)}
+_CAUSE = {c: i for i, c in enumerate(CAUSE_CATEGORIES)}
+
+
+class _FixedRates:
+    """Per timeline row, its prices as int64 units of 1E-10 (``exact`` False: it has more
+    places, or is too large, and its calls go to the Decimal path)."""
+
+    def __init__(self, book: RateBook) -> None:
+        rows = list(timeline_rows(book.timeline))
+        n = len(rows)
+        self.exact = np.ones(n + 1, dtype=bool)
+        self.exact[n] = False
+        names = ("input_rate", "output_rate", "cache_read_rate", "cache_write_rate")
+        units = {name: np.zeros(n + 1, dtype=np.int64) for name in names}
+        limit = Decimal(2**62)
+        for r, rate in enumerate(rows):
+            for name in names:
+                value = getattr(rate, name)
+                if value is None:  # a missing cache rate falls back to the input rate
+                    value = rate.input_rate
+                scaled = value.scaleb(STORED_PLACES)
+                if scaled != scaled.to_integral_value() or abs(scaled) >= limit:
+                    self.exact[r] = False
+                    continue
+                units[name][r] = int(scaled)
+        self.input = units["input_rate"]
+        self.read = units["cache_read_rate"]
+        self.write = units["cache_write_rate"]
+        # the output price sits under the count it bills (domain.BILLING); 0 elsewhere
+        billed = np.append(book.billed, -1)
+        self.output = {
+            count: np.where(billed == i, units["output_rate"], 0)
+            for i, count in enumerate(("output_tokens", "images", "seconds"))
+        }
+        self.billed = billed
+        self.floats = {name: values.astype(np.float64) for name, values in units.items()}
+        self.floats_output = {c: v.astype(np.float64) for c, v in self.output.items()}
+        key = np.append(book.key_of_row, -1)
+        same = key[1:n] == key[: n - 1] if n > 1 else np.zeros(0, dtype=bool)
+        self.prev = np.full(n + 1, -1, dtype=np.int64)
+        self.next = np.full(n + 1, -1, dtype=np.int64)
+        if n > 1:
+            self.prev[1:n] = np.where(same, np.arange(n - 1), -1)
+            self.next[: n - 1] = np.where(same, np.arange(1, n), -1)
+
+    def price(
+        self, row: np.ndarray, counts: dict[str, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Credits in units of 1E-10 (int64) and whether each is exact (else: Decimal path)."""
+        ok = self.exact.take(row)
+        estimate = np.zeros(row.size)
+        total = np.zeros(row.size, dtype=np.int64)
+        terms = (
+            ("input_tokens", self.input, self.floats["input_rate"]),
+            ("cache_read_tokens", self.read, self.floats["cache_read_rate"]),
+            ("cache_write_tokens", self.write, self.floats["cache_write_rate"]),
+            *((c, self.output[c], self.floats_output[c]) for c in self.output),
+        )
+        for column, units, floats in terms:
+            count = counts[column]
+            if not count.any():
+                continue
+            if count.dtype.kind == "f":
+                whole = count == np.floor(count)
+                ok &= whole | (units.take(row) == 0)
+                count = np.where(whole, count, 0).astype(np.int64)
+            gathered = floats.take(row)
+            gathered *= np.abs(count)
+            estimate += gathered
+            part = units.take(row)
+            part *= count
+            total += part
+        ok &= estimate < _INT_LIMIT
+        return total, ok
+
+
+def _round_units(units: np.ndarray, places: int) -> np.ndarray:
+    """Units of 1E-10 rounded ROUND_HALF_UP (away from zero on a tie) to ``places``."""
+    if places >= STORED_PLACES:
+        return units
+    factor = 10 ** (STORED_PLACES - places)
+    magnitude = (np.abs(units) + factor // 2) // factor * factor
+    rounded: np.ndarray = np.where(units < 0, -magnitude, magnitude)
+    return rounded
+
+
+def _stored_units(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stored amounts as int64 units of 1E-10: (units, present, exact).
+
+    An Arrow decimal column (what the importer writes) is read from its buffer; other
+    columns go through Arrow's conversion once. Amounts it cannot hold are left to the
+    Decimal path (``exact`` False).
+    """
+    n = len(values)
+    array: pa.Array | None = None
+    if isinstance(values.dtype, pd.ArrowDtype) and pa.types.is_decimal(values.dtype.pyarrow_dtype):
+        array = pa.array(values)
+    else:
+        try:
+            raw = values.to_numpy(dtype=object)
+            raw = np.where(pd.isna(raw), None, raw)
+            array = pa.array(raw.tolist(), type=AMOUNT_TYPE, from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+            array = None
+    if array is None:
+        return np.zeros(n, np.int64), np.zeros(n, bool), np.zeros(n, bool)
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if array.type != AMOUNT_TYPE:
+        try:
+            array = pc.cast(array, AMOUNT_TYPE)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return np.zeros(n, np.int64), np.zeros(n, bool), np.zeros(n, bool)
+    present = array.is_valid().to_numpy(zero_copy_only=False)
+    words = np.frombuffer(array.buffers()[1], dtype=np.int64)
+    words = words[2 * array.offset : 2 * (array.offset + n)].reshape(n, 2)
+    lo, hi = words[:, 0], words[:, 1]
+    fits = hi == np.where(lo < 0, -1, 0)  # the 128-bit value is its low word, sign-extended
+    units = np.where(present, lo, 0)
+    return units, present, ~present | fits
+
+
+def _amounts(units: np.ndarray, valid: np.ndarray) -> pa.Array:
+    """int64 units of 1E-10 as an Arrow decimal128(38, 10) array, nulls where not ``valid``."""
+    words = np.empty((units.size, 2), dtype=np.int64)
+    words[:, 0] = units
+    words[:, 1] = np.where(units < 0, -1, 0)
+    validity = pa.array(valid, type=pa.bool_()).buffers()[1] if not valid.all() else None
+    return pa.Array.from_buffers(
+        AMOUNT_TYPE, units.size, [validity, pa.py_buffer(words.tobytes())], null_count=-1
+    )
+
+
+def _exact_sum(units: np.ndarray) -> Decimal:
+    """Σ units (int64, |u| < 2^62) exactly, as credits."""
+    high, low = np.divmod(units, 2**32)
+    total = int(high.sum()) * 2**32 + int(low.sum())
+    return Decimal(total).scaleb(-STORED_PLACES) if total else ZERO
 
 
 def reconcile(
@@ -28,48 +213,228 @@ def reconcile(
     """Re-price imported rows with the rates in force and compare with ``stored_credits``.
 
     The gateway stores ``ModelCalls.credits`` with 8 places: the re-priced credits (10
-    places) are compared after rounding to ``places``. Returns one row per call (status
-    ``match`` / ``mismatch`` / ``unsupported`` / ``no stored credits``) and a summary.
+    places) are rounded ROUND_HALF_UP to ``places`` before the comparison. Returns one row
+    per call — ``source_id`` (when the usage has it), time, user, provider, model, type,
+    stored_credits, repriced_credits (10 places), difference (stored − re-priced at
+    ``places``), status (:class:`Status`), cause (:class:`Cause`) — and a summary: rows,
+    match, mismatch, unsupported, no_stored_credits, stored_total, repriced_total,
+    difference_total (Decimal) and causes (cause → calls).
+
+    ``repriced_credits`` / ``difference`` are exact Arrow decimals (elements read as
+    :class:`~decimal.Decimal`, missing ones as ``pd.NA``). The result equals
+    :func:`reconcile_reference` (the row-by-row Decimal path) on every row.
     """
-    if "stored_credits" not in usage.columns:
-        raise ValidationError(
-            "reconcile needs a stored_credits column (import with read_hub_database)",
-            field="stored_credits",
+    check_stored_column(usage)
+    places = check_places(places)
+    book = RateBook(timeline)
+    fixed = _FixedRates(book)
+    n = len(usage)
+    row = book.rows_for(usage).astype(np.int64)
+    supported = row >= 0
+    counts = {c: usage[c].to_numpy() for c in COUNTS}
+    credits, exact = fixed.price(row, counts)
+    stored, present, stored_ok = _stored_units(usage["stored_credits"])
+    exact &= stored_ok | ~supported
+    exact |= ~supported  # no rate: nothing to price
+    # status and cause, in integers
+    rounded = _round_units(credits, places)
+    diff = stored - rounded
+    compared = supported & present
+    status = np.full(n, _STATUS[Status.UNSUPPORTED], dtype=np.int8)
+    status[supported & ~present] = _STATUS[Status.NO_STORED_CREDITS]
+    status[compared] = np.where(diff[compared] == 0, _STATUS[Status.MATCH], _STATUS[Status.MISMATCH])
+    cause = np.full(n, _CAUSE[Cause.NO_RATE], dtype=np.int8)
+    cause[supported & ~present] = _CAUSE[Cause.NO_STORED_CREDITS]
+    cause[status == _STATUS[Status.MATCH]] = _CAUSE[Cause.NONE]
+    off = np.flatnonzero((status == _STATUS[Status.MISMATCH]) & exact)
+    if off.size:
+        cause[off], undecided = _mismatch_causes(
+            fixed, row[off], counts, off, diff[off], stored[off], places
         )
-    priced = price_exact(usage, timeline)
-    step = Decimal(1).scaleb(-places)
-    statuses: list[str] = []
-    diffs: list[Decimal | None] = []  # None: unsupported, or no stored credits to compare
-    for stored, credits in zip(usage["stored_credits"], priced["credits"], strict=True):
-        if credits is None:
-            statuses.append("unsupported")
-            diffs.append(None)
-        elif stored is None:
-            statuses.append("no stored credits")
-            diffs.append(None)
-        else:
-            diff = EXACT.subtract(Decimal(stored), quantize(credits).quantize(step))
-            diffs.append(diff)
-            statuses.append("match" if diff == 0 else "mismatch")
-    out = usage[["time", "user", "provider", "model", "type"]].copy()
-    if "source_id" in usage.columns:
-        out.insert(0, "source_id", usage["source_id"].to_numpy())
-    out["stored_credits"] = usage["stored_credits"].to_numpy()
-    out["repriced_credits"] = priced["credits"].to_numpy()
-    out["difference"] = np.array(diffs, dtype=object)  # Decimals (and None) as they are
-    out["status"] = statuses
-    counts = Counter(statuses)
-    total_diff = sum((d for d in diffs if d is not None), Decimal(0))
-    summary = {
-        "rows": len(out),
-        "match": counts.get("match", 0),
-        "mismatch": counts.get("mismatch", 0),
-        "unsupported": counts.get("unsupported", 0),
-        "no_stored_credits": counts.get("no stored credits", 0),
-        "stored_total": sum(
-            (Decimal(s) for s in usage["stored_credits"] if s is not None), Decimal(0)
-        ),
-        "repriced_total": sum((c for c in priced["credits"] if c is not None), Decimal(0)),
-        "difference_total": total_diff,
-    }
+        exact[off[undecided]] = False
+    # the Decimal path decides what the integers could not
+    slow = np.flatnonzero(~exact)
+    repriced_units = np.where(supported, credits, 0)
+    valid_diff = compared.copy()
+    slow_values: tuple[list[Decimal | None], list[Decimal | None]] | None = None
+    if slow.size:
+        sub = usage.iloc[slow]
+        values, diffs, statuses, causes = classify_rows(sub, book.timeline, places)
+        status[slow] = [_STATUS[Status(s)] for s in statuses]
+        cause[slow] = [_CAUSE[Cause(c)] for c in causes]
+        slow_values = (values, diffs)
+        repriced_units[slow] = 0
+        diff[slow] = 0
+        valid_diff[slow] = False
+    repriced = _amounts(repriced_units, supported)
+    difference = _amounts(np.where(valid_diff, diff, 0), valid_diff)
+    if slow_values is not None:
+        repriced, difference = _patch(repriced, slow, slow_values[0]), _patch(
+            difference, slow, slow_values[1]
+        )
+    out = build_frame(
+        usage,
+        repriced,
+        difference,
+        pd.Categorical.from_codes(status, categories=STATUS_CATEGORIES),
+        pd.Categorical.from_codes(cause, categories=CAUSE_CATEGORIES),
+    )
+    summary = _summary(status, cause, stored, present, stored_ok, usage, repriced, difference)
     return out, summary
+
+
+def _mismatch_causes(
+    fixed: _FixedRates,
+    row: np.ndarray,
+    counts: dict[str, np.ndarray],
+    calls: np.ndarray,
+    diff: np.ndarray,
+    stored: np.ndarray,
+    places: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The cause of each mismatch, and which ones need the Decimal path (a neighbouring
+    rate the integers cannot hold)."""
+    sub = {c: counts[c][calls] for c in COUNTS}
+    billed = fixed.billed.take(row)
+    units = np.where(
+        billed == 0, sub["output_tokens"], np.where(billed == 1, sub["images"], sub["seconds"])
+    )
+    no_usage = (
+        (sub["input_tokens"] == 0)
+        & (sub["cache_read_tokens"] == 0)
+        & (sub["cache_write_tokens"] == 0)
+        & (units == 0)
+    )
+    changed = np.zeros(calls.size, dtype=bool)
+    undecided = np.zeros(calls.size, dtype=bool)
+    for neighbour in (fixed.prev.take(row), fixed.next.take(row)):
+        has = neighbour >= 0
+        other = np.where(has, neighbour, fixed.exact.size - 1)
+        price, ok = fixed.price(other, sub)
+        undecided |= has & ~ok
+        changed |= has & (_round_units(price, places) == stored)
+    step = 10 ** (STORED_PLACES - min(places, STORED_PLACES))
+    out = np.full(calls.size, _CAUSE[Cause.UNEXPLAINED], dtype=np.int8)
+    out[np.abs(diff) <= step] = _CAUSE[Cause.ROUNDING]
+    out[changed] = _CAUSE[Cause.RATE_CHANGED]
+    out[no_usage] = _CAUSE[Cause.MISSING_USAGE]
+    return out, undecided & ~no_usage
+
+
+def _patch(array: pa.Array, at: np.ndarray, values: Sequence[Decimal | None]) -> pa.Array:
+    """``array`` with the elements at ``at`` replaced by ``values`` (the Decimal path's)."""
+    mask = np.zeros(len(array), dtype=bool)
+    mask[at] = True
+    replacement = pa.array(list(values), type=AMOUNT_TYPE)
+    # replace_with_mask fills masked slots in order with the replacement's values
+    return pc.replace_with_mask(array, pa.array(mask), replacement)
+
+
+def _summary(
+    status: np.ndarray,
+    cause: np.ndarray,
+    stored: np.ndarray,
+    present: np.ndarray,
+    stored_ok: np.ndarray,
+    usage: pd.DataFrame,
+    repriced: pa.Array,
+    difference: pa.Array,
+) -> dict[str, Any]:
+    by_status = np.bincount(status, minlength=len(STATUS_CATEGORIES))
+    by_cause = np.bincount(cause, minlength=len(CAUSE_CATEGORIES))
+    if stored_ok.all():
+        stored_total = _exact_sum(np.where(present, stored, 0))
+    else:
+        from hubkit.replay.reconcile_rules import stored_decimal
+
+        values = (stored_decimal(v) for v in usage["stored_credits"].tolist())
+        stored_total = sum((v for v in values if v is not None), ZERO)
+    return {
+        "rows": int(status.size),
+        "match": int(by_status[_STATUS[Status.MATCH]]),
+        "mismatch": int(by_status[_STATUS[Status.MISMATCH]]),
+        "unsupported": int(by_status[_STATUS[Status.UNSUPPORTED]]),
+        "no_stored_credits": int(by_status[_STATUS[Status.NO_STORED_CREDITS]]),
+        "stored_total": _plain(stored_total),
+        "repriced_total": _arrow_total(repriced),
+        "difference_total": _arrow_total(difference),
+        "causes": {c: int(by_cause[i]) for i, c in enumerate(CAUSE_CATEGORIES) if by_cause[i]},
+    }
+
+
+def _arrow_total(values: pa.Array) -> Decimal:
+    total = pc.sum(values).as_py()
+    return _plain(total if total is not None else ZERO)
+
+
+def _plain(value: Decimal) -> Decimal:
+    # equal to the reference's sums; shown without the Arrow scale's trailing zeros
+    return value if value != 0 else ZERO
+
+
+#: what :func:`reconcile_breakdown` can group by
+BREAKDOWNS = {"user": ("user",), "model": ("provider", "model", "type"), "day": ("day",)}
+
+
+def reconcile_breakdown(frame: pd.DataFrame, by: str) -> pd.DataFrame:
+    """The reconciliation frame summed per ``by`` (``user``, ``model`` or ``day``, UTC).
+
+    Columns: the keys, rows, one count per status, stored_total, repriced_total,
+    difference_total (Decimal), then one count per cause that occurs. The columns sum to
+    the summary of :func:`reconcile`: every call is in exactly one group.
+    """
+    if by not in BREAKDOWNS:
+        raise ValidationError(
+            f"cannot break a reconciliation down by {by!r}; choose from {list(BREAKDOWNS)}",
+            field="by",
+        )
+    keys = list(BREAKDOWNS[by])
+    work = pd.DataFrame(index=frame.index)
+    if by == "day":
+        work["day"] = frame["time"].dt.tz_convert("UTC").dt.date
+    else:
+        for key in keys:
+            work[key] = frame[key].astype(str)
+    status = frame["status"].astype(str)
+    for s in STATUS_CATEGORIES:
+        work[s] = (status == s).astype(np.int64)
+    cause = frame["cause"].astype(str)
+    causes = [c for c in CAUSE_CATEGORIES if (cause == c).any()]
+    for c in causes:
+        work[f"cause: {c}"] = (cause == c).astype(np.int64)
+    work["rows"] = 1
+    grouped = work.groupby(keys, sort=True, observed=True)
+    counts = grouped.sum()
+    codes = grouped.ngroup().to_numpy()
+    totals = {
+        "stored_total": _group_sums(frame["stored_credits"], codes, len(counts)),
+        "repriced_total": _group_sums(frame["repriced_credits"], codes, len(counts)),
+        "difference_total": _group_sums(frame["difference"], codes, len(counts)),
+    }
+    out = counts[["rows", *STATUS_CATEGORIES]].copy()
+    for name, values in totals.items():
+        out[name] = values
+    for c in causes:
+        out[f"cause: {c}"] = counts[f"cause: {c}"]
+    out = out.rename(columns={s: s.replace(" ", "_") for s in STATUS_CATEGORIES})
+    return out.reset_index()
+
+
+def _group_sums(values: pd.Series, codes: np.ndarray, n_groups: int) -> list[Decimal]:
+    """Exact per-group sums of a column of amounts (Arrow decimals or Decimal objects)."""
+    from hubkit.replay.reconcile_rules import stored_decimal
+
+    sums = [ZERO] * n_groups
+    if isinstance(values.dtype, pd.ArrowDtype):
+        table = pa.table({"g": pa.array(codes), "v": pa.array(values)})
+        result = table.group_by("g").aggregate([("v", "sum")])
+        for g, total in zip(
+            result.column("g").to_pylist(), result.column("v_sum").to_pylist(), strict=True
+        ):
+            sums[g] = _plain(total if total is not None else ZERO)
+        return sums
+    for g, value in zip(codes.tolist(), values.tolist(), strict=True):
+        number = stored_decimal(value)
+        if number is not None:
+            sums[g] += number
+    return sums
