@@ -90,10 +90,17 @@ def atomic_write_with(
 
 def plain_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy with Decimals as plain decimal strings (``0.00000035``, never ``3.5E-7``)."""
+    import pandas  # loaded already: the frame is one
+
     out = frame.copy()
     for col in out.columns:
-        if out[col].dtype == object:
-            out[col] = out[col].map(lambda v: plain(v) if isinstance(v, Decimal) else v)
+        dtype = out[col].dtype
+        # Arrow decimals (exact amounts, e.g. a reconciliation's) read back as Decimal too
+        arrow_decimal = str(getattr(dtype, "pyarrow_dtype", "")).startswith("decimal")
+        if dtype == object or arrow_decimal:
+            out[col] = out[col].astype(object).map(
+                lambda v: plain(v) if isinstance(v, Decimal) else (None if v is pandas.NA else v)
+            )
     return out
 
 

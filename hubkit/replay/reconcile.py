@@ -50,6 +50,7 @@ from hubkit.replay.reconcile_rules import (
     check_places,
 )
 from hubkit.replay.timeline import COUNTS, RateBook, timeline_rows
+from hubkit.usage.gateway import HubImport
 
 __all__ = [
     "BREAKDOWNS",
@@ -59,7 +60,9 @@ __all__ = [
     "Status",
     "reconcile",
     "reconcile_breakdown",
+    "reconcile_import",
     "reconcile_reference",
+    "summarise",
 ]
 
 _SCALE = 10**STORED_PLACES  # amounts are held in units of 1E-10
@@ -355,6 +358,7 @@ def _summary(
         "mismatch": int(by_status[_STATUS[Status.MISMATCH]]),
         "unsupported": int(by_status[_STATUS[Status.UNSUPPORTED]]),
         "no_stored_credits": int(by_status[_STATUS[Status.NO_STORED_CREDITS]]),
+        "not_imported": int(by_status[_STATUS[Status.NOT_IMPORTED]]),
         "stored_total": _plain(stored_total),
         "repriced_total": _arrow_total(repriced),
         "difference_total": _arrow_total(difference),
@@ -370,6 +374,63 @@ def _arrow_total(values: pa.Array) -> Decimal:
 def _plain(value: Decimal) -> Decimal:
     # equal to the reference's sums; shown without the Arrow scale's trailing zeros
     return value if value != 0 else ZERO
+
+
+def reconcile_import(
+    imported: HubImport, timeline: pd.DataFrame, *, places: int = 8
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """:func:`reconcile` of an import, with the calls it did not keep as usage appended
+    (status ``not imported``, cause ``not billed`` or ``unsupported type``): every call the
+    importer read is in the frame once, and the summary counts them all."""
+    frame, _ = reconcile(imported.usage, timeline, places=places)
+    skipped = imported.skipped
+    if len(skipped):
+        extra = skipped[["source_id", "time", "user", "provider", "model", "type"]].copy()
+        extra["stored_credits"] = _stored_arrow(skipped["stored_credits"])
+        missing = pa.nulls(len(skipped), type=AMOUNT_TYPE)
+        extra["repriced_credits"] = pd.Series(missing, dtype=pd.ArrowDtype(AMOUNT_TYPE))
+        extra["difference"] = pd.Series(missing, dtype=pd.ArrowDtype(AMOUNT_TYPE))
+        extra["status"] = pd.Categorical(
+            [Status.NOT_IMPORTED.value] * len(skipped), categories=STATUS_CATEGORIES
+        )
+        extra["cause"] = pd.Categorical(
+            [Cause(r).value for r in skipped["reason"]], categories=CAUSE_CATEGORIES
+        )
+        if "source_id" not in frame.columns:
+            extra = extra.drop(columns=["source_id"])
+        for column in ("user", "provider", "model", "type"):
+            frame[column] = frame[column].astype(str)
+        frame["stored_credits"] = _stored_arrow(frame["stored_credits"])
+        frame = pd.concat([frame, extra], ignore_index=True)
+    return frame, summarise(frame)
+
+
+def _stored_arrow(values: pd.Series) -> pd.Series:
+    if isinstance(values.dtype, pd.ArrowDtype) and values.dtype.pyarrow_dtype == AMOUNT_TYPE:
+        return values.reset_index(drop=True)
+    from hubkit.replay.reconcile_rules import stored_decimal
+
+    array = pa.array([stored_decimal(v) for v in values.tolist()], type=AMOUNT_TYPE)
+    return pd.Series(array, dtype=pd.ArrowDtype(AMOUNT_TYPE))
+
+
+def summarise(frame: pd.DataFrame) -> dict[str, Any]:
+    """The summary of a reconciliation frame (the keys :func:`reconcile` returns)."""
+    status = frame["status"].astype(str)
+    cause = frame["cause"].astype(str)
+    stored = _group_sums(frame["stored_credits"], np.zeros(len(frame), dtype=np.int64), 1)[0]
+    return {
+        "rows": len(frame),
+        "match": int((status == Status.MATCH).sum()),
+        "mismatch": int((status == Status.MISMATCH).sum()),
+        "unsupported": int((status == Status.UNSUPPORTED).sum()),
+        "no_stored_credits": int((status == Status.NO_STORED_CREDITS).sum()),
+        "not_imported": int((status == Status.NOT_IMPORTED).sum()),
+        "stored_total": stored,
+        "repriced_total": _arrow_total(pa.array(frame["repriced_credits"])),
+        "difference_total": _arrow_total(pa.array(frame["difference"])),
+        "causes": {c: n for c in CAUSE_CATEGORIES if (n := int((cause == c).sum()))},
+    }
 
 
 #: what :func:`reconcile_breakdown` can group by

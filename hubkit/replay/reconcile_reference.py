@@ -172,6 +172,7 @@ def reconcile_reference(
         "mismatch": counts.get(Status.MISMATCH, 0),
         "unsupported": counts.get(Status.UNSUPPORTED, 0),
         "no_stored_credits": counts.get(Status.NO_STORED_CREDITS, 0),
+        "not_imported": 0,
         "stored_total": sum((s for s in stored_all if s is not None), Decimal(0)),
         "repriced_total": sum((c for c in repriced if c is not None), Decimal(0)),
         "difference_total": sum((d for d in diffs if d is not None), Decimal(0)),

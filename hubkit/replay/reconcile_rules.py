@@ -10,6 +10,8 @@ Status (does the stored amount agree with the re-pricing at the stored precision
 ``mismatch``        they differ; ``cause`` says why (as far as hubkit can tell)
 ``unsupported``     no rate in force for the call's (provider, model, type) then
 ``no stored credits``  the gateway recorded no credits for the call
+``not imported``    (:func:`~hubkit.replay.reconcile.reconcile_import` only) a call the
+                    importer did not keep as usage: failed / processing, or its type
 ==================  ==============================================================
 
 Causes (:class:`Cause`), checked in this order for a mismatch:
@@ -58,6 +60,8 @@ class Status(StrEnum):
     MISMATCH = "mismatch"
     UNSUPPORTED = "unsupported"
     NO_STORED_CREDITS = "no stored credits"
+    #: a gateway call the importer did not keep as usage (failed, or a type no rate prices)
+    NOT_IMPORTED = "not imported"
 
 
 class Cause(StrEnum):
@@ -81,7 +85,8 @@ FRAME_COLUMNS = (
 )  # fmt: skip
 #: the keys of a reconciliation summary
 SUMMARY_KEYS = (
-    "rows", "match", "mismatch", "unsupported", "no_stored_credits", "stored_total",
+    "rows", "match", "mismatch", "unsupported", "no_stored_credits", "not_imported",
+    "stored_total",
     "repriced_total", "difference_total", "causes",
 )  # fmt: skip
 

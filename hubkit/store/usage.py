@@ -70,8 +70,10 @@ __all__ = [
     "append_usage",
     "check_dimensions",
     "ensure_usage_tables",
+    "imported_source_ids",
     "is_exact",
     "naive_utc",
+    "read_usage_rows",
     "rate_periods_table",
     "replace_rate_periods",
     "usage_table",
@@ -129,6 +131,38 @@ def append_usage(engine: Engine, chunks: Iterable[Mapping[str, Sequence[Any]]]) 
                 conn.execute(insert(usage_table), rows)
             written += len(rows)
     return written
+
+
+def imported_source_ids(engine: Engine) -> set[str]:
+    """The gateway ids of the calls already imported into ``usage`` (``source_id``)."""
+    ensure_usage_tables(engine)
+    column = usage_table.c.source_id
+    with engine.connect() as conn:
+        return set(conn.execute(select(column).where(column.is_not(None))).scalars())
+
+
+def read_usage_rows(
+    engine: Engine, *, since: Any = None, until: Any = None, imported_only: bool = False
+) -> pd.DataFrame:
+    """The rows of ``usage`` (``since`` ≤ time < ``until``), as stored, in time order.
+
+    ``imported_only``: only the calls imported from the gateway (with a ``source_id``).
+    Times come back naive UTC; ``stored_credits`` as Decimal (or None).
+    """
+    ensure_usage_tables(engine)
+    u = usage_table.c
+    filters = []
+    if since is not None:
+        filters.append(u.time >= naive_utc(since))
+    if until is not None:
+        filters.append(u.time < naive_utc(until))
+    if imported_only:
+        filters.append(u.source_id.is_not(None))
+    columns = [c for c in usage_table.columns if c.name != "id"]
+    query = select(*columns).where(*filters).order_by(u.time, u.id)
+    with engine.connect() as conn:
+        result = conn.execute(query)
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
 
 def replace_rate_periods(engine: Engine, periods: Sequence[Mapping[str, Any]]) -> int:
