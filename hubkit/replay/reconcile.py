@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from hubkit.decimals import ZERO
+from hubkit.decimals import EXACT, ZERO
 from hubkit.errors import ValidationError
 from hubkit.replay.reconcile_reference import (
     build_frame,
@@ -48,6 +48,8 @@ from hubkit.replay.reconcile_rules import (
     Cause,
     Status,
     check_places,
+    exact_sum,
+    stored_decimal,
 )
 from hubkit.replay.timeline import COUNTS, RateBook, timeline_rows
 from hubkit.usage.gateway import HubImport
@@ -90,7 +92,7 @@ class _FixedRates:
                 value = getattr(rate, name)
                 if value is None:  # a missing cache rate falls back to the input rate
                     value = rate.input_rate
-                scaled = value.scaleb(STORED_PLACES)
+                scaled = value.scaleb(STORED_PLACES, context=EXACT)
                 if scaled != scaled.to_integral_value() or abs(scaled) >= limit:
                     self.exact[r] = False
                     continue
@@ -207,7 +209,7 @@ def _exact_sum(units: np.ndarray) -> Decimal:
     """Σ units (int64, |u| < 2^62) exactly, as credits."""
     high, low = np.divmod(units, 2**32)
     total = int(high.sum()) * 2**32 + int(low.sum())
-    return Decimal(total).scaleb(-STORED_PLACES) if total else ZERO
+    return Decimal(total).scaleb(-STORED_PLACES, context=EXACT) if total else ZERO
 
 
 def reconcile(
@@ -316,7 +318,9 @@ def _mismatch_causes(
         price, ok = fixed.price(other, sub)
         undecided |= has & ~ok
         changed |= has & (_round_units(price, places) == stored)
-    step = 10 ** (STORED_PLACES - min(places, STORED_PLACES))
+    # one unit of the stored precision, in units of 1E-10 (finer than 1E-10: no unit can
+    # be that small, every amount here is a multiple of 1E-10)
+    step = 10 ** (STORED_PLACES - places) if places <= STORED_PLACES else 0
     out = np.full(calls.size, _CAUSE[Cause.UNEXPLAINED], dtype=np.int8)
     out[np.abs(diff) <= step] = _CAUSE[Cause.ROUNDING]
     out[changed] = _CAUSE[Cause.RATE_CHANGED]
@@ -348,10 +352,8 @@ def _summary(
     if stored_ok.all():
         stored_total = _exact_sum(np.where(present, stored, 0))
     else:
-        from hubkit.replay.reconcile_rules import stored_decimal
-
         values = (stored_decimal(v) for v in usage["stored_credits"].tolist())
-        stored_total = sum((v for v in values if v is not None), ZERO)
+        stored_total = exact_sum(values)
     return {
         "rows": int(status.size),
         "match": int(by_status[_STATUS[Status.MATCH]]),
@@ -408,8 +410,6 @@ def reconcile_import(
 def _stored_arrow(values: pd.Series) -> pd.Series:
     if isinstance(values.dtype, pd.ArrowDtype) and values.dtype.pyarrow_dtype == AMOUNT_TYPE:
         return values.reset_index(drop=True)
-    from hubkit.replay.reconcile_rules import stored_decimal
-
     array = pa.array([stored_decimal(v) for v in values.tolist()], type=AMOUNT_TYPE)
     return pd.Series(array, dtype=pd.ArrowDtype(AMOUNT_TYPE))
 
@@ -483,8 +483,6 @@ def reconcile_breakdown(frame: pd.DataFrame, by: str) -> pd.DataFrame:
 
 def _group_sums(values: pd.Series, codes: np.ndarray, n_groups: int) -> list[Decimal]:
     """Exact per-group sums of a column of amounts (Arrow decimals or Decimal objects)."""
-    from hubkit.replay.reconcile_rules import stored_decimal
-
     sums = [ZERO] * n_groups
     if isinstance(values.dtype, pd.ArrowDtype):
         table = pa.table({"g": pa.array(codes), "v": pa.array(values)})
@@ -497,5 +495,5 @@ def _group_sums(values: pd.Series, codes: np.ndarray, n_groups: int) -> list[Dec
     for g, value in zip(codes.tolist(), values.tolist(), strict=True):
         number = stored_decimal(value)
         if number is not None:
-            sums[g] += number
+            sums[g] = EXACT.add(sums[g], number)
     return sums

@@ -28,6 +28,7 @@ from hubkit.replay.reconcile_rules import (
     Status,
     amounts_series,
     check_places,
+    exact_sum,
     stored_decimal,
 )
 from hubkit.replay.timeline import COUNTS, price_exact, timeline_rows, validate_timeline
@@ -104,7 +105,7 @@ def classify_rows(
             statuses.append(Status.NO_STORED_CREDITS)
             causes.append(Cause.NO_STORED_CREDITS)
             continue
-        diff = EXACT.subtract(stored, credits.quantize(step, rounding=ROUND_HALF_UP))
+        diff = EXACT.subtract(stored, credits.quantize(step, rounding=ROUND_HALF_UP, context=EXACT))
         diffs.append(diff)
         if diff == 0:
             statuses.append(Status.MATCH)
@@ -119,7 +120,7 @@ def classify_rows(
             continue
         others = [around.rows[r] for r in (around.prev[row], around.next[row]) if r >= 0]
         if any(
-            _price(other, call).quantize(step, rounding=ROUND_HALF_UP) == stored
+            _price(other, call).quantize(step, rounding=ROUND_HALF_UP, context=EXACT) == stored
             for other in others
         ):
             causes.append(Cause.RATE_CHANGED)
@@ -173,9 +174,9 @@ def reconcile_reference(
         "unsupported": counts.get(Status.UNSUPPORTED, 0),
         "no_stored_credits": counts.get(Status.NO_STORED_CREDITS, 0),
         "not_imported": 0,
-        "stored_total": sum((s for s in stored_all if s is not None), Decimal(0)),
-        "repriced_total": sum((c for c in repriced if c is not None), Decimal(0)),
-        "difference_total": sum((d for d in diffs if d is not None), Decimal(0)),
+        "stored_total": exact_sum(stored_all),
+        "repriced_total": exact_sum(repriced),
+        "difference_total": exact_sum(diffs),
         "causes": {c.value: n for c in Cause if (n := Counter(causes).get(c, 0))},
     }
     return out, summary

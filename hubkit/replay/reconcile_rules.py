@@ -33,6 +33,7 @@ prices) or ``not billed`` (status failed / processing: only ``success`` is bille
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -40,6 +41,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from hubkit.decimals import EXACT
 from hubkit.errors import ValidationError
 
 __all__ = [
@@ -50,6 +52,7 @@ __all__ = [
     "Status",
     "amounts_series",
     "check_places",
+    "exact_sum",
 ]
 
 
@@ -105,6 +108,15 @@ def amounts_series(values: pa.Array, index: pd.Index) -> pd.Series:
     return pd.Series(values, index=index, dtype=pd.ArrowDtype(values.type), copy=False)
 
 
+def exact_sum(values: Iterable[Decimal | None]) -> Decimal:
+    """Σ of the present values, exactly (Python's ``sum`` rounds to 28 digits)."""
+    total = Decimal(0)
+    for value in values:
+        if value is not None:
+            total = EXACT.add(total, value)
+    return total
+
+
 def check_places(places: Any) -> int:
     if isinstance(places, bool) or not isinstance(places, int) or not 0 <= places <= 18:
         raise ValidationError(
@@ -140,7 +152,7 @@ def stored_decimal(value: Any) -> Decimal | None:
 def check_stored_places(number: Decimal) -> Decimal:
     exponent = number.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -STORED_PLACES and number != number.quantize(
-        Decimal(1).scaleb(-STORED_PLACES)
+        Decimal(1).scaleb(-STORED_PLACES), context=EXACT
     ):
         raise ValidationError(
             f"stored_credits {number} has more than {STORED_PLACES} decimal places: the "

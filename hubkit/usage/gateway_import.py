@@ -119,7 +119,7 @@ def _store_chunks(usage: pd.DataFrame, chunk_rows: int) -> Iterator[dict[str, li
 
 
 def _write_parquet(path: Path, usage: pd.DataFrame, existing: pd.DataFrame | None) -> None:
-    frame = usage if existing is None else pd.concat([existing, usage], ignore_index=True)
+    frame = usage.copy() if existing is None else pd.concat([existing, usage], ignore_index=True)
     stored = frame.pop("stored_credits")
     frame = validate_usage(frame)
     frame["stored_credits"] = _stored_series(stored.reset_index(drop=True))
