@@ -165,7 +165,7 @@ class _Source(Protocol):
 
     def tables(self) -> set[str]: ...
     def count(self, table: str) -> int: ...
-    def frames(self, query: str, chunk_rows: int) -> Iterator[pd.DataFrame]: ...
+    def records(self, query: str, chunk_rows: int) -> Iterator[list[dict[str, Any]]]: ...
     def close(self) -> None: ...
 
 
@@ -199,12 +199,12 @@ class _SqliteSource:
     def count(self, table: str) -> int:
         return int(self._conn.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0])
 
-    def frames(self, query: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    def records(self, query: str, chunk_rows: int) -> Iterator[list[dict[str, Any]]]:
         try:
             cursor = self._conn.execute(query)
             columns = [d[0] for d in cursor.description]
             while rows := cursor.fetchmany(chunk_rows):
-                yield pd.DataFrame(rows, columns=columns, dtype=object)  # None stays None
+                yield [dict(zip(columns, row, strict=True)) for row in rows]
         except sqlite3.Error as exc:
             raise StorageError(f"cannot read from {self.name}: {exc}") from None
 
@@ -239,12 +239,12 @@ class _PostgresSource:
     def count(self, table: str) -> int:
         return int(self._conn.exec_driver_sql(f'SELECT COUNT(*) FROM "{table}"').scalar_one())
 
-    def frames(self, query: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    def records(self, query: str, chunk_rows: int) -> Iterator[list[dict[str, Any]]]:
         try:
             result = self._conn.execution_options(stream_results=True).exec_driver_sql(query)
             columns = list(result.keys())
             for part in result.partitions(chunk_rows):
-                yield pd.DataFrame([tuple(r) for r in part], columns=columns, dtype=object)
+                yield [dict(zip(columns, row, strict=True)) for row in part]
         except self._errors as exc:
             raise StorageError(
                 f"cannot read from the gateway database {self.name}: {type(exc).__name__}"
@@ -299,7 +299,7 @@ def read_hub_database(
             raise StorageError(f"{db.name} has no {table} table (tables: {sorted(tables)})")
         total = db.count(table)
         return _import_frames(
-            db.frames(_query(table, tables), chunk_rows),
+            db.records(_query(table, tables), chunk_rows),
             table,
             db.name,
             input_includes_cache,
@@ -346,8 +346,9 @@ def read_hub_export(
             )
     if table == "ModelCalls" and providers:
         raw["providerName"] = [providers.get(str(p)) for p in raw.get("providerId", [])]
+    records = cast("list[dict[str, Any]]", raw.to_dict("records"))
     return _import_frames(
-        iter([raw]), table, file.name, input_includes_cache, provider_of_model, known_ids,
+        iter([records]), table, file.name, input_includes_cache, provider_of_model, known_ids,
         progress, len(raw),
     )  # fmt: skip
 
@@ -502,7 +503,7 @@ class _Tally:
 
 
 def _import_frames(
-    chunks: Iterator[pd.DataFrame],
+    chunks: Iterator[list[dict[str, Any]]],
     table: str,
     source: str,
     input_includes_cache: Collection[str],
@@ -521,10 +522,10 @@ def _import_frames(
     for raw in chunks:
         first_row = tally.rows_read + 1
         tally.rows_read += len(raw)
-        if known and "id" in raw.columns:
-            seen = raw["id"].astype(str).isin(known).to_numpy()
-            tally.already += int(seen.sum())
-            raw = raw.loc[~seen]
+        if known:
+            fresh = [rec for rec in raw if str(rec.get("id")) not in known]
+            tally.already += len(raw) - len(fresh)
+            raw = fresh
         part = _chunk(raw, table, source, first_row, billed, inclusive, provider_of_model,
                       tally, skipped)  # fmt: skip
         kept += len(part)
@@ -569,7 +570,7 @@ def _import_frames(
 
 
 def _chunk(
-    raw: pd.DataFrame,
+    raw: list[dict[str, Any]],
     table: str,
     source: str,
     first_row: int,
@@ -580,9 +581,7 @@ def _chunk(
     skipped: list[dict[str, Any]],
 ) -> pd.DataFrame:
     records: list[dict[str, Any]] = []
-    # the gateway's tables and CSV headers name their columns with strings
-    records_in = cast("list[dict[str, Any]]", raw.to_dict("records"))
-    for row_no, rec in enumerate(records_in, start=first_row):
+    for row_no, rec in enumerate(raw, start=first_row):
         try:
             if table == "ModelCalls":
                 status = str(rec.get("status") or "")

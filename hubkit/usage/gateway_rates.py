@@ -57,8 +57,8 @@ def _amount(value: Any, what: str) -> Decimal | None:
 
 
 def _all(db: Any, table: str) -> pd.DataFrame:
-    frames = list(db.frames(f'SELECT * FROM "{table}"', 100_000))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    rows = [rec for part in db.records(f'SELECT * FROM "{table}"', 100_000) for rec in part]
+    return pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
 
 
 def read_hub_rates(source: str | Path) -> pd.DataFrame:
