@@ -56,9 +56,8 @@ def _amount(value: Any, what: str) -> Decimal | None:
     return to_decimal(value, what, allow_none=True)
 
 
-def _all(db: Any, table: str) -> pd.DataFrame:
-    rows = [rec for part in db.records(f'SELECT * FROM "{table}"', 100_000) for rec in part]
-    return pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
+def _all(db: Any, table: str) -> list[dict[str, Any]]:
+    return [rec for part in db.records(f'SELECT * FROM "{table}"', 100_000) for rec in part]
 
 
 def read_hub_rates(source: str | Path) -> pd.DataFrame:
@@ -73,7 +72,7 @@ def read_hub_rates(source: str | Path) -> pd.DataFrame:
             )
         providers: dict[str, str] = {}
         if "AiProviders" in tables:
-            for rec in _all(db, "AiProviders").to_dict("records"):
+            for rec in _all(db, "AiProviders"):
                 providers[str(rec["id"])] = str(rec.get("name") or rec["id"])
         rates = _all(db, "AiModelRates")
         history = _all(db, "AiModelRateHistories") if "AiModelRateHistories" in tables else None
@@ -84,7 +83,7 @@ def read_hub_rates(source: str | Path) -> pd.DataFrame:
         return providers.get(str(value), str(value))
 
     current: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for rec in rates.to_dict("records"):
+    for rec in rates:
         key = (provider_of(rec.get("providerId")), str(rec["model"]), str(rec["type"]))
         costs = _json(rec.get("unitCosts"), "AiModelRates.unitCosts")
         caching = _json(rec.get("caching"), "AiModelRates.caching")
@@ -98,8 +97,8 @@ def read_hub_rates(source: str | Path) -> pd.DataFrame:
         }
     changes: dict[tuple[str, str, str], list[tuple[pd.Timestamp, dict[str, Any], dict[str, Any]]]]
     changes = {}
-    if history is not None and len(history):
-        for rec in history.to_dict("records"):
+    if history:
+        for rec in history:
             key = (provider_of(rec.get("providerId")), str(rec["model"]), str(rec["type"]))
             when = pd.Timestamp(pd.to_datetime(rec.get("createdAt"), utc=True, format="mixed"))
             before = _json(rec.get("previousRates"), "AiModelRateHistories.previousRates")
