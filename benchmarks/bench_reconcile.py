@@ -182,8 +182,10 @@ def _child(db: Path, target: Path, mode: str) -> dict[str, float]:
     code = _CHILD.format(repo=str(REPO))
     out = subprocess.run(
         [sys.executable, "-c", code, str(db), str(target), mode],
-        capture_output=True, text=True, check=True,
+        capture_output=True, text=True,
     )  # fmt: skip
+    if out.returncode != 0:
+        raise SystemExit(f"the {mode} child failed ({out.returncode}):\n{out.stderr[-3000:]}")
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
