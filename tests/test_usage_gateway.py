@@ -318,3 +318,20 @@ def test_statuses_and_causes_are_documented() -> None:
 def test_t0_is_the_month(hub_db: Path) -> None:
     usage = read_hub_database(hub_db).usage
     assert usage["time"].min() >= T0
+
+
+def test_fact_sqlite_keeps_credits_as_floats_and_the_import_recovers_8_places(
+    tmp_path: Path,
+) -> None:
+    # DECIMAL(20,8) on SQLite is REAL; SQLite's text → float conversion can be an ulp off
+    # the nearest double, whose shortest text then has 17 digits (seen in the benchmark's
+    # million calls): the importer rounds a float to the column's 8 places.
+    db = build_sqlite(tmp_path / "hub.db")
+    conn = sqlite3.connect(db)
+    conn.execute('UPDATE "ModelCalls" SET credits = ? WHERE id = ?', (0.18405000999999999, "c15"))
+    conn.execute('UPDATE "ModelCalls" SET credits = ? WHERE id = ?', (0.0075, "c02"))
+    conn.commit()
+    conn.close()
+    usage = read_hub_database(db).usage.set_index("source_id")
+    assert usage.loc["c15", "stored_credits"] == Decimal("0.18405001")
+    assert usage.loc["c02", "stored_credits"] == Decimal("0.0075")

@@ -37,7 +37,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -380,11 +380,21 @@ def _metrics(value: Any) -> dict[str, Any]:
     return parsed if isinstance(parsed, dict) else {}
 
 
+#: the places of the gateway's credits columns (ModelCalls.credits, Usages.usedCredits)
+_GATEWAY_PLACES = Decimal("1E-8")
+
+
 def _stored(value: Any) -> Decimal | None:
     if value is None or value == "":
         return None
-    if isinstance(value, float) and value != value:
-        return None
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return None
+        # SQLite keeps DECIMAL(20,8) as a binary float (REAL), and its text-to-float
+        # conversion may land an ulp away from the nearest double: 0.18405001 can come back
+        # as 0.18405000999999999. A float holds 15 significant digits exactly, so rounding
+        # it to the column's 8 places recovers the decimal the gateway wrote.
+        return Decimal(repr(value)).quantize(_GATEWAY_PLACES, rounding=ROUND_HALF_UP).normalize()
     try:
         number = value if isinstance(value, Decimal) else Decimal(str(value))
     except InvalidOperation:
