@@ -97,9 +97,15 @@ def plain_frame(frame: pd.DataFrame) -> pd.DataFrame:
         dtype = out[col].dtype
         # Arrow decimals (exact amounts, e.g. a reconciliation's) read back as Decimal too
         arrow_decimal = str(getattr(dtype, "pyarrow_dtype", "")).startswith("decimal")
-        if dtype == object or arrow_decimal:
-            out[col] = out[col].astype(object).map(
-                lambda v: plain(v) if isinstance(v, Decimal) else (None if v is pandas.NA else v)
+        if dtype == object or arrow_decimal:  # noqa: E721 (a dtype, not a type)
+            out[col] = (
+                out[col]
+                .astype(object)
+                .map(
+                    lambda v: (
+                        plain(v) if isinstance(v, Decimal) else (None if v is pandas.NA else v)
+                    )
+                )
             )
     return out
 

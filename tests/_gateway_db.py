@@ -60,8 +60,9 @@ CALLS = [
     # new rate: 1000 × 0.0000025 + 500 × 0.00001 = 0.0075
     _mc("c02", "gpt-4o", "chatCompletion", OLD, "0.00750000", when=_CHANGE + 60),
     # priced when it ended, at the old rate, though it began after the change
-    _mc("c03", "gpt-4o", "chatCompletion", OLD, "0.00600000", when=_CHANGE + 1,
-        user="did:user:bob"),
+    _mc(
+        "c03", "gpt-4o", "chatCompletion", OLD, "0.00600000", when=_CHANGE + 1, user="did:user:bob"
+    ),
     # 10 × 0.0000000025 = 0.000000025: 8 places ROUND_HALF_UP → 0.00000003 (half-even: …02)
     _mc("c04", "text-embedding-3-small", "embedding", {"inputTokens": 10}, "0.00000003"),
     # the same call stored truncated: one unit of the 8th place
@@ -70,15 +71,32 @@ CALLS = [
     _mc("c07", "gpt-4o", "chatCompletion", None, None, status="processing"),
     _mc("c08", "gpt-9", "chatCompletion", {"inputTokens": 10}, "0.00010000"),  # unknown model
     # an image call bills its prompt too: 100 × 0.000005 + 2 images × 0.04 = 0.0805
-    _mc("c09", "gpt-image-1", "imageGeneration",
-        {"inputTokens": 100, "numberOfImageGeneration": 2}, "0.08050000"),
+    _mc(
+        "c09",
+        "gpt-image-1",
+        "imageGeneration",
+        {"inputTokens": 100, "numberOfImageGeneration": 2},
+        "0.08050000",
+    ),
     # cache reads free (readRate 0), writes 0.00000375: 100 × 0.000003 + 200 × 0.00000375
-    _mc("c10", "claude-sonnet", "chatCompletion",
+    _mc(
+        "c10",
+        "claude-sonnet",
+        "chatCompletion",
         {"inputTokens": 100, "cacheReadInputTokens": 1000, "cacheCreationInputTokens": 200},
-        "0.00105000", provider="p-anthropic", user="did:user:bob"),
+        "0.00105000",
+        provider="p-anthropic",
+        user="did:user:bob",
+    ),
     # no cache rate on gpt-4o: 400 cache reads at the input rate: (100 + 400) × 0.0000025
-    _mc("c11", "gpt-4o", "chatCompletion", {"inputTokens": 100, "cacheReadInputTokens": 400},
-        "0.00125000", when=_CHANGE + 7200),
+    _mc(
+        "c11",
+        "gpt-4o",
+        "chatCompletion",
+        {"inputTokens": 100, "cacheReadInputTokens": 400},
+        "0.00125000",
+        when=_CHANGE + 7200,
+    ),
     _mc("c12", "tts-1", "audioGeneration", {"inputTokens": 10}, "0.00100000"),
     _mc("c13", "gpt-4o", "chatCompletion", None, "0.50000000", when=_CHANGE + 60),
     _mc("c14", "gpt-4o", "chatCompletion", OLD, None, when=_CHANGE + 60),
@@ -162,25 +180,50 @@ def _rows(postgres: bool) -> dict[str, list[dict[str, Any]]]:
     return {
         "AiProviders": [{"id": i, "name": n, "displayName": d} for i, n, d in PROVIDERS],
         "AiModelRates": [
-            {"id": i, "providerId": p, "model": m, "type": t, "inputRate": Decimal(a),
-             "outputRate": Decimal(b), "unitCosts": js(c), "caching": js(k),
-             "createdAt": when(T0 - pd.Timedelta(days=30))}
+            {
+                "id": i,
+                "providerId": p,
+                "model": m,
+                "type": t,
+                "inputRate": Decimal(a),
+                "outputRate": Decimal(b),
+                "unitCosts": js(c),
+                "caching": js(k),
+                "createdAt": when(T0 - pd.Timedelta(days=30)),
+            }
             for i, p, m, t, a, b, c, k in RATES
         ],  # fmt: skip
         "AiModelRateHistories": [
-            {"id": i, "providerId": p, "model": m, "type": t, "changeType": "manual_update",
-             "previousRates": js(before), "currentRates": js(after), "createdAt": when(at)}
+            {
+                "id": i,
+                "providerId": p,
+                "model": m,
+                "type": t,
+                "changeType": "manual_update",
+                "previousRates": js(before),
+                "currentRates": js(after),
+                "createdAt": when(at),
+            }
             for i, p, m, t, at, before, after in HISTORY
         ],  # fmt: skip
         "ModelCalls": [
-            {**c, "usageMetrics": js(c["usageMetrics"]), "credentialId": "cred-1",
-             "appDid": "app1", "credits": None if c["credits"] is None else Decimal(c["credits"])}
+            {
+                **c,
+                "usageMetrics": js(c["usageMetrics"]),
+                "credentialId": "cred-1",
+                "appDid": "app1",
+                "credits": None if c["credits"] is None else Decimal(c["credits"]),
+            }
             for c in CALLS
         ],  # fmt: skip
         "Usages": [
-            {**u, "createdAt": u["createdAt"] if not postgres
-             else pd.Timestamp(u["createdAt"]).to_pydatetime(),
-             "usedCredits": Decimal(u["usedCredits"])}
+            {
+                **u,
+                "createdAt": u["createdAt"]
+                if not postgres
+                else pd.Timestamp(u["createdAt"]).to_pydatetime(),
+                "usedCredits": Decimal(u["usedCredits"]),
+            }
             for u in USAGES
         ],  # fmt: skip
     }

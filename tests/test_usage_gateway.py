@@ -229,9 +229,10 @@ def test_csv_export_imports_like_the_database(hub_db: Path, tmp_path: Path) -> N
     direct = read_hub_database(hub_db)
     assert exported.report.rows_imported == direct.report.rows_imported
     assert exported.usage["stored_credits"].tolist() == direct.usage["stored_credits"].tolist()
-    assert exported.usage["provider"].astype(str).tolist() == direct.usage["provider"].astype(
-        str
-    ).tolist()
+    assert (
+        exported.usage["provider"].astype(str).tolist()
+        == direct.usage["provider"].astype(str).tolist()
+    )
 
 
 # -- the CLI -------------------------------------------------------------------------------

@@ -1,10 +1,11 @@
 """``python -m hubkit``: the store's operations for a shell user — the top layer.
 
 Every command lives in this package: the store's here, ``hub …`` in :mod:`hubkit.cli.hub`,
-``job …`` / ``reports …`` in :mod:`hubkit.cli.jobs`, ``usage …`` in :mod:`hubkit.cli.usage`. Nothing below imports the CLI, so a
-command may use any layer. Exit codes: :mod:`hubkit.cli.exit_codes` (0 success, a dry run
-included; 1 any other hubkit error; 2 bad input; 3 not found; 4 conflict; 5 secret key;
-6 database; 7 hub; 8 guardrail; 9 push partly failed; 10 nothing matched; 75 lock held).
+``job …`` / ``reports …`` in :mod:`hubkit.cli.jobs`, ``usage …`` in :mod:`hubkit.cli.usage`.
+Nothing below imports the CLI, so a command may use any layer. Exit codes:
+:mod:`hubkit.cli.exit_codes` (0 success, a dry run included; 1 any other hubkit error; 2 bad
+input; 3 not found; 4 conflict; 5 secret key; 6 database; 7 hub; 8 guardrail; 9 push partly
+failed; 10 nothing matched; 75 lock held).
 """
 
 from __future__ import annotations

@@ -71,6 +71,8 @@ _SCALE = 10**STORED_PLACES  # amounts are held in units of 1E-10
 # A call's credits are priced in int64 only when a float estimate stays below this
 # (int64 holds 9.2e18; the estimate's relative error is far below the margin).
 _INT_LIMIT = float(2**61)
+STATUS_DTYPE = pd.CategoricalDtype(list(STATUS_CATEGORIES))
+CAUSE_DTYPE = pd.CategoricalDtype(list(CAUSE_CATEGORIES))
 _STATUS = {s: i for i, s in enumerate(STATUS_CATEGORIES)}
 _CAUSE = {c: i for i, c in enumerate(CAUSE_CATEGORIES)}
 
@@ -171,9 +173,8 @@ def _stored_units(values: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray
         array = pa.array(values)
     else:
         try:
-            raw = values.to_numpy(dtype=object)
-            raw = np.where(pd.isna(raw), None, raw)
-            array = pa.array(raw.tolist(), type=AMOUNT_TYPE, from_pandas=True)
+            raw = [None if v is pd.NA else v for v in values.tolist()]
+            array = pa.array(raw, type=AMOUNT_TYPE, from_pandas=True)
         except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
             array = None
     if array is None:
@@ -247,7 +248,9 @@ def reconcile(
     compared = supported & present
     status = np.full(n, _STATUS[Status.UNSUPPORTED], dtype=np.int8)
     status[supported & ~present] = _STATUS[Status.NO_STORED_CREDITS]
-    status[compared] = np.where(diff[compared] == 0, _STATUS[Status.MATCH], _STATUS[Status.MISMATCH])
+    status[compared] = np.where(
+        diff[compared] == 0, _STATUS[Status.MATCH], _STATUS[Status.MISMATCH]
+    )
     cause = np.full(n, _CAUSE[Cause.NO_RATE], dtype=np.int8)
     cause[supported & ~present] = _CAUSE[Cause.NO_STORED_CREDITS]
     cause[status == _STATUS[Status.MATCH]] = _CAUSE[Cause.NONE]
@@ -274,15 +277,16 @@ def reconcile(
     repriced = _amounts(repriced_units, supported)
     difference = _amounts(np.where(valid_diff, diff, 0), valid_diff)
     if slow_values is not None:
-        repriced, difference = _patch(repriced, slow, slow_values[0]), _patch(
-            difference, slow, slow_values[1]
+        repriced, difference = (
+            _patch(repriced, slow, slow_values[0]),
+            _patch(difference, slow, slow_values[1]),
         )
     out = build_frame(
         usage,
         repriced,
         difference,
-        pd.Categorical.from_codes(status, categories=STATUS_CATEGORIES),
-        pd.Categorical.from_codes(cause, categories=CAUSE_CATEGORIES),
+        pd.Categorical.from_codes(status, dtype=STATUS_DTYPE),
+        pd.Categorical.from_codes(cause, dtype=CAUSE_DTYPE),
     )
     summary = _summary(status, cause, stored, present, stored_ok, usage, repriced, difference)
     return out, summary
@@ -474,7 +478,7 @@ def reconcile_breakdown(frame: pd.DataFrame, by: str) -> pd.DataFrame:
     }
     out = counts[["rows", *STATUS_CATEGORIES]].copy()
     for name, values in totals.items():
-        out[name] = values
+        out[name] = pd.Series(values, index=out.index, dtype=object)
     for c in causes:
         out[f"cause: {c}"] = counts[f"cause: {c}"]
     out = out.rename(columns={s: s.replace(" ", "_") for s in STATUS_CATEGORIES})

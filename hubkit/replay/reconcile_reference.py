@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+from pandas.api.extensions import ExtensionArray
 
 from hubkit.decimals import EXACT
 from hubkit.domain import billing_of
@@ -135,8 +136,8 @@ def build_frame(
     usage: pd.DataFrame,
     repriced: pa.Array,
     difference: pa.Array,
-    status: pd.Categorical,
-    cause: pd.Categorical,
+    status: ExtensionArray,
+    cause: ExtensionArray,
 ) -> pd.DataFrame:
     """The reconciliation frame: the call's key, stored, re-priced, difference, status, cause."""
     out = usage[["time", "user", "provider", "model", "type"]].copy()

@@ -151,8 +151,10 @@ def stored_decimal(value: Any) -> Decimal | None:
 
 def check_stored_places(number: Decimal) -> Decimal:
     exponent = number.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -STORED_PLACES and number != number.quantize(
-        Decimal(1).scaleb(-STORED_PLACES), context=EXACT
+    if (
+        isinstance(exponent, int)
+        and exponent < -STORED_PLACES
+        and number != number.quantize(Decimal(1).scaleb(-STORED_PLACES), context=EXACT)
     ):
         raise ValidationError(
             f"stored_credits {number} has more than {STORED_PLACES} decimal places: the "

@@ -46,9 +46,9 @@ import pandas as pd
 import pyarrow as pa
 
 from hubkit._readers import read_csv_frame
-from hubkit._urls import mask_url
 from hubkit.domain import billing_rows
 from hubkit.errors import StorageError, ValidationError
+from hubkit.store.external import ReadOnlyPostgres
 from hubkit.usage.schema import USAGE_COLUMNS, inapplicable_counts, validate_usage
 
 __all__ = [
@@ -179,9 +179,7 @@ class _SqliteSource:
         try:
             self._conn = sqlite3.connect(uri, uri=True)
         except sqlite3.Error as exc:
-            raise StorageError(
-                f"cannot open hub database {path.name} read-only: {exc}"
-            ) from None
+            raise StorageError(f"cannot open hub database {path.name} read-only: {exc}") from None
 
     def tables(self) -> set[str]:
         try:
@@ -212,53 +210,10 @@ class _SqliteSource:
         self._conn.close()
 
 
-class _PostgresSource:
-    def __init__(self, url: str) -> None:
-        from sqlalchemy.exc import SQLAlchemyError
-
-        from hubkit.store.engine import make_engine
-
-        if url.startswith(("postgresql://", "postgres://")):
-            url = "postgresql+psycopg://" + url.split("://", 1)[1]
-        self.name = mask_url(url) or "postgresql"
-        self._errors = SQLAlchemyError
-        self._engine = make_engine(url, read_only=True)  # read-only transactions
-        try:
-            self._conn = self._engine.connect()
-        except SQLAlchemyError as exc:
-            self._engine.dispose()
-            raise StorageError(
-                f"cannot connect to the gateway database {self.name}: {type(exc).__name__}"
-            ) from None
-
-    def tables(self) -> set[str]:
-        from sqlalchemy import inspect
-
-        return set(inspect(self._conn).get_table_names())
-
-    def count(self, table: str) -> int:
-        return int(self._conn.exec_driver_sql(f'SELECT COUNT(*) FROM "{table}"').scalar_one())
-
-    def records(self, query: str, chunk_rows: int) -> Iterator[list[dict[str, Any]]]:
-        try:
-            result = self._conn.execution_options(stream_results=True).exec_driver_sql(query)
-            columns = list(result.keys())
-            for part in result.partitions(chunk_rows):
-                yield [dict(zip(columns, row, strict=True)) for row in part]
-        except self._errors as exc:
-            raise StorageError(
-                f"cannot read from the gateway database {self.name}: {type(exc).__name__}"
-            ) from None
-
-    def close(self) -> None:
-        self._conn.close()
-        self._engine.dispose()
-
-
 def open_gateway(source: str | Path) -> _Source:
     """The gateway's database, read-only: a SQLite file or a PostgreSQL URL."""
     if is_database_url(source):
-        return _PostgresSource(str(source))
+        return ReadOnlyPostgres(str(source), what="the gateway database")
     return _SqliteSource(Path(source))
 
 

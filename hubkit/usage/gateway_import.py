@@ -137,7 +137,10 @@ def _write_parquet(path: Path, usage: pd.DataFrame, existing: pd.DataFrame | Non
 
 
 def _stored_series(values: pd.Series) -> pd.Series:
-    if isinstance(values.dtype, pd.ArrowDtype) and values.dtype.pyarrow_dtype == STORED_CREDITS_TYPE:
+    if (
+        isinstance(values.dtype, pd.ArrowDtype)
+        and values.dtype.pyarrow_dtype == STORED_CREDITS_TYPE
+    ):
         return values
     array = stored_credits_array([None if pd.isna(v) else v for v in values.tolist()])
     return pd.Series(array, dtype=pd.ArrowDtype(STORED_CREDITS_TYPE), index=values.index)

@@ -100,7 +100,14 @@ def read_hub_rates(source: str | Path) -> pd.DataFrame:
     if history:
         for rec in history:
             key = (provider_of(rec.get("providerId")), str(rec["model"]), str(rec["type"]))
-            when = pd.Timestamp(pd.to_datetime(rec.get("createdAt"), utc=True, format="mixed"))
+            stamp: Any = rec.get("createdAt")
+            if stamp is None or stamp == "":
+                raise ValidationError(
+                    "AiModelRateHistories row without createdAt: cannot tell when the rate "
+                    f"of {key} changed",
+                    field="createdAt",
+                )
+            when = pd.Timestamp(pd.to_datetime(stamp, utc=True, format="mixed"))
             before = _json(rec.get("previousRates"), "AiModelRateHistories.previousRates")
             after = _json(rec.get("currentRates"), "AiModelRateHistories.currentRates")
             before_costs = _json(rec.get("previousUnitCosts"), "previousUnitCosts")

@@ -30,6 +30,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
+from hubkit._urls import mask_url
 from hubkit.billing_settings import BillingSettings
 from hubkit.config import get_settings
 from hubkit.decimals import plain
@@ -37,11 +38,10 @@ from hubkit.errors import HubkitError, ValidationError
 from hubkit.pricing import validate_credit_price, validate_margin
 from hubkit.replay import Behaviour, ReplayResult
 from hubkit.replay.ledger import settle
+from hubkit.replay.reconcile import reconcile
 from hubkit.scenarios import ScenarioBase, scenario_grid, simulate
 from hubkit.store import Store
 from hubkit.store.engine import display_url
-from hubkit._urls import mask_url
-from hubkit.replay.reconcile import reconcile
 from hubkit.usage import generate_usage, read_hub_database, read_hub_export, read_usage
 from hubkit.usage.gateway import is_database_url
 from hubkit.usage.gateway_import import read_imported_usage
