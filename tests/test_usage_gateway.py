@@ -30,7 +30,12 @@ from hubkit.replay.reconcile import (
 )
 from hubkit.replay.timeline import validate_timeline
 from hubkit.store import Store
-from hubkit.usage.gateway import SKIP_NOT_BILLED, SKIP_UNSUPPORTED_TYPE, read_hub_database
+from hubkit.usage.gateway import (
+    SKIP_NOT_BILLED,
+    SKIP_UNSUPPORTED_TYPE,
+    ImportProgress,
+    read_hub_database,
+)
 from hubkit.usage.gateway_import import import_gateway_usage, read_imported_usage
 from hubkit.usage.gateway_rates import read_hub_rates
 
@@ -177,8 +182,14 @@ def test_import_to_parquet_is_incremental(hub_db: Path, tmp_path: Path) -> None:
     target = tmp_path / "calls.parquet"
     first = import_gateway_usage(hub_db, target)
     assert first.report.rows_imported == 12 and first.report.already_imported == 0
-    again = import_gateway_usage(hub_db, target)
+    steps: list[ImportProgress] = []
+    again = import_gateway_usage(hub_db, target, progress=steps.append)
     assert again.report.rows_imported == 0 and again.report.already_imported == 12
+    assert again.report.rows_read == 15 and again.report.skipped_status == {
+        "failed": 1, "processing": 1,
+    }  # fmt: skip
+    # a re-run reads only the ids it does not hold (3 calls), not the whole table
+    assert [s.rows_read for s in steps] == [15] and steps[0].total is None
     add_calls(hub_db, [call("c99", "gpt-4o", "chatCompletion", {"inputTokens": 4}, "0.00001000",
                             when=int((CHANGE + pd.Timedelta(days=2)).timestamp()))])  # fmt: skip
     third = import_gateway_usage(hub_db, target)

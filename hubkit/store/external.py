@@ -9,7 +9,7 @@ the database; names are the other application's own (quoted: Sequelize's mixed c
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import inspect
@@ -53,11 +53,17 @@ class ReadOnlyPostgres:
         query = f"SELECT COUNT(*) FROM {_quoted(table)}"
         return int(self._conn.exec_driver_sql(query).scalar_one())
 
-    def records(self, query: str, chunk_rows: int) -> Iterator[list[dict[str, Any]]]:
-        """Rows of ``query`` (the caller's SQL over quoted names), ``chunk_rows`` at a time,
-        streamed by a server-side cursor."""
+    #: the driver's parameter marker (psycopg: ``%s``)
+    placeholder = "%s"
+
+    def records(
+        self, query: str, chunk_rows: int, params: Sequence[Any] = ()
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Rows of ``query`` (the caller's SQL over quoted names, ``%s`` for each of
+        ``params``), ``chunk_rows`` at a time, streamed by a server-side cursor."""
         try:
-            result = self._conn.execution_options(stream_results=True).exec_driver_sql(query)
+            streaming = self._conn.execution_options(stream_results=True)
+            result = streaming.exec_driver_sql(query, tuple(params))
             columns = list(result.keys())
             for part in result.partitions(chunk_rows):
                 yield [dict(zip(columns, row, strict=True)) for row in part]

@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
@@ -165,7 +165,12 @@ class _Source(Protocol):
 
     def tables(self) -> set[str]: ...
     def count(self, table: str) -> int: ...
-    def records(self, query: str, chunk_rows: int) -> Iterator[list[dict[str, Any]]]: ...
+
+    placeholder: str
+
+    def records(
+        self, query: str, chunk_rows: int, params: Sequence[Any] = ()
+    ) -> Iterator[list[dict[str, Any]]]: ...
     def close(self) -> None: ...
 
 
@@ -197,9 +202,13 @@ class _SqliteSource:
     def count(self, table: str) -> int:
         return int(self._conn.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()[0])
 
-    def records(self, query: str, chunk_rows: int) -> Iterator[list[dict[str, Any]]]:
+    placeholder = "?"
+
+    def records(
+        self, query: str, chunk_rows: int, params: Sequence[Any] = ()
+    ) -> Iterator[list[dict[str, Any]]]:
         try:
-            cursor = self._conn.execute(query)
+            cursor = self._conn.execute(query, tuple(params))
             columns = [d[0] for d in cursor.description]
             while rows := cursor.fetchmany(chunk_rows):
                 yield [dict(zip(columns, row, strict=True)) for row in rows]
@@ -217,13 +226,47 @@ def open_gateway(source: str | Path) -> _Source:
     return _SqliteSource(Path(source))
 
 
-def _query(table: str, tables: set[str]) -> str:
+def _query(table: str, tables: set[str]) -> tuple[str, str]:
+    """The query reading ``table`` (ModelCalls joined to AiProviders) and its id column."""
     if table == "ModelCalls" and "AiProviders" in tables:
         return (
             'SELECT mc.*, p."name" AS "providerName" FROM "ModelCalls" mc '
             'LEFT JOIN "AiProviders" p ON p."id" = mc."providerId"'
-        )
-    return f'SELECT * FROM "{table}"'
+        ), 'mc."id"'
+    return f'SELECT * FROM "{table}"', '"id"'
+
+
+#: a re-run fetches the new calls by id (not the whole table) when they are at most this
+#: share of it; ids go to the database this many at a time
+_BY_ID_SHARE = 0.5
+_IDS_PER_QUERY = 500
+
+
+def _new_rows(
+    db: _Source, table: str, query: str, id_column: str, known: Collection[str], chunk_rows: int
+) -> tuple[Iterator[list[dict[str, Any]]], int] | None:
+    """The rows whose id is not in ``known``, read by id, and how many ids were known;
+    None when a full read is cheaper (most rows are new)."""
+    ids = [row["id"] for part in db.records(f'SELECT "id" FROM "{table}"', 100_000) for row in part]
+    fresh = [i for i in ids if str(i) not in known]
+    if len(fresh) > _BY_ID_SHARE * len(ids):
+        return None
+
+    def batches() -> Iterator[list[dict[str, Any]]]:
+        rows: list[dict[str, Any]] = []
+        for lo in range(0, len(fresh), _IDS_PER_QUERY):
+            batch = fresh[lo : lo + _IDS_PER_QUERY]
+            marks = ", ".join(db.placeholder for _ in batch)
+            sql = f"{query} WHERE {id_column} IN ({marks})"
+            for part in db.records(sql, chunk_rows, batch):
+                rows.extend(part)
+            if len(rows) >= chunk_rows:
+                yield rows
+                rows = []
+        if rows:
+            yield rows
+
+    return batches(), len(ids) - len(fresh)
 
 
 ProgressCallback = Callable[[ImportProgress], None]
@@ -252,16 +295,24 @@ def read_hub_database(
         tables = db.tables()
         if table not in tables:
             raise StorageError(f"{db.name} has no {table} table (tables: {sorted(tables)})")
-        total = db.count(table)
+        query, id_column = _query(table, tables)
+        known = known_ids if isinstance(known_ids, set | frozenset) else set(known_ids)
+        by_id = _new_rows(db, table, query, id_column, known, chunk_rows) if known else None
+        if by_id is not None:
+            rows, already = by_id
+            return _import_frames(
+                rows, table, db.name, input_includes_cache, provider_of_model, (), progress,
+                None, already=already,
+            )  # fmt: skip
         return _import_frames(
-            db.records(_query(table, tables), chunk_rows),
+            db.records(query, chunk_rows),
             table,
             db.name,
             input_includes_cache,
             provider_of_model,
-            known_ids,
+            known,
             progress,
-            total,
+            db.count(table),
         )
     finally:
         db.close()
@@ -476,11 +527,15 @@ def _import_frames(
     known_ids: Collection[str],
     progress: ProgressCallback | None,
     total: int | None,
+    *,
+    already: int = 0,
 ) -> HubImport:
+    """Rows (a chunk at a time) → the import; ``already``: rows known before reading
+    (counted as read and already imported)."""
     inclusive = {p.lower() for p in input_includes_cache}
     known = known_ids if isinstance(known_ids, set | frozenset) else set(known_ids)
     billed = {b.type: b.output for b in billing_rows()}  # the rate types and what they bill
-    tally = _Tally()
+    tally = _Tally(rows_read=already, already=already)
     parts: list[pd.DataFrame] = []
     skipped: list[dict[str, Any]] = []
     kept = 0
