@@ -208,8 +208,11 @@ def _amounts(units: np.ndarray, valid: np.ndarray) -> pa.Array:
 
 def _exact_sum(units: np.ndarray) -> Decimal:
     """Σ units (int64, |u| < 2^62) exactly, as credits."""
-    high, low = np.divmod(units, 2**32)
-    total = int(high.sum()) * 2**32 + int(low.sum())
+    if float(np.abs(units).sum(dtype=np.float64)) < 2.0**62:
+        total = int(units.sum())  # no int64 overflow possible
+    else:
+        high, low = np.divmod(units, 2**32)
+        total = int(high.sum()) * 2**32 + int(low.sum())
     return Decimal(total).scaleb(-STORED_PLACES, context=EXACT) if total else ZERO
 
 

@@ -142,7 +142,7 @@ def build_frame(
     """The reconciliation frame: the call's key, stored, re-priced, difference, status, cause."""
     out = usage[["time", "user", "provider", "model", "type"]].copy()
     if "source_id" in usage.columns:
-        out.insert(0, "source_id", usage["source_id"].to_numpy())
+        out.insert(0, "source_id", usage["source_id"])  # as given, no copy to objects
     out["stored_credits"] = usage["stored_credits"]  # as given (Arrow decimals stay Arrow)
     out["repriced_credits"] = amounts_series(repriced, out.index)
     out["difference"] = amounts_series(difference, out.index)
