@@ -49,6 +49,8 @@ __all__ = [
     "FRAME_COLUMNS",
     "SUMMARY_KEYS",
     "Cause",
+    "ReconcileCause",
+    "ReconcileStatus",
     "Status",
     "amounts_series",
     "check_places",
@@ -56,7 +58,7 @@ __all__ = [
 ]
 
 
-class Status(StrEnum):
+class ReconcileStatus(StrEnum):
     """Whether a call's stored credits agree with the re-pricing."""
 
     MATCH = "match"
@@ -67,7 +69,7 @@ class Status(StrEnum):
     NOT_IMPORTED = "not imported"
 
 
-class Cause(StrEnum):
+class ReconcileCause(StrEnum):
     """Why a call's stored credits differ (or cannot be compared); module docstring."""
 
     NONE = "none"
@@ -79,6 +81,11 @@ class Cause(StrEnum):
     NO_STORED_CREDITS = "no stored credits"
     UNSUPPORTED_TYPE = "unsupported type"
     NOT_BILLED = "not billed"
+
+
+#: the short names this package uses
+Status = ReconcileStatus
+Cause = ReconcileCause
 
 
 #: the columns of a reconciliation frame (``source_id`` first when the usage has one)
