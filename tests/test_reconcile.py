@@ -179,3 +179,11 @@ def test_an_index_that_is_not_a_range_is_kept(
     slow, _ = reconcile_reference(part, timeline)
     pd.testing.assert_frame_equal(fast, slow)
     assert fast.index.equals(part.index)
+
+
+def test_no_calls_reconcile_to_zeros(generated: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    usage, timeline = generated
+    frame, summary = reconcile(usage.iloc[:0], timeline)
+    assert frame.empty and list(frame.columns)[-2:] == ["status", "cause"]
+    assert summary["rows"] == 0 and summary["difference_total"] == 0
+    assert summary == reconcile_reference(usage.iloc[:0], timeline)[1]

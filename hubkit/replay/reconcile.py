@@ -230,8 +230,9 @@ def reconcile(
     per call — ``source_id`` (when the usage has it), time, user, provider, model, type,
     stored_credits, repriced_credits (10 places), difference (stored − re-priced at
     ``places``), status (:class:`Status`), cause (:class:`Cause`) — and a summary: rows,
-    match, mismatch, unsupported, no_stored_credits, stored_total, repriced_total,
-    difference_total (Decimal) and causes (cause → calls).
+    match, mismatch, unsupported, no_stored_credits, not_imported (0 here; see
+    :func:`reconcile_import`), stored_total, repriced_total, difference_total (exact
+    Decimal sums) and causes (cause → calls).
 
     ``repriced_credits`` / ``difference`` are exact Arrow decimals (elements read as
     :class:`~decimal.Decimal`, missing ones as ``pd.NA``). The result equals
