@@ -370,7 +370,10 @@ def test_open_finance_store_is_read_only(db_file: Path, sqlite_url: str, monkeyp
 
 def test_notebook_parameters() -> None:
     params = papermill.inspect_notebook(str(NOTEBOOK))
-    assert set(params) == {"usage_file", "n_calls", "seed", "credit_billing", "buy_probability"}
+    assert set(params) == {
+        "usage_file", "gateway", "n_calls", "seed", "credit_billing", "buy_probability",
+    }  # fmt: skip
+    assert params["gateway"]["default"] == '""'  # empty: not the gateway's calls
     assert params["n_calls"]["default"] == "100000"
 
 
@@ -498,3 +501,24 @@ def test_the_calls_imported_into_the_store_load(sqlite_url: str, tmp_path: Path)
         synthetic = ScenarioExplorerState(ro, n_calls=500, credit_billing=True)
         assert synthetic.reconciliation is None and synthetic.import_report == []
     close_all_widgets()
+
+
+@pytest.mark.slow
+def test_notebook_04_runs_on_the_gateway_database(
+    db_file: Path, sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # papermill with the `gateway` parameter, as a scheduled run or the CLI would pass it
+    from _gateway_db import build_sqlite
+
+    gateway = build_sqlite(tmp_path / "aigne-hub.db")
+    monkeypatch.setenv("HUBKIT_DATABASE_URL", sqlite_url)  # the kernel inherits the env
+    out = tmp_path / "04.ipynb"
+    papermill.execute_notebook(
+        str(NOTEBOOK), str(out), parameters={"gateway": str(gateway), "n_calls": 500},
+        kernel_name="python3", cwd=str(NOTEBOOK.parent), progress_bar=False,
+    )  # fmt: skip
+    nb = json.loads(out.read_text())
+    outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o["output_type"] == "error"]
+    state = json.dumps(nb["metadata"].get("widgets", {}))
+    assert "the gateway&#x27;s calls in aigne-hub.db" in state or "aigne-hub.db" in state
