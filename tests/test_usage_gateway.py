@@ -18,7 +18,7 @@ import pytest
 from _gateway_db import CHANGE, EXPECTED, T0, add_calls, build_postgres, build_sqlite, call
 
 from hubkit.cli import main
-from hubkit.errors import ValidationError
+from hubkit.errors import StorageError, ValidationError
 from hubkit.replay.reconcile import (
     BREAKDOWNS,
     Cause,
@@ -30,6 +30,7 @@ from hubkit.replay.reconcile import (
 )
 from hubkit.replay.timeline import validate_timeline
 from hubkit.store import Store
+from hubkit.store.external import ReadOnlyPostgres
 from hubkit.usage.gateway import (
     SKIP_NOT_BILLED,
     SKIP_UNSUPPORTED_TYPE,
@@ -313,6 +314,14 @@ def test_import_from_a_postgresql_gateway(pg_url: str, hub_db: Path, tmp_path: P
     timeline = read_hub_rates(pg_url)
     frame, _ = reconcile_import(from_pg, timeline)
     assert _classes(frame) == EXPECTED
+    # the importer's sessions are read-only transactions: a write through one fails
+    db = ReadOnlyPostgres(pg_url, what="the gateway database")
+    try:
+        with pytest.raises(StorageError, match="cannot read from the gateway database"):
+            list(db.records('DELETE FROM "ModelCalls" RETURNING "id"', 10))
+    finally:
+        db.close()
+    assert len(read_hub_database(pg_url).usage) == 12
     # incremental from PostgreSQL into Parquet
     target = tmp_path / "pg.parquet"
     assert import_gateway_usage(pg_url, target).report.rows_imported == 12
