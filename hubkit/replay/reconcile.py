@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from hubkit.decimals import EXACT, ZERO
+from hubkit.domain import OUTPUT_COUNTS
 from hubkit.errors import ValidationError
 from hubkit.replay.reconcile_reference import (
     build_frame,
@@ -71,7 +72,6 @@ __all__ = [
     "summarise",
 ]
 
-_SCALE = 10**STORED_PLACES  # amounts are held in units of 1E-10
 # A call's credits are priced in int64 only when a float estimate stays below this
 # (int64 holds 9.2e18; the estimate's relative error is far below the margin).
 _INT_LIMIT = float(2**61)
@@ -110,11 +110,12 @@ class _FixedRates:
         billed = np.append(book.billed, -1)
         self.output = {
             count: np.where(billed == i, units["output_rate"], 0)
-            for i, count in enumerate(("output_tokens", "images", "seconds"))
+            for i, count in enumerate(OUTPUT_COUNTS)
         }
         self.billed = billed
-        self.floats = {name: values.astype(np.float64) for name, values in units.items()}
-        self.floats_output = {c: v.astype(np.float64) for c, v in self.output.items()}
+        # magnitudes, for the overflow bound (a sum of |rate| × count never cancels)
+        self.floats = {name: np.abs(values).astype(np.float64) for name, values in units.items()}
+        self.floats_output = {c: np.abs(v).astype(np.float64) for c, v in self.output.items()}
         key = np.append(book.key_of_row, -1)
         same = key[1:n] == key[: n - 1] if n > 1 else np.zeros(0, dtype=bool)
         self.prev = np.full(n + 1, -1, dtype=np.int64)
@@ -313,15 +314,14 @@ def _mismatch_causes(
     rate the integers cannot hold)."""
     sub = {c: counts[c][calls] for c in COUNTS}
     billed = fixed.billed.take(row)
-    units = np.where(
-        billed == 0, sub["output_tokens"], np.where(billed == 1, sub["images"], sub["seconds"])
-    )
+    # no billed count at all: no input or cache tokens, and none of the count its type bills
     no_usage = (
         (sub["input_tokens"] == 0)
         & (sub["cache_read_tokens"] == 0)
         & (sub["cache_write_tokens"] == 0)
-        & (units == 0)
     )
+    for i, count in enumerate(OUTPUT_COUNTS):
+        no_usage &= (billed != i) | (sub[count] == 0)
     changed = np.zeros(calls.size, dtype=bool)
     undecided = np.zeros(calls.size, dtype=bool)
     for neighbour in (fixed.prev.take(row), fixed.next.take(row)):
