@@ -430,7 +430,7 @@ def summarise(frame: pd.DataFrame) -> dict[str, Any]:
     """The summary of a reconciliation frame (the keys :func:`reconcile` returns)."""
     status = frame["status"].astype(str)
     cause = frame["cause"].astype(str)
-    stored = _group_sums(frame["stored_credits"], np.zeros(len(frame), dtype=np.int64), 1)[0]
+    stored = _group_sums(frame["stored_credits"], np.zeros(len(frame), dtype=np.int64), 1).iloc[0]
     return {
         "rows": len(frame),
         "match": int((status == Status.MATCH).sum()),
@@ -462,38 +462,52 @@ def reconcile_breakdown(frame: pd.DataFrame, by: str) -> pd.DataFrame:
             field="by",
         )
     keys = list(BREAKDOWNS[by])
-    work = pd.DataFrame(index=frame.index)
     if by == "day":
-        work["day"] = frame["time"].dt.tz_convert("UTC").dt.date
+        key_frame = pd.DataFrame({"day": frame["time"].dt.tz_convert("UTC").dt.floor("D")})
+    else:
+        key_frame = frame[keys]
+    grouped = key_frame.groupby(keys, sort=True, observed=True)
+    codes = grouped.ngroup().to_numpy()
+    out = grouped.size().rename("rows").reset_index()
+    if by == "day":
+        out["day"] = out["day"].dt.date
     else:
         for key in keys:
-            work[key] = frame[key].astype(str)
-    status = frame["status"].astype(str)
-    for s in STATUS_CATEGORIES:
-        work[s] = (status == s).astype(np.int64)
-    cause = frame["cause"].astype(str)
-    causes = [c for c in CAUSE_CATEGORIES if (cause == c).any()]
-    for c in causes:
-        work[f"cause: {c}"] = (cause == c).astype(np.int64)
-    work["rows"] = 1
-    grouped = work.groupby(keys, sort=True, observed=True)
-    counts = grouped.sum()
-    codes = grouped.ngroup().to_numpy()
-    totals = {
-        "stored_total": _group_sums(frame["stored_credits"], codes, len(counts)),
-        "repriced_total": _group_sums(frame["repriced_credits"], codes, len(counts)),
-        "difference_total": _group_sums(frame["difference"], codes, len(counts)),
-    }
-    out = counts[["rows", *STATUS_CATEGORIES]].copy()
-    for name, values in totals.items():
-        out[name] = pd.Series(values, index=out.index, dtype=object)
-    for c in causes:
-        out[f"cause: {c}"] = counts[f"cause: {c}"]
-    out = out.rename(columns={s: s.replace(" ", "_") for s in STATUS_CATEGORIES})
-    return out.reset_index()
+            out[key] = out[key].astype(str)
+    n_groups = len(out)
+    statuses = _tally(codes, _category_codes(frame["status"], STATUS_CATEGORIES), n_groups,
+                      len(STATUS_CATEGORIES))  # fmt: skip
+    for i, s in enumerate(STATUS_CATEGORIES):
+        out[s.replace(" ", "_")] = statuses[:, i]
+    out["stored_total"] = _group_sums(frame["stored_credits"], codes, n_groups)
+    out["repriced_total"] = _group_sums(frame["repriced_credits"], codes, n_groups)
+    out["difference_total"] = _group_sums(frame["difference"], codes, n_groups)
+    causes = _tally(codes, _category_codes(frame["cause"], CAUSE_CATEGORIES), n_groups,
+                    len(CAUSE_CATEGORIES))  # fmt: skip
+    for i, c in enumerate(CAUSE_CATEGORIES):
+        if causes[:, i].any():
+            out[f"cause: {c}"] = causes[:, i]
+    return out
 
 
-def _group_sums(values: pd.Series, codes: np.ndarray, n_groups: int) -> list[Decimal]:
+def _category_codes(values: pd.Series, categories: tuple[str, ...]) -> np.ndarray:
+    """Each value's position in ``categories`` (a status or cause column)."""
+    if isinstance(values.dtype, pd.CategoricalDtype) and tuple(values.cat.categories) == categories:
+        codes: np.ndarray = values.cat.codes.to_numpy()
+        return codes
+    found = pd.Index(list(categories)).get_indexer(values.astype(str))
+    if (found < 0).any():
+        raise ValidationError("not a reconciliation frame: unknown status or cause", field="frame")
+    return found
+
+
+def _tally(groups: np.ndarray, codes: np.ndarray, n_groups: int, n_codes: int) -> np.ndarray:
+    """Calls per (group, code): an (n_groups, n_codes) int64 table."""
+    flat = np.bincount(groups * n_codes + codes, minlength=n_groups * n_codes)
+    return flat.reshape(n_groups, n_codes).astype(np.int64)
+
+
+def _group_sums(values: pd.Series, codes: np.ndarray, n_groups: int) -> pd.Series:
     """Exact per-group sums of a column of amounts (Arrow decimals or Decimal objects)."""
     sums = [ZERO] * n_groups
     if isinstance(values.dtype, pd.ArrowDtype):
@@ -503,9 +517,9 @@ def _group_sums(values: pd.Series, codes: np.ndarray, n_groups: int) -> list[Dec
             result.column("g").to_pylist(), result.column("v_sum").to_pylist(), strict=True
         ):
             sums[g] = _plain(total if total is not None else ZERO)
-        return sums
-    for g, value in zip(codes.tolist(), values.tolist(), strict=True):
-        number = stored_decimal(value)
-        if number is not None:
-            sums[g] = EXACT.add(sums[g], number)
-    return sums
+    else:
+        for g, value in zip(codes.tolist(), values.tolist(), strict=True):
+            number = stored_decimal(value)
+            if number is not None:
+                sums[g] = EXACT.add(sums[g], number)
+    return pd.Series(sums, dtype=object)
