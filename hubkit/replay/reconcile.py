@@ -495,7 +495,7 @@ def _category_codes(values: pd.Series, categories: tuple[str, ...]) -> np.ndarra
     if isinstance(values.dtype, pd.CategoricalDtype) and tuple(values.cat.categories) == categories:
         codes: np.ndarray = values.cat.codes.to_numpy()
         return codes
-    found = pd.Index(list(categories)).get_indexer(values.astype(str))
+    found = pd.Index(list(categories)).get_indexer(pd.Index(values.astype(str)))
     if (found < 0).any():
         raise ValidationError("not a reconciliation frame: unknown status or cause", field="frame")
     return found
