@@ -363,10 +363,12 @@ def read_hub_export(
 
 
 def _int(value: Any) -> int:
+    if type(value) is int:  # what JSON and the database give: the common case first
+        return value
     if value is None or value == "":
         return 0
     if isinstance(value, int):
-        return value
+        return int(value)
     try:
         number = Decimal(str(value))
     except InvalidOperation:
@@ -400,7 +402,11 @@ def _stored(value: Any) -> Decimal | None:
         # conversion may land an ulp away from the nearest double: 0.18405001 can come back
         # as 0.18405000999999999. A float holds 15 significant digits exactly, so rounding
         # it to the column's 8 places recovers the decimal the gateway wrote.
-        return Decimal(repr(value)).quantize(_GATEWAY_PLACES, rounding=ROUND_HALF_UP).normalize()
+        text = repr(value)
+        point = text.find(".")
+        if "e" not in text and (point < 0 or len(text) - point <= 9):
+            return Decimal(text)  # 8 places or fewer already: the decimal as written
+        return Decimal(text).quantize(_GATEWAY_PLACES, rounding=ROUND_HALF_UP).normalize()
     try:
         number = value if isinstance(value, Decimal) else Decimal(str(value))
     except InvalidOperation:
@@ -442,11 +448,13 @@ def _from_model_call(rec: Mapping[str, Any], billed: Mapping[str, str]) -> dict[
     """
     metrics = _metrics(rec.get("usageMetrics"))
     kind = str(rec.get("type") or "chatCompletion")
-    units = {column: metrics.get(key) for column, key in _UNIT_METRICS.items()}
     unit = billed.get(kind)
-    if unit in units and units[unit] is None:
-        # The billed unit is counted in totalUsage when the metrics do not count it.
-        units[unit] = rec.get("totalUsage")
+    counted = None
+    if unit in _UNIT_METRICS:
+        counted = metrics.get(_UNIT_METRICS[unit])
+        if counted is None:
+            # The billed unit is counted in totalUsage when the metrics do not count it.
+            counted = rec.get("totalUsage")
     return {
         "time": rec.get("callTime"),
         "user": rec.get("userDid") or "",
@@ -458,8 +466,8 @@ def _from_model_call(rec: Mapping[str, Any], billed: Mapping[str, str]) -> dict[
         "output_tokens": _int(metrics.get("outputTokens")),
         "cache_read_tokens": _int(metrics.get("cacheReadInputTokens")),
         "cache_write_tokens": _int(metrics.get("cacheCreationInputTokens")),
-        "images": _int(units["images"]) if unit == "images" else 0,
-        "seconds": float(Decimal(str(units["seconds"] or 0))) if unit == "seconds" else 0.0,
+        "images": _int(counted) if unit == "images" else 0,
+        "seconds": float(Decimal(str(counted or 0))) if unit == "seconds" else 0.0,
         "stored_credits": _stored(rec.get("credits")),
         "source_id": rec.get("id"),
     }
