@@ -23,7 +23,9 @@ PYTEST_ARGS ?=
 # wildcard: benchmarks/ may not exist yet, and ruff fails on a missing path.
 CODE := $(wildcard hubkit tests benchmarks)
 BENCHMARKS := $(wildcard benchmarks/bench_*.py)
-APP_NOTEBOOK := notebooks/04-margin-scenarios.ipynb
+# The finance web app: a folder of links to the read-only finance notebooks (04 scenarios,
+# 07 monthly pack); Voila lists them and serves each without code, none of the others.
+APP_DIR := jupyter/finance-app
 # Voila's own default port; the app listens on loopback only (put a proxy in front to share it).
 APP_PORT ?= 8866
 # JupyterLab refuses to start as root unless told; dev boxes and CI here run as root.
@@ -119,8 +121,8 @@ JUPYTER_ENV := JUPYTER_CONFIG_PATH=$(CURDIR)/jupyter
 lab: venv ## Open the notebooks in JupyterLab (outputs stay out of git: nbstripout)
 	$(JUPYTER_ENV) $(BIN)/jupyter lab $(ROOT_FLAG) notebooks/
 
-app: venv ## Serve the margin-scenarios notebook as a web app (Voila, code hidden, read-only)
-	$(JUPYTER_ENV) $(BIN)/voila $(APP_NOTEBOOK) --strip_sources=True --no-browser \
+app: venv ## Serve the finance notebooks (04 scenarios, 07 monthly pack) as a web app (Voila, read-only)
+	$(JUPYTER_ENV) $(BIN)/voila $(APP_DIR) --strip_sources=True --no-browser \
 		--Voila.ip=127.0.0.1 --port=$(APP_PORT)
 
 screenshots: venv ## Regenerate the README's screenshots (JupyterLab and Voilà in chromium)

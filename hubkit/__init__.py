@@ -47,6 +47,7 @@ from hubkit.errors import (
     UnsupportedModelError,
     ValidationError,
 )
+from hubkit.finance import FinancePack, finance_pack, read_credit_ledger, roll_forward
 from hubkit.frames import (
     credentials_frame,
     history_frame,
@@ -72,6 +73,15 @@ from hubkit.pricing import (
     margin_rate,
     mask_secret,
     rate_credits,
+)
+from hubkit.proposals import (
+    Impact,
+    Proposal,
+    ProposalState,
+    ProposedChange,
+    apply_due,
+    propose,
+    propose_bulk,
 )
 from hubkit.replay import Behaviour, Kpis, ReplayResult
 from hubkit.replay.reconcile import (
@@ -133,6 +143,7 @@ __all__ = [
     "CredentialType",
     "Drift",
     "EnvironmentSettings",
+    "FinancePack",
     "GuardrailError",
     "HistoryEntry",
     "HubError",
@@ -141,6 +152,7 @@ __all__ = [
     "HubStatusError",
     "HubTimeoutError",
     "HubkitError",
+    "Impact",
     "JobError",
     "KNOWN_PROVIDERS",
     "Kpis",
@@ -148,6 +160,9 @@ __all__ = [
     "NotFoundError",
     "OperatorSettings",
     "PROJECT_ROOT",
+    "Proposal",
+    "ProposalState",
+    "ProposedChange",
     "Provider",
     "ProviderSpec",
     "Rate",
@@ -174,6 +189,7 @@ __all__ = [
     "UsageDataset",
     "ValidationError",
     "aggregate_usage",
+    "apply_due",
     "bulk_preview",
     "call_credits",
     "change_pct",
@@ -183,6 +199,7 @@ __all__ = [
     "default_model_display",
     "drift",
     "drift_frame",
+    "finance_pack",
     "generate_usage",
     "get_settings",
     "history_frame",
@@ -198,10 +215,13 @@ __all__ = [
     "plain_frame",
     "preview_frame",
     "price_exact",
+    "propose",
+    "propose_bulk",
     "providers_frame",
     "quantize",
     "rate_credits",
     "rates_frame",
+    "read_credit_ledger",
     "read_hub_database",
     "read_hub_export",
     "read_hub_rates",
@@ -212,6 +232,7 @@ __all__ = [
     "reconcile_import",
     "replay_dask",
     "replay_dataset",
+    "roll_forward",
     "scenario_grid_dask",
     "scenario_grid_dataset",
     "shipped_catalog_path",

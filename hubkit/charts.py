@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -92,13 +93,36 @@ def margin_heatmap(
     return fig
 
 
-def revenue_vs_cost_by_model(
-    models: pd.DataFrame | ReplayResult, *, top: int | None = 20
-) -> go.Figure:
-    """Recognised revenue and provider cost per model; models sold below cost are marked."""
+@dataclass(frozen=True)
+class ChartData:
+    """What a chart plots, apart from its styling: each trace's data keys (x, y, text, …)
+    and the layout keys that follow the data (e.g. an annotation).
+
+    Each figure function below is ``<chart>_figure(<chart>_data(...))``: a live chart
+    (:class:`hubkit.widgets` 04) patches exactly these keys on every knob step instead of
+    building and validating a whole plotly figure, and is tested to show the same numbers.
+    """
+
+    traces: tuple[dict[str, Any], ...]
+    layout: dict[str, Any] = field(default_factory=dict)
+
+    def keys(self) -> tuple[str, ...]:
+        """The data keys every trace carries (a patch sends each key for all traces)."""
+        return tuple(self.traces[0]) if self.traces else ()
+
+
+def _utc_times(times: pd.Series | pd.Index) -> np.ndarray:
+    """Times as ``datetime64[ns]`` in UTC (a tz-aware column's ``to_numpy`` is objects)."""
+    index = pd.DatetimeIndex(times)
+    if index.tz is not None:
+        index = index.tz_convert(None)
+    return np.asarray(index.to_numpy(), dtype="datetime64[ns]")
+
+
+def revenue_vs_cost_data(models: pd.DataFrame | ReplayResult, *, top: int | None = 20) -> ChartData:
+    """Revenue, provider cost and margin per model, the most costly first (⚠ = below cost)."""
     frame = models.models if isinstance(models, ReplayResult) else models
     _require(frame, ["provider", "model", "revenue", "provider_cost"], "revenue_vs_cost_by_model")
-    frame = frame.assign(name=frame["provider"] + "/" + frame["model"])
     frame = frame.sort_values("provider_cost", ascending=False)
     if top:
         frame = frame.head(top)
@@ -107,20 +131,27 @@ def revenue_vs_cost_by_model(
         if "below_cost" in frame
         else np.zeros(len(frame), bool)
     )
-    names = [f"⚠ {n}" if b else n for n, b in zip(frame["name"], below, strict=True)]
+    full = (frame["provider"] + "/" + frame["model"]).tolist()
+    names = [f"⚠ {n}" if b else n for n, b in zip(full, below, strict=True)]
+    revenue = frame["revenue"].to_numpy(dtype=float)
+    cost = frame["provider_cost"].to_numpy(dtype=float)
+    return ChartData(
+        ({"x": names, "y": revenue}, {"x": names, "y": cost}, {"x": names, "y": revenue - cost})
+    )
+
+
+def revenue_vs_cost_figure(data: ChartData) -> go.Figure:
+    revenue, cost, margin = data.traces
     fig = go.Figure(
         [
-            go.Bar(name="recognised revenue", x=names, y=frame["revenue"]),
-            go.Bar(name="provider cost", x=names, y=frame["provider_cost"]),
+            go.Bar(name="recognised revenue", **revenue),
+            go.Bar(name="provider cost", **cost),
             go.Scatter(
-                name="gross margin",
-                x=names,
-                y=frame["revenue"] - frame["provider_cost"],
-                mode="markers",
-                marker={"symbol": "diamond", "size": 10},
+                name="gross margin", mode="markers", marker={"symbol": "diamond", "size": 10},
+                **margin,
             ),
         ]
-    )
+    )  # fmt: skip
     fig.update_layout(
         barmode="group",
         title="Revenue vs provider cost by model (⚠ = sold below cost)",
@@ -129,12 +160,19 @@ def revenue_vs_cost_by_model(
     return fig
 
 
+def revenue_vs_cost_by_model(
+    models: pd.DataFrame | ReplayResult, *, top: int | None = 20
+) -> go.Figure:
+    """Recognised revenue and provider cost per model; models sold below cost are marked."""
+    return revenue_vs_cost_figure(revenue_vs_cost_data(models, top=top))
+
+
 def _kpi_values(kpis: Kpis | Mapping[str, Any]) -> dict[str, float]:
     data = kpis.to_dict() if isinstance(kpis, Kpis) else dict(kpis)
     return {k: float(v) for k, v in data.items() if isinstance(v, int | float | np.number)}
 
 
-def ledger_waterfall(kpis: Kpis | Mapping[str, Any] | ReplayResult) -> go.Figure:
+def ledger_waterfall_data(kpis: Kpis | Mapping[str, Any] | ReplayResult) -> ChartData:
     """Granted → purchased → consumed → expired → outstanding credits (conservation).
 
     Outstanding = granted + purchased − consumed − expired; an overdraft (balances below
@@ -151,38 +189,49 @@ def ledger_waterfall(kpis: Kpis | Mapping[str, Any] | ReplayResult) -> go.Figure
     ]
     outstanding = sum(s[1] for s in steps)
     steps.append(("outstanding", outstanding, "total"))
+    overdraft = v.get("overdraft", 0.0)
+    notes = (
+        [
+            {
+                "x": "outstanding",
+                "y": outstanding,
+                "text": f"overdraft (used beyond balance): {overdraft:,.2f}",
+                "showarrow": True,
+                "yshift": 10,
+            }
+        ]
+        if overdraft
+        else []
+    )
+    trace = {
+        "x": [s[0] for s in steps],
+        "y": [s[1] for s in steps],
+        "measure": [s[2] for s in steps],
+    }
+    return ChartData((trace,), {"annotations": notes})
+
+
+def ledger_waterfall_figure(data: ChartData) -> go.Figure:
     fig = go.Figure(
         go.Waterfall(
-            x=[s[0] for s in steps],
-            y=[s[1] for s in steps],
-            measure=[s[2] for s in steps],
-            texttemplate="%{y:,.0f}",
-            connector={"line": {"dash": "dot"}},
+            texttemplate="%{y:,.0f}", connector={"line": {"dash": "dot"}}, **data.traces[0]
         )
     )
-    overdraft = v.get("overdraft", 0.0)
-    if overdraft:
-        fig.add_annotation(
-            x="outstanding",
-            y=outstanding,
-            text=f"overdraft (used beyond balance): {overdraft:,.2f}",
-            showarrow=True,
-            yshift=10,
-        )
-    fig.update_layout(title="Credit ledger", yaxis_title="credits", showlegend=False)
+    fig.update_layout(title="Credit ledger", yaxis_title="credits", showlegend=False, **data.layout)
     return fig
 
 
-#: markers drawn per user on the balance chart at most (plotly thins them evenly)
-BALANCE_MARKERS = 60
+def ledger_waterfall(kpis: Kpis | Mapping[str, Any] | ReplayResult) -> go.Figure:
+    """The credit ledger's waterfall (:func:`ledger_waterfall_data`)."""
+    return ledger_waterfall_figure(ledger_waterfall_data(kpis))
 
 
-def balance_over_time(
+def balance_data(
     result: ReplayResult | pd.DataFrame,
     users: Sequence[str] | None = None,
     *,
     n_users: int = 5,
-) -> go.Figure:
+) -> ChartData:
     """Balance of a few users through their ledger events (grant, purchases, usage, expiry).
 
     ``result`` is a replay result or its :meth:`ReplayResult.ledger` frame. Without
@@ -192,40 +241,75 @@ def balance_over_time(
     _require(ledger, ["user", "time", "balance"], "balance_over_time")
     if users is None:
         users = ledger["user"].value_counts().head(n_users).index.tolist()
-    fig = go.Figure()
+    # one pass over the ledger, not one boolean mask per user
+    groups = ledger.groupby("user", sort=False, observed=True).indices
+    events = ledger["event"].to_numpy() if "event" in ledger else None
+    time, balance = _utc_times(ledger["time"]), ledger["balance"].to_numpy(dtype=float)
+    traces = []
     for name in users:
-        rows = ledger[ledger["user"] == name]
-        fig.add_trace(
-            go.Scatter(
-                x=rows["time"],
-                y=rows["balance"],
-                mode="lines+markers",
-                line={"shape": "hv"},
-                # every event stays on the line (and in its hover); a few hundred markers
-                # on 600 px only overlap, and drawing them was most of the browser's work
-                # on each step of the scenario explorer
-                marker={"maxdisplayed": BALANCE_MARKERS},
-                name=str(name),
-                text=rows.get("event"),
-                hovertemplate="%{x}<br>%{text}: balance %{y:,.2f}<extra>%{fullData.name}</extra>",
-            )
+        rows = groups.get(name, np.zeros(0, np.intp))
+        traces.append(
+            {
+                "name": str(name),
+                "x": time[rows],
+                "y": balance[rows],
+                "text": None if events is None else events[rows].tolist(),
+            }
         )
+    return ChartData(tuple(traces))
+
+
+def balance_figure(data: ChartData) -> go.Figure:
+    fig = go.Figure(
+        [
+            go.Scatter(
+                # a step per event, and every event in the hover; no markers: hundreds of
+                # them on 600 px only overlap, and drawing them (even thinned to 60 a line)
+                # was a third of the browser's work on each step of the scenario explorer
+                mode="lines",
+                line={"shape": "hv"},
+                hovertemplate="%{x}<br>%{text}: balance %{y:,.2f}<extra>%{fullData.name}</extra>",
+                **trace,
+            )
+            for trace in data.traces
+        ]
+    )
     fig.add_hline(y=0, line_dash="dot", annotation_text="402 at or below 0")
     fig.update_layout(title="Balance over time", xaxis_title="time (UTC)", yaxis_title="credits")
     return fig
 
 
-def refusals_over_time(result: ReplayResult | pd.DataFrame, *, freq: str = "D") -> go.Figure:
+def balance_over_time(
+    result: ReplayResult | pd.DataFrame,
+    users: Sequence[str] | None = None,
+    *,
+    n_users: int = 5,
+) -> go.Figure:
+    """The sample users' balances over time (:func:`balance_data`)."""
+    return balance_figure(balance_data(result, users, n_users=n_users))
+
+
+def refusals_data(result: ReplayResult | pd.DataFrame, *, freq: str = "D") -> ChartData:
     """402 responses per period: refused calls and 402s answered by buying a pack."""
     calls = result.calls() if isinstance(result, ReplayResult) else result
     _require(calls, ["time", "status", "packs_bought"], "refusals_over_time")
     period = calls["time"].dt.tz_convert("UTC").dt.floor(freq)
     refused = (calls["status"] != "served").groupby(period).sum()
     bought = (calls["packs_bought"] > 0).groupby(period).sum()
+    return ChartData(
+        (
+            {"x": _utc_times(refused.index), "y": refused.to_numpy()},
+            {"x": _utc_times(bought.index), "y": bought.to_numpy()},
+        )
+    )
+
+
+def refusals_figure(data: ChartData) -> go.Figure:
+    refused, bought = data.traces
     fig = go.Figure(
         [
-            go.Bar(name="refused (402, no purchase)", x=refused.index, y=refused.to_numpy()),
-            go.Bar(name="402 then bought a pack", x=bought.index, y=bought.to_numpy()),
+            go.Bar(name="refused (402, no purchase)", **refused),
+            go.Bar(name="402 then bought a pack", **bought),
         ]
     )
     fig.update_layout(
@@ -235,6 +319,11 @@ def refusals_over_time(result: ReplayResult | pd.DataFrame, *, freq: str = "D") 
         yaxis_title="calls",
     )
     return fig
+
+
+def refusals_over_time(result: ReplayResult | pd.DataFrame, *, freq: str = "D") -> go.Figure:
+    """402 responses per period (:func:`refusals_data`)."""
+    return refusals_figure(refusals_data(result, freq=freq))
 
 
 def write_figure(fig: go.Figure, path_without_suffix: str | Path) -> list[Path]:
@@ -251,3 +340,68 @@ def write_figure(fig: go.Figure, path_without_suffix: str | Path) -> list[Path]:
         fig.write_image(png)
         written.append(png)
     return written
+
+
+# ---- the monthly finance pack (hubkit.finance) ----------------------------------------------
+def _floats(values: Any) -> list[float]:
+    return [float(v) for v in values]
+
+
+def rollforward_waterfall(row: Mapping[str, Any] | pd.Series, *, title: str = "") -> go.Figure:
+    """One month's roll-forward: opening + granted + purchased − consumed − expired = closing."""
+    get = row.get
+    steps = [
+        ("opening", float(get("opening", 0)), "absolute"),
+        ("granted (promotional)", float(get("granted", 0)), "relative"),
+        ("purchased (paid)", float(get("purchased", 0)), "relative"),
+        ("consumed", -float(get("consumed", 0)), "relative"),
+        ("expired", -float(get("expired", 0)), "relative"),
+        ("closing", float(get("closing", 0)), "total"),
+    ]
+    fig = go.Figure(
+        go.Waterfall(
+            x=[s[0] for s in steps],
+            y=[s[1] for s in steps],
+            measure=[s[2] for s in steps],
+            texttemplate="%{y:,.2f}",
+            connector={"line": {"dash": "dot"}},
+        )
+    )
+    month = get("month", "")
+    fig.update_layout(
+        title=title or f"Credit roll-forward {month}".strip(),
+        yaxis_title="credits",
+        showlegend=False,
+        height=380,
+    )
+    return fig
+
+
+def rollforward_trend(frame: pd.DataFrame) -> go.Figure:
+    """Credits granted, purchased, consumed and expired per month, with the closing balance."""
+    _require(frame, ["month", "granted", "purchased", "consumed", "expired", "closing"],
+             "rollforward_trend")  # fmt: skip
+    months = frame["month"].astype(str).tolist()
+    fig = go.Figure(
+        [
+            go.Bar(name="granted (promotional)", x=months, y=_floats(frame["granted"])),
+            go.Bar(name="purchased (paid)", x=months, y=_floats(frame["purchased"])),
+            go.Bar(name="consumed", x=months, y=[-v for v in _floats(frame["consumed"])]),
+            go.Bar(name="expired", x=months, y=[-v for v in _floats(frame["expired"])]),
+            go.Scatter(name="closing balance", x=months, y=_floats(frame["closing"]),
+                       mode="lines+markers"),
+        ]
+    )  # fmt: skip
+    fig.update_layout(
+        barmode="relative", title="Credits per month", yaxis_title="credits", height=380
+    )
+    return fig
+
+
+def model_kpis_figure(kpis: pd.DataFrame, *, top: int | None = 20) -> go.Figure:
+    """Recognised revenue, provider cost and gross margin of a month's KPIs by model."""
+    _require(kpis, ["provider", "model", "revenue", "provider_cost"], "model_kpis_figure")
+    frame = kpis.assign(
+        revenue=_floats(kpis["revenue"]), provider_cost=_floats(kpis["provider_cost"])
+    )
+    return revenue_vs_cost_by_model(frame, top=top)

@@ -87,7 +87,8 @@ def test_balance_over_time_follows_the_ledger(result: ReplayResult) -> None:
     line = fig.data[0]
     ledger = result.ledger().query("user == 'ann'")
     assert list(line.y) == ledger["balance"].tolist() and line.name == "ann"
-    assert line.marker.maxdisplayed == charts.BALANCE_MARKERS  # markers thinned, not points
+    assert line.mode == "lines" and line.line.shape == "hv"  # a step per event
+    assert list(line.text) == ledger["event"].tolist()  # every event in the hover
     assert len(charts.balance_over_time(result).data) == 2  # both users by default
 
 

@@ -26,7 +26,7 @@ from papermill.exceptions import PapermillExecutionError
 from hubkit.cli import main as cli_main
 from hubkit.config import get_settings
 from hubkit.jobs import JOBS, JobStatus, Lease, run_job
-from hubkit.jobs.params import BULK_DEFAULTS, SYNC_DEFAULTS
+from hubkit.jobs.params import APPLY_DUE_DEFAULTS, BULK_DEFAULTS, FINANCE_DEFAULTS, SYNC_DEFAULTS
 from hubkit.jobs.runs import get_run
 from hubkit.store import Store
 
@@ -34,7 +34,12 @@ pytestmark = pytest.mark.store("sqlite", "postgres", seed=seed, url_in_env=True)
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = {name: spec.path for name, spec in JOBS.items()}
-DEFAULTS = {"bulk-rate-update": BULK_DEFAULTS, "price-catalog-sync": SYNC_DEFAULTS}
+DEFAULTS = {
+    "bulk-rate-update": BULK_DEFAULTS,
+    "price-catalog-sync": SYNC_DEFAULTS,
+    "finance-month": FINANCE_DEFAULTS,
+    "apply-due-proposals": APPLY_DUE_DEFAULTS,
+}
 HUB_TOKEN = "hubtok-JOBLEAKCHECK-0123456789abcdef"
 
 

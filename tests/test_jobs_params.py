@@ -163,7 +163,7 @@ def test_refusal_columns_line_up_with_the_table() -> None:
 def test_each_ending_has_its_documented_exit_code() -> None:
     codes = {s.value: s.exit_code for s in JobStatus}
     assert codes == {
-        "running": 1, "dry_run": 0, "applied": 0, "unchanged": 0, "invalid": 2,
+        "running": 1, "dry_run": 0, "applied": 0, "unchanged": 0, "reported": 0, "invalid": 2,
         "guardrail": 8, "push_partial": 9, "lock_held": 75, "failed": 1,
         "interrupted": 1, "nothing_matched": 10,
     }  # fmt: skip

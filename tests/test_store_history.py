@@ -227,7 +227,10 @@ def test_rate_timeline_periods(store: Store) -> None:
         "unit_cost_output",
         "valid_from",
         "valid_to",
+        "scheduled",
+        "proposal_id",
     ]
+    assert not frame["scheduled"].any()
     gpt = frame[frame["model"] == "gpt-4o"].reset_index(drop=True)
     assert list(gpt["input_rate"]) == [D("0.000001"), D("0.000002"), D("0.000009")]
     assert pd.isna(gpt.loc[0, "valid_from"])  # backfilled: prices calls before hubkit saw it

@@ -14,7 +14,7 @@ from typing import Any
 from hubkit.config import get_settings
 from hubkit.jobs.lock import LeaseInfo
 from hubkit.jobs.reports import prune, rebuild_index
-from hubkit.jobs.runner import JOBS, cli_value, run_job
+from hubkit.jobs.runner import JOBS, cli_value, job_name, run_job
 from hubkit.jobs.runs import list_runs, mark_interrupted, note_revert
 from hubkit.store import Store
 from hubkit.store.types import utcnow
@@ -24,10 +24,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("job", help="run, list and revert scheduled rate jobs (papermill)")
     jsub = p.add_subparsers(dest="action", required=True)
     q = jsub.add_parser("run", help="run a job notebook into reports/<UTC time>-<job>/")
-    q.add_argument("job", choices=sorted(JOBS))
     q.add_argument(
-        "-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-        help="a notebook parameter, e.g. -p profit_margin 25 -p dry_run false",
+        "job",
+        type=job_name,
+        choices=sorted(JOBS),
+        help="the job (finance_month and finance-month both name finance-month)",
+    )
+    q.add_argument(
+        "-p", "--parameter", nargs="+", action="append", default=[], metavar="NAME VALUE",
+        help="a notebook parameter: -p profit_margin 25 -p dry_run false (or -p month=2026-11)",
     )  # fmt: skip
     q.add_argument("--wait", action="store_true", help="queue behind a running job")
     q.add_argument("--wait-timeout", type=float, help="give up waiting after SECONDS (exit 75)")
@@ -57,7 +62,14 @@ def _announce_wait(holder: LeaseInfo) -> None:
 
 def cmd_job_run(args: argparse.Namespace) -> int:
     parameters: dict[str, Any] = {}
-    for name, value in args.parameter:
+    for given in args.parameter:
+        if len(given) == 1 and "=" in given[0]:
+            given = given[0].split("=", 1)
+        if len(given) != 2:
+            print(f"error: -p takes NAME VALUE (or NAME=VALUE), got {' '.join(given)!r}",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        name, value = given
         parameters[name] = cli_value(value)
     outcome = run_job(
         args.job,

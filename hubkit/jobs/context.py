@@ -29,7 +29,7 @@ from hubkit.errors import GuardrailError, JobError, LockHeldError
 from hubkit.jobs import reports
 from hubkit.jobs.guardrails import Refusal
 from hubkit.jobs.lock import Lease
-from hubkit.jobs.params import CommonParams
+from hubkit.jobs.params import JobParams
 from hubkit.jobs.runs import mark_interrupted, record_run
 from hubkit.jobs.status import FinishedRun, JobStatus
 from hubkit.store import Store
@@ -39,7 +39,7 @@ ENV_RUN_ID = "HUBKIT_JOB_RUN_ID"
 ENV_RUN_DIR = "HUBKIT_JOB_RUN_DIR"
 ENV_LEASE_HOLDER = "HUBKIT_JOB_LEASE_HOLDER"
 
-P = TypeVar("P", bound=CommonParams)
+P = TypeVar("P", bound=JobParams)
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,6 +56,8 @@ class Outcome:
     details: Mapping[str, Any] = field(default_factory=dict)
     #: more tables for the run folder, by file name (e.g. ``skipped.csv``)
     tables: Mapping[str, pd.DataFrame] = field(default_factory=dict)
+    #: files the body already wrote in the run folder (relative names), listed in the summary
+    files: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -208,6 +210,7 @@ class JobRun:
         if outcome.figure is not None:
             path = reports.write_figure(self.run_dir, "change_pct", outcome.figure)
             files.append(str(path.relative_to(self.run_dir)))
+        files.extend(outcome.files)
         summary = {
             "job": self.job,
             "run_id": self.run_id,

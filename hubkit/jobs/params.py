@@ -15,7 +15,7 @@ from dataclasses import dataclass, fields
 from decimal import Decimal
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from hubkit.catalog import shipped_catalog_path
 from hubkit.config import get_settings
@@ -96,6 +96,13 @@ def _require_hub() -> None:
             "pushing needs HUBKIT_HUB_URL and HUBKIT_HUB_TOKEN in the environment (never "
             "as parameters); set them or run with push_to_hub=False",
         )
+
+
+class JobParams(Protocol):
+    """What the runner and :func:`hubkit.jobs.context.execute_job` need of any job's
+    parameters: JSON-ready values for the report."""
+
+    def as_dict(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,3 +263,176 @@ class CatalogSyncParams(CommonParams):
             rederive_rates=parse_bool("rederive_rates", raw.get("rederive_rates", False)),
             create_missing=parse_bool("create_missing", raw.get("create_missing", False)),
         )
+
+
+#: The defaults of finance_month.ipynb's parameters cell (a test keeps them equal).
+FINANCE_DEFAULTS: dict[str, Any] = {
+    "month": "",
+    "usage_source": "",
+    "billing_settings": "",
+    "credit_billing": None,
+    "grants_file": "",
+    "credit_price": None,
+    "buy_probability": 0.3,
+    "pack_amount": 10,
+    "synthetic_calls": 20000,
+    "seed": 0,
+}
+FINANCE_PARAMETERS = set(FINANCE_DEFAULTS)
+
+
+def _last_full_month() -> str:
+    # deferred: pandas is already loaded by every job, but params is imported by the CLI too
+    import pandas as pd
+
+    now = pd.Timestamp.now(tz="UTC").tz_localize(None)
+    return str(now.to_period("M") - 1)
+
+
+def _whole(name: str, value: Any, low: int, high: int) -> int:
+    number = parse_decimal(name, value, optional=False)
+    assert number is not None
+    if number != number.to_integral_value() or not low <= number <= high:
+        raise _fail(name, value, f"must be a whole number from {low} to {high}")
+    return int(number)
+
+
+def _optional_file(name: str, value: Any) -> Path | None:
+    text = parse_text(name, value, max_len=1000)
+    if not text:
+        return None
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise _fail(name, value, "no such file")
+    return path
+
+
+@dataclass(frozen=True, slots=True)
+class FinanceMonthParams:
+    """Parameters of ``finance-month``: one month's finance pack (reads, never writes rates)."""
+
+    month: str
+    usage_source: Path | None
+    billing_settings: Path | None
+    credit_billing: bool | None
+    grants_file: Path | None
+    credit_price: Decimal | None
+    buy_probability: Decimal
+    pack_amount: Decimal
+    synthetic_calls: int
+    seed: int
+
+    @classmethod
+    def create(cls, **raw: Any) -> FinanceMonthParams:
+        # deferred: the finance package (pandas) loads only for this job
+        from hubkit.billing_settings import BillingSettings
+        from hubkit.finance import parse_month, read_credit_ledger
+
+        _reject_unknown(raw, FINANCE_PARAMETERS, "finance-month")
+        raw = {**FINANCE_DEFAULTS, **raw}
+        month_text = parse_text("month", raw.get("month"), max_len=10)
+        month = (
+            str(_checked("month", raw.get("month"), lambda: parse_month(month_text)))
+            if month_text
+            else _last_full_month()
+        )
+        credit_billing = raw.get("credit_billing")
+        probability = parse_decimal("buy_probability", raw["buy_probability"], optional=False)
+        assert probability is not None
+        if probability > 1:
+            raise _fail("buy_probability", raw["buy_probability"], "must be within 0..1")
+        pack = parse_decimal("pack_amount", raw["pack_amount"], optional=False)
+        assert pack is not None
+        grants = _optional_file("grants_file", raw.get("grants_file"))
+        if grants is not None:  # a malformed file stops the run here, before anything runs
+            _checked("grants_file", raw.get("grants_file"), lambda: read_credit_ledger(grants))
+        env_file = _optional_file("billing_settings", raw.get("billing_settings"))
+        if env_file is not None:
+            _checked(
+                "billing_settings", raw.get("billing_settings"),
+                lambda: BillingSettings.from_env_file(env_file),
+            )  # fmt: skip
+        return cls(
+            month=month,
+            usage_source=_optional_file("usage_source", raw.get("usage_source")),
+            billing_settings=env_file,
+            credit_billing=None
+            if credit_billing is None or str(credit_billing).strip().lower() in _NONE
+            else parse_bool("credit_billing", credit_billing),
+            grants_file=grants,
+            credit_price=parse_decimal(
+                "credit_price", raw.get("credit_price"), check=plausible_credit_price
+            ),
+            buy_probability=probability,
+            pack_amount=pack,
+            synthetic_calls=_whole("synthetic_calls", raw["synthetic_calls"], 1, 10_000_000),
+            seed=_whole("seed", raw["seed"], 0, 2**31 - 1),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready values (Decimals as plain strings, paths as text), for reports."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, Decimal):
+                out[f.name] = plain(value)
+            elif isinstance(value, Path):
+                out[f.name] = str(value)
+            else:
+                out[f.name] = value
+        return out
+
+    def _repr_html_(self) -> str:
+        shown = {
+            "usage_source": "synthetic usage over the rates in force",
+            "billing_settings": "this process's environment",
+            "credit_billing": "as the billing settings say",
+            "grants_file": "none: grants and purchases from the replay",
+            "credit_price": "the store's setting",
+        }
+        rows = "".join(
+            f"<tr><td>{html.escape(name)}</td><td>"
+            f"{html.escape(shown.get(name, '') if value is None else str(value))}</td></tr>"
+            for name, value in self.as_dict().items()
+        )
+        return f"<table><tr><th>parameter</th><th>value</th></tr>{rows}</table>"
+
+
+#: The defaults of apply_due_proposals.ipynb's parameters cell (a test keeps them equal).
+APPLY_DUE_DEFAULTS: dict[str, Any] = {
+    "dry_run": False,
+    "push_to_hub": False,
+    "now": "",
+}
+APPLY_DUE_PARAMETERS = set(APPLY_DUE_DEFAULTS)
+# what CommonParams needs but apply-due does not take: the approved proposals say what changes
+_APPLY_DUE_FIXED: dict[str, Any] = {"allow_below_cost": True, "allow_zero_rates": True}
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyDueParams(CommonParams):
+    """Parameters of ``apply_due_proposals``: apply every approved rate proposal now due.
+
+    ``now`` (ISO 8601 UTC, "" = the real time) is the moment "due" is judged at.
+    """
+
+    now: str
+
+    @classmethod
+    def create(cls, **raw: Any) -> ApplyDueParams:
+        _reject_unknown(raw, APPLY_DUE_PARAMETERS, "apply-due-proposals")
+        raw = {**APPLY_DUE_DEFAULTS, **raw}
+        now = parse_text("now", raw.get("now"), max_len=40)
+        if now:
+            from datetime import datetime
+
+            try:
+                moment = datetime.fromisoformat(now.replace("Z", "+00:00"))
+            except ValueError:
+                raise _fail("now", now, "not an ISO 8601 time, e.g. 2027-01-01T00:00:00Z") from None
+            if moment.tzinfo is None:
+                raise _fail("now", now, "give the UTC offset, e.g. 2027-01-01T00:00:00Z")
+        return cls(**cls.common({**_APPLY_DUE_FIXED, **raw}), now=now)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"dry_run": self.dry_run, "push_to_hub": self.push_to_hub, "now": self.now}

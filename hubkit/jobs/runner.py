@@ -31,11 +31,15 @@ from hubkit.jobs import reports
 from hubkit.jobs.context import ENV_LEASE_HOLDER, ENV_RUN_DIR, ENV_RUN_ID
 from hubkit.jobs.lock import Lease, LeaseInfo
 from hubkit.jobs.params import (
+    APPLY_DUE_DEFAULTS,
     BULK_DEFAULTS,
+    FINANCE_DEFAULTS,
     SYNC_DEFAULTS,
+    ApplyDueParams,
     BulkRateParams,
     CatalogSyncParams,
-    CommonParams,
+    FinanceMonthParams,
+    JobParams,
 )
 from hubkit.jobs.runs import get_run, mark_interrupted, record_run
 from hubkit.jobs.status import FinishedRun, JobStatus
@@ -50,7 +54,7 @@ KERNEL = "python3"
 class JobSpec:
     name: str
     notebook: str  # file name in notebooks/jobs/
-    create: Callable[..., CommonParams]
+    create: Callable[..., JobParams]
     defaults: Mapping[str, Any]
 
     @property
@@ -65,6 +69,15 @@ JOBS: dict[str, JobSpec] = {
     "price-catalog-sync": JobSpec(
         "price-catalog-sync", "price_catalog_sync.ipynb", CatalogSyncParams.create, SYNC_DEFAULTS
     ),
+    "finance-month": JobSpec(
+        "finance-month", "finance_month.ipynb", FinanceMonthParams.create, FINANCE_DEFAULTS
+    ),
+    "apply-due-proposals": JobSpec(
+        "apply-due-proposals",
+        "apply_due_proposals.ipynb",
+        ApplyDueParams.create,
+        APPLY_DUE_DEFAULTS,
+    ),  # fmt: skip
 }
 
 
@@ -73,9 +86,15 @@ class RunOutcome(FinishedRun):
     """How a runner-driven run ended; ``exit_code`` is the process's."""
 
 
+def job_name(name: str) -> str:
+    """A job's name as the runner knows it: ``finance_month`` (the notebook's spelling) is
+    ``finance-month``."""
+    return name.strip().replace("_", "-")
+
+
 def job_spec(name: str) -> JobSpec:
     try:
-        return JOBS[name]
+        return JOBS[job_name(name)]
     except KeyError:
         raise ValidationError(
             f"no job {name!r}; jobs: {', '.join(sorted(JOBS))}", field="job", value=name

@@ -6,6 +6,7 @@ code   status            meaning
 0      dry_run           previewed only (nothing written); no guardrail would trip
 0      applied           rates written (and pushed, if asked) in one transaction
 0      unchanged         nothing to change: the store already holds these numbers
+0      reported          a report job (finance-month) wrote its report; it changes nothing
 2      invalid           a parameter was refused, or the provider filter names a provider
                          the store does not have (nothing ran)
 8      guardrail         a guardrail refused the change set: nothing was written
@@ -37,6 +38,7 @@ class JobStatus(StrEnum):
     DRY_RUN = "dry_run"
     APPLIED = "applied"
     UNCHANGED = "unchanged"
+    REPORTED = "reported"
     INVALID = "invalid"
     GUARDRAIL = "guardrail"
     PUSH_PARTIAL = "push_partial"
@@ -66,6 +68,7 @@ _EXIT_CODES: dict[JobStatus, int] = {
     JobStatus.DRY_RUN: 0,
     JobStatus.APPLIED: 0,
     JobStatus.UNCHANGED: 0,
+    JobStatus.REPORTED: 0,
     JobStatus.INVALID: 2,
     JobStatus.GUARDRAIL: 8,
     JobStatus.PUSH_PARTIAL: 9,

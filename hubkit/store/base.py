@@ -165,6 +165,7 @@ def history_value(row: RateHistoryRow) -> HistoryEntry:
         actor=row.actor,
         reason=row.reason,
         job_run_id=row.job_run_id,
+        proposal_id=row.proposal_id,
     )
 
 
@@ -185,6 +186,7 @@ def history_dict(
     job_run_id: str | None = None,
     drift_pct: Decimal | None = None,
     metadata: dict[str, Any] | None = None,
+    proposal_id: int | None = None,
 ) -> dict[str, Any]:
     """A history row keyed by column (Core inserts); ``before``/``after`` = (in, out, costs)."""
     b_in, b_out, b_costs = before if before else (None, None, None)
@@ -211,4 +213,5 @@ def history_dict(
         "actor": actor,
         "reason": reason,
         "job_run_id": job_run_id,
+        "proposal_id": proposal_id,
     }

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, TypedDict
 
 import pandas as pd
@@ -14,6 +15,7 @@ from hubkit._columns import TIMELINE_COLUMNS
 from hubkit.domain import ChangeType, RateType, UnitCosts
 from hubkit.errors import ConflictError, NotFoundError, ValidationError
 from hubkit.store.base import StoreBase, history_dict, history_value, unit_costs_of
+from hubkit.store.proposals import ProposalAction, ProposedChange, scheduled_changes_in
 from hubkit.store.rates import (
     deprecation_from_snapshot,
     insert_history,
@@ -133,8 +135,15 @@ class HistoryOps(StoreBase):
             ids = insert_history(session, rows)
             return [history_value(session.get_one(RateHistoryRow, i)) for i in ids]
 
-    def rate_at(self, provider: str, model: str, type: Any, at: datetime) -> RateAt | None:
-        """The rate of (provider, model, type) in force at ``at``; None if none was."""
+    def rate_at(
+        self, provider: str, model: str, type: Any, at: datetime, *, scheduled: bool = True
+    ) -> RateAt | None:
+        """The rate of (provider, model, type) in force at ``at``; None if none was.
+
+        With ``scheduled`` (the default) an approved rate proposal that takes effect by
+        ``at`` and is not applied yet counts too: the answer is flagged ``scheduled`` and
+        names the proposal (so next month's prices can be looked up today).
+        """
         if at.tzinfo is None:
             raise ValidationError("at must be timezone-aware (UTC)", field="at", value=at)
         rtype = RateType.parse(type)
@@ -151,6 +160,26 @@ class HistoryOps(StoreBase):
                 .order_by(RateHistoryRow.changed_at.desc(), RateHistoryRow.id.desc())
                 .limit(1)
             ).first()
+            pending = scheduled_changes_in(session) if scheduled else []
+        key = (provider.lower(), model, rtype.value)
+        due = [(when, pid, c) for when, pid, c in pending if c.key == key and when <= at]
+        if due and (row is None or due[-1][0] > row.changed_at):
+            when, pid, change = due[-1]
+            if change.after is None:  # a scheduled delete
+                return None
+            after = change.after
+            return RateAt(
+                provider=key[0],
+                model=model,
+                type=rtype,
+                input_rate=Decimal(after["input_rate"]),
+                output_rate=Decimal(after["output_rate"]),
+                unit_costs=_costs(after),
+                since=when,
+                history_id=None,
+                scheduled=True,
+                proposal_id=pid,
+            )
         if row is None or row.current_input_rate is None or row.current_output_rate is None:
             return None
         return RateAt(
@@ -164,14 +193,18 @@ class HistoryOps(StoreBase):
             history_id=row.id,
         )
 
-    def rate_timeline(self, *, backfill: bool = True) -> pd.DataFrame:
+    def rate_timeline(self, *, backfill: bool = True, scheduled: bool = True) -> pd.DataFrame:
         """Rates in force over time, for the billing replay (one row per period).
 
         Columns: provider, model, type, input_rate, output_rate, cache_read_rate,
         cache_write_rate, unit_cost_input, unit_cost_output, valid_from, valid_to
-        (NaT = open). History does not track cache rates: the current ones apply to every
-        period. With ``backfill`` the first recorded values also price calls made before
-        hubkit first saw the rate (the gateway may be older than its hubkit store).
+        (NaT = open), then ``scheduled`` (bool) and ``proposal_id``. History does not track
+        cache rates: the current ones apply to every period. With ``backfill`` the first
+        recorded values also price calls made before hubkit first saw the rate (the gateway
+        may be older than its hubkit store). With ``scheduled`` (the default) approved rate
+        proposals with an effective time, not applied yet, add their periods from that time
+        on (``scheduled`` True, ``proposal_id`` set): a replay of this month's usage shifted
+        into next month prices it at next month's rates.
         """
         with self._unit() as session:
             hist = session.execute(
@@ -198,6 +231,7 @@ class HistoryOps(StoreBase):
                 (pname, r.model, r.type): (r.cache_read_rate, r.cache_write_rate)
                 for r, pname in session.execute(select(RateRow, ProviderRow.name).join(ProviderRow))
             }
+            pending = scheduled_changes_in(session) if scheduled else []
         records: list[dict[str, Any]] = []
         previous_key = None
         for h in hist:
@@ -222,9 +256,16 @@ class HistoryOps(StoreBase):
                     "unit_cost_output": h.current_unit_cost_output,
                     "valid_from": pd.NaT if (first and backfill) else pd.Timestamp(h.changed_at),
                     "valid_to": pd.NaT,
+                    "scheduled": False,
+                    "proposal_id": None,
                 }
             )
-        frame = pd.DataFrame.from_records(records, columns=list(TIMELINE_COLUMNS))
+        _add_scheduled(records, pending)
+        records.sort(key=_period_order)
+        frame = pd.DataFrame.from_records(
+            records, columns=[*TIMELINE_COLUMNS, "scheduled", "proposal_id"]
+        )
+        frame["scheduled"] = frame["scheduled"].astype(bool)
         for col in ("valid_from", "valid_to"):
             frame[col] = pd.to_datetime(frame[col], utc=True)
         return frame
@@ -386,3 +427,63 @@ def _revert_conflict(entry: RateHistoryRow, row: RateRow | None) -> str | None:
     if rate_triple(row) != left:
         return f"now {row.input_rate}/{row.output_rate}, the change left {left[0]}/{left[1]}"
     return None
+
+
+def _costs(snapshot: Mapping[str, Any]) -> UnitCosts | None:
+    cin, cout = snapshot.get("unit_cost_input"), snapshot.get("unit_cost_output")
+    return unit_costs_of(
+        None if cin is None else Decimal(cin), None if cout is None else Decimal(cout)
+    )
+
+
+def _opt(value: Any) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+_NEVER = pd.Timestamp.min.tz_localize("UTC")
+
+
+def _period_order(record: Mapping[str, Any]) -> tuple[str, str, str, pd.Timestamp]:
+    start = record["valid_from"]
+    return (
+        record["provider"], record["model"], record["type"],
+        _NEVER if pd.isna(start) else pd.Timestamp(start),
+    )  # fmt: skip
+
+
+def _add_scheduled(
+    records: list[dict[str, Any]],
+    pending: Sequence[tuple[datetime, int, ProposedChange]],
+) -> None:
+    """Close each key's open period at a scheduled change's time and open the new one."""
+    for when, proposal_id, change in pending:
+        start = pd.Timestamp(when)
+        open_ = [
+            r for r in records
+            if (r["provider"], r["model"], r["type"]) == change.key and pd.isna(r["valid_to"])
+        ]  # fmt: skip
+        if open_:
+            last = open_[-1]
+            if not pd.isna(last["valid_from"]) and pd.Timestamp(last["valid_from"]) >= start:
+                continue  # already superseded by a later recorded change
+            last["valid_to"] = start
+        if change.action is ProposalAction.DELETE or change.after is None:
+            continue
+        after = change.after
+        records.append(
+            {
+                "provider": change.provider,
+                "model": change.model,
+                "type": change.type.value,
+                "input_rate": Decimal(after["input_rate"]),
+                "output_rate": Decimal(after["output_rate"]),
+                "cache_read_rate": _opt(after.get("cache_read_rate")),
+                "cache_write_rate": _opt(after.get("cache_write_rate")),
+                "unit_cost_input": _opt(after.get("unit_cost_input")),
+                "unit_cost_output": _opt(after.get("unit_cost_output")),
+                "valid_from": start,
+                "valid_to": pd.NaT,
+                "scheduled": True,
+                "proposal_id": proposal_id,
+            }
+        )

@@ -221,58 +221,84 @@ class RateOps(StoreBase):
         change_type: ChangeType = ChangeType.BULK_CREATE,
     ) -> list[Rate]:
         """One definition for several providers: all created or none (domain.md)."""
+        with self._unit(write=True) as session:
+            rows, _ = self.create_rows(
+                session,
+                spec,
+                providers,
+                reason=reason,
+                source=source,
+                job_run_id=job_run_id,
+                change_type=change_type,
+            )
+            return [rate_value(row, row.provider.name) for row in rows]
+
+    def create_rows(
+        self,
+        session: Session,
+        spec: RateSpec,
+        providers: Iterable[str],
+        *,
+        reason: str | None = None,
+        source: str | None = None,
+        job_run_id: str | None = None,
+        change_type: ChangeType = ChangeType.BULK_CREATE,
+        proposal_id: int | None = None,
+        actor: str | None = None,
+    ) -> tuple[list[RateRow], tuple[int, ...]]:
+        """:meth:`create_rates_batch` inside the caller's transaction: rows, history ids."""
         names = list(dict.fromkeys(p.strip().lower() for p in providers if p.strip()))
         if not names:
             raise ValidationError("name at least one provider", field="providers")
-        with self._unit(write=True) as session:
-            found = {
-                r.name: r
-                for r in session.scalars(select(ProviderRow).where(ProviderRow.name.in_(names)))
-            }
-            missing = [n for n in names if n not in found]
-            if missing:
-                raise NotFoundError(f"Providers not found: {', '.join(missing)}")
-            clash = session.scalars(
-                select(ProviderRow.name)
-                .join(RateRow)
-                .where(
-                    ProviderRow.name.in_(names),
-                    RateRow.model == spec.model,
-                    RateRow.type == spec.type.value,
-                )
-            ).all()
-            if clash:
-                raise ConflictError(
-                    f'Rate already exists for model "{spec.model}" with type "{spec.type.value}" '
-                    f"in providers: {', '.join(sorted(clash))}"
-                )
-            now = utcnow()
-            rows = []
-            for name in names:
-                row = RateRow(
-                    provider=found[name], created_at=now, updated_at=now, **spec_columns(spec)
-                )
-                session.add(row)
-                rows.append(row)
-            session.flush()
-            insert_history(
-                session,
-                [
-                    row_history(
-                        row,
-                        row.provider.name,
-                        change_type,
-                        before=None,
-                        changed_at=now,
-                        actor=self.actor,
-                        source=source,
-                        reason=reason,
-                        job_run_id=job_run_id,
-                    )
-                    for row in rows
-                ],
+        found = {
+            r.name: r
+            for r in session.scalars(select(ProviderRow).where(ProviderRow.name.in_(names)))
+        }
+        missing = [n for n in names if n not in found]
+        if missing:
+            raise NotFoundError(f"Providers not found: {', '.join(missing)}")
+        clash = session.scalars(
+            select(ProviderRow.name)
+            .join(RateRow)
+            .where(
+                ProviderRow.name.in_(names),
+                RateRow.model == spec.model,
+                RateRow.type == spec.type.value,
             )
-            return [rate_value(row, row.provider.name) for row in rows]
+        ).all()
+        if clash:
+            raise ConflictError(
+                f'Rate already exists for model "{spec.model}" with type "{spec.type.value}" '
+                f"in providers: {', '.join(sorted(clash))}"
+            )
+        now = utcnow()
+        rows = []
+        for name in names:
+            row = RateRow(
+                provider=found[name], created_at=now, updated_at=now, **spec_columns(spec)
+            )
+            session.add(row)
+            rows.append(row)
+        session.flush()
+        ids = insert_history(
+            session,
+            [
+                row_history(
+                    row,
+                    row.provider.name,
+                    change_type,
+                    before=None,
+                    changed_at=now,
+                    actor=actor or self.actor,
+                    source=source,
+                    reason=reason,
+                    job_run_id=job_run_id,
+                    proposal_id=proposal_id,
+                )
+                for row in rows
+            ],
+        )
+        return rows, ids
 
     def update_rate(
         self,
@@ -295,84 +321,138 @@ class RateOps(StoreBase):
 
         model and type are immutable (as on the hub): delete and re-create instead.
         """
+        fields = {
+            "input_rate": input_rate,
+            "output_rate": output_rate,
+            "unit_costs": unit_costs,
+            "caching": caching,
+            "model_display": model_display,
+            "description": description,
+            "model_metadata": model_metadata,
+        }
         with self._unit(write=True) as session:
-            row = self._rate_row(session, rate_id, lock=True)
-            if row.version != expected_version:
-                raise StaleVersionError.for_row(
-                    f"rate {row.provider.name}/{row.model} ({row.type})",
-                    expected_version,
-                    row.version,
-                )
-            before = rate_triple(row)
-            # Re-validate the whole rate through RateSpec so one rule set guards every path.
-            current = rate_value(row, row.provider.name)
-            spec = RateSpec.create(
-                current.provider,
-                current.model,
-                current.type,
-                input_rate=current.input_rate if input_rate is _UNSET else input_rate,
-                output_rate=current.output_rate if output_rate is _UNSET else output_rate,
-                unit_costs=_json_costs(current.unit_costs) if unit_costs is _UNSET else unit_costs,
-                caching=_json_caching(current.caching) if caching is _UNSET else caching,
-                model_display=current.model_display if model_display is _UNSET else model_display,
-                description=current.description if description is _UNSET else description,
-                model_metadata=(
-                    current.model_metadata if model_metadata is _UNSET else model_metadata
-                ),
+            row, _ = self.update_row(
+                session,
+                rate_id,
+                expected_version,
+                {k: v for k, v in fields.items() if v is not _UNSET},
+                reason=reason,
+                source=source,
+                job_run_id=job_run_id,
+                change_type=change_type,
             )
-            for key, value in spec_columns(spec).items():
-                if getattr(row, key) != value:
-                    setattr(row, key, value)
-            if session.is_modified(row):
-                row.updated_at = utcnow()
-            session.flush()
-            if rate_triple(row) != before:
-                insert_history(
-                    session,
-                    [
-                        row_history(
-                            row,
-                            row.provider.name,
-                            change_type,
-                            before=before,
-                            changed_at=row.updated_at,
-                            actor=self.actor,
-                            source=source,
-                            reason=reason,
-                            job_run_id=job_run_id,
-                        )
-                    ],
-                )
             return rate_value(row, row.provider.name)
+
+    def update_row(
+        self,
+        session: Session,
+        rate_id: int,
+        expected_version: int,
+        fields: dict[str, Any],
+        *,
+        reason: str | None = None,
+        source: str | None = None,
+        job_run_id: str | None = None,
+        change_type: ChangeType = ChangeType.MANUAL_UPDATE,
+        proposal_id: int | None = None,
+        actor: str | None = None,
+    ) -> tuple[RateRow, int | None]:
+        """:meth:`update_rate` inside the caller's transaction (``fields``: the arguments
+        given); the row and its history id (None when the prices did not change)."""
+        row = self._rate_row(session, rate_id, lock=True)
+        if row.version != expected_version:
+            raise StaleVersionError.for_row(
+                f"rate {row.provider.name}/{row.model} ({row.type})",
+                expected_version,
+                row.version,
+            )
+        before = rate_triple(row)
+        # Re-validate the whole rate through RateSpec so one rule set guards every path.
+        current = rate_value(row, row.provider.name)
+        spec = RateSpec.create(
+            current.provider,
+            current.model,
+            current.type,
+            input_rate=fields.get("input_rate", current.input_rate),
+            output_rate=fields.get("output_rate", current.output_rate),
+            unit_costs=fields.get("unit_costs", _json_costs(current.unit_costs)),
+            caching=fields.get("caching", _json_caching(current.caching)),
+            model_display=fields.get("model_display", current.model_display),
+            description=fields.get("description", current.description),
+            model_metadata=fields.get("model_metadata", current.model_metadata),
+        )
+        for key, value in spec_columns(spec).items():
+            if getattr(row, key) != value:
+                setattr(row, key, value)
+        if session.is_modified(row):
+            row.updated_at = utcnow()
+        session.flush()
+        if rate_triple(row) == before:
+            return row, None
+        (history_id,) = insert_history(
+            session,
+            [
+                row_history(
+                    row,
+                    row.provider.name,
+                    change_type,
+                    before=before,
+                    changed_at=row.updated_at,
+                    actor=actor or self.actor,
+                    source=source,
+                    reason=reason,
+                    job_run_id=job_run_id,
+                    proposal_id=proposal_id,
+                )
+            ],
+        )
+        return row, history_id
 
     def delete_rate(
         self, rate_id: int, expected_version: int | None = None, *, reason: str | None = None
     ) -> None:
         """Hard delete; the history keeps a snapshot so the delete can be reverted."""
         with self._unit(write=True) as session:
-            row = self._rate_row(session, rate_id, lock=True)
-            if expected_version is not None and row.version != expected_version:
-                raise StaleVersionError.for_row(f"rate {row.model}", expected_version, row.version)
-            snapshot = {k: _jsonable(v) for k, v in _row_columns(row).items()}
-            insert_history(
-                session,
-                [
-                    history_dict(
-                        rate_id=row.id,
-                        provider=row.provider.name,
-                        model=row.model,
-                        type=row.type,
-                        change_type=ChangeType.DELETE,
-                        before=rate_triple(row),
-                        after=None,
-                        changed_at=utcnow(),
-                        actor=self.actor,
-                        reason=reason,
-                        metadata={"snapshot": snapshot},
-                    )
-                ],
-            )
-            session.delete(row)
+            self.delete_row(session, rate_id, expected_version, reason=reason)
+
+    def delete_row(
+        self,
+        session: Session,
+        rate_id: int,
+        expected_version: int | None = None,
+        *,
+        reason: str | None = None,
+        source: str | None = None,
+        proposal_id: int | None = None,
+        actor: str | None = None,
+    ) -> int:
+        """:meth:`delete_rate` inside the caller's transaction; the history row's id."""
+        row = self._rate_row(session, rate_id, lock=True)
+        if expected_version is not None and row.version != expected_version:
+            raise StaleVersionError.for_row(f"rate {row.model}", expected_version, row.version)
+        snapshot = rate_snapshot(row)
+        (history_id,) = insert_history(
+            session,
+            [
+                history_dict(
+                    rate_id=row.id,
+                    provider=row.provider.name,
+                    model=row.model,
+                    type=row.type,
+                    change_type=ChangeType.DELETE,
+                    before=rate_triple(row),
+                    after=None,
+                    changed_at=utcnow(),
+                    actor=actor or self.actor,
+                    reason=reason,
+                    source=source,
+                    metadata={"snapshot": snapshot},
+                    proposal_id=proposal_id,
+                )
+            ],
+        )
+        session.delete(row)
+        return history_id
 
     def deprecate_rate(
         self, rate_id: int, expected_version: int, *, reason: str | None = None, undo: bool = False
@@ -444,54 +524,16 @@ class RateOps(StoreBase):
             }
         with self._unit(write=True) as session:
             now = utcnow()
-            conn = session.connection()
-            # Set-based: stage the new values in a temporary table, then write history and
-            # update rates with one statement each, both joined on the previewed version.
-            staging = _staging_table()
-            staging.create(conn)
-            counter = [0]
-            for start in range(0, len(changed), CHUNK):
-                chunk = changed[start : start + CHUNK]
-                # rates travel as plain decimal strings: exact on both back ends
-                stage(
-                    conn,
-                    staging,
-                    [(c.rate_id, c.version, plain(c.new_input_rate), plain(c.new_output_rate))
-                     for c in chunk],
-                )  # fmt: skip
-                fault_point(counter, len(chunk))
-            history = _history_from_staging(
-                staging,
-                {
-                    "change_type": str(change_type),
-                    "source": source,
-                    "changed_at": now,
-                    "metadata": meta,
-                    "actor": self.actor,
-                    "reason": reason,
-                    "job_run_id": job_run_id,
-                },
+            ids = self.write_staged_rates(
+                session,
+                [(c.rate_id, c.version, c.new_input_rate, c.new_output_rate) for c in changed],
+                change_type=change_type,
+                source=source,
+                metadata=meta,
+                reason=reason,
+                job_run_id=job_run_id,
+                now=now,
             )
-            # History is written only for rates still at the previewed version, so a short
-            # count is the version check; only then look up which rates moved, to name them.
-            ids = insert_history_select(conn, history)
-            if len(ids) != len(changed):
-                raise _stale_error(_stale_rows(conn, staging))
-            # The version in the join makes a row that moved since the history was written
-            # drop out (PostgreSQL, READ COMMITTED); the row count then reveals it.
-            result = conn.execute(
-                update(_RATES)
-                .where(_RATES.c.id == staging.c.id, _RATES.c.version == staging.c.version)
-                .values(
-                    input_rate=staging.c.input_rate,
-                    output_rate=staging.c.output_rate,
-                    version=_RATES.c.version + 1,
-                    updated_at=now,
-                )
-            )
-            staging.drop(conn)
-            if result.rowcount != len(changed):
-                raise _stale_error([])
             if settings:
                 write_settings(session, settings)
         return ApplyResult(
@@ -502,6 +544,75 @@ class RateOps(StoreBase):
             job_run_id=job_run_id,
             changed_at=now,
         )
+
+    def write_staged_rates(
+        self,
+        session: Session,
+        rows: Sequence[tuple[int, int, Decimal, Decimal]],
+        *,
+        change_type: ChangeType,
+        source: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        reason: str | None = None,
+        job_run_id: str | None = None,
+        proposal_id: int | None = None,
+        actor: str | None = None,
+        now: datetime | None = None,
+    ) -> tuple[int, ...]:
+        """New (input, output) rates for (rate id, expected version) rows, set-based, inside
+        the caller's transaction; the history ids. A rate not at its expected version makes
+        it a StaleVersionError (the caller's transaction then writes nothing)."""
+        now = now or utcnow()
+        conn = session.connection()
+        # Set-based: stage the new values in a temporary table, then write history and
+        # update rates with one statement each, both joined on the previewed version.
+        staging = _staging_table()
+        staging.create(conn)
+        counter = [0]
+        for start in range(0, len(rows), CHUNK):
+            chunk = rows[start : start + CHUNK]
+            # rates travel as plain decimal strings: exact on both back ends
+            stage(
+                conn,
+                staging,
+                [(rate_id, version, plain(new_in), plain(new_out))
+                 for rate_id, version, new_in, new_out in chunk],
+            )  # fmt: skip
+            fault_point(counter, len(chunk))
+        history = _history_from_staging(
+            staging,
+            {
+                "change_type": str(change_type),
+                "source": source,
+                "changed_at": now,
+                "metadata": metadata,
+                "actor": actor or self.actor,
+                "reason": reason,
+                "job_run_id": job_run_id,
+                "proposal_id": proposal_id,
+            },
+        )
+        # History is written only for rates still at the previewed version, so a short
+        # count is the version check; only then look up which rates moved, to name them.
+        ids = insert_history_select(conn, history)
+        if len(ids) != len(rows):
+            raise _stale_error(_stale_rows(conn, staging))
+        # The version in the join makes a row that moved since the history was written
+        # drop out (PostgreSQL, READ COMMITTED); the row count then reveals it.
+        result = conn.execute(
+            update(_RATES)
+            .where(_RATES.c.id == staging.c.id, _RATES.c.version == staging.c.version)
+            .values(
+                input_rate=staging.c.input_rate,
+                output_rate=staging.c.output_rate,
+                version=_RATES.c.version + 1,
+                updated_at=now,
+            )
+        )
+        staging.drop(conn)
+        if result.rowcount != len(rows):
+            raise _stale_error([])
+        return ids
 
 
 def _staging_table() -> Table:
@@ -568,6 +679,7 @@ def _history_from_staging(staging: Table, constants: dict[str, Any]) -> Insert:
             const["actor"],
             const["reason"],
             const["job_run_id"],
+            const["proposal_id"],
         )
         .select_from(
             staging.join(
@@ -581,9 +693,15 @@ def _history_from_staging(staging: Table, constants: dict[str, Any]) -> Insert:
         h.previous_input_rate, h.previous_output_rate, h.current_input_rate,
         h.current_output_rate, h.previous_unit_cost_input, h.previous_unit_cost_output,
         h.current_unit_cost_input, h.current_unit_cost_output, h.changed_at, h.rate_version,
-        h.metadata, h.actor, h.reason, h.job_run_id,
+        h.metadata, h.actor, h.reason, h.job_run_id, h.proposal_id,
     ]  # fmt: skip
     return insert(_HISTORY).from_select(columns, source)
+
+
+def rate_snapshot(row: RateRow) -> dict[str, Any]:
+    """A rate's whole definition as JSON values (decimals as plain text): what a delete's
+    history row keeps, and what a rate proposal records before and after a change."""
+    return {k: _jsonable(v) for k, v in _row_columns(row).items()}
 
 
 def _row_columns(row: RateRow) -> dict[str, Any]:

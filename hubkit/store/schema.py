@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -120,6 +121,7 @@ class RateHistoryRow(Base):
     __table_args__ = (
         Index("ix_rate_history_key_time", "provider", "model", "type", "changed_at"),
         Index("ix_rate_history_job_run", "job_run_id"),
+        Index("ix_rate_history_proposal", "proposal_id"),
         {"sqlite_autoincrement": True},
     )
 
@@ -148,6 +150,8 @@ class RateHistoryRow(Base):
     actor: Mapped[str] = mapped_column(String(100))
     reason: Mapped[str | None] = mapped_column(String(500))
     job_run_id: Mapped[str | None] = mapped_column(String(64))
+    # the rate proposal whose apply wrote this row (hubkit.store.proposals)
+    proposal_id: Mapped[int | None]
 
 
 class SettingRow(Base):
@@ -196,6 +200,62 @@ class JobLockRow(Base):
     run_id: Mapped[str | None] = mapped_column(String(64))
     acquired_at: Mapped[UTC]
     expires_at: Mapped[UTC]
+
+
+class RateProposalRow(Base):
+    """A proposed set of rate changes: written once, never updated (hubkit.store.proposals).
+
+    Its state is derived from its events (:class:`RateProposalEventRow`); on both back ends
+    triggers refuse an UPDATE or DELETE of either table (migration 0004).
+    """
+
+    __tablename__ = "rate_proposals"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    changes: Mapped[list[Any]] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(20))
+    catalog_source: Mapped[str | None] = mapped_column(String(500))
+    catalog_version: Mapped[str | None] = mapped_column(String(200))
+    effective_at: Mapped[UTC | None]
+    proposer: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    required_approvals: Mapped[int] = mapped_column(default=1)
+    supersedes: Mapped[int | None] = mapped_column(ForeignKey("rate_proposals.id"))
+    reverts: Mapped[int | None] = mapped_column(ForeignKey("rate_proposals.id"))
+    impact: Mapped[dict[str, Any] | None]
+    usage_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    extra: Mapped[dict[str, Any] | None] = mapped_column("metadata")
+    created_at: Mapped[UTC] = mapped_column(default=utcnow)
+
+
+class RateProposalEventRow(Base):
+    """What happened to a proposal (proposed, approved, rejected, applied, superseded,
+    expired), by whom, against which content hash: append-only."""
+
+    __tablename__ = "rate_proposal_events"
+    __table_args__ = (
+        Index("ix_rate_proposal_events_proposal", "proposal_id"),
+        # a proposal is applied at most once, whatever runs concurrently
+        Index(
+            "ux_rate_proposal_events_applied",
+            "proposal_id",
+            unique=True,
+            sqlite_where=text("event = 'applied'"),
+            postgresql_where=text("event = 'applied'"),
+        ),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    proposal_id: Mapped[int] = mapped_column(ForeignKey("rate_proposals.id"))
+    event: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[UTC] = mapped_column(default=utcnow)
+    detail: Mapped[dict[str, Any] | None]
 
 
 # -- usage: one row per call, and the rate timeline that prices them ---------------------

@@ -18,12 +18,14 @@ from hubkit.store.engine import make_engine, migrate, schema_is_current
 from hubkit.store.history import HistoryOps
 from hubkit.store.imports import CatalogOps, SettingsOps
 from hubkit.store.jobs import JobTables
+from hubkit.store.proposals import ProposalOps
 from hubkit.store.providers import ProviderOps
 from hubkit.store.rates import RateOps
 
 
-class Store(ProviderOps, RateOps, HistoryOps, SettingsOps, CatalogOps):
-    """Providers, credentials, rates, history and settings; every method is one transaction.
+class Store(ProviderOps, ProposalOps, RateOps, HistoryOps, SettingsOps, CatalogOps):
+    """Providers, credentials, rates, history, settings and rate proposals; every method is
+    one transaction.
 
     >>> store = Store.open()                       # the embedded SQLite default
     >>> finance = Store.open(read_only=True)       # explore and export, never write

@@ -72,9 +72,10 @@ __all__ = [
     "ensure_usage_tables",
     "imported_source_ids",
     "is_exact",
+    "last_usage_time",
     "naive_utc",
-    "read_usage_rows",
     "rate_periods_table",
+    "read_usage_rows",
     "replace_rate_periods",
     "usage_table",
     "usage_totals",
@@ -139,30 +140,6 @@ def imported_source_ids(engine: Engine) -> set[str]:
     column = usage_table.c.source_id
     with engine.connect() as conn:
         return set(conn.execute(select(column).where(column.is_not(None))).scalars())
-
-
-def read_usage_rows(
-    engine: Engine, *, since: Any = None, until: Any = None, imported_only: bool = False
-) -> pd.DataFrame:
-    """The rows of ``usage`` (``since`` ≤ time < ``until``), as stored, in time order.
-
-    ``imported_only``: only the calls imported from the gateway (with a ``source_id``).
-    Times come back naive UTC; ``stored_credits`` as Decimal (or None).
-    """
-    ensure_usage_tables(engine)
-    u = usage_table.c
-    filters = []
-    if since is not None:
-        filters.append(u.time >= naive_utc(since))
-    if until is not None:
-        filters.append(u.time < naive_utc(until))
-    if imported_only:
-        filters.append(u.source_id.is_not(None))
-    columns = [c for c in usage_table.columns if c.name != "id"]
-    query = select(*columns).where(*filters).order_by(u.time, u.id)
-    with engine.connect() as conn:
-        result = conn.execute(query)
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
 
 
 def replace_rate_periods(engine: Engine, periods: Sequence[Mapping[str, Any]]) -> int:
@@ -364,3 +341,46 @@ def usage_totals(engine: Engine, *, since: Any = None, until: Any = None) -> Usa
         provider_cost=row["provider_cost"] if exact else float(row["provider_cost"]),
         calls_without_unit_costs=int(row["calls_without_unit_costs"]),
     )
+
+
+# -- reading calls back ------------------------------------------------------------------
+
+
+def last_usage_time(engine: Engine) -> dt.datetime | None:
+    """The time of the newest call in ``usage`` (tz-aware UTC), None when it is empty."""
+    with engine.connect() as conn:
+        last = conn.scalar(select(func.max(usage_table.c.time)))
+    if last is None:
+        return None
+    if isinstance(last, str):  # SQLite may hand back text for an aggregate of a DATETIME
+        last = dt.datetime.fromisoformat(last)
+    moment: dt.datetime = last
+    return moment.replace(tzinfo=dt.UTC)
+
+
+def read_usage_rows(
+    engine: Engine, *, since: Any = None, until: Any = None, imported_only: bool = False
+) -> pd.DataFrame:
+    """The calls of ``usage`` with ``since`` ≤ time < ``until``, as a usage table (the
+    columns of :mod:`hubkit.usage.schema`, times tz-aware UTC, sorted by time), with the
+    gateway's ``source_id`` and ``stored_credits`` (Decimal, or None) of imported calls.
+
+    ``imported_only``: only the calls imported from the gateway (with a ``source_id``).
+    """
+    u = usage_table.c
+    columns = [c for c in usage_table.columns if c.name != "id"]
+    query = select(*columns).order_by(u.time, u.id)
+    if since is not None:
+        query = query.where(u.time >= naive_utc(since))
+    if until is not None:
+        query = query.where(u.time < naive_utc(until))
+    if imported_only:
+        query = query.where(u.source_id.is_not(None))
+    with engine.connect() as conn:
+        result = conn.execute(query)
+        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    frame["time"] = pd.to_datetime(frame["time"], utc=True)
+    for name in USAGE_COUNTS:
+        frame[name] = frame[name].astype(np.int64)
+    frame["seconds"] = frame["seconds"].astype(np.float64)
+    return frame

@@ -75,6 +75,7 @@ class HistoryEntry:
     actor: str
     reason: str | None
     job_run_id: str | None
+    proposal_id: int | None = None  # the rate proposal whose apply wrote it
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +110,10 @@ class RateAt:
     output_rate: Decimal
     unit_costs: UnitCosts | None
     since: datetime
-    history_id: int
+    history_id: int | None
+    # an approved rate proposal due at ``since``, not applied yet (effective dates)
+    scheduled: bool = False
+    proposal_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

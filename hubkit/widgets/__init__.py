@@ -12,6 +12,8 @@ below. Shared view helpers live in :mod:`hubkit.widgets._common`.
 """
 
 from hubkit.widgets.bulk import BulkUpdateApp, BulkUpdateState
+from hubkit.widgets.finance_month import FinanceMonthState
+from hubkit.widgets.finance_month_view import FinanceMonthApp, finance_month_app
 from hubkit.widgets.hub_sync import HubConnection, HubSyncApp, HubSyncState, connect_hub
 from hubkit.widgets.providers import ProvidersApp, ProvidersState
 from hubkit.widgets.rates import RateEditorState
@@ -27,6 +29,8 @@ from hubkit.widgets.workbench import (
 __all__ = [
     "BulkUpdateApp",
     "BulkUpdateState",
+    "FinanceMonthApp",
+    "FinanceMonthState",
     "HubConnection",
     "HubSyncApp",
     "HubSyncState",
@@ -38,6 +42,7 @@ __all__ = [
     "ScenarioExplorerState",
     "connect_hub",
     "environment_summary",
+    "finance_month_app",
     "finance_summary",
     "open_finance_store",
     "open_workbench_store",

@@ -72,17 +72,21 @@ _CHART_JS = (
     _SLOT_JS
     + """
 // After each redraw plotly's view diffs its full figure against the model and reports the
-// result to Python: a few ms a chart, done before the next chart of a step is redrawn.
-// Report after the frame instead (same order, same content).
+// result to Python: a few ms a chart, on the page's one thread. On a knob step the four
+// charts' updates arrive a few ms apart, and a report run between them delays the next
+// chart's redraw. Report once the chart has been quiet for QUIET_MS instead: only the last
+// report counts (Python acts on the latest edit id alone), so the pending one is replaced.
+const QUIET_MS = 250;
 function reportLater(view) {
   for (const name of ["_sendTraceDeltas", "_sendLayoutDelta"]) {
     const now = view[name];
     if (typeof now !== "function" || now.later) continue;
+    const key = Symbol(name);
     const later = function (...args) {
-      let done = false;
-      const go = () => { if (!done) { done = true; now.apply(this, args); } };
-      requestAnimationFrame(() => setTimeout(go, 0));
-      setTimeout(go, 100);  // a hidden tab has no frames
+      const pending = this[key] || (this[key] = {timer: 0, args: null});
+      pending.args = args;
+      clearTimeout(pending.timer);
+      pending.timer = setTimeout(() => now.apply(this, pending.args), QUIET_MS);
     };
     later.later = true;
     view[name] = later;

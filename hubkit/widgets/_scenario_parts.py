@@ -99,6 +99,13 @@ def horizontal_bars(fig: Any) -> Any:
     return fig
 
 
+def horizontal_data(data: Any) -> Any:
+    """:func:`horizontal_bars` for a chart's data (:class:`hubkit.charts.ChartData`): x and
+    y swapped in every trace. Its own inverse."""
+    swapped = tuple({**t, "x": t["y"], "y": t["x"]} for t in data.traces)
+    return dataclasses.replace(data, traces=swapped)
+
+
 def text_of(value: Any) -> str:
     return str(value).strip()
 

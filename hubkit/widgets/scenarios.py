@@ -51,6 +51,7 @@ from hubkit.widgets._scenario_parts import (
     KPI_CARDS,
     axis_steps,
     horizontal_bars,
+    horizontal_data,
     kpi_text,
     money_text,
     parse_days,
@@ -504,6 +505,11 @@ class ScenarioExplorerState(PriceInputs, AppState):
 
     def figure(self, name: str) -> Any:
         """One of the :data:`CHARTS` of the current scenario, None while there is none."""
+        data = self.chart_data(name)
+        return None if data is None else self.make_figure(name, data)
+
+    def chart_data(self, name: str) -> Any:
+        """What chart ``name`` plots now (:class:`hubkit.charts.ChartData`), or None."""
         # deferred: charts loads plotly (heavy); the explorer's state works without figures
         from hubkit import charts
 
@@ -511,13 +517,27 @@ class ScenarioExplorerState(PriceInputs, AppState):
         if result is None:
             return None
         if name == "revenue_vs_cost":
-            fig = horizontal_bars(charts.revenue_vs_cost_by_model(result, top=12))
+            return horizontal_data(charts.revenue_vs_cost_data(result, top=12))
+        if name == "ledger":
+            return charts.ledger_waterfall_data(result.kpis)
+        if name == "refusals":
+            return charts.refusals_data(self.refusals)
+        if name == "balances":
+            return charts.balance_data(self.sample_ledger, self.sample_users)
+        raise ValueError(f"unknown chart {name!r}; one of {', '.join(CHARTS)}")
+
+    def make_figure(self, name: str, data: Any) -> Any:
+        """The styled figure of chart ``name`` showing ``data`` (from :meth:`chart_data`)."""
+        from hubkit import charts
+
+        if name == "revenue_vs_cost":
+            fig = horizontal_bars(charts.revenue_vs_cost_figure(horizontal_data(data)))
         elif name == "ledger":
-            fig = charts.ledger_waterfall(result.kpis)
+            fig = charts.ledger_waterfall_figure(data)
         elif name == "refusals":
-            fig = charts.refusals_over_time(self.refusals)
+            fig = charts.refusals_figure(data)
         elif name == "balances":
-            fig = charts.balance_over_time(self.sample_ledger, self.sample_users)
+            fig = charts.balance_figure(data)
         else:
             raise ValueError(f"unknown chart {name!r}; one of {', '.join(CHARTS)}")
         fig.update_layout(

@@ -12,6 +12,7 @@ import html
 import json
 import math
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import ipywidgets as widgets
@@ -312,7 +313,7 @@ class ScenarioExplorerApp(widgets.VBox):
             # patched in place as soon as it is made: the browser draws one while the
             # kernel makes the next.
             for name, chart in self._charts.items():
-                chart.show(s.figure(name))
+                chart.show_data(s.chart_data(name), partial(s.make_figure, name))
 
     def _run(self, work: Callable[[], Any], *, label: str = "", charts: bool = True) -> None:
         if label:

@@ -1,7 +1,7 @@
 """usage: the gateway's call id (unique) and stored credits, for incremental imports
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2027-02-01 09:00:00
 
 ``python -m hubkit usage import`` keeps each imported call's gateway id (``ModelCalls.id``)
@@ -21,8 +21,8 @@ from alembic import op
 
 import hubkit.store.types
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
