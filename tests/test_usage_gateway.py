@@ -280,6 +280,15 @@ def test_cli_import_and_reconcile(
     assert "reconciliation of 15 call(s)" in out and "not imported: 3" in out
 
 
+def test_cli_reconcile_of_an_empty_period_says_what_to_do(
+    hub_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["usage", "reconcile", str(hub_db), "--from", "2030-01-01"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "reconciliation of 0 call(s)" in out and "usage import" in out
+
+
 def test_cli_reconcile_refuses_a_bad_date(hub_db: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["usage", "reconcile", str(hub_db), "--from", "yesterday-ish"]) == 2
     assert "--from" in capsys.readouterr().err

@@ -216,6 +216,11 @@ def cmd_usage_reconcile(args: argparse.Namespace) -> int:
     else:
         frame, summary = reconcile(usage, timeline, places=args.places)
     _print_summary(summary, args)
+    if summary["rows"] == 0:
+        print(
+            "  no calls in that period: import the gateway's calls first "
+            "(python -m hubkit usage import GATEWAY_DB), or widen --from / --to"
+        )
     differences = frame[frame["status"].astype(str) == "mismatch"]
     if len(differences) and args.show > 0:
         print(f"\nfirst {min(args.show, len(differences))} of {len(differences)} difference(s):")
