@@ -84,7 +84,13 @@ from hubkit.proposals import (
     propose_bulk,
 )
 from hubkit.replay import Behaviour, Kpis, ReplayResult
-from hubkit.replay.reconcile import reconcile
+from hubkit.replay.reconcile import (
+    ReconcileCause,
+    ReconcileStatus,
+    reconcile,
+    reconcile_breakdown,
+    reconcile_import,
+)
 from hubkit.replay.timeline import RateBook, price_exact, timeline_from_rates, validate_timeline
 from hubkit.scenarios import ScenarioBase, simulate
 from hubkit.scenarios.partitioned import (
@@ -115,6 +121,8 @@ from hubkit.usage import (
     write_usage,
 )
 from hubkit.usage.dataset import UsageDataset, open_usage_dataset, write_usage_dataset
+from hubkit.usage.gateway_import import import_gateway_usage, read_imported_usage
+from hubkit.usage.gateway_rates import read_hub_rates
 from hubkit.usage.sql import aggregate_usage, usage_totals
 
 __version__ = "0.1.0"
@@ -165,6 +173,8 @@ __all__ = [
     "RateSpec",
     "RateType",
     "ReadOnlyError",
+    "ReconcileCause",
+    "ReconcileStatus",
     "ReplayResult",
     "ScenarioBase",
     "Settings",
@@ -194,6 +204,7 @@ __all__ = [
     "get_settings",
     "history_frame",
     "implied_markup_pct",
+    "import_gateway_usage",
     "is_below_cost",
     "load_catalog",
     "margin_rate",
@@ -213,8 +224,12 @@ __all__ = [
     "read_credit_ledger",
     "read_hub_database",
     "read_hub_export",
+    "read_hub_rates",
+    "read_imported_usage",
     "read_usage",
     "reconcile",
+    "reconcile_breakdown",
+    "reconcile_import",
     "replay_dask",
     "replay_dataset",
     "roll_forward",

@@ -89,11 +89,19 @@ def atomic_write_with(
 
 
 def plain_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy with Decimals as plain decimal strings (``0.00000035``, never ``3.5E-7``)."""
+    """A copy with Decimals as plain decimal strings (``0.00000035``, never ``3.5E-7``).
+
+    Arrow decimal columns (exact amounts, e.g. a reconciliation's) too: their values read
+    back as Decimal, their missing ones become empty cells.
+    """
     out = frame.copy()
     for col in out.columns:
-        if out[col].dtype == object:
+        dtype = out[col].dtype
+        if dtype == object:  # noqa: E721 (a dtype, not a type)
             out[col] = out[col].map(lambda v: plain(v) if isinstance(v, Decimal) else v)
+        elif str(getattr(dtype, "pyarrow_dtype", "")).startswith("decimal"):
+            values = out[col].astype(object)
+            out[col] = values.map(lambda v: plain(v) if isinstance(v, Decimal) else None)
     return out
 
 

@@ -92,7 +92,10 @@ def _same(got: Any, want: Decimal, engine: Engine) -> bool:
 
 def test_the_tables_are_the_stores_made_by_its_migrations(engine: Engine, db_url: str) -> None:
     assert usage_table.metadata is Base.metadata  # migrated with the store, no create_all
-    assert [c.name for c in usage_table.columns] == ["id", *USAGE_COLUMNS]
+    # the usage columns, then the gateway's id and stored credits of imported calls
+    assert [c.name for c in usage_table.columns] == [
+        "id", *USAGE_COLUMNS, "source_id", "stored_credits",
+    ]  # fmt: skip
     with Store.open(db_url) as store:  # the team database: the store's migrated schema
         seed_rates(store, 2, ["openai"])
     names = set(inspect(engine).get_table_names())

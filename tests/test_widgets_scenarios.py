@@ -370,7 +370,10 @@ def test_open_finance_store_is_read_only(db_file: Path, sqlite_url: str, monkeyp
 
 def test_notebook_parameters() -> None:
     params = papermill.inspect_notebook(str(NOTEBOOK))
-    assert set(params) == {"usage_file", "n_calls", "seed", "credit_billing", "buy_probability"}
+    assert set(params) == {
+        "usage_file", "gateway", "n_calls", "seed", "credit_billing", "buy_probability",
+    }  # fmt: skip
+    assert params["gateway"]["default"] == '""'  # empty: not the gateway's calls
     assert params["n_calls"]["default"] == "100000"
 
 
@@ -454,3 +457,71 @@ def test_a_knob_step_patches_the_same_chart_widgets_in_place(ro: Store) -> None:
     assert all(c.box.layout.min_height == "400px" for c in app._charts.values())
     app._margin_text.value = "10"
     assert {name: chart.widget for name, chart in app._charts.items()} == widgets_before
+
+
+# ---- the gateway's own calls (issue 15) ----------------------------------------------------
+
+
+def test_the_gateway_database_loads_read_only_with_its_report(ro: Store, tmp_path: Path) -> None:
+    from _gateway_db import build_sqlite
+
+    gateway = build_sqlite(tmp_path / "aigne-hub.db")
+    before = _digest(gateway)
+    app = _app(ro)
+    app._gateway_path.value = str(gateway)
+    app._gateway_load.click()
+    s = app.state
+    assert s.source is not None and s.source.kind == "gateway"
+    assert s.source.calls == 12  # 15 calls: 2 not billed, 1 of a type no rate prices
+    assert "aigne-hub.db" in app._source.value
+    note = app._gateway_note.value
+    assert "status &#x27;failed&#x27;" in note and "audioGeneration" in note
+    assert s.reconciliation is not None and s.reconciliation["rows"] == 12
+    assert "the gateway stored" in note
+    assert _digest(gateway) == before  # opened read-only
+    app._gateway_path.value = str(tmp_path / "missing.db")
+    app._gateway_load.click()
+    assert "not found" in app._usage_error.value
+    assert s.source.kind == "gateway"  # the loaded usage stays
+
+
+def test_the_calls_imported_into_the_store_load(sqlite_url: str, tmp_path: Path) -> None:
+    from _gateway_db import build_sqlite
+
+    from hubkit.usage.gateway_import import import_gateway_usage
+
+    gateway = build_sqlite(tmp_path / "aigne-hub.db")
+    with seeded_store(sqlite_url) as store:
+        empty = ScenarioExplorerState(store, n_calls=500, credit_billing=True)
+        assert not empty.load_imported()
+        assert "usage import" in empty.errors["usage"]
+        import_gateway_usage(gateway, store.engine)
+    with Store.open(sqlite_url, read_only=True) as ro:
+        s = ScenarioExplorerState(ro, n_calls=500, credit_billing=True)
+        assert s.load_imported()
+        assert s.source is not None and (s.source.kind, s.source.calls) == ("imported", 12)
+        assert s.reconciliation is not None and s.reconciliation["rows"] == 12
+        synthetic = ScenarioExplorerState(ro, n_calls=500, credit_billing=True)
+        assert synthetic.reconciliation is None and synthetic.import_report == []
+    close_all_widgets()
+
+
+@pytest.mark.slow
+def test_notebook_04_runs_on_the_gateway_database(
+    db_file: Path, sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # papermill with the `gateway` parameter, as a scheduled run or the CLI would pass it
+    from _gateway_db import build_sqlite
+
+    gateway = build_sqlite(tmp_path / "aigne-hub.db")
+    monkeypatch.setenv("HUBKIT_DATABASE_URL", sqlite_url)  # the kernel inherits the env
+    out = tmp_path / "04.ipynb"
+    papermill.execute_notebook(
+        str(NOTEBOOK), str(out), parameters={"gateway": str(gateway), "n_calls": 500},
+        kernel_name="python3", cwd=str(NOTEBOOK.parent), progress_bar=False,
+    )  # fmt: skip
+    nb = json.loads(out.read_text())
+    outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o["output_type"] == "error"]
+    state = json.dumps(nb["metadata"].get("widgets", {}))
+    assert "the gateway&#x27;s calls in aigne-hub.db" in state or "aigne-hub.db" in state

@@ -2,10 +2,10 @@
 
 Every command lives in this package: the store's here, ``hub …`` in :mod:`hubkit.cli.hub`,
 ``job …`` / ``reports …`` in :mod:`hubkit.cli.jobs`, ``proposals …`` / ``db roles`` in
-:mod:`hubkit.cli.proposals`. Nothing below imports the CLI, so a
-command may use any layer. Exit codes: :mod:`hubkit.cli.exit_codes` (0 success, a dry run
-included; 1 any other hubkit error; 2 bad input; 3 not found; 4 conflict; 5 secret key;
-6 database; 7 hub; 8 guardrail; 9 push partly failed; 10 nothing matched; 75 lock held).
+:mod:`hubkit.cli.proposals`, ``usage …`` in :mod:`hubkit.cli.usage`. Nothing below imports
+the CLI, so a command may use any layer. Exit codes: :mod:`hubkit.cli.exit_codes` (0 success,
+a dry run included; 1 any other hubkit error; 2 bad input; 3 not found; 4 conflict; 5 secret
+key; 6 database; 7 hub; 8 guardrail; 9 push partly failed; 10 nothing matched; 75 lock held).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from hubkit.catalog import load_catalog, shipped_catalog_path
 from hubkit.cli import hub as hub_commands
 from hubkit.cli import jobs as job_commands
 from hubkit.cli import proposals as proposal_commands
+from hubkit.cli import usage as usage_commands
 from hubkit.cli.exit_codes import EXIT_CODES, exit_code_for
 from hubkit.config import get_settings
 from hubkit.crypto import generate_key
@@ -452,6 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     job_commands.register(sub)
     hub_commands.register(sub)
     proposal_commands.register(sub)
+    usage_commands.register(sub)
     return parser
 
 

@@ -98,11 +98,15 @@ def has_stored_credits(usage: pd.DataFrame) -> bool:
     """True when the usage carries the credits the gateway stored (its own records)."""
     if "stored_credits" not in usage.columns:
         return False
-    return bool(usage["stored_credits"].map(lambda v: v is not None and v == v).any())
+    # notna: None / NaN in an object column, pd.NA in an Arrow decimal one (the importer's)
+    return bool(usage["stored_credits"].notna().any())
 
 
 def _dsum(values: Any) -> Decimal:
-    return sum((Decimal(v) for v in values), ZERO)
+    total = ZERO
+    for value in values:  # in the exact context: Python's sum rounds to 28 digits
+        total = EXACT.add(total, Decimal(value))
+    return total
 
 
 def _kpis(events: pd.DataFrame, keys: list[str], price: Decimal) -> pd.DataFrame:
@@ -281,9 +285,9 @@ def _recon_summary(frame: pd.DataFrame, summary: Mapping[str, Any]) -> pd.DataFr
             {
                 **dict(zip(keys, names, strict=True)),
                 "calls": len(group),
-                "stored_credits": _dsum(v for v in group["stored_credits"] if v is not None),
-                "repriced_credits": _dsum(v for v in group["repriced_credits"] if v is not None),
-                "difference": _dsum(v for v in group["difference"] if v is not None),
+                "stored_credits": _dsum(v for v in group["stored_credits"] if pd.notna(v)),
+                "repriced_credits": _dsum(v for v in group["repriced_credits"] if pd.notna(v)),
+                "difference": _dsum(v for v in group["difference"] if pd.notna(v)),
             }
         )
     out = pd.DataFrame(rows, columns=[*keys, "calls", *_RECON_CREDITS])
@@ -300,6 +304,8 @@ def _cell(value: Any) -> Any:
     """What openpyxl stores: numbers stay numbers (Decimal is written exactly), times naive
     UTC (Excel has no zones), missing values empty."""
     if value is None or (isinstance(value, float) and value != value) or value is pd.NaT:
+        return None
+    if value is pd.NA:  # a missing Arrow value (the reconciliation's amounts)
         return None
     if isinstance(value, pd.Timestamp):
         return (

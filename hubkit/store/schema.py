@@ -285,8 +285,13 @@ usage_table = Table(
     Column("cache_write_tokens", BigInteger, nullable=False, default=0),
     Column("images", BigInteger, nullable=False, default=0),
     Column("seconds", USAGE_SECONDS, nullable=False, default=0),
+    # Calls imported from the gateway (``python -m hubkit usage import``): its id, unique
+    # so that a re-run imports only new calls, and the credits it stored (exact).
+    Column("source_id", String(255), nullable=True),
+    Column("stored_credits", ExactDecimal(), nullable=True),
     Index("ix_usage_key_time", "provider", "model", "type", "time"),
     Index("ix_usage_user_time", "user", "time"),
+    Index("ux_usage_source_id", "source_id", unique=True),
 )
 
 #: The rate timeline (hubkit.replay.timeline): one row per period a rate was in force (NULL

@@ -70,6 +70,7 @@ __all__ = [
     "append_usage",
     "check_dimensions",
     "ensure_usage_tables",
+    "imported_source_ids",
     "is_exact",
     "last_usage_time",
     "naive_utc",
@@ -131,6 +132,14 @@ def append_usage(engine: Engine, chunks: Iterable[Mapping[str, Sequence[Any]]]) 
                 conn.execute(insert(usage_table), rows)
             written += len(rows)
     return written
+
+
+def imported_source_ids(engine: Engine) -> set[str]:
+    """The gateway ids of the calls already imported into ``usage`` (``source_id``)."""
+    ensure_usage_tables(engine)
+    column = usage_table.c.source_id
+    with engine.connect() as conn:
+        return set(conn.execute(select(column).where(column.is_not(None))).scalars())
 
 
 def replace_rate_periods(engine: Engine, periods: Sequence[Mapping[str, Any]]) -> int:
@@ -349,9 +358,15 @@ def last_usage_time(engine: Engine) -> dt.datetime | None:
     return moment.replace(tzinfo=dt.UTC)
 
 
-def read_usage_rows(engine: Engine, *, since: Any = None, until: Any = None) -> pd.DataFrame:
+def read_usage_rows(
+    engine: Engine, *, since: Any = None, until: Any = None, imported_only: bool = False
+) -> pd.DataFrame:
     """The calls of ``usage`` with ``since`` ≤ time < ``until``, as a usage table (the
-    columns of :mod:`hubkit.usage.schema`, times tz-aware UTC, sorted by time)."""
+    columns of :mod:`hubkit.usage.schema`, times tz-aware UTC, sorted by time), with the
+    gateway's ``source_id`` and ``stored_credits`` (Decimal, or None) of imported calls.
+
+    ``imported_only``: only the calls imported from the gateway (with a ``source_id``).
+    """
     u = usage_table.c
     columns = [c for c in usage_table.columns if c.name != "id"]
     query = select(*columns).order_by(u.time, u.id)
@@ -359,6 +374,8 @@ def read_usage_rows(engine: Engine, *, since: Any = None, until: Any = None) -> 
         query = query.where(u.time >= naive_utc(since))
     if until is not None:
         query = query.where(u.time < naive_utc(until))
+    if imported_only:
+        query = query.where(u.source_id.is_not(None))
     with engine.connect() as conn:
         result = conn.execute(query)
         frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))

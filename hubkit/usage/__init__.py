@@ -10,7 +10,10 @@ and the AIGNE Hub database importer, behind one module.
   file line for CSV).
 - :func:`generate_usage`: seeded synthetic traffic (``hubkit.usage.synthetic``).
 - :func:`read_hub_database` / :func:`read_hub_export`: the gateway's own records
-  (``hubkit.usage.gateway``); :func:`hubkit.replay.reconcile.reconcile` re-prices them
+  (``hubkit.usage.gateway``: its SQLite file read-only, a PostgreSQL URL, a CSV export);
+  :func:`read_hub_rates` its rates over time; :func:`import_gateway_usage` /
+  :func:`read_imported_usage` (``python -m hubkit usage import``) keep them in the store or
+  a Parquet file, incrementally; :func:`hubkit.replay.reconcile.reconcile` re-prices them
   against the stored credits.
 """
 
@@ -25,9 +28,12 @@ from hubkit.errors import ValidationError
 from hubkit.usage.gateway import (
     HubImport,
     HubImportReport,
+    ImportProgress,
     read_hub_database,
     read_hub_export,
 )
+from hubkit.usage.gateway_import import import_gateway_usage, read_imported_usage
+from hubkit.usage.gateway_rates import read_hub_rates
 from hubkit.usage.schema import (
     COUNT_COLUMNS,
     TEXT_COLUMNS,
@@ -44,11 +50,15 @@ __all__ = [
     "USAGE_COLUMNS",
     "HubImport",
     "HubImportReport",
+    "ImportProgress",
     "empty_usage",
     "generate_usage",
+    "import_gateway_usage",
     "inapplicable_counts",
     "read_hub_database",
     "read_hub_export",
+    "read_hub_rates",
+    "read_imported_usage",
     "read_usage",
     "validate_usage",
     "write_usage",

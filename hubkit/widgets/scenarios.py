@@ -30,6 +30,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
+from hubkit._urls import mask_url
 from hubkit.billing_settings import BillingSettings
 from hubkit.config import get_settings
 from hubkit.decimals import plain
@@ -37,10 +38,13 @@ from hubkit.errors import HubkitError, ValidationError
 from hubkit.pricing import validate_credit_price, validate_margin
 from hubkit.replay import Behaviour, ReplayResult
 from hubkit.replay.ledger import settle
+from hubkit.replay.reconcile import reconcile
 from hubkit.scenarios import ScenarioBase, scenario_grid, simulate
 from hubkit.store import Store
 from hubkit.store.engine import display_url
-from hubkit.usage import generate_usage, read_usage
+from hubkit.usage import generate_usage, read_hub_database, read_hub_export, read_usage
+from hubkit.usage.gateway import is_database_url
+from hubkit.usage.gateway_import import read_imported_usage
 from hubkit.widgets._common import AppState, Message, PriceInputs, Progress
 from hubkit.widgets._scenario_export import export_scenario
 from hubkit.widgets._scenario_parts import (
@@ -99,7 +103,7 @@ class KpiCard:
 class UsageSource:
     """Where the usage came from, in words and numbers."""
 
-    kind: str  # "synthetic" | "file" | "frame"
+    kind: str  # "synthetic" | "file" | "frame" | "gateway" | "imported"
     description: str
     calls: int
     users: int
@@ -115,6 +119,7 @@ class ScenarioExplorerState(PriceInputs, AppState):
         *,
         usage: pd.DataFrame | None = None,
         usage_file: str | Path | None = None,
+        gateway: str | Path | None = None,
         n_calls: int = DEFAULT_CALLS,
         seed: int = 0,
         billing: BillingSettings | None = None,
@@ -167,6 +172,12 @@ class ScenarioExplorerState(PriceInputs, AppState):
         self.last_export: Path | None = None
         self.base: ScenarioBase | None = None
         self.source: UsageSource | None = None
+        #: the gateway importer's report (what it read, skipped and why), when usage came
+        #: from the gateway's records; [] otherwise
+        self.import_report: list[str] = []
+        #: the gateway's stored credits against a re-pricing by the store's rates
+        #: (:func:`hubkit.replay.reconcile.reconcile`'s summary), when the usage has them
+        self.reconciliation: dict[str, Any] | None = None
         self._sample_idx = np.zeros(0, dtype=np.int64)
         self._timeline = store.rate_timeline()
         #: when the rates were read: a page served from a preheated kernel says as of when
@@ -174,6 +185,8 @@ class ScenarioExplorerState(PriceInputs, AppState):
         self.rate_count = int(self._timeline["valid_to"].isna().sum())
         if usage is not None:
             self._use(usage, "frame", "the usage table passed in", progress)
+        elif gateway:
+            self.load_gateway(gateway, progress)
         elif usage_file:
             self.load_usage_file(usage_file, progress)
         else:
@@ -201,6 +214,45 @@ class ScenarioExplorerState(PriceInputs, AppState):
         text = str(path).strip()
         return self._load(lambda: read_usage(text), "file", f"file {text}", progress)
 
+    def load_gateway(self, source: str | Path, progress: Progress | None = None) -> bool:
+        """The gateway's own calls: its SQLite database (opened read-only), a PostgreSQL URL
+        of a gateway running there, or a CSV export of ModelCalls / Usages. Only successful
+        calls are kept; :attr:`import_report` says what was skipped and why."""
+        text = str(source).strip()
+        reports: list[list[str]] = []
+
+        def make() -> pd.DataFrame:
+            if not text:
+                raise ValidationError(
+                    "give the gateway's database file, a postgresql:// URL or a CSV export",
+                    field="usage",
+                )
+            csv = not is_database_url(text) and text.lower().endswith((".csv", ".csv.gz"))
+            imported = read_hub_export(text) if csv else read_hub_database(text)
+            reports.append(imported.report.lines())
+            return imported.usage
+
+        name = mask_url(text) if is_database_url(text) else Path(text).name
+        done = self._load(make, "gateway", f"the gateway's calls in {name}", progress)
+        if reports:
+            self.import_report = reports[0]
+        return done
+
+    def load_imported(self, progress: Progress | None = None) -> bool:
+        """The gateway's calls imported into the store (``python -m hubkit usage import``)."""
+
+        def make() -> pd.DataFrame:
+            usage = read_imported_usage(self.store.engine)
+            if usage.empty:
+                raise ValidationError(
+                    "the store holds no imported calls: run `python -m hubkit usage import "
+                    "GATEWAY_DB` first",
+                    field="usage",
+                )
+            return usage
+
+        return self._load(make, "imported", "the gateway's calls imported into the store", progress)
+
     def _load(
         self, make: Callable[[], pd.DataFrame], kind: str, what: str, progress: Progress | None
     ) -> bool:
@@ -224,6 +276,11 @@ class ScenarioExplorerState(PriceInputs, AppState):
             self.errors = {"usage": self.message.text if self.message else "unusable usage"}
             return False
         self.base = base
+        self.import_report = []
+        self.reconciliation = None
+        if "stored_credits" in usage.columns:
+            ok, checked = self._attempt(lambda: reconcile(usage, self._timeline))
+            self.reconciliation = checked[1] if ok and checked is not None else None
         prepared = base.prepared
         self.source = UsageSource(
             kind=kind,

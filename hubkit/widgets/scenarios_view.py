@@ -70,6 +70,24 @@ def _start_note(s: ScenarioExplorerState) -> str:
     return note
 
 
+def gateway_note_html(s: ScenarioExplorerState) -> str:
+    """What the gateway importer skipped, and how its stored credits compare ("" if none)."""
+    lines = list(s.import_report[1:])  # the first line repeats the counts shown above
+    rec = s.reconciliation
+    if rec is not None:
+        lines.insert(
+            0,
+            f"the gateway stored {plain(rec['stored_total']) or '0'} credits; the rates in "
+            f"force re-price them at {plain(rec['repriced_total']) or '0'}: {rec['match']:,} "
+            f"calls match, {rec['mismatch']:,} differ, {rec['unsupported']:,} have no rate "
+            "(details: python -m hubkit usage reconcile)",
+        )
+    if not lines:
+        return ""
+    items = "".join(f"<li>{html.escape(line.strip())}</li>" for line in lines)
+    return f"<ul class='hubkit-scn-gateway' style='color:#5f6368;margin:2px 0'>{items}</ul>"
+
+
 def kpi_cards_html(cards: list[KpiCard]) -> str:
     items = "".join(
         f'<div class="hubkit-kpi hubkit-kpi-{c.name}{" bad" if c.bad else ""}">'
@@ -167,6 +185,13 @@ class ScenarioExplorerApp(widgets.VBox):
             "usage file", placeholder="CSV or Parquet path", width="520px"
         )
         self._usage_load = widgets.Button(description="Load file", icon="upload")
+        self._gateway_path = text_input(
+            "gateway", placeholder="the gateway's SQLite file, postgresql:// URL or CSV export",
+            width="520px",
+        )  # fmt: skip
+        self._gateway_load = widgets.Button(description="Load gateway", icon="database")
+        self._imported_load = widgets.Button(description="Imported calls", icon="history")
+        self._gateway_note = widgets.HTML()
         self._n_calls = widgets.BoundedIntText(
             value=s.source.calls if s.source else 100_000, min=1, max=50_000_000, step=10_000,
             description="synthetic calls", style={"description_width": "110px"},
@@ -204,6 +229,8 @@ class ScenarioExplorerApp(widgets.VBox):
                 self._heatmap,
                 heading("Usage and export"),
                 row([self._usage_path, self._usage_load]),
+                row([self._gateway_path, self._gateway_load, self._imported_load]),
+                self._gateway_note,
                 row([self._n_calls, self._seed, self._synthetic]),
                 self._usage_error,
                 self._export,
@@ -249,6 +276,8 @@ class ScenarioExplorerApp(widgets.VBox):
             w.observe(self._on_grid_range, names="value")
         self._grid_run.on_click(self._on_grid)
         self._usage_load.on_click(self._on_load)
+        self._gateway_load.on_click(self._on_gateway)
+        self._imported_load.on_click(self._on_imported)
         self._synthetic.on_click(self._on_synthetic)
         self._export.on_click(self._on_export)
 
@@ -275,6 +304,7 @@ class ScenarioExplorerApp(widgets.VBox):
         field_error(self._knob_error, knob)
         field_error(self._grid_error, s.errors.get("grid"))
         field_error(self._usage_error, s.errors.get("usage"))
+        self._gateway_note.value = gateway_note_html(s)
         self._kpis.value = kpi_cards_html(s.kpi_cards())
         self._export.disabled = s.result is None
         show_message(self._message, s.message)
@@ -322,6 +352,18 @@ class ScenarioExplorerApp(widgets.VBox):
     def _on_load(self, _: widgets.Button) -> None:
         with self._progress.showing("loading usage", 3) as report:
             self.state.load_usage_file(self._usage_path.value, report)
+        self._heatmap.outputs = ()
+        self._render()
+
+    def _on_gateway(self, _: widgets.Button) -> None:
+        with self._progress.showing("reading the gateway's calls", 3) as report:
+            self.state.load_gateway(self._gateway_path.value, report)
+        self._heatmap.outputs = ()
+        self._render()
+
+    def _on_imported(self, _: widgets.Button) -> None:
+        with self._progress.showing("reading the imported calls", 3) as report:
+            self.state.load_imported(report)
         self._heatmap.outputs = ()
         self._render()
 
