@@ -105,6 +105,10 @@ def test_reconciliation_is_shown_only_when_the_gateway_stored_credits() -> None:
     assert total["calls"] == parts["calls"].sum() == 3  # totals that add up
     assert total["difference"] == _dsum(parts["difference"]) == D("0.00000001")
     assert list(pack.tables["reconciliation"]["source_id"]) == ["c1", "c2", "c3"]
+    for by, groups in (("user", 2), ("model", 2), ("day", 3)):  # per user, model, day
+        table = pack.tables[f"reconciliation_by_{by}"]
+        assert len(table) == groups and table["rows"].sum() == 3, by
+        assert _dsum(table["difference_total"]) == total["difference"], by
     # the unknown model was charged by the gateway: the ledger uses what it stored
     assert "2 match" not in pack.reconciliation_note and "1 differ" in pack.reconciliation_note
 

@@ -12,8 +12,9 @@ Tables (file stem → contents):
 - ``rollforward_by_cohort``: the chosen month, per user cohort (month of first call);
 - ``kpis_by_model`` / ``kpis_by_provider``: calls, credits by funding, revenue, provider
   cost, promotional cost, gross margin;
-- ``reconciliation`` / ``reconciliation_summary``: each call of the month re-priced at the
-  rate in force and compared with the credits the gateway stored; only when the usage
+- ``reconciliation`` / ``reconciliation_summary`` / ``reconciliation_by_user|model|day``: each
+  call of the month re-priced at the rate in force and compared with the credits the gateway
+  stored, with its cause, and the sums per user, model and day; only when the usage
   carries stored credits (the gateway's records): synthetic usage or a plain usage file
   has none, and the pack says reconciliation is *not applicable* rather than showing 0.
 """
@@ -36,7 +37,7 @@ from hubkit.finance.ledger import file_events, replay_events, validate_credit_le
 from hubkit.finance.rollforward import MONEY_COLUMNS, month_bounds, parse_month, roll_forward
 from hubkit.pricing.rules import validate_credit_price
 from hubkit.replay.inputs import Behaviour
-from hubkit.replay.reconcile import reconcile
+from hubkit.replay.reconcile import reconcile, reconcile_breakdown
 
 __all__ = ["FinancePack", "finance_pack", "has_stored_credits", "ledger_events", "write_pack"]
 
@@ -261,6 +262,8 @@ def finance_pack(
     if has_stored_credits(month_usage):
         recon, summary = reconcile(month_usage.reset_index(drop=True), timeline)
         tables["reconciliation_summary"] = _recon_summary(recon, summary)
+        for by in ("user", "model", "day"):  # each adds up to the summary (every call once)
+            tables[f"reconciliation_by_{by}"] = reconcile_breakdown(recon, by)
         tables["reconciliation"] = recon
     return FinancePack(
         month=str(period), currency=currency, credit_price=price, source=source,
