@@ -237,6 +237,113 @@ def refusals_over_time(result: ReplayResult | pd.DataFrame, *, freq: str = "D") 
     return fig
 
 
+def _model_labels(frame: pd.DataFrame) -> list[str]:
+    """``provider/model``, with the type added where a provider/model has several types."""
+    names = (frame["provider"].astype(str) + "/" + frame["model"].astype(str)).tolist()
+    if "type" not in frame.columns:
+        return names
+    repeated = {n for n in names if names.count(n) > 1}
+    return [
+        f"{n} ({t})" if n in repeated else n
+        for n, t in zip(names, frame["type"].astype(str), strict=True)
+    ]
+
+
+def _by_change(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """The rows whose ``column`` moved, the largest move first (ties: as given)."""
+    size = frame[column].astype(float).abs()
+    return frame.assign(_size=size)[size > 0].sort_values("_size", ascending=False, kind="stable")
+
+
+_IMPACT_LABELS = {
+    "list_revenue": "list revenue (credits used × credit price)",
+    "revenue": "recognised revenue",
+    "provider_cost": "provider cost",
+    "gross_margin": "gross margin (revenue − provider cost)",
+    "list_margin": "list margin (list revenue − provider cost)",
+    "credits_used": "credits used",
+}
+
+
+def revenue_change_waterfall(
+    models: pd.DataFrame, *, metric: str = "list_revenue", top: int = 12, title: str | None = None
+) -> go.Figure:
+    """A proposal's revenue change: in force → one step per model → proposed.
+
+    ``models`` has ``provider``, ``model`` (and ``type``) and ``<metric>_before`` /
+    ``_after`` / ``_change`` per row (a proposal impact's per-model table). The ``top``
+    largest moves get a step each, the other moves one step together, so the bars always
+    add up: in force + every step = proposed.
+    """
+    cols = [f"{metric}_before", f"{metric}_after", f"{metric}_change"]
+    _require(models, ["provider", "model", *cols], "revenue_change_waterfall")
+    before = float(models[cols[0]].astype(float).sum())
+    after = float(models[cols[1]].astype(float).sum())
+    moved = _by_change(models, cols[2])
+    shown, rest = moved.head(top), moved.iloc[top:]
+    steps: list[tuple[str, float, str]] = [("in force", before, "absolute")]
+    steps += [
+        (name, float(v), "relative")
+        for name, v in zip(_model_labels(shown), shown[cols[2]], strict=True)
+    ]
+    if len(rest):
+        steps.append((f"{len(rest):,} other models", float(rest[cols[2]].astype(float).sum()),
+                      "relative"))  # fmt: skip
+    steps.append(("proposed", after, "total"))
+    label = _IMPACT_LABELS.get(metric, metric.replace("_", " "))
+    fig = go.Figure(
+        go.Waterfall(
+            x=[s[0] for s in steps],
+            y=[s[1] for s in steps],
+            measure=[s[2] for s in steps],
+            texttemplate="%{y:+,.2f}",
+            connector={"line": {"dash": "dot"}},
+            increasing={"marker": {"color": "#1e8e3e"}},
+            decreasing={"marker": {"color": "#d93025"}},
+            totals={"marker": {"color": "#5f6368"}},
+            hovertemplate="%{x}<br>%{y:,.4f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=title or f"{label}: in force → proposed, by model",
+        yaxis_title="operator currency" if metric != "credits_used" else "credits",
+        showlegend=False,
+    )
+    return fig
+
+
+def impact_by_model(
+    models: pd.DataFrame,
+    *,
+    metrics: Sequence[str] = ("list_revenue", "provider_cost", "list_margin"),
+    top: int = 20,
+    title: str | None = None,
+) -> go.Figure:
+    """Per-model bars of a proposal's impact: the change of each metric (proposed − in force),
+    for the ``top`` models whose first metric moves most."""
+    cols = [f"{m}_change" for m in metrics]
+    _require(models, ["provider", "model", *cols], "impact_by_model")
+    moved = _by_change(models, cols[0]).head(top)
+    names = _model_labels(moved)
+    fig = go.Figure(
+        [
+            go.Bar(
+                name=_IMPACT_LABELS.get(m, m.replace("_", " ")),
+                x=names,
+                y=moved[c].astype(float).to_numpy(),
+                hovertemplate="%{x}<br>%{y:+,.4f}<extra>%{fullData.name}</extra>",
+            )
+            for m, c in zip(metrics, cols, strict=True)
+        ]
+    )
+    fig.update_layout(
+        barmode="group",
+        title=title or "Change by model (proposed − in force)",
+        yaxis_title="operator currency",
+    )
+    return fig
+
+
 def write_figure(fig: go.Figure, path_without_suffix: str | Path) -> list[Path]:
     """Write ``<path>.html`` (self-contained) and ``<path>.png`` if kaleido is installed."""
     base = Path(path_without_suffix)

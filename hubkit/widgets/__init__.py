@@ -13,6 +13,8 @@ below. Shared view helpers live in :mod:`hubkit.widgets._common`.
 
 from hubkit.widgets.bulk import BulkUpdateApp, BulkUpdateState
 from hubkit.widgets.hub_sync import HubConnection, HubSyncApp, HubSyncState, connect_hub
+from hubkit.widgets.proposals import ProposalsState
+from hubkit.widgets.proposals_view import ProposalsApp, proposals_panel
 from hubkit.widgets.providers import ProvidersApp, ProvidersState
 from hubkit.widgets.rates import RateEditorState
 from hubkit.widgets.rates_view import RateEditorApp
@@ -30,6 +32,8 @@ __all__ = [
     "HubConnection",
     "HubSyncApp",
     "HubSyncState",
+    "ProposalsApp",
+    "ProposalsState",
     "ProvidersApp",
     "ProvidersState",
     "RateEditorApp",
@@ -41,6 +45,7 @@ __all__ = [
     "finance_summary",
     "open_finance_store",
     "open_workbench_store",
+    "proposals_panel",
     "scenario_explorer",
     "seed_sample_data",
 ]
