@@ -460,3 +460,62 @@ def test_parse_effective_at() -> None:
         with pytest.raises(ValidationError):
             parse_effective_at(bad, now=now)
     assert parse_effective_at("2030-01-01 00:01", now=now) == now + timedelta(minutes=1)
+
+
+# ---- catalog sync (02) ------------------------------------------------------------------------
+
+
+def test_catalog_sync_plans_then_proposes_or_applies(sqlite_url: str) -> None:
+    from hubkit.widgets import CatalogSyncApp, seed_sample_data
+
+    with _as(sqlite_url, "alice") as store:
+        seed_sample_data(store)
+        rate = store.find_rate("openai", "gpt-4o", "chatCompletion")
+        costs = {"input": "0.000001", "output": "0.000002"}
+        moved = store.update_rate(rate.id, rate.version, unit_costs=costs)
+        app = CatalogSyncApp(store)
+        assert app._apply.disabled and "plan the sync first" in app._why_not.value
+        app._rederive.value = True
+        app._plan.click()
+        assert "1 rate to update" in app._summary.value
+        assert list(app._table.shown["model"]) == ["gpt-4o"]
+        assert "type a reason" in app._proposer.why_not.value
+        app._reason.value = "catalog refresh"
+        before = snapshot(store)
+        app._proposer.button.click()
+        (p,) = store.list_proposals()
+        assert p.source.value == "catalog" and p.catalog_source and p.catalog_version
+        assert p.catalog_version.startswith("sha256:")
+        assert p.changes[0].rate_id == rate.id and p.changes[0].base_version == moved.version
+        assert p.changes[0].value("after", "unit_cost_input") == rate.unit_costs.input
+        assert snapshot(store) == before and "proposed: proposal" in app._message.value
+        app._reason.value = "catalog refresh, now"
+        app._apply.click()
+        assert "applied in one transaction" in app._message.value
+        assert store.get_rate(rate.id).unit_costs == rate.unit_costs
+        assert "nothing to change" in app.state.propose_blocker("x")  # type: ignore[operator]
+        # the proposal made before the apply is now stale: 06 says so
+        review = ProposalsState(store)
+        review.select(p.id)
+        assert review.staleness and "stale" in (review.approve_blocker() or "")
+
+
+def test_catalog_sync_holds_what_the_guardrails_refuse_but_lets_it_be_proposed(
+    sqlite_url: str,
+) -> None:
+    from hubkit.widgets import CatalogSyncState, seed_sample_data
+
+    with _as(sqlite_url, "alice") as store:
+        seed_sample_data(store)
+        rate = store.find_rate("openai", "gpt-4o", "chatCompletion")
+        store.update_rate(rate.id, rate.version, input_rate="0.000000001",
+                          unit_costs={"input": "0.0000001", "output": "0.0000001"})  # fmt: skip
+        state = CatalogSyncState(store)
+        assert state.set_options(rederive_rates=True)
+        assert state.refused  # the re-derived rate moves by far more than 50 %
+        assert "held by the guardrails" in (state.apply_blocker("x") or "")
+        assert not state.apply("x") and store.list_proposals() == []
+        assert state.propose_blocker("x") is None
+        assert state.propose("let a second person judge")
+        assert not state.set_options("/no/such/catalog.json")
+        assert "no such file" in state.errors["catalog_path"]

@@ -12,6 +12,7 @@ below. Shared view helpers live in :mod:`hubkit.widgets._common`.
 """
 
 from hubkit.widgets.bulk import BulkUpdateApp, BulkUpdateState
+from hubkit.widgets.catalog_sync import CatalogSyncApp, CatalogSyncState
 from hubkit.widgets.hub_sync import HubConnection, HubSyncApp, HubSyncState, connect_hub
 from hubkit.widgets.proposals import ProposalsState
 from hubkit.widgets.proposals_view import ProposalsApp, proposals_panel
@@ -29,6 +30,8 @@ from hubkit.widgets.workbench import (
 __all__ = [
     "BulkUpdateApp",
     "BulkUpdateState",
+    "CatalogSyncApp",
+    "CatalogSyncState",
     "HubConnection",
     "HubSyncApp",
     "HubSyncState",

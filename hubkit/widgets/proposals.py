@@ -385,12 +385,12 @@ class ProposalsState(AppState):
         assert p is not None
         if p.state is not ProposalState.PROPOSED:
             return f"it is {p.state.value}: only a proposed one can be approved"
+        if self.staleness:  # nobody can approve it: said first
+            return "it is stale (its rates moved since): re-propose it"
         if self.actor == p.proposer:
             return f"you ({self.actor}) proposed it: another person must approve it"
         if self.actor in p.approvals:
             return f"you ({self.actor}) have approved it already"
-        if self.staleness:
-            return "it is stale (its rates moved since): re-propose it"
         return None
 
     def reject_blocker(self, reason: str) -> str | None:
