@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from _proposals import two_apply_due_processes
 from _stores import add_provider, chat_spec, seed_rates, snapshot
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -482,3 +483,160 @@ def test_rate_at_and_the_timeline_know_an_approved_scheduled_change(
     # once applied, it is history, not a scheduled change
     hp.apply_due(alice, now=start + timedelta(seconds=1))
     assert not alice.rate_timeline()["scheduled"].any()
+
+
+def test_a_catalog_sync_plan_becomes_a_proposal_with_its_source(alice: Store, bob: Store) -> None:
+    from hubkit.catalog import load_catalog, shipped_catalog_path
+    from hubkit.jobs.catalog_sync import plan_sync
+    from hubkit.jobs.params import CatalogSyncParams
+
+    catalog = load_catalog(shipped_catalog_path(), providers="openai,anthropic")
+    params = CatalogSyncParams.create(create_missing=True, rederive_rates=True, profit_margin=20)
+    plan = plan_sync(
+        alice.list_rates(), catalog, params, providers_in_store={"openai", "anthropic"},
+        margin=Decimal(20), credit_price=Decimal(1),
+    )  # fmt: skip
+    assert plan.changes
+    p = hp.propose_catalog_sync(
+        alice, plan.changes, catalog_source=str(catalog.source), catalog_version="sample-1",
+        versions=dict(plan.versions), reason="catalog refresh", impact=False,
+    )  # fmt: skip
+    assert p.source.value == "catalog" and p.catalog_version == "sample-1"
+    assert p.catalog_source and p.catalog_source.endswith(".json")
+    assert len(p.changes) == len(plan.changes)
+    creates = [c for c in p.changes if c.action is ProposalAction.CREATE]
+    assert creates and all(c.value("after", "unit_cost_input") is not None for c in creates)
+    bob.approve_proposal(p.id, p.content_hash)
+    result = alice.apply_proposal(p.id)
+    assert result.created == len(creates)
+    history = [h for h in alice.history() if h.proposal_id == p.id]
+    assert {h.change_type for h in history} <= {"create", "catalog_import", "manual_update"}
+    # the catalog's source and version are part of what was signed
+    other = hp.content_hash(p.changes, None, "catalog", p.catalog_source, "sample-2")
+    assert other != p.content_hash
+
+
+def test_a_draft_is_invisible_to_approvers_until_submitted(alice: Store, bob: Store) -> None:
+    changes = hp.bulk_changes(alice, alice.preview_bulk_update("25", "0.001"))
+    draft = hp.propose(alice, changes, source="bulk", impact=False, draft=True)
+    assert draft.state is ProposalState.DRAFT
+    with pytest.raises(ConflictError, match="only a proposed"):
+        bob.approve_proposal(draft.id, draft.content_hash)
+    assert alice.submit_proposal(draft.id).state is ProposalState.PROPOSED
+    assert bob.approve_proposal(draft.id, draft.content_hash).state is ProposalState.APPROVED
+
+
+def test_two_apply_due_processes_apply_exactly_once(alice: Store, bob: Store, url: str) -> None:
+    p = _bulk(alice)
+    bob.approve_proposal(p.id, p.content_hash)
+    outputs = two_apply_due_processes(url)
+    assert sum(f"proposal {p.id}: applied" in out for out in outputs) == 1
+    assert [e.event for e in alice.get_proposal(p.id).events].count("applied") == 1
+    assert len([h for h in alice.history() if h.proposal_id == p.id]) == len(p.changes)
+
+
+# -- the migration ----------------------------------------------------------------------------
+def test_migration_0004_upgrades_a_store_with_history_and_downgrades_cleanly(db_url: str) -> None:
+    from alembic import command
+    from alembic.autogenerate import compare_metadata
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+
+    from hubkit.store import engine as engine_module
+    from hubkit.store.engine import make_engine, migrate
+    from hubkit.store.schema import Base
+
+    engine = make_engine(db_url)
+    try:
+        migrate(engine, "0003")
+        assert "rate_proposals" not in sa.inspect(engine).get_table_names()
+        migrate(engine)  # to head, over a store at 0003
+        with Store.open(db_url) as store:
+            seed_rates(store, 1, ["openai"])
+            assert store.history()[0].proposal_id is None
+            store.create_proposal(
+                hp.bulk_changes(store, store.preview_bulk_update("25", "0.001")), source="bulk"
+            )
+        with engine.connect() as conn:
+            assert list(compare_metadata(MigrationContext.configure(conn), Base.metadata)) == []
+        cfg = Config()
+        cfg.set_main_option(
+            "script_location", str(Path(engine_module.__file__).parent / "migrations")
+        )
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0003")
+        assert not {"rate_proposals", "rate_proposal_events"} & set(
+            sa.inspect(engine).get_table_names()
+        )
+        columns = {c["name"] for c in sa.inspect(engine).get_columns("rate_history")}
+        assert "proposal_id" not in columns
+        migrate(engine)
+        assert "rate_proposals" in set(sa.inspect(engine).get_table_names())
+        with engine.connect() as conn:
+            assert list(compare_metadata(MigrationContext.configure(conn), Base.metadata)) == []
+    finally:
+        engine.dispose()
+
+
+# -- the rules under any sequence of actions ----------------------------------------------------
+_ACTIONS = st.lists(
+    st.tuples(
+        st.sampled_from(["approve", "approve_wrong_hash", "reject", "apply", "edit_rate"]),
+        st.sampled_from(["alice", "bob", "carol"]),
+    ),
+    max_size=8,
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(actions=_ACTIONS, required=st.integers(1, 2))
+def test_no_sequence_of_actions_breaks_the_rules(
+    tmp_path_factory: pytest.TempPathFactory, actions: list[tuple[str, str]], required: int
+) -> None:
+    url = f"sqlite:///{tmp_path_factory.mktemp('rules') / 'hubkit.db'}"
+    stores = {name: _as(url, name) for name in ("alice", "bob", "carol")}
+    try:
+        alice = stores["alice"]
+        seed_rates(alice, 2, ["openai"])
+        alice.set_required_approvals(required)
+        p = _bulk(alice)
+        original = snapshot(alice)
+        for action, who in actions:
+            store = stores[who]
+            try:
+                if action == "approve":
+                    store.approve_proposal(p.id, p.content_hash)
+                elif action == "approve_wrong_hash":
+                    store.approve_proposal(p.id, "0" * 64)
+                elif action == "reject":
+                    store.reject_proposal(p.id, f"{who} says no")
+                elif action == "apply":
+                    store.apply_proposal(p.id)
+                else:
+                    rate = store.get_rate(p.changes[0].rate_id or 0)
+                    store.update_rate(rate.id, rate.version, input_rate=rate.input_rate * 2)
+            except (ConflictError, ValidationError):
+                pass
+            now = alice.get_proposal(p.id)
+            events = [e.event for e in now.events]
+            approvers = [e.actor for e in now.events if e.event == "approved"]
+            # maker ≠ checker; each approver once; every event signs the proposal's hash
+            assert "alice" not in approvers and len(approvers) == len(set(approvers))
+            assert {e.content_hash for e in now.events} == {p.content_hash}
+            # applied at most once, only with the approvals, never after a rejection
+            assert events.count("applied") <= 1
+            if "applied" in events:
+                at = events.index("applied")
+                assert len(set(approvers[: events[:at].count("approved")])) >= required
+                assert "rejected" not in events[:at]
+                assert now.state is ProposalState.APPLIED
+            elif snapshot(alice) != original:
+                # the rates moved only through direct edits, never through the proposal
+                assert all(h.proposal_id is None for h in alice.history())
+            # a closed proposal takes no further event
+            closing = [i for i, e in enumerate(events) if e in ("applied", "rejected", "expired")]
+            assert not closing or closing[0] == len(events) - 1
+    finally:
+        for store in stores.values():
+            store.close()

@@ -56,6 +56,8 @@ def test_the_review_flow_from_the_command_line(
     with Store.open(url) as store:
         assert store.get_proposal(1).state is ProposalState.APPLIED
         assert {h.proposal_id for h in store.history(limit=6)} == {1}
+    assert main(["--database-url", url, "history", "--limit", "1"]) == 0
+    assert "proposal_id" in capsys.readouterr().out
 
     # a revert, rejected with a reason
     _as(monkeypatch, "alice")
@@ -91,3 +93,11 @@ def test_a_csv_proposal_and_a_stale_one(
     assert main(["--database-url", url, "db", "roles"]) == 2  # PostgreSQL only
     assert main([*argv, "require", "0"]) == 0
     assert "no second person" in capsys.readouterr().err
+
+
+def test_an_unknown_state_or_source_is_bad_input(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--database-url", url, "proposals", "list", "--state", "pending"]) == 2
+    assert "draft, proposed, approved" in capsys.readouterr().err
+    assert main(["--database-url", url, "proposals", "list", "--source", "magic"]) == 2

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 from _postgres import PostgresServer
+from _proposals import two_apply_due_processes
 from _stores import seed_rates, snapshot
 from psycopg import errors as pg_errors
 
@@ -312,3 +313,14 @@ def test_impact_from_the_store_usage_and_scheduled_prices_on_postgres(team: Team
         assert at.input_rate == change.value("after", "input_rate")
         timeline = fin.rate_timeline()
         assert timeline["scheduled"].sum() == len(p.changes)
+
+
+def test_two_apply_due_processes_apply_exactly_once_on_postgres(team: Team) -> None:
+    p = _propose(team)
+    with team.store("hk_bob") as bob:
+        bob.approve_proposal(p.id, p.content_hash)
+    outputs = two_apply_due_processes(team.url("hk_cron"))
+    assert sum(f"proposal {p.id}: applied" in out for out in outputs) == 1
+    with Store.open(team.owner_url) as owner:
+        assert [e.event for e in owner.get_proposal(p.id).events].count("applied") == 1
+        assert len([h for h in owner.history() if h.proposal_id == p.id]) == len(p.changes)

@@ -294,7 +294,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         frame = history_frame(entries)
         cols = ["id", "changed_at", "provider", "model", "type", "change_type",
                 "previous_input_rate", "current_input_rate", "previous_output_rate",
-                "current_output_rate", "actor", "reason", "job_run_id"]  # fmt: skip
+                "current_output_rate", "actor", "reason", "job_run_id", "proposal_id"]  # fmt: skip
         _show(frame if args.csv or frame.empty else frame[cols], args.csv)
     return 0
 

@@ -199,10 +199,7 @@ def cmd_create(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     states = [s.strip() for s in args.state.split(",")] if args.state else None
     with _store(args) as store:
-        try:
-            found = store.list_proposals(state=states, source=args.source, limit=args.limit)
-        except ValueError as exc:  # an unknown state or source name
-            raise ValidationError(str(exc), field="state") from None
+        found = store.list_proposals(state=states, source=args.source, limit=args.limit)
     frame = proposals_frame(found).drop(columns=["content_hash"])
     if args.csv:
         to_csv(frame, args.csv if args.csv != "-" else sys.stdout)

@@ -356,6 +356,17 @@ class ProposalApplyResult:
     at: datetime | None = None
 
 
+def _member(enum: Any, value: Any, field: str) -> Any:
+    """``enum(value)``, or a ValidationError naming the choices."""
+    try:
+        return enum(value)
+    except ValueError:
+        choices = ", ".join(m.value for m in enum)
+        raise ValidationError(
+            f"{field} {value!r} is not one of: {choices}", field=field, value=value
+        ) from None
+
+
 def _state(row: RateProposalRow, events: Sequence[RateProposalEventRow]) -> ProposalState:
     kinds = [e.event for e in events]
     for closing in ("applied", "rejected", "superseded", "expired"):
@@ -501,11 +512,12 @@ class ProposalOps(RateOps):
         wanted = None
         if state is not None:
             names = [state] if isinstance(state, str) else list(state)
-            wanted = {ProposalState(s) for s in names}
+            wanted = {_member(ProposalState, s, "state") for s in names}
         with self._unit() as session:
             stmt = select(RateProposalRow).order_by(RateProposalRow.id.desc())
             if source:
-                stmt = stmt.where(RateProposalRow.source == ProposalSource(source).value)
+                kind = _member(ProposalSource, source, "source")
+                stmt = stmt.where(RateProposalRow.source == kind.value)
             if proposer:
                 stmt = stmt.where(RateProposalRow.proposer == proposer)
             rows = list(session.scalars(stmt))
@@ -585,7 +597,7 @@ class ProposalOps(RateOps):
         ``supersedes`` closes that open proposal (``superseded`` event) in the same
         transaction. A proposal with nothing to change is refused.
         """
-        kind = ProposalSource(source)
+        kind = _member(ProposalSource, source, "source")
         items = tuple(changes)
         if not items:
             raise ValidationError(
@@ -966,8 +978,18 @@ def scheduled_changes_in(
     """(effective time, proposal id, change) of every approved proposal with an effective
     time that is not applied yet, by time: what ``rate_at`` and the replay timeline add as
     *scheduled* changes."""
+    closed = (
+        select(RateProposalEventRow.id)
+        .where(
+            RateProposalEventRow.proposal_id == RateProposalRow.id,
+            RateProposalEventRow.event.in_([s.value for s in _CLOSED]),
+        )
+        .exists()
+    )
     rows = list(
-        session.scalars(select(RateProposalRow).where(RateProposalRow.effective_at.is_not(None)))
+        session.scalars(
+            select(RateProposalRow).where(RateProposalRow.effective_at.is_not(None), ~closed)
+        )
     )
     if not rows:
         return []
