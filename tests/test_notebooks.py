@@ -37,6 +37,7 @@ def test_the_workbench_notebooks_exist() -> None:
         "03-bulk-rate-update.ipynb",
         "04-margin-scenarios.ipynb",
         "05-hub-sync.ipynb",
+        "06-proposals.ipynb",
     } <= names
 
 

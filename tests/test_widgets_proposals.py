@@ -234,15 +234,17 @@ def test_charts_of_a_proposal_add_up(alice: Store, bob: Store) -> None:
     assert impact is not None
     fig = state.waterfall()
     assert fig is not None
-    bars = fig.data[0]
-    assert bars.x[0] == "in force" and bars.x[-1] == "proposed"
-    assert bars.y[0] == pytest.approx(impact.total("list_revenue", "before"))
-    assert bars.y[-1] == pytest.approx(impact.total("list_revenue", "after"))
-    assert bars.y[0] + sum(bars.y[1:-1]) == pytest.approx(bars.y[-1])
+    bars = fig.data[0]  # horizontal: the names along y, the amounts along x
+    assert bars.orientation == "h"
+    assert bars.y[0] == "in force" and bars.y[-1] == "proposed"
+    assert bars.x[0] == pytest.approx(impact.total("list_revenue", "before"))
+    assert bars.x[-1] == pytest.approx(impact.total("list_revenue", "after"))
+    assert bars.x[0] + sum(bars.x[1:-1]) == pytest.approx(bars.x[-1])
     per_model = state.bars()
     assert per_model is not None
     assert [t.name for t in per_model.data][0].startswith("list revenue")
-    assert len(per_model.data[0].x) == (impact.models_frame()["list_revenue_change"] != 0).sum()
+    moved = int((impact.models_frame()["list_revenue_change"] != 0).sum())
+    assert len(per_model.data[0].y) == min(moved, 12)
 
 
 @settings(max_examples=50, deadline=None)
@@ -268,6 +270,8 @@ def test_the_waterfall_always_adds_up_whatever_is_folded_into_other(
     )
     frame["list_revenue_after"] = frame["list_revenue_before"] + frame["list_revenue_change"]
     trace = revenue_change_waterfall(frame, top=top).data[0]
+    flipped = revenue_change_waterfall(frame, top=top, horizontal=True).data[0]
+    assert (list(flipped.y), list(flipped.x)) == (list(trace.x), list(trace.y))
     moved = int((frame["list_revenue_change"] != 0).sum())
     assert len(trace.x) == 2 + min(moved, top) + (1 if moved > top else 0)
     assert len(set(trace.x)) == len(trace.x)  # plotly merges equal categories

@@ -358,12 +358,15 @@ class ProposalsState(AppState):
         """The revenue change (list revenue: credits used × credit price), by model."""
         if self.impact is None or self.impact.models_frame().empty:
             return None
-        return revenue_change_waterfall(self.impact.models_frame(), metric="list_revenue")
+        fig = revenue_change_waterfall(
+            self.impact.models_frame(), metric="list_revenue", top=12, horizontal=True
+        )
+        return _sized(fig)
 
     def bars(self) -> go.Figure | None:
         if self.impact is None or self.impact.models_frame().empty:
             return None
-        return impact_by_model(self.impact.models_frame())
+        return _sized(impact_by_model(self.impact.models_frame(), top=12, horizontal=True))
 
     # ---- actions --------------------------------------------------------------------------
     def _review_blocker(self) -> str | None:
@@ -511,6 +514,14 @@ class ProposalsState(AppState):
             pass
         self.message, self.error = Message.error(text), error
         return False
+
+
+def _sized(fig: go.Figure) -> go.Figure:
+    fig.update_layout(
+        height=480, margin={"l": 60, "r": 20, "t": 90, "b": 50},
+        title={"y": 0.98, "yanchor": "top", "font": {"size": 14}},
+    )  # fmt: skip
+    return fig
 
 
 def _when(p: Proposal) -> str:

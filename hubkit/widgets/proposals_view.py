@@ -68,8 +68,8 @@ class ProposalsApp(widgets.VBox):
         self._window = widgets.HTML()
         self._totals = widgets.HTML()
         self._users = widgets.HTML()
-        self._waterfall = LiveFigure("hubkit-proposals-waterfall", width="50%", height=420)
-        self._bars = LiveFigure("hubkit-proposals-bars", width="50%", height=420)
+        self._waterfall = LiveFigure("hubkit-proposals-waterfall", width="50%", height=480)
+        self._bars = LiveFigure("hubkit-proposals-bars", width="50%", height=480)
         self._changes = ReviewTable(
             "hubkit-proposals-changes", CHANGE_COLUMNS, empty="no change", noun="rate change",
             download_name="proposal-changes.csv", download_label="exactly what it would write",

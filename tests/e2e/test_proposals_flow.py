@@ -55,7 +55,7 @@ def test_propose_in_03_approve_as_a_second_actor_in_06_and_see_it_applied(lab: L
             assert proposal.state is ProposalState.PROPOSED and proposal.proposer == proposer
             assert {
                 r.id: (r.input_rate, r.output_rate, r.version) for r in store.list_rates()
-            } == before  # fmt: skip  (nothing written)
+            } == before  # nothing written
 
         # ---- 06: the proposer cannot approve; a second person can ----------------------
         review = open_and_run(page, lab, NOTEBOOKS[1], "hubkit-proposals")
