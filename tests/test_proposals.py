@@ -640,3 +640,27 @@ def test_no_sequence_of_actions_breaks_the_rules(
     finally:
         for store in stores.values():
             store.close()
+
+
+def test_an_effective_time_in_the_past_is_refused(alice: Store) -> None:
+    with pytest.raises(ValidationError, match="in the past"):
+        hp.propose_bulk(alice, "25", "0.001", effective_at=datetime(2020, 1, 1, tzinfo=UTC))
+    with pytest.raises(ValidationError, match="timezone-aware"):
+        hp.propose_bulk(alice, "25", "0.001", effective_at=datetime(2030, 1, 1), impact=False)
+
+
+def test_a_batch_create_into_an_empty_store_has_an_impact(url: str) -> None:
+    store = _as(url, "alice")
+    try:
+        add_provider(store, "openai")
+        p = hp.propose_batch_create(store, chat_spec("openai", "first-model"), ["openai"])
+        impact = hp.Impact.from_json(p.impact)
+        assert impact is not None and impact.synthetic
+        assert impact.total("calls_served", "before") == 0  # no rate: every call refused
+        assert impact.total("calls_served", "after") == impact.window["calls"] > 0
+        from hubkit.usage.schema import empty_usage
+
+        empty = hp.compute_impact([], [], hp.UsageWindow(empty_usage(), "given", "nothing"))
+        assert empty.total("calls") == 0 and empty.models_frame().empty
+    finally:
+        store.close()

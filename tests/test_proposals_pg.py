@@ -253,7 +253,7 @@ def test_two_concurrent_apply_due_runs_apply_exactly_once(team: Team) -> None:
         assert events == ["proposed", "approved", "applied"]
         assert owner.get_proposal(p.id).events[-1].actor == "hk_cron"
         rows = [h for h in owner.history() if h.proposal_id == p.id]
-        assert len(rows) == len(p.changes)
+        assert len(rows) == len(p.changes) and {h.actor for h in rows} == {"hk_cron"}
         assert not owner.preview_bulk_update("25", "0.001").changed
 
 

@@ -50,6 +50,7 @@ from hubkit.store import Store
 from hubkit.store.proposals import ProposalAction, ProposedChange
 from hubkit.store.usage import last_usage_time, read_usage_rows
 from hubkit.usage import read_usage
+from hubkit.usage.schema import empty_usage
 from hubkit.usage.synthetic import generate_usage
 
 __all__ = [
@@ -116,9 +117,11 @@ def usage_window(
     usage_file: str | Path | None = None,
     days: int = DEFAULT_WINDOW_DAYS,
     synthetic_calls: int = SYNTHETIC_CALLS,
+    synthetic_rates: Sequence[Rate] | None = None,
 ) -> UsageWindow:
     """The window to replay: ``usage`` if given; else the last ``days`` of the store's
-    imported usage; else ``usage_file``; else synthetic usage over the current rates."""
+    imported usage; else ``usage_file``; else synthetic usage over ``synthetic_rates``
+    (default: the current rates)."""
     if usage is not None:
         return _window(usage, "given", f"the usage given ({len(usage):,} calls)")
     last = last_usage_time(store.engine)
@@ -134,8 +137,10 @@ def usage_window(
     if usage_file is not None:
         frame = read_usage(usage_file)
         return _window(frame, "file", f"usage file {Path(usage_file).name} ({len(frame):,} calls)")
-    rates = store.list_rates()
+    rates = list(synthetic_rates) if synthetic_rates is not None else store.list_rates()
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    if not rates:
+        return _window(empty_usage(), "synthetic", "no usage, and no rates to draw any from")
     start = end - timedelta(days=days)
     frame = generate_usage(rates, n_calls=synthetic_calls, start=start, days=days, seed=0)
     label = (

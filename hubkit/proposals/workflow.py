@@ -31,10 +31,15 @@ from hubkit.proposals.build import (
     edit_change,
     revert_changes,
 )
-from hubkit.proposals.impact import Impact, compute_impact, usage_window
+from hubkit.proposals.impact import Impact, compute_impact, proposed_rates, usage_window
 from hubkit.replay import Behaviour
 from hubkit.store import Store
-from hubkit.store.proposals import Proposal, ProposalApplyResult, ProposedChange
+from hubkit.store.proposals import (
+    Proposal,
+    ProposalApplyResult,
+    ProposedChange,
+    check_effective_at,
+)
 from hubkit.store.types import utcnow
 
 __all__ = [
@@ -70,10 +75,16 @@ def assess(
     ``credit_price`` defaults to the operator setting; ``settings`` to the gateway's billing
     settings from the environment (:meth:`BillingSettings.from_env`).
     """
-    window = usage_window(store, usage=usage, usage_file=usage_file, days=days)
+    rates = store.list_rates()
+    window = usage_window(
+        store, usage=usage, usage_file=usage_file, days=days,
+        # synthetic usage draws from the rates after the change too (a batch create into an
+        # empty store has calls to price)
+        synthetic_rates=proposed_rates(rates, changes),
+    )  # fmt: skip
     price = credit_price if credit_price is not None else store.get_operator_settings().credit_price
     return compute_impact(
-        store.list_rates(),
+        rates,
         changes,
         window,
         settings=settings,
@@ -104,6 +115,7 @@ def propose(
     draft: bool = False,
 ) -> Proposal:
     """Store a proposal of ``changes`` with its impact (unless ``impact=False``)."""
+    check_effective_at(effective_at)  # before the replay, not after it
     assessed = None
     if impact:
         assessed = assess(

@@ -30,7 +30,7 @@ import json
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -67,6 +67,7 @@ __all__ = [
     "ProposalState",
     "ProposedChange",
     "Proposal",
+    "check_effective_at",
     "content_hash",
 ]
 
@@ -74,6 +75,8 @@ __all__ = [
 APPLY_LOCK_KEY = zlib.crc32(b"hubkit-proposal-apply") & 0x7FFFFFFF
 #: Operator setting: approvals a new proposal requires (default 1; 0 only on SQLite).
 REQUIRED_APPROVALS_SETTING = "required_approvals"
+#: How far in the past an effective time may lie when proposed (clock skew, typing time).
+_PAST_GRACE = timedelta(minutes=5)
 
 
 class ProposalState(StrEnum):
@@ -272,6 +275,19 @@ def content_hash(
     }
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def check_effective_at(effective_at: datetime | None) -> None:
+    """None (on approval), or a timezone-aware time not in the past."""
+    if effective_at is None:
+        return
+    _utc_text(effective_at)
+    if effective_at < utcnow() - _PAST_GRACE:
+        raise ValidationError(
+            f"effective_at {_utc_text(effective_at)} is in the past; give a future UTC time, "
+            "or none for 'on approval'",
+            field="effective_at",
+        )
 
 
 def _utc_text(at: datetime) -> str:
@@ -608,8 +624,7 @@ class ProposalOps(RateOps):
             raise ValidationError(
                 "a proposal changes each (provider, model, type) at most once", field="changes"
             )
-        if effective_at is not None:
-            _utc_text(effective_at)
+        check_effective_at(effective_at)
         digest = content_hash(items, effective_at, kind, catalog_source, catalog_version)
         actor = self.current_actor()
         with self._unit(write=True) as session:
@@ -810,6 +825,7 @@ class ProposalOps(RateOps):
                         reason=proposal.reason,
                         job_run_id=job_run_id,
                         proposal_id=proposal_id,
+                        actor=actor,
                     )  # fmt: skip
                 )
                 counts[ProposalAction.UPDATE] += len(staged)
@@ -823,7 +839,7 @@ class ProposalOps(RateOps):
                     _, ids = self.create_rows(
                         session, spec, [change.provider], change_type=change_type,
                         job_run_id=job_run_id, reason=proposal.reason, source=source,
-                        proposal_id=proposal_id,
+                        proposal_id=proposal_id, actor=actor,
                     )  # fmt: skip
                     history.extend(ids)
                 elif change.action is ProposalAction.UPDATE:
@@ -833,7 +849,7 @@ class ProposalOps(RateOps):
                         session, change.rate_id, change.base_version,
                         _update_fields(change.after), change_type=change_type,
                         job_run_id=job_run_id, reason=proposal.reason, source=source,
-                        proposal_id=proposal_id,
+                        proposal_id=proposal_id, actor=actor,
                     )  # fmt: skip
                     if hid is not None:
                         history.append(hid)
@@ -847,6 +863,7 @@ class ProposalOps(RateOps):
                             reason=proposal.reason,
                             source=source,
                             proposal_id=proposal_id,
+                            actor=actor,
                         )  # fmt: skip
                     )
                 counts[change.action] += 1

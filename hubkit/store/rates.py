@@ -244,6 +244,7 @@ class RateOps(StoreBase):
         job_run_id: str | None = None,
         change_type: ChangeType = ChangeType.BULK_CREATE,
         proposal_id: int | None = None,
+        actor: str | None = None,
     ) -> tuple[list[RateRow], tuple[int, ...]]:
         """:meth:`create_rates_batch` inside the caller's transaction: rows, history ids."""
         names = list(dict.fromkeys(p.strip().lower() for p in providers if p.strip()))
@@ -288,7 +289,7 @@ class RateOps(StoreBase):
                     change_type,
                     before=None,
                     changed_at=now,
-                    actor=self.actor,
+                    actor=actor or self.actor,
                     source=source,
                     reason=reason,
                     job_run_id=job_run_id,
@@ -354,6 +355,7 @@ class RateOps(StoreBase):
         job_run_id: str | None = None,
         change_type: ChangeType = ChangeType.MANUAL_UPDATE,
         proposal_id: int | None = None,
+        actor: str | None = None,
     ) -> tuple[RateRow, int | None]:
         """:meth:`update_rate` inside the caller's transaction (``fields``: the arguments
         given); the row and its history id (None when the prices did not change)."""
@@ -396,7 +398,7 @@ class RateOps(StoreBase):
                     change_type,
                     before=before,
                     changed_at=row.updated_at,
-                    actor=self.actor,
+                    actor=actor or self.actor,
                     source=source,
                     reason=reason,
                     job_run_id=job_run_id,
@@ -422,6 +424,7 @@ class RateOps(StoreBase):
         reason: str | None = None,
         source: str | None = None,
         proposal_id: int | None = None,
+        actor: str | None = None,
     ) -> int:
         """:meth:`delete_rate` inside the caller's transaction; the history row's id."""
         row = self._rate_row(session, rate_id, lock=True)
@@ -440,7 +443,7 @@ class RateOps(StoreBase):
                     before=rate_triple(row),
                     after=None,
                     changed_at=utcnow(),
-                    actor=self.actor,
+                    actor=actor or self.actor,
                     reason=reason,
                     source=source,
                     metadata={"snapshot": snapshot},
@@ -553,6 +556,7 @@ class RateOps(StoreBase):
         reason: str | None = None,
         job_run_id: str | None = None,
         proposal_id: int | None = None,
+        actor: str | None = None,
         now: datetime | None = None,
     ) -> tuple[int, ...]:
         """New (input, output) rates for (rate id, expected version) rows, set-based, inside
@@ -582,7 +586,7 @@ class RateOps(StoreBase):
                 "source": source,
                 "changed_at": now,
                 "metadata": metadata,
-                "actor": self.actor,
+                "actor": actor or self.actor,
                 "reason": reason,
                 "job_run_id": job_run_id,
                 "proposal_id": proposal_id,
