@@ -523,3 +523,15 @@ def test_catalog_sync_holds_what_the_guardrails_refuse_but_lets_it_be_proposed(
         assert state.propose("let a second person judge")
         assert not state.set_options("/no/such/catalog.json")
         assert "no such file" in state.errors["catalog_path"]
+
+
+def test_figures_read_as_counts_and_amounts(alice: Store, bob: Store) -> None:
+    state = ProposalsState(bob)
+    state.select(_bulk_proposal(alice))
+    totals = state.totals_table().set_index("metric")
+    assert totals.loc["calls", "in force"] == "20,000"  # a count: no decimals
+    assert totals.loc["calls", "change"] == "+0"
+    money = totals.loc["list revenue (credits × credit price)", "in force"]
+    assert money.replace(",", "").replace(".", "").isdigit() and "." in money
+    models = state.models_table()
+    assert all("." not in v for v in models["calls_refused_before"])

@@ -99,6 +99,7 @@ EVENT_COLUMNS = {"at": "when (UTC)", "event": "event", "actor": "who", "reason":
 #: what the state filter offers; "open" = draft, proposed or approved
 STATE_CHOICES = ("open", *(s.value for s in ProposalState), "all")
 SOURCE_CHOICES = ("all", *(s.value for s in ProposalSource))
+_COUNTS = frozenset({"calls", "calls_served", "calls_refused"})
 _OPEN = (ProposalState.DRAFT, ProposalState.PROPOSED, ProposalState.APPROVED)
 _PCT = Decimal("0.01")
 
@@ -299,12 +300,18 @@ class ProposalsState(AppState):
         if self.impact is None:
             return pd.DataFrame(columns=columns)
         totals = self.impact.totals_frame()
+        whole = [m in _COUNTS for m in totals["metric"]]
+
+        def texts(side: str, sign: bool = False) -> list[str]:
+            pairs = zip(totals[side], whole, strict=True)
+            return [_number(v, sign=sign, whole=w) for v, w in pairs]
+
         return pd.DataFrame(
             {
                 "metric": [TOTAL_LABELS.get(m, m) for m in totals["metric"]],
-                "in force": [_number(v) for v in totals["before"]],
-                "proposed": [_number(v) for v in totals["after"]],
-                "change": [_number(v, sign=True) for v in totals["change"]],
+                "in force": texts("before"),
+                "proposed": texts("after"),
+                "change": texts("change", sign=True),
             },
             columns=columns,
         )
@@ -333,7 +340,10 @@ class ProposalsState(AppState):
             for side in ("before", "after", "change"):
                 column = f"{metric}_{side}"
                 if column in frame.columns:
-                    out[column] = [_number(v, sign=side == "change") for v in frame[column]]
+                    whole = metric in _COUNTS
+                    out[column] = [
+                        _number(v, sign=side == "change", whole=whole) for v in frame[column]
+                    ]
         return out
 
     def model_columns(self) -> dict[str, str]:
@@ -539,8 +549,9 @@ def _money(value: Any) -> str:
     return "" if value is None else _number(value, sign=True)
 
 
-def _number(value: Any, *, sign: bool = False) -> str:
-    """A float figure of the replay, for reading: 2 decimals (4 under 1), thousands split."""
+def _number(value: Any, *, sign: bool = False, whole: bool = False) -> str:
+    """A float figure of the replay, for reading: 2 decimals (4 under 1), thousands split;
+    ``whole``: a count (calls), no decimals."""
     if value is None:
         return ""
     try:
@@ -549,5 +560,5 @@ def _number(value: Any, *, sign: bool = False) -> str:
         return str(value)
     if f != f:  # NaN: a percentage of nothing
         return "—"
-    places = 4 if 0 < abs(f) < 1 else 2
+    places = 0 if whole else 4 if 0 < abs(f) < 1 else 2
     return f"{f:{'+' if sign else ''},.{places}f}"
