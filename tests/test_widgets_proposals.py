@@ -339,6 +339,16 @@ def test_a_second_actor_approves_then_applies(alice: Store) -> None:
     history = alice.history(since=p.created_at)
     assert history and {h.proposal_id for h in history} == {pid}
     assert state.act_as("") and state.actor == "alice"  # back to the default actor
+    # rollback: the applied proposal undone as a unit, itself a proposal to review
+    assert state.revert_blocker(" ") == "type the reason for reverting it"
+    applied = snapshot(alice)
+    assert state.propose_revert("undo Q4")
+    undo = state.selected
+    assert undo is not None and undo.id != pid and undo.reverts == pid
+    assert undo.source.value == "revert" and undo.state is ProposalState.PROPOSED
+    assert {c.rate_id for c in undo.changes} == set(changed)
+    assert "only an applied proposal" in (state.revert_blocker("again") or "")
+    assert snapshot(alice) == applied  # proposing the revert wrote no rate
 
 
 def test_a_scheduled_approval_waits_for_its_time(alice: Store, bob: Store) -> None:
@@ -421,10 +431,17 @@ def test_the_app_drives_the_review_with_its_buttons(alice: Store) -> None:
     app._approve.click()
     assert "approved proposal" in app._message.value
     assert not app._apply.disabled
+    assert app._revert.layout.display == "none"  # nothing to revert yet
     app._apply.click()
     assert "applied proposal" in app._message.value
     assert "applied" in app._header.value
     assert alice.get_proposal(pid).state is ProposalState.APPLIED
+    assert app._revert.layout.display == "" and app._revert.disabled
+    app._reason.value = "undo it"
+    assert not app._revert.disabled
+    app._revert.click()
+    assert f"proposed the revert of proposal {pid}" in app._message.value
+    assert alice.list_proposals(source="revert")[0].reverts == pid
 
 
 def test_read_only_mode_shows_everything_and_acts_on_nothing(

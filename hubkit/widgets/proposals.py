@@ -35,6 +35,7 @@ from hubkit.proposals import (
     changes_frame,
     events_frame,
     proposals_frame,
+    propose_revert,
 )
 from hubkit.store import Store
 from hubkit.store.types import utcnow
@@ -438,6 +439,38 @@ class ProposalsState(AppState):
         if self.staleness:
             return "it is stale (its rates moved since): re-propose it"
         return None
+
+    def revert_blocker(self, reason: str) -> str | None:
+        """Why "Propose a revert" cannot run (None: it can): applied proposals only."""
+        why = self._review_blocker()
+        if why is not None:
+            return why
+        p = self.selected
+        assert p is not None
+        if p.state is not ProposalState.APPLIED:
+            return f"it is {p.state.value}: only an applied proposal is reverted"
+        if not reason.strip():
+            return "type the reason for reverting it"
+        return None
+
+    def propose_revert(self, reason: str) -> bool:
+        """Undo the opened (applied) proposal as a unit: a new proposal, reviewed like any
+        other, opened here once made."""
+        why = self.revert_blocker(reason)
+        p = self.selected
+        if why is not None or p is None:
+            self._fail(ValidationError(f"no revert proposed: {why}", field="reason"))
+            return False
+        ok, made = self._attempt(lambda: propose_revert(self.store, p.id, reason=reason.strip()))
+        if not ok or made is None:
+            return self._refused(p.id, "reverted")
+        self.refresh()
+        self._open(made.id)
+        self._say(Message.success(
+            f"proposed the revert of proposal {p.id} as proposal {made.id}: another person "
+            "approves it"
+        ))  # fmt: skip
+        return True
 
     def approve(self, reason: str = "") -> bool:
         """Approve the opened proposal *as it was read* (its content hash goes along)."""

@@ -81,12 +81,15 @@ class ProposalsApp(widgets.VBox):
         )  # fmt: skip
         self._below = widgets.HTML()
         self._events = widgets.HTML()
-        self._reason = text_input("reason", placeholder="why (required to reject)", width="520px")
+        self._reason = text_input(
+            "reason", placeholder="why (required to reject or revert)", width="520px"
+        )
         self._approve = widgets.Button(description="Approve", button_style="success", icon="check")
         self._reject = widgets.Button(description="Reject", button_style="danger", icon="times")
         self._apply = widgets.Button(description="Apply now", button_style="warning", icon="bolt")
-        self._approve_why, self._reject_why, self._apply_why = (
-            widgets.HTML(), widgets.HTML(), widgets.HTML()
+        self._revert = widgets.Button(description="Propose a revert", icon="undo")
+        self._approve_why, self._reject_why, self._apply_why, self._revert_why = (
+            widgets.HTML(), widgets.HTML(), widgets.HTML(), widgets.HTML()
         )  # fmt: skip
         self._message = message_area()
 
@@ -100,6 +103,7 @@ class ProposalsApp(widgets.VBox):
             (self._reject, "reject"), (self._apply, "apply"),
             (self._approve_why, "approve-why"), (self._reject_why, "reject-why"),
             (self._apply_why, "apply-why"), (self._message, "message"),
+            (self._revert, "revert"), (self._revert_why, "revert-why"),
         ):  # fmt: skip
             w.add_class(f"hubkit-proposals-{name}")  # stable selectors for the browser test
         self._state_pick.observe(self._on_filter, names="value")
@@ -110,6 +114,7 @@ class ProposalsApp(widgets.VBox):
         self._approve.on_click(self._on_approve)
         self._reject.on_click(self._on_reject)
         self._apply.on_click(self._on_apply)
+        self._revert.on_click(self._on_revert)
         self._reason.observe(lambda _: self._render_actions(), names="value")
 
         who: list[widgets.Widget] = [self._identity]
@@ -119,8 +124,9 @@ class ProposalsApp(widgets.VBox):
         if not s.read_only:
             actions = [
                 widgets.HTML("<b>Decide</b>"),
-                widgets.HBox([self._reason, self._approve, self._reject, self._apply]),
-                self._approve_why, self._reject_why, self._apply_why,
+                widgets.HBox([self._reason, self._approve, self._reject, self._apply,
+                              self._revert]),
+                self._approve_why, self._reject_why, self._apply_why, self._revert_why,
             ]  # fmt: skip
         self.add_class("hubkit-proposals")
         if s.read_only:
@@ -213,6 +219,14 @@ class ProposalsApp(widgets.VBox):
                  ready="reject it with this reason", prefix="Reject: ")  # fmt: skip
             gate(self._apply, self._apply_why, s.apply_blocker(),
                  ready="write its rates now, in one transaction", prefix="Apply now: ")  # fmt: skip
+            revert_why = s.revert_blocker(self._reason.value)
+            gate(self._revert, self._revert_why, revert_why,
+                 ready="propose undoing it as a unit (reviewed like any proposal)",
+                 prefix="Propose a revert: ")  # fmt: skip
+            # only worth a line once there is something to revert
+            applied = s.selected is not None and s.selected.state.value == "applied"
+            self._revert.layout.display = "" if applied else "none"
+            self._revert_why.layout.display = "" if applied else "none"
         message = s.message
         show_message(self._message, message if message and message.level != "info" else None)
 
@@ -243,6 +257,11 @@ class ProposalsApp(widgets.VBox):
 
     def _on_reject(self, _: widgets.Button) -> None:
         if self.state.reject(self._reason.value):
+            self._reason.value = ""
+        self._render()
+
+    def _on_revert(self, _: widgets.Button) -> None:
+        if self.state.propose_revert(self._reason.value):
             self._reason.value = ""
         self._render()
 
