@@ -459,7 +459,12 @@ def test_read_only_mode_shows_everything_and_acts_on_nothing(
         for why in (state.approve_blocker(), state.reject_blocker("x"), state.apply_blocker()):
             assert why == "this page is read-only"
         assert not state.apply_now() and not state.act_as("bob")
-        app = proposals_panel(finance)
+        panel = proposals_panel(finance)  # drawn on demand: 04's first paint stays light
+        assert (
+            "1 rate proposal" in panel.children[0].value and "(1 open)" in panel.children[0].value
+        )
+        panel.children[1].click()
+        (app,) = panel.children
         assert isinstance(app, ProposalsApp)
         shown = set(iter_widgets(app))
         assert not {app._approve, app._reject, app._apply, app._actor} & shown

@@ -15,6 +15,7 @@ import ipywidgets as widgets
 from hubkit.store import Store
 from hubkit.widgets._common import (
     Message,
+    counted,
     frame_html,
     gate,
     heading,
@@ -270,8 +271,29 @@ class ProposalsApp(widgets.VBox):
         self._render()
 
 
-def proposals_panel(store: Store | None) -> widgets.Widget:
-    """The finance web app's read-only look at the proposals (nothing on it acts)."""
+def proposals_panel(store: Store | None, *, open_now: bool = False) -> widgets.Widget:
+    """The finance web app's read-only look at the proposals (nothing on it acts).
+
+    Drawn on demand: a line saying how many there are and a *Show* button, so the page it
+    sits on (04, whose first paint is measured) carries no proposal widgets until asked.
+    """
     if store is None:
-        return widgets.HTML(message_html(Message.info("no proposals to show yet")))
-    return ProposalsApp(store, read_only=True)
+        return widgets.HTML(message_html(Message.info("no rate proposals to show yet")))
+    if open_now:
+        return ProposalsApp(store, read_only=True)
+    proposals = store.list_proposals()
+    waiting = sum(1 for p in proposals if not p.state.closed)
+    line = widgets.HTML(
+        f"<b>{html.escape(counted(len(proposals), 'rate proposal'))}</b>"
+        f" ({waiting:,} open) · read-only"
+    )
+    show = widgets.Button(description="Show rate proposals", icon="list")
+    show.add_class("hubkit-proposals-show")
+    box = widgets.VBox([line, show])
+    box.add_class("hubkit-proposals-panel")
+
+    def open_panel(_: widgets.Button) -> None:
+        box.children = (ProposalsApp(store, read_only=True),)
+
+    show.on_click(open_panel)
+    return box

@@ -65,8 +65,12 @@ def test_finance_sees_a_proposal_and_its_impact_and_cannot_act(
     before = hashlib.sha256(path.read_bytes()).hexdigest()
     with chromium_page(1400, 1600, timeout_ms=TIMEOUT_MS) as page:
         page.goto(voila.url)
+        show = page.locator("button.hubkit-proposals-show")
+        expect(show).to_be_visible(timeout=120_000)
+        expect(page.locator(".hubkit-proposals-panel")).to_contain_text("1 rate proposal (1 open)")
+        show.click()
         panel = page.locator(".hubkit-proposals-read-only")
-        expect(panel).to_have_count(1, timeout=120_000)
+        expect(panel).to_have_count(1)
         expect(panel.locator(".hubkit-proposals-identity")).to_contain_text("read-only")
         expect(panel.locator(".hubkit-proposals-summary")).to_contain_text("1 proposal shown")
         panel.locator(".hubkit-proposals-pick select").select_option(index=1)
