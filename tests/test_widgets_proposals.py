@@ -472,7 +472,7 @@ def test_read_only_mode_shows_everything_and_acts_on_nothing(
         assert alice.get_proposal(pid).state is ProposalState.APPROVED
     finally:
         finance.close()
-    assert "no proposals" in proposals_panel(None).value
+    assert "no rate proposals" in proposals_panel(None).value
 
 
 def test_parse_effective_at() -> None:
