@@ -326,6 +326,142 @@ def refusals_over_time(result: ReplayResult | pd.DataFrame, *, freq: str = "D") 
     return refusals_figure(refusals_data(result, freq=freq))
 
 
+def _model_labels(frame: pd.DataFrame) -> list[str]:
+    """``provider/model``, with the type added where a provider/model has several types."""
+    names = (frame["provider"].astype(str) + "/" + frame["model"].astype(str)).tolist()
+    if "type" not in frame.columns:
+        return names
+    repeated = {n for n in names if names.count(n) > 1}
+    return [
+        f"{n} ({t})" if n in repeated else n
+        for n, t in zip(names, frame["type"].astype(str), strict=True)
+    ]
+
+
+def _by_change(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """The rows whose ``column`` moved, the largest move first (ties: as given)."""
+    size = frame[column].astype(float).abs()
+    return frame.assign(_size=size)[size > 0].sort_values("_size", ascending=False, kind="stable")
+
+
+_IMPACT_LABELS = {
+    "list_revenue": "list revenue (credits used × credit price)",
+    "revenue": "recognised revenue",
+    "provider_cost": "provider cost",
+    "gross_margin": "gross margin (revenue − provider cost)",
+    "list_margin": "list margin (list revenue − provider cost)",
+    "credits_used": "credits used",
+}
+
+
+def revenue_change_waterfall(
+    models: pd.DataFrame,
+    *,
+    metric: str = "list_revenue",
+    top: int = 12,
+    title: str | None = None,
+    horizontal: bool = False,
+) -> go.Figure:
+    """A proposal's revenue change: in force → one step per model → proposed.
+
+    ``models`` has ``provider``, ``model`` (and ``type``) and ``<metric>_before`` /
+    ``_after`` / ``_change`` per row (a proposal impact's per-model table). The ``top``
+    largest moves get a step each, the other moves one step together, so the bars always
+    add up: in force + every step = proposed. ``horizontal``: steps top to bottom, the
+    model names beside their bars (they are long).
+    """
+    cols = [f"{metric}_before", f"{metric}_after", f"{metric}_change"]
+    _require(models, ["provider", "model", *cols], "revenue_change_waterfall")
+    before = float(models[cols[0]].astype(float).sum())
+    after = float(models[cols[1]].astype(float).sum())
+    moved = _by_change(models, cols[2])
+    shown, rest = moved.head(top), moved.iloc[top:]
+    steps: list[tuple[str, float, str]] = [("in force", before, "absolute")]
+    steps += [
+        (name, float(v), "relative")
+        for name, v in zip(_model_labels(shown), shown[cols[2]], strict=True)
+    ]
+    if len(rest):
+        steps.append((f"{len(rest):,} other models", float(rest[cols[2]].astype(float).sum()),
+                      "relative"))  # fmt: skip
+    steps.append(("proposed", after, "total"))
+    label = _IMPACT_LABELS.get(metric, metric.replace("_", " "))
+    names, values = [s[0] for s in steps], [s[1] for s in steps]
+    value_axis = "x" if horizontal else "y"
+    fig = go.Figure(
+        go.Waterfall(
+            orientation="h" if horizontal else "v",
+            x=values if horizontal else names,
+            y=names if horizontal else values,
+            measure=[s[2] for s in steps],
+            texttemplate=f"%{{{value_axis}:+,.2f}}",
+            connector={"line": {"dash": "dot"}},
+            increasing={"marker": {"color": "#1e8e3e"}},
+            decreasing={"marker": {"color": "#d93025"}},
+            totals={"marker": {"color": "#5f6368"}},
+            hovertemplate=f"%{{{'y' if horizontal else 'x'}}}<br>%{{{value_axis}:,.4f}}"
+            "<extra></extra>",
+        )
+    )
+    unit = "operator currency" if metric != "credits_used" else "credits"
+    fig.update_layout(title=title or f"{label}: in force → proposed, by model", showlegend=False)
+    if horizontal:
+        fig.update_layout(xaxis_title=unit)
+        fig.update_yaxes(autorange="reversed", automargin=True, tickfont={"size": 10})
+    else:
+        fig.update_layout(yaxis_title=unit, xaxis={"tickangle": -30, "automargin": True})
+    # zoomed on the levels the steps walk through: the changes are usually small beside
+    # the totals, and an axis from 0 would flatten them (the total bars run off the edge)
+    levels = np.cumsum(values[:-1])
+    low, high = float(min(levels.min(), after)), float(max(levels.max(), after))
+    span = high - low
+    if span > 0 and low > span:
+        zoom = [low - span * 0.3, high + span * 0.3]
+        (fig.update_xaxes if horizontal else fig.update_yaxes)(range=zoom)
+    return fig
+
+
+def impact_by_model(
+    models: pd.DataFrame,
+    *,
+    metrics: Sequence[str] = ("list_revenue", "provider_cost", "list_margin"),
+    top: int = 20,
+    title: str | None = None,
+    horizontal: bool = False,
+) -> go.Figure:
+    """Per-model bars of a proposal's impact: the change of each metric (proposed − in force),
+    for the ``top`` models whose first metric moves most."""
+    cols = [f"{m}_change" for m in metrics]
+    _require(models, ["provider", "model", *cols], "impact_by_model")
+    moved = _by_change(models, cols[0]).head(top)
+    names = _model_labels(moved)
+    name_axis, value_axis = ("y", "x") if horizontal else ("x", "y")
+    fig = go.Figure(
+        [
+            go.Bar(
+                name=_IMPACT_LABELS.get(m, m.replace("_", " ")),
+                orientation="h" if horizontal else "v",
+                **{name_axis: names, value_axis: moved[c].astype(float).to_numpy()},
+                hovertemplate=f"%{{{name_axis}}}<br>%{{{value_axis}:+,.4f}}"
+                "<extra>%{fullData.name}</extra>",
+            )
+            for m, c in zip(metrics, cols, strict=True)
+        ]
+    )
+    fig.update_layout(
+        barmode="group",
+        title=title or "Change by model (proposed − in force)",
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.0, "x": 0},
+    )
+    if horizontal:
+        fig.update_layout(xaxis_title="operator currency")
+        fig.update_yaxes(autorange="reversed", automargin=True, tickfont={"size": 10})
+    else:
+        fig.update_layout(yaxis_title="operator currency",
+                          xaxis={"tickangle": -30, "automargin": True})  # fmt: skip
+    return fig
+
+
 def write_figure(fig: go.Figure, path_without_suffix: str | Path) -> list[Path]:
     """Write ``<path>.html`` (self-contained) and ``<path>.png`` if kaleido is installed."""
     base = Path(path_without_suffix)

@@ -6,8 +6,9 @@ Debian's chromium and photographs the app. Nothing of the real ``.hubkit/`` is t
 
     .venv/bin/python scripts/make_screenshots.py [--out docs/screenshots] [--only 04 05]
 
-The margin-scenarios notebook is also photographed as the finance web app (Voilà, code
-hidden, read-only store): ``04-margin-scenarios-web-app.png``. The hub-sync notebook
+The proposals notebook is shown with a sample bulk proposal opened (the seed proposes it as
+the operator). The margin-scenarios notebook is also photographed as the finance web app
+(Voilà, code hidden, read-only store): ``04-margin-scenarios-web-app.png``. The hub-sync notebook
 starts its bundled local hub (HUBKIT_HUB_URL is unset here) and is shown after a plan and
 a dry run.
 """
@@ -42,6 +43,7 @@ APPS = {
     "03-bulk-rate-update.ipynb": "hubkit-bulk",
     "04-margin-scenarios.ipynb": "hubkit-scenarios",
     "05-hub-sync.ipynb": "hubkit-sync",
+    "06-proposals.ipynb": "hubkit-proposals",
 }
 FAKE_KEY = "sk-demo-0000000000000000notreal"
 # The gateway's billing settings for the scenario pictures: a grant that expires, so that
@@ -62,6 +64,10 @@ def _seed(env: dict[str, str]) -> None:
     with Store.open() as store:
         seed_sample_data(store)
         store.add_credential("openai", "main", FAKE_KEY)
+        if not store.list_proposals():  # something for 06 (and the web app) to review
+            from hubkit.proposals import propose_bulk
+
+            propose_bulk(store, "25", None, reason="sample: Q4 prices at a 25 % markup")
 
 
 def _photograph(page, url: str, name: str, app_class: str, out: Path) -> None:  # type: ignore[no-untyped-def]
@@ -84,6 +90,10 @@ def _photograph(page, url: str, name: str, app_class: str, out: Path) -> None:  
         ).wait_for()
     if app_class == "hubkit-scenarios":
         _scenario_moves(page)
+    if app_class == "hubkit-proposals":  # the sample proposal opened, as a reviewer sees it
+        page.locator(".hubkit-proposals-pick select").select_option(index=1)
+        page.locator(".hubkit-proposals-waterfall .js-plotly-plot").wait_for()
+        page.locator(".hubkit-proposals-bars .js-plotly-plot").wait_for()
     if app_class == "hubkit-sync":  # a plan against the empty local hub, then a dry run
         page.locator("button.hubkit-sync-plan").click()
         page.locator(".hubkit-sync-plan-table table").first.wait_for()

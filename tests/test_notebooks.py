@@ -39,6 +39,7 @@ def test_the_workbench_notebooks_exist() -> None:
         "04-margin-scenarios.ipynb",
         "05-hub-sync.ipynb",
         "07-finance-month.ipynb",
+        "06-proposals.ipynb",
     } <= names
 
 

@@ -12,9 +12,12 @@ below. Shared view helpers live in :mod:`hubkit.widgets._common`.
 """
 
 from hubkit.widgets.bulk import BulkUpdateApp, BulkUpdateState
+from hubkit.widgets.catalog_sync import CatalogSyncApp, CatalogSyncState
 from hubkit.widgets.finance_month import FinanceMonthState
 from hubkit.widgets.finance_month_view import FinanceMonthApp, finance_month_app
 from hubkit.widgets.hub_sync import HubConnection, HubSyncApp, HubSyncState, connect_hub
+from hubkit.widgets.proposals import ProposalsState
+from hubkit.widgets.proposals_view import ProposalsApp, proposals_panel
 from hubkit.widgets.providers import ProvidersApp, ProvidersState
 from hubkit.widgets.rates import RateEditorState
 from hubkit.widgets.rates_view import RateEditorApp
@@ -29,11 +32,15 @@ from hubkit.widgets.workbench import (
 __all__ = [
     "BulkUpdateApp",
     "BulkUpdateState",
+    "CatalogSyncApp",
+    "CatalogSyncState",
     "FinanceMonthApp",
     "FinanceMonthState",
     "HubConnection",
     "HubSyncApp",
     "HubSyncState",
+    "ProposalsApp",
+    "ProposalsState",
     "ProvidersApp",
     "ProvidersState",
     "RateEditorApp",
@@ -46,6 +53,7 @@ __all__ = [
     "finance_summary",
     "open_finance_store",
     "open_workbench_store",
+    "proposals_panel",
     "scenario_explorer",
     "seed_sample_data",
 ]

@@ -40,6 +40,7 @@ from hubkit.pricing import (
     check_zero_rates,
 )
 from hubkit.pricing.bulk_counts import BulkCounts, RateColumns, bulk_counts
+from hubkit.proposals import Proposal, bulk_changes, propose
 from hubkit.store import ApplyResult, HistoryEntry, Store
 from hubkit.widgets._common import (
     AppState,
@@ -59,6 +60,7 @@ from hubkit.widgets._common import (
     text_input,
 )
 from hubkit.widgets._debounce import Debouncer, Later, on_running_loop
+from hubkit.widgets._propose import ProposeControls, parse_effective_at, proposed_message
 from hubkit.widgets._review_table import ReviewTable, Rows
 from hubkit.widgets.rates import HISTORY_COLUMNS
 
@@ -117,6 +119,8 @@ class BulkUpdateState(PriceInputs, AppState):
         self._columns = RateColumns([])
         self.result: ApplyResult | None = None
         self.written: list[HistoryEntry] = []
+        #: the last proposal made here (:meth:`propose`)
+        self.proposal: Proposal | None = None
         self.stale = False
         self.max_change_pct: Decimal | None = APP_MAX_CHANGE_PCT
         #: an apply also stores its margin and credit price as the operator settings, so
@@ -324,6 +328,58 @@ class BulkUpdateState(PriceInputs, AppState):
             return "tick the confirmation: " + "; ".join(unusual)
         return None
 
+    def propose_blocker(self, reason: str) -> str | None:
+        """Why Propose cannot run now (None: it can). Unusual changes need no confirmation
+        here: the approver sees them, with their impact, before anything is written."""
+        if self.pending:
+            return PENDING.replace("apply", "propose")
+        if self.preview is None:
+            return "fix the margin or credit price first"
+        if not self.preview.changed:
+            return "nothing to propose: no rate would change"
+        if self.stale:
+            return "rates changed since they were read: click 'Reload rates'"
+        if not reason.strip():
+            return "type a reason (the approver reads it)"
+        return None
+
+    def propose(self, reason: str, effective_at: str = "") -> bool:
+        """Store the preview as a proposal (with its impact); no rate is written."""
+        why = self.propose_blocker(reason or "")
+        preview = self.preview
+        if why is not None or preview is None:
+            if not (reason or "").strip():
+                self.errors = {"reason": "a reason is required; the approver reads it"}
+            self._fail(ValidationError(f"nothing was proposed: {why}", field="propose"))
+            return False
+        self.errors = {}
+        ok, when = self._attempt(lambda: parse_effective_at(effective_at))
+        if not ok:
+            self.errors = {"effective_at": str(self.error)}
+            return False
+        meta = {
+            "profit_margin": str(preview.profit_margin),
+            "credit_price": str(preview.credit_price),
+            "skipped": len(preview.skipped),
+        }
+        ok, made = self._attempt(
+            lambda: propose(
+                self.store, bulk_changes(self.store, preview), source="bulk",
+                reason=reason.strip(), effective_at=when, metadata=meta,
+                credit_price=preview.credit_price,
+            )
+        )  # fmt: skip
+        if not ok or made is None:
+            self.stale = isinstance(self.error, StaleVersionError)
+            if self.stale:
+                self.message = Message.error(
+                    f"{self.error} — click 'Reload rates' to preview against the current values"
+                )
+            return False
+        self.proposal = made
+        self._say(proposed_message(made))
+        return True
+
     def preview_table(self, *, changed_only: bool = True) -> pd.DataFrame:
         if self.preview is None:
             return preview_frame(BulkPreview(Decimal(0), Decimal(1), (), ()))
@@ -465,6 +521,9 @@ class BulkUpdateApp(widgets.VBox):
             "(finance starts from them)",
         )  # fmt: skip
         self._apply = widgets.Button(description="Apply", button_style="danger", icon="check")
+        # beside Apply: the same preview as a proposal another person approves (06)
+        self._proposer = ProposeControls("hubkit-bulk")
+        self._effective_error = widgets.HTML()
         self._reload = widgets.Button(description="Reload rates", icon="refresh")
         self._progress = ProgressBar()
         self._written = widgets.HTML()
@@ -494,6 +553,7 @@ class BulkUpdateApp(widgets.VBox):
         self._record.observe(self._on_record, names="value")
         self._reason.observe(self._on_reason, names="value")
         self._apply.on_click(self._on_apply)
+        self._proposer.button.on_click(self._on_propose)
         self._reload.on_click(self._on_reload)
         self.add_class("hubkit-bulk")
         super().__init__(
@@ -514,6 +574,9 @@ class BulkUpdateApp(widgets.VBox):
                 widgets.HBox([self._reason, self._apply, self._reload]),
                 self._record,
                 self._why_not,
+                widgets.HBox([self._proposer.effective, self._proposer.button,
+                              self._effective_error]),
+                self._proposer.why_not,
                 self._reason_error,
                 self._message,
                 self._written,
@@ -626,6 +689,11 @@ class BulkUpdateApp(widgets.VBox):
     def _render_apply(self) -> None:
         gate(self._apply, self._why_not, self.state.apply_blocker(self._reason.value),
              ready="write these rates in one transaction", prefix="Apply: ")  # fmt: skip
+        gate(self._proposer.button, self._proposer.why_not,
+             self.state.propose_blocker(self._reason.value),
+             ready="store this preview as a proposal for another person to approve",
+             prefix="Propose: ")  # fmt: skip
+        field_error(self._effective_error, self.state.errors.get("effective_at"))
 
     def _on_confirm(self, change: dict[str, Any]) -> None:
         if self._rendering:
@@ -651,3 +719,14 @@ class BulkUpdateApp(widgets.VBox):
         self._run("applying", work)
         if ok[0]:
             self._reason.value = ""
+
+    def _on_propose(self, _: widgets.Button) -> None:
+        ok = [False]
+
+        def work(progress: Any) -> None:
+            ok[0] = self.state.propose(self._reason.value, self._proposer.effective.value)
+
+        self._run("proposing (replaying the usage window twice)", work)
+        if ok[0]:
+            self._reason.value = ""
+            self._proposer.effective.value = ""

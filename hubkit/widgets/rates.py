@@ -19,8 +19,10 @@ from hubkit.domain import Rate, RateSpec, RateType
 from hubkit.errors import StaleVersionError, ValidationError
 from hubkit.frames import history_frame, rates_frame
 from hubkit.pricing import RateFilter
+from hubkit.proposals import Proposal, batch_create_changes, edit_change, propose
 from hubkit.store import HistoryEntry, Store
 from hubkit.widgets._common import AppState, Message
+from hubkit.widgets._propose import parse_effective_at, proposed_message
 
 #: The rate table's columns and their labels, in order.
 RATE_COLUMNS = {
@@ -94,6 +96,8 @@ class RateEditorState(AppState):
         self.credit_price = Decimal(1)
         self.provider_names: list[str] = []
         self._rates: list[Rate] = []
+        #: the last proposal made here (:meth:`propose_edit`, :meth:`propose_batch_create`)
+        self.proposal: Proposal | None = None
         self.refresh()
 
     # ---- reading -------------------------------------------------------------------------
@@ -264,6 +268,123 @@ class RateEditorState(AppState):
         self.refresh()
         self._say(Message.success(
             f"created {model} ({RateType.parse(type).value}) for {', '.join(names)}"))  # fmt: skip
+        return True
+
+    # ---- propose instead of writing ------------------------------------------------------
+    def propose_edit(
+        self,
+        *,
+        input_rate: str,
+        output_rate: str,
+        unit_cost_input: str = "",
+        unit_cost_output: str = "",
+        model_display: str = "",
+        description: str = "",
+        reason: str = "",
+        effective_at: str = "",
+    ) -> bool:
+        """The edit as a proposal (with its impact) for another person to approve; no rate
+        is written. Refused at once if the rate moved since it was read (stale)."""
+        rate = self.selected
+        if rate is None:
+            self._fail(ValidationError("select a rate to propose a change to", field="rate"))
+            return False
+        numbers = self._numbers(
+            input_rate=input_rate, output_rate=output_rate,
+            unit_cost_input=unit_cost_input, unit_cost_output=unit_cost_output,
+        )  # fmt: skip
+        if numbers is None or not self._proposal_inputs(reason, effective_at):
+            return False
+        when = parse_effective_at(effective_at)
+
+        def make() -> Proposal:
+            change = edit_change(
+                self.store, rate.id, expected_version=rate.version,
+                input_rate=numbers["input_rate"], output_rate=numbers["output_rate"],
+                unit_costs=_costs(numbers), model_display=model_display.strip() or None,
+                description=description.strip() or None,
+            )  # fmt: skip
+            if change.before == change.after:
+                raise ValidationError("nothing to propose: the form holds the stored values")
+            return propose(self.store, [change], source="edit", reason=reason.strip(),
+                           effective_at=when)  # fmt: skip
+
+        return self._proposed(make)
+
+    def propose_batch_create(
+        self,
+        providers: Iterable[str],
+        model: str,
+        type: str,
+        *,
+        input_rate: str,
+        output_rate: str,
+        unit_cost_input: str = "",
+        unit_cost_output: str = "",
+        model_display: str = "",
+        description: str = "",
+        reason: str = "",
+        effective_at: str = "",
+    ) -> bool:
+        """One new rate for several providers, as a proposal (nothing is created yet)."""
+        names = [p for p in providers if p]
+        numbers = self._numbers(
+            input_rate=input_rate, output_rate=output_rate,
+            unit_cost_input=unit_cost_input, unit_cost_output=unit_cost_output,
+        )  # fmt: skip
+        if numbers is None:
+            return False
+        if not names:
+            self.errors = {"providers": "pick at least one provider"}
+            self._fail(ValidationError("pick at least one provider", field="providers"))
+            return False
+        if not self._proposal_inputs(reason, effective_at):
+            return False
+        when = parse_effective_at(effective_at)
+
+        def make() -> Proposal:
+            spec = RateSpec.create(
+                names[0], model, type, input_rate=numbers["input_rate"],
+                output_rate=numbers["output_rate"], unit_costs=_costs(numbers),
+                model_display=model_display.strip() or None,
+                description=description.strip() or None,
+            )  # fmt: skip
+            keys = {(r.provider, r.model, r.type) for r in self.store.list_rates()}
+            existing = [n for n in names if (n.lower(), spec.model, spec.type) in keys]
+            if existing:
+                raise ValidationError(
+                    f"{spec.model} ({spec.type.value}) exists already for {', '.join(existing)}; "
+                    "propose an edit of it instead", field="providers",
+                )  # fmt: skip
+            return propose(self.store, batch_create_changes(spec, names), source="batch",
+                           reason=reason.strip(), effective_at=when)  # fmt: skip
+
+        return self._proposed(make)
+
+    def _proposal_inputs(self, reason: str, effective_at: str) -> bool:
+        """A reason (the approver reads it) and a valid effective time; else say which."""
+        if not reason.strip():
+            self.errors = {"reason": "a reason is required: the approver reads it"}
+            self._fail(ValidationError(
+                "nothing was proposed: type a reason (the approver reads it)", field="reason"
+            ))  # fmt: skip
+            return False
+        try:
+            parse_effective_at(effective_at)
+        except ValidationError as exc:
+            self.errors = {"effective_at": str(exc)}
+            self._fail(exc)
+            return False
+        return True
+
+    def _proposed(self, make: Any) -> bool:
+        ok, made = self._attempt(make)
+        if not ok or made is None:
+            self._field_errors()
+            self.stale = isinstance(self.error, StaleVersionError)
+            return False
+        self.proposal = made
+        self._say(proposed_message(made))
         return True
 
     # ---- history -------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from hubkit.widgets._common import (
     show_message,
     text_input,
 )
+from hubkit.widgets._propose import ProposeControls
 from hubkit.widgets._review_table import ReviewTable
 from hubkit.widgets.rates import (
     EDIT_FIELDS,
@@ -91,6 +92,9 @@ class RateEditorApp(widgets.VBox):
         self._edit_reason = text_input("reason", placeholder="why (kept in history)")
         self._save = widgets.Button(description="Save", button_style="primary")
         self._reload = widgets.Button(description="Reload", button_style="warning", icon="refresh")
+        # beside Save / Create: the same change as a proposal another person approves (06)
+        self._e_propose = ProposeControls("hubkit-rates")
+        self._b_propose = ProposeControls("hubkit-rates-batch")
         # batch create
         self._b_providers = widgets.SelectMultiple(
             options=s.provider_names, description="providers", rows=5
@@ -117,6 +121,8 @@ class RateEditorApp(widgets.VBox):
         self._save.on_click(self._on_save)
         self._reload.on_click(self._on_reload)
         self._create.on_click(self._on_create)
+        self._e_propose.button.on_click(self._on_propose_edit)
+        self._b_propose.button.on_click(self._on_propose_batch)
         self._revert.on_click(self._on_revert)
         self._h_pick.observe(self._on_history_pick, names="value")
         for w, name in (
@@ -131,10 +137,14 @@ class RateEditorApp(widgets.VBox):
         tabs = widgets.Tab(
             [
                 widgets.VBox([self._pick, *self._edit.rows(), self._edit_reason,
-                              widgets.HBox([self._save, self._reload])]),
+                              widgets.HBox([self._save, self._reload]),
+                              widgets.HBox([self._e_propose.effective, self._e_propose.button]),
+                              self._e_propose.why_not]),
                 widgets.VBox([widgets.HBox([self._b_providers, self._b_errors["providers"]]),
                               widgets.HBox([self._b_model, self._b_errors["model"]]), self._b_type,
-                              *self._batch.rows(), self._b_reason, self._create]),
+                              *self._batch.rows(), self._b_reason, self._create,
+                              widgets.HBox([self._b_propose.effective, self._b_propose.button]),
+                              self._b_propose.why_not]),
                 widgets.VBox([self._history, self._h_pick, self._h_force, self._h_reason,
                               widgets.HBox([self._revert, self._revert_why])]),
             ],
@@ -203,6 +213,9 @@ class RateEditorApp(widgets.VBox):
         for name, area in self._b_errors.items():
             field_error(area, s.errors.get(name))
         self._save.disabled = s.selected is None
+        self._e_propose.button.disabled = s.selected is None
+        for controls in (self._e_propose, self._b_propose):
+            field_error(controls.why_not, s.errors.get("effective_at"))
         self._render_revert()
         stale = s.stale or isinstance(s.error, StaleVersionError)
         self._reload.layout.display = "" if stale else "none"
@@ -256,6 +269,25 @@ class RateEditorApp(widgets.VBox):
         )
         if ok:
             self._b_model.value = ""
+        self._render()
+
+    def _on_propose_edit(self, _: widgets.Button) -> None:
+        if self.state.propose_edit(
+            **self._edit.values(), reason=self._edit_reason.value,
+            effective_at=self._e_propose.effective.value,
+        ):  # fmt: skip
+            self._edit_reason.value = ""
+            self._e_propose.effective.value = ""
+        self._render()
+
+    def _on_propose_batch(self, _: widgets.Button) -> None:
+        if self.state.propose_batch_create(
+            self._b_providers.value, self._b_model.value, self._b_type.value,
+            **self._batch.values(), reason=self._b_reason.value,
+            effective_at=self._b_propose.effective.value,
+        ):  # fmt: skip
+            self._b_reason.value = ""
+            self._b_propose.effective.value = ""
         self._render()
 
     def _on_revert(self, _: widgets.Button) -> None:
