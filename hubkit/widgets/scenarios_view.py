@@ -100,7 +100,7 @@ def kpi_cards_html(cards: list[KpiCard]) -> str:
         + "</div>"
         for c in cards
     )
-    return f'<style>{_KPI_CSS}</style><div class="hubkit-kpis">{items}</div>'
+    return f'<div class="hubkit-kpis">{items}</div>'
 
 
 def _range_text(slider: widgets.FloatRangeSlider) -> tuple[str, str]:
@@ -210,6 +210,8 @@ class ScenarioExplorerApp(widgets.VBox):
         row = widgets.HBox
         super().__init__(
             [
+                # once, not with every KPI update: a new <style> restyles the whole page
+                widgets.HTML(f"<style>{_KPI_CSS}</style>"),
                 heading("Margin scenarios: what a price decision does (read-only)"),
                 self._source,
                 row([self._margin_slider, self._margin_text, self._margin_error]),
