@@ -507,3 +507,18 @@ def test_empty_usage_and_users_with_only_unsupported_calls() -> None:
     assert (row["calls_unsupported"], row["granted"], row["expired"]) == (2, 5, 5)
     assert row["provider_cost"] == 0.0 and lost.users["provider_cost"].dtype == np.float64
     conserved(lost.users)
+
+
+def test_credit_is_drawn_earliest_expiry_first_promotional_before_paid_never_last() -> None:
+    from hubkit.replay.credit_buckets import CreditBucket, draw_credits
+
+    never = CreditBucket("paid", D("5"), None, 1)
+    late_paid = CreditBucket("paid", D("2"), 200, 1)
+    late_promo = CreditBucket("promotional", D("1"), 200, 0)
+    early = CreditBucket("paid", D("1"), 100, 1)
+    taken, unfunded, left = draw_credits([never, late_paid, late_promo, early], D("3.5"))
+    # early (1), then the promotional of the two expiring at 200 (1), then its paid (1.5)
+    assert taken == {"paid": D("2.5"), "promotional": D("1")} and unfunded == 0
+    assert left == [never, late_paid] and late_paid.remaining == D("0.5")
+    taken, unfunded, left = draw_credits(left, D("7"))
+    assert taken == {"paid": D("5.5")} and unfunded == D("1.5") and left == []

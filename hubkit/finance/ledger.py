@@ -54,6 +54,7 @@ from hubkit.decimals import EXACT, ZERO, quantize, to_decimal
 from hubkit.errors import ValidationError
 from hubkit.finance._exact import exact
 from hubkit.pricing.rules import validate_credit_price
+from hubkit.replay.credit_buckets import CreditBucket, draw_credits
 from hubkit.replay.engine import buyer_draws
 from hubkit.replay.inputs import Behaviour
 from hubkit.replay.timeline import price_exact
@@ -103,16 +104,9 @@ _LEDGER_HINT = (
 
 
 @dataclass
-class _Bucket:
-    kind: str
-    remaining: Decimal
-    expires: int | None  # ns; None = never
-
-
-@dataclass
 class _User:
     buyer: bool = False
-    buckets: list[_Bucket] = field(default_factory=list)
+    buckets: list[CreditBucket] = field(default_factory=list)
     debt: Decimal = ZERO
 
 
@@ -180,7 +174,7 @@ def _expire(state: _User, user: str, now: int, out: _Events) -> None:
     state.buckets = keep
 
 
-def _settle(state: _User, user: str, now: int, bucket: _Bucket, out: _Events) -> None:
+def _settle(state: _User, user: str, now: int, bucket: CreditBucket, out: _Events) -> None:
     """New credit pays what the user owes first (the balance is credit − use)."""
     repay = min(bucket.remaining, state.debt)
     if repay <= 0:
@@ -194,23 +188,15 @@ def _settle(state: _User, user: str, now: int, bucket: _Bucket, out: _Events) ->
     )  # fmt: skip
 
 
+def _bucket(kind: str, credits: Decimal, expires: int | None) -> CreditBucket:
+    return CreditBucket(kind, credits, expires, _KIND_ORDER[kind])
+
+
 def _draw(state: _User, amount: Decimal) -> tuple[Decimal, Decimal, Decimal]:
     """Take ``amount`` in the consumption order; (promotional, paid, unfunded)."""
-    taken = {PROMOTIONAL: ZERO, PAID: ZERO}
-    order = sorted(
-        state.buckets, key=lambda b: (b.expires is None, b.expires or 0, _KIND_ORDER[b.kind])
-    )
-    need = amount
-    for bucket in order:
-        if need <= 0:
-            break
-        take = min(bucket.remaining, need)
-        bucket.remaining -= take
-        need -= take
-        taken[bucket.kind] += take
-    state.buckets = [b for b in state.buckets if b.remaining > 0]
-    state.debt += need
-    return taken[PROMOTIONAL], taken[PAID], need
+    taken, unfunded, state.buckets = draw_credits(state.buckets, amount)
+    state.debt += unfunded
+    return taken.get(PROMOTIONAL, ZERO), taken.get(PAID, ZERO), unfunded
 
 
 def _use(
@@ -292,7 +278,7 @@ def replay_events(
             states[name] = state
             if billing and grant > 0:
                 expires = now + lifetime if lifetime > 0 else None
-                state.buckets.append(_Bucket(PROMOTIONAL, grant, expires))
+                state.buckets.append(_bucket(PROMOTIONAL, grant, expires))
                 out.add(now, name, "grant", kind=PROMOTIONAL, credits=grant, promotional=grant)
         _expire(state, name, now, out)
         credits = credits_col[i]
@@ -312,7 +298,7 @@ def replay_events(
                     now, name, "purchase", kind=PAID, credits=bought, paid=bought,
                     money=EXACT.multiply(packs, knobs.pack_amount),
                 )  # fmt: skip
-                bucket = _Bucket(PAID, bought, None)
+                bucket = _bucket(PAID, bought, None)
                 _settle(state, name, now, bucket, out)
                 if bucket.remaining > 0:
                     state.buckets.append(bucket)
@@ -514,7 +500,7 @@ def file_events(
             expires = (
                 None if pd.isna(entry.expires_at) else int(pd.Timestamp(entry.expires_at).value)
             )
-            bucket = _Bucket(kind, entry.credits, expires)
+            bucket = _bucket(kind, entry.credits, expires)
             promo, paid = _split(kind, entry.credits)
             out.add(
                 now, name, entry.kind, kind=kind, credits=entry.credits, money=entry.amount,

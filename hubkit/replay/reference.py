@@ -19,26 +19,20 @@ import pandas as pd
 from hubkit.billing_settings import BillingSettings
 from hubkit.decimals import EXACT, ZERO
 from hubkit.pricing.rules import validate_credit_price
+from hubkit.replay.credit_buckets import CreditBucket, draw_credits
 from hubkit.replay.engine import buyer_draws
 from hubkit.replay.inputs import Behaviour
 from hubkit.replay.timeline import price_exact
 from hubkit.usage.schema import to_ns, validate_usage
 
 _NS_PER_DAY = 86_400 * 10**9
-_KIND_ORDER = {"promotional": 0, "purchased": 1}
-
-
-@dataclass
-class _Bucket:
-    kind: str
-    remaining: Decimal
-    expires: int | None  # ns; None = never
+_PROMOTIONAL, _PURCHASED = 0, 1  # ranks: promotional credit before paid (credit_buckets)
 
 
 @dataclass
 class _User:
     buyer: bool
-    buckets: list[_Bucket] = field(default_factory=list)
+    buckets: list[CreditBucket] = field(default_factory=list)
     debt: Decimal = ZERO
     totals: dict[str, Any] = field(default_factory=dict)
 
@@ -77,22 +71,9 @@ def _expire(state: _User, now: int) -> None:
 
 def _draw(state: _User, amount: Decimal) -> dict[str, Decimal]:
     """Take ``amount`` from the buckets in the gateway's order; the rest becomes debt."""
-    taken = {"promotional": ZERO, "purchased": ZERO}
-    order = sorted(
-        state.buckets,
-        key=lambda b: (b.expires is None, b.expires or 0, _KIND_ORDER[b.kind]),
-    )
-    need = amount
-    for bucket in order:
-        if need <= 0:
-            break
-        take = min(bucket.remaining, need)
-        bucket.remaining -= take
-        need -= take
-        taken[bucket.kind] += take
-    state.buckets = [b for b in state.buckets if b.remaining > 0]
-    state.debt += need
-    return taken
+    taken, unfunded, state.buckets = draw_credits(state.buckets, amount)
+    state.debt += unfunded
+    return {kind: taken.get(kind, ZERO) for kind in ("promotional", "purchased")}
 
 
 def replay_reference(
@@ -129,7 +110,7 @@ def replay_reference(
             states[name] = state
             if billing and grant > 0:
                 expires = now + lifetime if lifetime > 0 else None
-                state.buckets.append(_Bucket("promotional", grant, expires))
+                state.buckets.append(CreditBucket("promotional", grant, expires, _PROMOTIONAL))
                 state.totals["granted"] = grant
                 state.totals["grant_expires"] = expires
         totals = state.totals
@@ -156,7 +137,7 @@ def replay_reference(
                 repay = min(bought, state.debt)
                 state.debt -= repay
                 totals["purchased_consumed"] += repay
-                state.buckets.append(_Bucket("purchased", bought - repay, None))
+                state.buckets.append(CreditBucket("purchased", bought - repay, None, _PURCHASED))
         totals["calls_served"] += 1
         totals["credits_used"] += credits
         spent = cost if cost is not None else ZERO
