@@ -664,3 +664,15 @@ def test_a_batch_create_into_an_empty_store_has_an_impact(url: str) -> None:
         assert empty.total("calls") == 0 and empty.models_frame().empty
     finally:
         store.close()
+
+
+def test_a_delete_on_synthetic_usage_shows_the_calls_it_loses(alice: Store) -> None:
+    """Synthetic usage drew only from the rates after the change: a deleted model had no
+    calls in the window, and deleting it showed no loss at all."""
+    gone = alice.list_rates()[0]
+    p = hp.propose_delete(alice, gone.id, reason="retire")
+    impact = hp.Impact.from_json(p.impact)
+    assert impact is not None and impact.synthetic
+    lost = impact.total("calls_served", "before") - impact.total("calls_served", "after")
+    assert lost > 0  # the deleted model's calls are in the window, refused after the change
+    assert impact.total("revenue", "after") <= impact.total("revenue", "before")

@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from hubkit.billing_settings import BillingSettings
-from hubkit.domain import RateSpec
+from hubkit.domain import Rate, RateSpec
 from hubkit.errors import ConflictError, StaleVersionError
 from hubkit.pricing import RateFilter
 from hubkit.proposals.build import (
@@ -78,9 +78,9 @@ def assess(
     rates = store.list_rates()
     window = usage_window(
         store, usage=usage, usage_file=usage_file, days=days,
-        # synthetic usage draws from the rates after the change too (a batch create into an
-        # empty store has calls to price)
-        synthetic_rates=proposed_rates(rates, changes),
+        # synthetic usage draws from the rates before and after the change: a batch create
+        # into an empty store has calls to price, and a delete has calls that lose their rate
+        synthetic_rates=_before_and_after(rates, changes),
     )  # fmt: skip
     price = credit_price if credit_price is not None else store.get_operator_settings().credit_price
     return compute_impact(
@@ -325,3 +325,10 @@ def apply_due(
     for line in report.lines():
         log.info(line)
     return report
+
+
+def _before_and_after(rates: Sequence[Rate], changes: Sequence[ProposedChange]) -> list[Rate]:
+    """The rates in force, and the ones the changes would create."""
+    keys = {(r.provider, r.model, r.type.value) for r in rates}
+    after = proposed_rates(rates, changes)
+    return [*rates, *(r for r in after if (r.provider, r.model, r.type.value) not in keys)]
