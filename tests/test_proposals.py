@@ -676,3 +676,50 @@ def test_a_delete_on_synthetic_usage_shows_the_calls_it_loses(alice: Store) -> N
     lost = impact.total("calls_served", "before") - impact.total("calls_served", "after")
     assert lost > 0  # the deleted model's calls are in the window, refused after the change
     assert impact.total("revenue", "after") <= impact.total("revenue", "before")
+
+
+def test_insert_or_replace_cannot_swap_an_approved_proposal(
+    alice: Store, bob: Store, url: str
+) -> None:
+    """SQLite's REPLACE deletes the old row without firing DELETE triggers: the review
+    swapped an approved proposal's rates (hash recomputed) and apply_due wrote them."""
+    import sqlite3
+
+    from hubkit.store.proposals import content_hash
+
+    p = _bulk(alice)
+    bob.approve_proposal(p.id, p.content_hash)
+    con = sqlite3.connect(sa.make_url(url).database or "")
+    con.row_factory = sqlite3.Row
+    try:
+        for table in ("rate_proposals", "rate_proposal_events"):
+            row = dict(con.execute(f"SELECT * FROM {table} ORDER BY id LIMIT 1").fetchone())
+            if table == "rate_proposals":
+                changes = json.loads(row["changes"])
+                for change in changes:
+                    change["after"]["input_rate"] = "7"
+                row["changes"] = json.dumps(changes)
+                row["content_hash"] = content_hash(
+                    [ProposedChange.from_json(c) for c in changes], p.effective_at,
+                    row["source"], row["catalog_source"], row["catalog_version"],
+                )  # fmt: skip
+            cols, marks = ", ".join(row), ", ".join("?" for _ in row)
+            with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+                con.execute(f"INSERT OR REPLACE INTO {table} ({cols}) VALUES ({marks})",
+                            list(row.values()))  # fmt: skip
+    finally:
+        con.close()
+    assert alice.get_proposal(p.id).content_hash == p.content_hash
+
+
+def test_the_migration_waits_on_the_lock_an_apply_takes() -> None:
+    import importlib.util
+
+    from hubkit.store.proposals import APPLY_LOCK_KEY
+
+    path = Path(hp.__file__).parents[1] / "store/migrations/versions/0004_rate_proposals.py"
+    spec = importlib.util.spec_from_file_location("m0004", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module._APPLY_LOCK == APPLY_LOCK_KEY

@@ -324,3 +324,93 @@ def test_two_apply_due_processes_apply_exactly_once_on_postgres(team: Team) -> N
     with Store.open(team.owner_url) as owner:
         assert [e.event for e in owner.get_proposal(p.id).events].count("applied") == 1
         assert len([h for h in owner.history() if h.proposal_id == p.id]) == len(p.changes)
+
+
+def _login_in_both_groups(team: Team, login: str) -> None:
+    with psycopg.connect(team.server.conninfo(team.database), autocommit=True) as owner:
+        owner.execute(
+            f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{login}') "
+            f"THEN CREATE ROLE {login} LOGIN; END IF; END $$"
+        )
+        owner.execute(f"GRANT hubkit_operator, hubkit_approver TO {login}")
+
+
+def test_set_role_does_not_turn_the_proposer_into_an_approver(team: Team) -> None:
+    """``current_user`` follows ``SET ROLE``; the login (``session_user``) does not: the
+    review found a proposer approving their own proposal as the group role."""
+    _login_in_both_groups(team, "hk_eve")
+    with team.store("hk_eve") as eve:
+        own = hp.propose_bulk(eve, "30", "0.001", impact=False)
+    with team.connect("hk_eve") as conn:
+        conn.execute("SET ROLE hubkit_approver")
+        with pytest.raises(pg_errors.InsufficientPrivilege, match="maker-checker"):
+            conn.execute(
+                "INSERT INTO rate_proposal_events (proposal_id, event, actor, content_hash, at) "
+                "VALUES (%s, 'approved', 'x', %s, now())",
+                (own.id, own.content_hash),
+            )
+    with team.store("hk_cron") as cron:
+        assert cron.get_proposal(own.id).state is ProposalState.PROPOSED
+
+
+def test_set_role_does_not_count_one_approver_twice(team: Team) -> None:
+    with team.store("hk_alice") as alice:
+        alice.set_required_approvals(2)
+    p = _propose(team)
+    with team.store("hk_bob") as bob:
+        bob.approve_proposal(p.id, p.content_hash)
+    with team.connect("hk_bob") as conn:
+        conn.execute("SET ROLE hubkit_approver")
+        conn.execute(
+            "INSERT INTO rate_proposal_events (proposal_id, event, actor, content_hash, at) "
+            "VALUES (%s, 'approved', 'x', %s, now())",
+            (p.id, p.content_hash),
+        )
+    with team.store("hk_cron") as cron:
+        q = cron.get_proposal(p.id)
+        assert q.approvals == ("hk_bob",) and q.state is ProposalState.PROPOSED
+        with pytest.raises(ConflictError):
+            cron.apply_proposal(p.id)
+    with team.connect("hk_cron") as conn:  # nor by hand: the server counts logins
+        with pytest.raises(pg_errors.InsufficientPrivilege, match="1 of the 2 approvals"):
+            conn.execute(
+                "INSERT INTO rate_proposal_events (proposal_id, event, actor, content_hash, at) "
+                "VALUES (%s, 'applied', 'x', %s, now())",
+                (p.id, p.content_hash),
+            )
+
+
+def test_a_reject_and_an_apply_in_flight_do_not_both_land(team: Team) -> None:
+    """Every event waits for the apply's lock: a reject not yet committed holds it, so the
+    apply waits, then sees the proposal closed and writes nothing."""
+    p = _propose(team)
+    with team.store("hk_bob") as bob:
+        bob.approve_proposal(p.id, p.content_hash)
+    carol = psycopg.connect(
+        f"host={team.server.host} port={team.server.port} user=hk_carol dbname={team.database}"
+    )  # a transaction left open
+    carol.execute(
+        "INSERT INTO rate_proposal_events (proposal_id, event, actor, reason, content_hash, at) "
+        "VALUES (%s, 'rejected', 'x', 'no', %s, now())",
+        (p.id, p.content_hash),
+    )
+    outcome: list[object] = []
+
+    def apply() -> None:
+        with team.store("hk_cron") as cron:
+            try:
+                outcome.append(cron.apply_proposal(p.id))
+            except Exception as exc:  # noqa: BLE001 - what the apply raised is the result
+                outcome.append(exc)
+
+    worker = threading.Thread(target=apply)
+    worker.start()
+    worker.join(1.0)
+    assert worker.is_alive() and not outcome  # waiting for the reject's transaction
+    carol.commit()
+    carol.close()
+    worker.join(30)
+    assert len(outcome) == 1 and isinstance(outcome[0], ConflictError), outcome
+    with team.store("hk_cron") as cron:
+        events = [e.event for e in cron.get_proposal(p.id).events]
+    assert "rejected" in events and "applied" not in events

@@ -15,7 +15,7 @@ the hash the approver reviewed, and base versions that have not moved (else the 
 rate write paths, history rows carrying the proposal id, with the ``applied`` event in the
 same transaction: a due proposal is applied exactly once however many job runs race for it.
 
-Who acts: on PostgreSQL the database login (``current_user``; the server fills it in, so a
+Who acts: on PostgreSQL the database login (``session_user``; the server fills it in, so a
 client cannot claim to be someone else); on SQLite the OS user (``HUBKIT_ACTOR``), which is
 a convention, not a control.
 
@@ -334,8 +334,14 @@ class Proposal:
 
     @property
     def approvals(self) -> tuple[str, ...]:
-        """Distinct approvers so far, in order."""
-        return tuple(dict.fromkeys(e.actor for e in self.events if e.event == "approved"))
+        """Distinct approvers of this content so far, in order."""
+        return tuple(
+            dict.fromkeys(
+                e.actor
+                for e in self.events
+                if e.event == "approved" and e.content_hash == self.content_hash
+            )
+        )
 
     @property
     def applied_at(self) -> datetime | None:
@@ -390,7 +396,10 @@ def _state(row: RateProposalRow, events: Sequence[RateProposalEventRow]) -> Prop
             return ProposalState(closing)
     if "proposed" not in kinds:
         return ProposalState.DRAFT
-    approvers = {e.actor for e in events if e.event == "approved"}
+    # an approval counts only for the content it approved (its hash is this proposal's)
+    approvers = {
+        e.actor for e in events if e.event == "approved" and e.content_hash == row.content_hash
+    }
     if len(approvers) >= row.required_approvals:
         return ProposalState.APPROVED
     return ProposalState.PROPOSED
@@ -478,7 +487,8 @@ class ProposalOps(RateOps):
         """Who the store records as acting: the PostgreSQL login, else HUBKIT_ACTOR / OS user."""
         if self.engine.dialect.name == "postgresql":
             with self._unit() as session:
-                return str(session.scalar(text("SELECT current_user")))
+                # the login, as the triggers record it (SET ROLE changes current_user only)
+                return str(session.scalar(text("SELECT session_user")))
         return self.actor
 
     @property

@@ -15,9 +15,10 @@ hubkit_job         read everything; apply approved, due proposals (rates, histor
 People and cron jobs log in as their own roles, members of one of these
 (``--login alice=hubkit_operator`` creates such a login; passwords are the DBA's business).
 The migration's triggers (0004) then hold on the server whatever a client sends: the actor
-of a proposal or event is ``current_user``, the proposer cannot approve, events carry the
-proposal's hash, approvals and rejections come from ``hubkit_approver`` members, an apply
-has its approvals, and neither proposal table takes an UPDATE, DELETE or TRUNCATE.
+of a proposal or event is the login (``session_user``; ``SET ROLE`` does not change it),
+the proposer cannot approve, events carry the proposal's hash, approvals and rejections
+come from ``hubkit_approver`` members, an apply has its approvals, and neither proposal
+table takes an UPDATE, DELETE or TRUNCATE.
 
 Idempotent: run it again after an upgrade that adds tables (grants are per table).
 """

@@ -10,7 +10,7 @@ disabled, and turns a refusal into a message that says what to do.
 ``read_only=True`` is the finance web app's mode: the same lists, diff, impact and charts,
 no action at all (and a read-only store underneath, so none could write anyway).
 
-The actor: on PostgreSQL the database login (``current_user``), which nothing here can
+The actor: on PostgreSQL the database login (``session_user``), which nothing here can
 change. On SQLite the OS user or ``HUBKIT_ACTOR`` stands in, and :meth:`act_as` names
 another reviewer: there the second approver is a convention, not a control — said on
 screen (:meth:`ProposalsState.identity_note`).

@@ -11,7 +11,8 @@ carry the proposal whose apply wrote them (``rate_history.proposal_id``).
 Database-side rules, on both back ends: neither table takes an UPDATE or DELETE; an event
 must carry its proposal's content hash; the proposer cannot approve; a proposal is applied
 once (a partial unique index). On PostgreSQL the server also fills in who acted
-(``current_user``: a client cannot name someone else), checks role membership when the
+(``session_user``, the login: a client cannot name someone else, nor act as another
+role through ``SET ROLE``), checks role membership when the
 hubkit roles exist (``python -m hubkit db roles``), and refuses an ``applied`` event
 without the approvals the proposal requires. On SQLite the actor is what the client says
 (the OS user): there the second approver is a convention, not a control.
@@ -19,6 +20,7 @@ without the approvals the proposal requires. On SQLite the actor is what the cli
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -41,6 +43,14 @@ _SQLITE_TRIGGERS = [
         for table in _TABLES
         for verb in ("UPDATE", "DELETE")
     ),
+    # INSERT OR REPLACE removes the old row without firing the DELETE trigger above
+    *(
+        f"""CREATE TRIGGER {table}_no_replace BEFORE INSERT ON {table}
+        WHEN EXISTS (SELECT 1 FROM {table} WHERE id = NEW.id)
+        BEGIN SELECT RAISE(ABORT, '{table} is append-only: a proposal is never edited or
+        deleted, only superseded'); END"""
+        for table in _TABLES
+    ),
     """CREATE TRIGGER rate_proposal_events_hash BEFORE INSERT ON rate_proposal_events
     WHEN NEW.content_hash IS NOT (SELECT content_hash FROM rate_proposals
                                   WHERE id = NEW.proposal_id)
@@ -52,6 +62,9 @@ _SQLITE_TRIGGERS = [
     BEGIN SELECT RAISE(ABORT, 'the proposer cannot approve their own proposal: another
     person must'); END""",
 ]
+
+#: hubkit.store.proposals.APPLY_LOCK_KEY: the advisory lock an apply holds (a test pins them)
+_APPLY_LOCK = zlib.crc32(b"hubkit-proposal-apply") & 0x7FFFFFFF
 
 _PG_FUNCTIONS = [
     """CREATE OR REPLACE FUNCTION hubkit_append_only() RETURNS trigger
@@ -67,12 +80,12 @@ _PG_FUNCTIONS = [
         -- them, only members of one of the wanted roles (superusers are members of all).
         SELECT NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = ANY (wanted))
             OR EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = ANY (wanted)
-                       AND pg_has_role(current_user, r.oid, 'MEMBER'))
+                       AND pg_has_role(session_user, r.oid, 'MEMBER'))
     $$""",
     """CREATE OR REPLACE FUNCTION hubkit_proposal_insert() RETURNS trigger
     LANGUAGE plpgsql AS $$
     BEGIN
-        NEW.proposer := current_user;
+        NEW.proposer := session_user;
         NEW.created_at := now();
         IF NEW.required_approvals < 1 THEN
             RAISE EXCEPTION 'a PostgreSQL store requires at least one approval per proposal'
@@ -80,7 +93,7 @@ _PG_FUNCTIONS = [
         END IF;
         IF NOT hubkit_role_allows(ARRAY['hubkit_operator']) THEN
             RAISE EXCEPTION 'only members of hubkit_operator may propose rate changes (% is not)',
-                current_user USING ERRCODE = 'insufficient_privilege';
+                session_user USING ERRCODE = 'insufficient_privilege';
         END IF;
         RETURN NEW;
     END $$""",
@@ -90,7 +103,10 @@ _PG_FUNCTIONS = [
         p rate_proposals%ROWTYPE;
         approvals integer;
     BEGIN
-        NEW.actor := current_user;
+        -- an apply in flight holds this lock until it commits: a reject (or any event)
+        -- waits for it, then sees its 'applied' and is refused as closed
+        PERFORM pg_advisory_xact_lock(APPLY_LOCK, NEW.proposal_id);
+        NEW.actor := session_user;
         NEW.at := now();
         SELECT * INTO p FROM rate_proposals WHERE id = NEW.proposal_id;
         IF NOT FOUND OR NEW.content_hash IS DISTINCT FROM p.content_hash THEN
@@ -106,7 +122,7 @@ _PG_FUNCTIONS = [
         IF NEW.event IN ('approved', 'rejected') THEN
             IF NOT hubkit_role_allows(ARRAY['hubkit_approver']) THEN
                 RAISE EXCEPTION 'only members of hubkit_approver may % proposals (% is not)',
-                    substr(NEW.event, 1, length(NEW.event) - 1), current_user
+                    substr(NEW.event, 1, length(NEW.event) - 1), session_user
                     USING ERRCODE = 'insufficient_privilege';
             END IF;
             IF NEW.event = 'approved' AND NEW.actor = p.proposer THEN
@@ -117,12 +133,13 @@ _PG_FUNCTIONS = [
         ELSIF NEW.event IN ('applied', 'expired') THEN
             IF NOT hubkit_role_allows(ARRAY['hubkit_job', 'hubkit_operator']) THEN
                 RAISE EXCEPTION 'only members of hubkit_job or hubkit_operator may mark proposals '
-                    '% (% is not)', NEW.event, current_user
+                    '% (% is not)', NEW.event, session_user
                     USING ERRCODE = 'insufficient_privilege';
             END IF;
             IF NEW.event = 'applied' THEN
                 SELECT count(DISTINCT e.actor) INTO approvals FROM rate_proposal_events e
-                    WHERE e.proposal_id = NEW.proposal_id AND e.event = 'approved';
+                    WHERE e.proposal_id = NEW.proposal_id AND e.event = 'approved'
+                    AND e.content_hash = p.content_hash;
                 IF approvals < p.required_approvals THEN
                     RAISE EXCEPTION 'proposal % has % of the % approvals it needs; it cannot be '
                         'applied', NEW.proposal_id, approvals, p.required_approvals
@@ -132,7 +149,7 @@ _PG_FUNCTIONS = [
         ELSE
             IF NOT hubkit_role_allows(ARRAY['hubkit_operator']) THEN
                 RAISE EXCEPTION 'only members of hubkit_operator may mark proposals % (% is not)',
-                    NEW.event, current_user USING ERRCODE = 'insufficient_privilege';
+                    NEW.event, session_user USING ERRCODE = 'insufficient_privilege';
             END IF;
         END IF;
         RETURN NEW;
@@ -211,7 +228,7 @@ def upgrade() -> None:
     op.create_index("ix_rate_history_proposal", "rate_history", ["proposal_id"], unique=False)
     if op.get_bind().dialect.name == "postgresql":
         for statement in (*_PG_FUNCTIONS, *_PG_TRIGGERS):
-            op.execute(statement)
+            op.execute(statement.replace("APPLY_LOCK", str(_APPLY_LOCK)))
     else:
         for statement in _SQLITE_TRIGGERS:
             op.execute(statement)
