@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -18,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from _proposals import two_apply_due_processes
+from _proposals import two_apply_due_processes, two_apply_due_threads
 from _stores import add_provider, chat_spec, seed_rates, snapshot
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -212,26 +211,13 @@ def test_a_scheduled_proposal_applies_only_when_due(alice: Store, bob: Store) ->
     assert hp.apply_due(alice, now=when + timedelta(seconds=2)).applied == ()
 
 
+@pytest.mark.soak
 def test_two_concurrent_apply_due_runs_apply_a_due_proposal_exactly_once(
     alice: Store, bob: Store, url: str
 ) -> None:
     p = _bulk(alice)
     bob.approve_proposal(p.id, p.content_hash)
-    stores = [_as(url, "job1"), _as(url, "job2")]
-    barrier = threading.Barrier(2)
-    reports: list[hp.ApplyDueReport] = []
-
-    def run(store: Store) -> None:
-        barrier.wait()
-        reports.append(hp.apply_due(store))
-
-    threads = [threading.Thread(target=run, args=(s,)) for s in stores]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    for s in stores:
-        s.close()
+    reports = two_apply_due_threads([_as(url, "job1"), _as(url, "job2")], timeout=60)
     applied = [r for rep in reports for r in rep.applied]
     assert len(applied) == 1 and len(reports) == 2
     assert sum(len(rep.already_applied) for rep in reports) <= 1
@@ -526,6 +512,7 @@ def test_a_draft_is_invisible_to_approvers_until_submitted(alice: Store, bob: St
     assert bob.approve_proposal(draft.id, draft.content_hash).state is ProposalState.APPROVED
 
 
+@pytest.mark.soak
 def test_two_apply_due_processes_apply_exactly_once(alice: Store, bob: Store, url: str) -> None:
     p = _bulk(alice)
     bob.approve_proposal(p.id, p.content_hash)

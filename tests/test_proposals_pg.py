@@ -17,7 +17,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 from _postgres import PostgresServer
-from _proposals import two_apply_due_processes
+from _proposals import two_apply_due_processes, two_apply_due_threads
 from _stores import seed_rates, snapshot
 from psycopg import errors as pg_errors
 
@@ -227,25 +227,12 @@ def test_an_apply_needs_the_approvals_on_the_server_too(team: Team) -> None:
             alice.set_required_approvals(0)
 
 
+@pytest.mark.soak
 def test_two_concurrent_apply_due_runs_apply_exactly_once(team: Team) -> None:
     p = _propose(team)
     with team.store("hk_bob") as bob:
         bob.approve_proposal(p.id, p.content_hash)
-    stores = [team.store("hk_cron"), team.store("hk_cron")]
-    barrier = threading.Barrier(2)
-    reports: list[hp.ApplyDueReport] = []
-
-    def run(store: Store) -> None:
-        barrier.wait()
-        reports.append(hp.apply_due(store))
-
-    threads = [threading.Thread(target=run, args=(s,)) for s in stores]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    for s in stores:
-        s.close()
+    reports = two_apply_due_threads([team.store("hk_cron"), team.store("hk_cron")])
     assert len(reports) == 2
     assert sum(len(r.applied) for r in reports) == 1
     with Store.open(team.owner_url) as owner:
@@ -315,6 +302,7 @@ def test_impact_from_the_store_usage_and_scheduled_prices_on_postgres(team: Team
         assert timeline["scheduled"].sum() == len(p.changes)
 
 
+@pytest.mark.soak
 def test_two_apply_due_processes_apply_exactly_once_on_postgres(team: Team) -> None:
     p = _propose(team)
     with team.store("hk_bob") as bob:
@@ -380,6 +368,7 @@ def test_set_role_does_not_count_one_approver_twice(team: Team) -> None:
             )
 
 
+@pytest.mark.soak
 def test_a_reject_and_an_apply_in_flight_do_not_both_land(team: Team) -> None:
     """Every event waits for the apply's lock: a reject not yet committed holds it, so the
     apply waits, then sees the proposal closed and writes nothing."""
