@@ -236,29 +236,16 @@ class RateEditorState(AppState):
         reason: str = "",
     ) -> bool:
         """One rate for several providers: all created or none (conflicts listed)."""
-        names = [p for p in providers if p]
-        numbers = self._numbers(
-            input_rate=input_rate, output_rate=output_rate,
+        inputs = self._batch_inputs(
+            providers, input_rate=input_rate, output_rate=output_rate,
             unit_cost_input=unit_cost_input, unit_cost_output=unit_cost_output,
         )  # fmt: skip
-        if numbers is None:
+        if inputs is None:
             return False
-        if not names:
-            self.errors = {"providers": "pick at least one provider"}
-            self._fail(ValidationError("pick at least one provider", field="providers"))
-            return False
+        names, numbers = inputs
 
         def create() -> list[Rate]:
-            spec = RateSpec.create(
-                names[0],
-                model,
-                type,
-                input_rate=numbers["input_rate"],
-                output_rate=numbers["output_rate"],
-                unit_costs=_costs(numbers),
-                model_display=model_display.strip() or None,
-                description=description.strip() or None,
-            )
+            spec = _batch_spec(names, model, type, numbers, model_display, description)
             return self.store.create_rates_batch(spec, names, reason=reason.strip() or None)
 
         ok, created = self._attempt(create)
@@ -327,28 +314,17 @@ class RateEditorState(AppState):
         effective_at: str = "",
     ) -> bool:
         """One new rate for several providers, as a proposal (nothing is created yet)."""
-        names = [p for p in providers if p]
-        numbers = self._numbers(
-            input_rate=input_rate, output_rate=output_rate,
+        inputs = self._batch_inputs(
+            providers, input_rate=input_rate, output_rate=output_rate,
             unit_cost_input=unit_cost_input, unit_cost_output=unit_cost_output,
         )  # fmt: skip
-        if numbers is None:
+        if inputs is None or not self._proposal_inputs(reason, effective_at):
             return False
-        if not names:
-            self.errors = {"providers": "pick at least one provider"}
-            self._fail(ValidationError("pick at least one provider", field="providers"))
-            return False
-        if not self._proposal_inputs(reason, effective_at):
-            return False
+        names, numbers = inputs
         when = parse_effective_at(effective_at)
 
         def make() -> Proposal:
-            spec = RateSpec.create(
-                names[0], model, type, input_rate=numbers["input_rate"],
-                output_rate=numbers["output_rate"], unit_costs=_costs(numbers),
-                model_display=model_display.strip() or None,
-                description=description.strip() or None,
-            )  # fmt: skip
+            spec = _batch_spec(names, model, type, numbers, model_display, description)
             keys = {(r.provider, r.model, r.type) for r in self.store.list_rates()}
             existing = [n for n in names if (n.lower(), spec.model, spec.type) in keys]
             if existing:
@@ -360,6 +336,20 @@ class RateEditorState(AppState):
                            reason=reason.strip(), effective_at=when)  # fmt: skip
 
         return self._proposed(make)
+
+    def _batch_inputs(
+        self, providers: Iterable[str], **texts: str
+    ) -> tuple[list[str], dict[str, Decimal | None]] | None:
+        """The providers picked and the form's numbers, or None (the errors said)."""
+        names = [p for p in providers if p]
+        numbers = self._numbers(**texts)
+        if numbers is None:
+            return None
+        if not names:
+            self.errors = {"providers": "pick at least one provider"}
+            self._fail(ValidationError("pick at least one provider", field="providers"))
+            return None
+        return names, numbers
 
     def _proposal_inputs(self, reason: str, effective_at: str) -> bool:
         """A reason (the approver reads it) and a valid effective time; else say which."""
@@ -453,6 +443,23 @@ class RateEditorState(AppState):
 
 def _text(value: Decimal | None) -> str:
     return "" if value is None else plain(value) or "0"
+
+
+def _batch_spec(
+    names: list[str], model: str, type: str, numbers: Mapping[str, Decimal | None],
+    model_display: str, description: str,
+) -> RateSpec:  # fmt: skip
+    """The batch form as one rate spec (for the first provider; the batch names the rest)."""
+    return RateSpec.create(
+        names[0],
+        model,
+        type,
+        input_rate=numbers["input_rate"],
+        output_rate=numbers["output_rate"],
+        unit_costs=_costs(numbers),
+        model_display=model_display.strip() or None,
+        description=description.strip() or None,
+    )
 
 
 def _costs(numbers: Mapping[str, Decimal | None]) -> dict[str, Any] | None:
