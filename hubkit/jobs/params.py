@@ -10,7 +10,7 @@ Store URL, hub token and keys never come from here: they are read from the envir
 from __future__ import annotations
 
 import html
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from decimal import Decimal
 from functools import partial
@@ -151,21 +151,29 @@ class CommonParams:
                 out["providers"] = ",".join(value.providers)
                 out["types"] = ",".join(t.value for t in value.types)
                 out["model_pattern"] = value.model_pattern
-            elif isinstance(value, Decimal):
-                out[f.name] = plain(value)
-            elif isinstance(value, Path):
-                out[f.name] = str(value)
             else:
-                out[f.name] = value
+                out[f.name] = _json_ready(value)
         return out
 
     def _repr_html_(self) -> str:
         # the report shows what the run was asked to do, in words, not as a dataclass repr
-        rows = "".join(
-            f"<tr><td>{html.escape(name)}</td><td>{html.escape(_shown(name, value))}</td></tr>"
-            for name, value in self.as_dict().items()
-        )
-        return f"<table><tr><th>parameter</th><th>value</th></tr>{rows}</table>"
+        return _params_table((name, _shown(name, value)) for name, value in self.as_dict().items())
+
+
+def _json_ready(value: Any) -> Any:
+    """A parameter as a report shows it: Decimals as plain strings, paths as text."""
+    if isinstance(value, Decimal):
+        return plain(value)
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _params_table(rows: Iterable[tuple[str, str]]) -> str:
+    cells = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{html.escape(text)}</td></tr>" for name, text in rows
+    )
+    return f"<table><tr><th>parameter</th><th>value</th></tr>{cells}</table>"
 
 
 _EMPTY_MEANS = {"providers": "all", "types": "all", "model_pattern": "all", "reason": "none"}
@@ -371,16 +379,7 @@ class FinanceMonthParams:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready values (Decimals as plain strings, paths as text), for reports."""
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, Decimal):
-                out[f.name] = plain(value)
-            elif isinstance(value, Path):
-                out[f.name] = str(value)
-            else:
-                out[f.name] = value
-        return out
+        return {f.name: _json_ready(getattr(self, f.name)) for f in fields(self)}
 
     def _repr_html_(self) -> str:
         shown = {
@@ -390,12 +389,10 @@ class FinanceMonthParams:
             "grants_file": "none: grants and purchases from the replay",
             "credit_price": "the store's setting",
         }
-        rows = "".join(
-            f"<tr><td>{html.escape(name)}</td><td>"
-            f"{html.escape(shown.get(name, '') if value is None else str(value))}</td></tr>"
+        return _params_table(
+            (name, shown.get(name, "") if value is None else str(value))
             for name, value in self.as_dict().items()
         )
-        return f"<table><tr><th>parameter</th><th>value</th></tr>{rows}</table>"
 
 
 #: The defaults of apply_due_proposals.ipynb's parameters cell (a test keeps them equal).
