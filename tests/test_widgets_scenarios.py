@@ -241,9 +241,18 @@ def test_a_knob_step_makes_the_kpis_first_and_each_chart_data_once(
     assert state.set_margin("3")
     assert settled == []  # the KPI cards need the totals only
     first = state.refusals
-    assert settled == [1] and state.refusals is first  # made once per scenario
-    assert state.figure("refusals") is not None and settled == [1]
-    assert state.set_margin("4") and state.refusals is not first and settled == [1, 1]
+    # the 402 chart takes the 402s the replay kept: no second settling of every call
+    assert settled == [] and state.refusals is first  # made once per scenario
+    result = state.result
+    assert result is not None and result.user_calls is not None and result.policy is not None
+    detail = real(result.user_calls, result.policy)  # what a second settling would give
+    hit = ~detail.served | (detail.packs_bought > 0)
+    assert hit.any() and len(first) == int(hit.sum())
+    assert (first["time"].astype("int64").to_numpy() == result.user_calls.time[hit]).all()
+    assert ((first["status"] == "served").to_numpy() == detail.served[hit]).all()
+    assert (first["packs_bought"].to_numpy() == detail.packs_bought[hit]).all()
+    assert state.figure("refusals") is not None and settled == []
+    assert state.set_margin("4") and state.refusals is not first and settled == []
     with pytest.raises(ValueError, match="unknown chart"):
         state.figure("pie")
 

@@ -32,7 +32,14 @@ from hubkit.errors import ValidationError
 from hubkit.pricing.rules import validate_credit_price
 from hubkit.replay.frames import calls_frame, ledger_frame, models_frame, users_frame
 from hubkit.replay.inputs import Behaviour, PreparedUsage
-from hubkit.replay.ledger import LedgerArrays, LedgerPolicy, UserCalls, settle, settle_totals
+from hubkit.replay.ledger import (
+    LedgerArrays,
+    LedgerPolicy,
+    PaymentEvents,
+    UserCalls,
+    settle,
+    settle_totals,
+)
 from hubkit.replay.timeline import COUNTS, RateArrays, RateBook, price_arrays
 from hubkit.usage.schema import to_ns, validate_usage
 
@@ -242,6 +249,8 @@ class ReplayResult:
     prepared: PreparedUsage | None = None
     user_calls: UserCalls | None = None
     policy: LedgerPolicy | None = None
+    #: the calls that met a 402 (from the same settling as the totals), None for totals
+    payment_events: PaymentEvents | None = None
 
     @property
     def credits(self) -> np.ndarray | None:
@@ -342,6 +351,7 @@ def replay_partition(
         prepared=prepared,
         user_calls=calls,
         policy=policy,
+        payment_events=totals.payment_events,
     )
 
 

@@ -25,6 +25,7 @@ Decimal and the tests pin the two together.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -233,11 +234,44 @@ _PER_KEY = (
 
 
 @dataclass(frozen=True, eq=False)
+class PaymentEvents:
+    """The calls that met a 402: refused, or served once the user bought a pack.
+
+    Kept from the settling that made the totals, so a 402 chart needs no second settling;
+    only these calls, so memory follows the 402s, not the calls.
+    """
+
+    call: np.ndarray  # int64: position among the settled calls (sorted by user, time)
+    served: np.ndarray  # bool: a pack was bought and the call went through
+    packs_bought: np.ndarray  # int32: packs bought at that call
+
+    @classmethod
+    def of(cls, detail: LedgerArrays, offset: int = 0) -> PaymentEvents:
+        hit = ~detail.served | (detail.packs_bought > 0)
+        return cls(
+            call=np.flatnonzero(hit).astype(np.int64) + offset,
+            served=detail.served[hit],
+            packs_bought=detail.packs_bought[hit],
+        )
+
+    @classmethod
+    def concat(cls, parts: Sequence[PaymentEvents]) -> PaymentEvents:
+        if not parts:
+            return cls(np.zeros(0, np.int64), np.zeros(0, bool), np.zeros(0, np.int32))
+        return cls(
+            call=np.concatenate([p.call for p in parts]),
+            served=np.concatenate([p.served for p in parts]),
+            packs_bought=np.concatenate([p.packs_bought for p in parts]),
+        )
+
+
+@dataclass(frozen=True, eq=False)
 class LedgerTotals:
-    """Per-user ledger totals and per-rate-key sums, without per-call arrays."""
+    """Per-user ledger totals and per-rate-key sums, and the calls that met a 402."""
 
     users: dict[str, np.ndarray]
     keys: dict[str, np.ndarray]
+    payment_events: PaymentEvents
 
 
 def _blocks(starts: np.ndarray, block_calls: int) -> list[tuple[int, int]]:
@@ -269,6 +303,7 @@ def settle_totals(
     n_users = calls.n_users
     users: dict[str, np.ndarray] = {}
     keys = {name: np.zeros(n_keys) for name in _PER_KEY}
+    events: list[PaymentEvents] = []
     # (bincount of an empty block is integer-typed: the float accumulators keep them float)
     for first, last in _blocks(calls.starts, block_calls):
         lo, hi = int(calls.starts[first]), int(calls.starts[last])
@@ -281,6 +316,7 @@ def settle_totals(
             cost=calls.cost[lo:hi],
         )
         part = settle(block, policy)
+        events.append(PaymentEvents.of(part, lo))
         for name in _PER_USER:
             values = getattr(part, name)
             if name not in users:
@@ -304,4 +340,4 @@ def settle_totals(
     if not users:  # no user at all
         empty = settle(calls, policy)
         users = {name: getattr(empty, name) for name in _PER_USER}
-    return LedgerTotals(users=users, keys=keys)
+    return LedgerTotals(users=users, keys=keys, payment_events=PaymentEvents.concat(events))

@@ -37,7 +37,7 @@ from hubkit.decimals import plain
 from hubkit.errors import HubkitError, ValidationError
 from hubkit.pricing import validate_credit_price, validate_margin
 from hubkit.replay import Behaviour, ReplayResult
-from hubkit.replay.ledger import settle
+from hubkit.replay.ledger import PaymentEvents, settle
 from hubkit.replay.reconcile import reconcile
 from hubkit.scenarios import ScenarioBase, scenario_grid, simulate
 from hubkit.store import Store
@@ -421,16 +421,17 @@ class ScenarioExplorerState(PriceInputs, AppState):
         if result is not None and self._charted["refusals"] is not result:
             assert result.user_calls is not None and result.policy is not None
             calls = result.user_calls
-            detail = settle(calls, result.policy)
-            # Only calls that met a 402 matter to the 402 chart: keep those rows alone.
-            hit = ~detail.served | (detail.packs_bought > 0)
-            codes = detail.served[hit].astype(np.int8)
+            # Only calls that met a 402 matter to the 402 chart: the replay kept those.
+            events = result.payment_events or PaymentEvents.of(settle(calls, result.policy))
+            codes = events.served.astype(np.int8)
             self._refusals = pd.DataFrame(
                 {
                     # as datetime64: pandas parses plain integers a 100× slower
-                    "time": pd.to_datetime(calls.time[hit].view("datetime64[ns]"), utc=True),
+                    "time": pd.to_datetime(
+                        calls.time[events.call].view("datetime64[ns]"), utc=True
+                    ),
                     "status": pd.Categorical.from_codes(codes, pd.Index(_STATUSES)),
-                    "packs_bought": detail.packs_bought[hit],
+                    "packs_bought": events.packs_bought,
                 }
             )
             self._charted["refusals"] = result
