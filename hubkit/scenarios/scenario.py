@@ -33,8 +33,10 @@ from hubkit.domain import OUTPUT_COUNTS, Rate, RateType
 from hubkit.errors import ValidationError
 from hubkit.pricing.rules import (
     RateFilter,
-    is_below_cost,
+    below_cost_check,
     margin_rate,
+    margin_rate_by_factor,
+    markup_factor,
     validate_credit_price,
     validate_margin,
 )
@@ -176,29 +178,36 @@ class ScenarioBase:
         """
         price = validate_credit_price(credit_price)
         margin = None if profit_margin is None else validate_margin(profit_margin)
-        rows = []
-        for rate, ok in zip(timeline_rows(self.rates), self.eligible, strict=True):
-            new_in, new_out = rate.input_rate, rate.output_rate
-            if ok and margin is not None:
-                new_in = margin_rate(rate.unit_cost_input or ZERO, margin, price)
-                new_out = margin_rate(rate.unit_cost_output or ZERO, margin, price)
-            rows.append(
-                {
-                    "provider": rate.provider,
-                    "model": rate.model,
-                    "type": rate.type,
-                    "old_input_rate": rate.input_rate,
-                    "new_input_rate": new_in,
-                    "old_output_rate": rate.output_rate,
-                    "new_output_rate": new_out,
-                    "unit_cost_input": rate.unit_cost_input,
-                    "unit_cost_output": rate.unit_cost_output,
-                    "repriced": bool(ok and margin is not None),
-                    "below_cost": is_below_cost(new_in, rate.unit_cost_input, price)
-                    or is_below_cost(new_out, rate.unit_cost_output, price),
-                }
-            )
-        return pd.DataFrame(rows)
+        frame = self.rates
+        cost_in, cost_out = list(frame["unit_cost_input"]), list(frame["unit_cost_output"])
+        new_in, new_out = list(frame["input_rate"]), list(frame["output_rate"])
+        repriced = [bool(ok) and margin is not None for ok in self.eligible]
+        if margin is not None:
+            # margin_rate's arithmetic with the margin and price validated once (a knob
+            # step reprices every rate: validating them per rate was most of this)
+            factor = markup_factor(margin)
+            for i in np.flatnonzero(repriced):
+                new_in[i] = margin_rate_by_factor(cost_in[i] or ZERO, factor, price)
+                new_out[i] = margin_rate_by_factor(cost_out[i] or ZERO, factor, price)
+        below = below_cost_check(price)
+        return pd.DataFrame(
+            {
+                "provider": frame["provider"].to_numpy(),
+                "model": frame["model"].to_numpy(),
+                "type": frame["type"].to_numpy(),
+                "old_input_rate": frame["input_rate"].to_numpy(),
+                "new_input_rate": new_in,
+                "old_output_rate": frame["output_rate"].to_numpy(),
+                "new_output_rate": new_out,
+                "unit_cost_input": cost_in,
+                "unit_cost_output": cost_out,
+                "repriced": repriced,
+                "below_cost": [
+                    below(a, ca) or below(b, cb)
+                    for a, ca, b, cb in zip(new_in, cost_in, new_out, cost_out, strict=True)
+                ],
+            }
+        )
 
     def rate_arrays(self, table: pd.DataFrame) -> RateArrays:
         frame = self.rates
