@@ -7,6 +7,7 @@ with a writable one; the database file is hashed before and compared after.
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import json
 import re
@@ -42,6 +43,7 @@ from hubkit.widgets._scenario_parts import (
     parse_probability,
     sample_ledger,
 )
+from hubkit.widgets.scenarios import CHARTS
 
 KEY = "sk-proj-SCENARIOsecret-0123456789abcdef"
 CALLS = 4000  # small usage for most tests; one test runs the default 100,000
@@ -85,7 +87,7 @@ def _values(data: object) -> np.ndarray:
 
 
 def _chart_figures(app: ScenarioExplorerApp) -> dict[str, dict]:
-    shown = {name: chart.figure_json() for name, chart in app._charts.items()}
+    shown = {name: app._charts.figure_json(name) for name in app._charts.names}
     return {name: fig for name, fig in shown.items() if fig is not None}
 
 
@@ -154,7 +156,7 @@ def test_invalid_inputs_say_why_and_clear_the_scenario(ro: Store) -> None:
     assert app.state.result is None and app._export.disabled
     assert "margin must be a number" in app._margin_error.value
     assert "profitMargin" not in app._margin_error.value
-    assert all(chart.figure_json() is None for chart in app._charts.values())
+    assert all(app._charts.figure_json(name) is None for name in app._charts.names)
     app._margin_text.value = "-10"
     assert "must be ≥ 0" in app._margin_error.value and app.state.result is None
     app._margin_text.value = "1e400"  # beyond exact pricing: refused, never an exception
@@ -434,38 +436,71 @@ def test_the_earned_markup_is_the_margin_the_rates_were_set_at(
 
 
 def _traces(figure: object) -> list[dict]:
+    """A figure's traces as plain values (typed arrays decoded), to compare numbers."""
     import plotly.io as pio
 
     data = json.loads(pio.to_json(figure, validate=False))["data"]
-    return [{k: v for k, v in trace.items() if k != "uid"} for trace in data]
+    return [{k: _plain(v) for k, v in trace.items() if k != "uid"} for trace in data]
 
 
-def test_a_knob_step_patches_the_same_chart_widgets_in_place(ro: Store) -> None:
+def _plain(value: object) -> object:
+    if isinstance(value, dict) and "bdata" in value:
+        return _values(value).tolist()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def test_a_knob_step_patches_the_charts_in_one_message(ro: Store) -> None:
     app = _app(ro)
-    widgets_before = {name: chart.widget for name, chart in app._charts.items()}
-    assert all(w is not None for w in widgets_before.values())
-    revenue_before = _chart_figures(app)["revenue_vs_cost"]["data"]
+    panel = app._charts
+    widget, wholes = panel.widget, dict(panel.widget.figures)
+    assert set(wholes) == set(CHARTS) and all(f["figure"] for f in wholes.values())
+    revenue_before = copy.deepcopy(_chart_figures(app)["revenue_vs_cost"]["data"])
     built: list[str] = []
     make_figure = app.state.make_figure
     app.state.make_figure = lambda name, data: built.append(name) or make_figure(name, data)  # type: ignore[method-assign]
+    sent: list[dict] = []
+    widget.observe(lambda change: sent.append(change["new"]), names="patch")
 
     app._margin_text.value = "60"
-    assert {name: chart.widget for name, chart in app._charts.items()} == widgets_before
-    # a step sends the charts' numbers alone: no plotly figure is built (and validated)
-    assert {c.last_update for c in app._charts.values()} == {"patched"} and built == []
-    # what the widget now shows is the new scenario's figure, number for number
+    # a step sends the charts' numbers alone, all charts in one patch: no plotly figure is
+    # built (and validated), no whole figure re-sent, and the page keeps its widget
+    assert panel.widget is widget and widget.figures == wholes and built == []
+    assert len(sent) == 1 and set(sent[0]["charts"]) <= set(CHARTS)
+    assert set(panel.last_update.values()) == {"patched"}
+    # what the kernel holds for the page is the new scenario's figure, number for number
     expected = app.state.figures()
     for figure in expected.values():
         times_as_text(figure)  # as the view sends times to the page (ISO text, not ns)
-    for name, chart in app._charts.items():
-        assert _traces(chart.widget) == _traces(expected[name]), name
+    for name in CHARTS:
+        assert _traces(panel.figure_json(name)) == _traces(expected[name]), name
     assert _chart_figures(app)["revenue_vs_cost"]["data"] != revenue_before
+    # and so does the page: its whole figures with the patches applied as plotly.js does
+    page = {name: copy.deepcopy(f["figure"]) for name, f in wholes.items()}
+    for patch in sent:
+        _apply(page, patch)
+    assert {n: _traces(f) for n, f in page.items()} == {
+        n: _traces(panel.figure_json(n)) for n in CHARTS
+    }
 
+    app._margin_text.value = "60.0"  # same scenario: nothing to send
+    assert len(sent) == 1
     app._margin_text.value = "abc"  # no scenario: hidden in place, the page keeps its height
-    assert all(c.box.layout.visibility == "hidden" for c in app._charts.values())
-    assert all(c.box.layout.min_height == "400px" for c in app._charts.values())
+    assert all(f["figure"] is None for f in widget.figures.values())
+    assert set(panel.last_update.values()) == {"hidden"} and widget.height == 400
     app._margin_text.value = "10"
-    assert {name: chart.widget for name, chart in app._charts.items()} == widgets_before
+    assert panel.widget is widget and set(panel.last_update.values()) == {"created"}
+
+
+def _apply(page: dict[str, dict], patch: dict) -> None:
+    """A patch applied to whole figures as the panel's page code does (Plotly.update)."""
+    for name, update in patch["charts"].items():
+        figure = page[name]
+        for key, values in update["restyle"].items():
+            for i, value in zip(update["traces"], values, strict=True):
+                figure["data"][i][key] = value
+        figure["layout"].update(update["relayout"])
 
 
 # ---- the gateway's own calls (issue 15) ----------------------------------------------------

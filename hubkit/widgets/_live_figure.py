@@ -7,15 +7,13 @@ same types) becomes one ``batch_update`` of trace data and layout, which plotly.
 with ``Plotly.update`` to the plot already on the page. Only a change of shape (e.g. another
 number of sample users) replaces the traces.
 
-:meth:`LiveFigure.show_data` goes further for a chart drawn on every knob step: it takes the
-chart's :class:`hubkit.charts.ChartData` (the numbers, no styling) and sends just those keys
-(``plotly_update``), so no plotly figure is built and validated per step — most of the kernel's
-time between the KPI cards and the last chart on the page.
+Charts redrawn on every knob step (the scenario explorer's) go further: one
+:class:`hubkit.widgets._chart_panel.ChartPanel` sends all of them their numbers alone, in
+one message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as widgets
@@ -55,29 +53,6 @@ class LiveFigure:
             return
         self.last_update = patch_figure(self.widget, figure)
 
-    def show_data(self, data: Any | None, make: Callable[[Any], Any]) -> None:
-        """Show ``data`` (a :class:`hubkit.charts.ChartData`): patched into the traces on the
-        page when they have its shape, else drawn from ``make(data)`` (the styled figure)."""
-        if data is None:
-            self.show(None)
-            return
-        widget = self.widget
-        if (
-            widget is None
-            or self.box.layout.visibility == "hidden"
-            or len(widget.data) != len(data.traces)
-            or not data.traces
-        ):
-            self.show(make(data))
-            return
-        restyle = {key: [_sendable(t[key]) for t in data.traces] for key in data.keys()}
-        widget.plotly_update(
-            restyle_data=restyle,
-            relayout_data=dict(data.layout) or None,
-            trace_indexes=list(range(len(data.traces))),
-        )
-        self.last_update = "patched"
-
     def figure_json(self) -> dict[str, Any] | None:
         """What the chart shows now (plotly JSON), None while hidden or never drawn."""
         if self.widget is None or self.box.layout.visibility == "hidden":
@@ -97,13 +72,6 @@ def times_as_text(figure: Any) -> None:
             value = getattr(trace, key, None)
             if isinstance(value, np.ndarray) and value.dtype.kind == "M":
                 trace[key] = np.datetime_as_string(value, unit="ms")
-
-
-def _sendable(value: Any) -> Any:
-    """A trace value as the page gets it: times as ISO text (see :func:`times_as_text`)."""
-    if isinstance(value, np.ndarray) and value.dtype.kind == "M":
-        return np.datetime_as_string(value, unit="ms")
-    return value
 
 
 def patch_figure(widget: Any, figure: Any) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 
 #: The page's one import of the bundle, shared by every chart of every kernel. It starts when
 #: the first chart is rendered and the bundle's text has arrived, whichever comes last.
-_SLOT_JS = """
+SLOT_JS = """
 const KEY = Symbol.for("hubkit.plotly-widget-bundle");
 function slot() {
   let s = globalThis[KEY];
@@ -55,7 +55,7 @@ async function load(s) {
 }
 """
 _LOADER_JS = (
-    _SLOT_JS
+    SLOT_JS
     + """
 export default {
   initialize({ model }) {
@@ -69,7 +69,7 @@ export default {
 )
 #: a chart: plotly's own widget (initialize, render) once the page has the bundle
 _CHART_JS = (
-    _SLOT_JS
+    SLOT_JS
     + """
 // After each redraw plotly's view diffs its full figure against the model and reports the
 // result to Python: a few ms a chart, on the page's one thread. On a knob step the four

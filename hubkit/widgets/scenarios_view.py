@@ -12,7 +12,6 @@ import html
 import json
 import math
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 import ipywidgets as widgets
@@ -20,6 +19,7 @@ import plotly.io as pio
 
 from hubkit.decimals import plain
 from hubkit.store import Store
+from hubkit.widgets._chart_panel import ChartPanel
 from hubkit.widgets._common import (
     ProgressBar,
     field_error,
@@ -30,7 +30,6 @@ from hubkit.widgets._common import (
     slider_text,
     text_input,
 )
-from hubkit.widgets._live_figure import LiveFigure
 from hubkit.widgets.scenarios import (
     CHARTS,
     GRID_VALUES,
@@ -158,7 +157,7 @@ class ScenarioExplorerApp(widgets.VBox):
         self._knob_error = widgets.HTML()
         self._source = widgets.HTML()
         self._kpis = widgets.HTML()
-        self._charts = {name: LiveFigure(f"hubkit-scn-chart-{name}") for name in CHARTS}
+        self._charts = ChartPanel(CHARTS, "hubkit-scn-chart-")
         lo, hi = (float(p) for p in s.grid_prices)
         self._grid_margins = widgets.FloatRangeSlider(
             value=[float(m) for m in s.grid_margins], min=0, max=200, step=5,
@@ -222,8 +221,7 @@ class ScenarioExplorerApp(widgets.VBox):
                 self._progress.bar,
                 self._kpis,
                 self._message,
-                row([self._charts["revenue_vs_cost"].box, self._charts["ledger"].box]),
-                row([self._charts["refusals"].box, self._charts["balances"].box]),
+                self._charts.widget,
                 heading("Grid: markup × credit price"),
                 row([self._grid_margins, self._grid_prices]),
                 row([self._grid_steps, self._grid_value, self._grid_run]),
@@ -311,11 +309,9 @@ class ScenarioExplorerApp(widgets.VBox):
         self._export.disabled = s.result is None
         show_message(self._message, s.message)
         if charts:
-            # The KPI cards above are already sent. The charts follow one by one, each
-            # patched in place as soon as it is made: the browser draws one while the
-            # kernel makes the next.
-            for name, chart in self._charts.items():
-                chart.show_data(s.chart_data(name), partial(s.make_figure, name))
+            # The KPI cards above are already sent; the charts follow in one message and
+            # change together on the page.
+            self._charts.show({name: s.chart_data(name) for name in CHARTS}, s.make_figure)
 
     def _run(self, work: Callable[[], Any], *, label: str = "", charts: bool = True) -> None:
         if label:
