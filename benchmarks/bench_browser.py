@@ -11,7 +11,10 @@ margin slider:
 - **KPIs repainted**: the first animation frame after the KPI cards' DOM changed;
 - **all charts repainted**: the frame after the last plotly event (``plotly_update``,
   ``plotly_restyle``, ``plotly_relayout``, ``plotly_afterplot``) of any of the four charts,
-  once they have been quiet for 400 ms;
+  once they have been quiet for 400 ms. The steps run twice: at once after the last visit,
+  while Voilà refills its pool (it runs the notebook in a new kernel for the next visitor:
+  ~7 s of one of the 2 cores), and then, the goal's figure, once that is done, as for the
+  rest of a session;
 - **navigation → charts visible**: wall time from ``page.goto`` to the four charts drawn
   (``.main-svg``) and the KPI cards filled, with a user arriving at a running server: its
   preheated kernel has run the notebook (the benchmark waits until Voilà and its kernels are
@@ -244,6 +247,20 @@ def _visit(page: Any, url: str) -> dict[str, float]:
     return {"wall": wall, **{k: float(v) for k, v in marks.items()}}
 
 
+def _steps(page: Any, steps: int) -> tuple[list[float], list[float]]:
+    """``steps`` margin-slider steps: per step, ms to the KPI frame and to the charts' frame."""
+    kpis: list[float] = []
+    charts: list[float] = []
+    handle = page.locator(".hubkit-scn-margin-slider .noUi-handle")
+    for step in range(steps):
+        handle.press("ArrowRight" if step % 2 == 0 else "ArrowLeft")
+        page.wait_for_function(_SETTLED, arg=QUIET_MS, timeout=60_000)
+        got = page.evaluate("() => window.__bench")
+        kpis.append(float(got["kpi"]))
+        charts.append(max(float(v) for v in got["charts"].values()))
+    return kpis, charts
+
+
 def _run(tmp: Path, calls: int, steps: int, visits: int) -> int:
     from hubkit.store import Store
     from hubkit.widgets import seed_sample_data
@@ -268,6 +285,8 @@ def _run(tmp: Path, calls: int, steps: int, visits: int) -> int:
     kernel_mb = _kernels_mb(server.process.pid)
     kpis: list[float] = []
     charts: list[float] = []
+    busy: tuple[list[float], list[float]] = ([], [])
+    refill_s = 0.0
     seen: list[dict[str, float]] = []
     refills: list[float] = []
     try:
@@ -284,13 +303,12 @@ def _run(tmp: Path, calls: int, steps: int, visits: int) -> int:
                     page.close(run_before_unload=True)  # Voilà shuts its kernel down
                     continue
                 page.evaluate(_INSTRUMENT, list(CHARTS))
-                handle = page.locator(".hubkit-scn-margin-slider .noUi-handle")
-                for step in range(steps):
-                    handle.press("ArrowRight" if step % 2 == 0 else "ArrowLeft")
-                    page.wait_for_function(_SETTLED, arg=QUIET_MS, timeout=60_000)
-                    got = page.evaluate("() => window.__bench")
-                    kpis.append(float(got["kpi"]))
-                    charts.append(max(float(v) for v in got["charts"].values()))
+                # first as the user who starts at once, beside the pool's refill (Voilà
+                # runs the notebook in a new kernel for the next visitor, ~7 s of a core);
+                # then once that is done, as for the rest of a session
+                busy = _steps(page, steps)
+                refill_s = _idle(server.process.pid)
+                kpis, charts = _steps(page, steps)
     finally:
         stop_voila(server)
         shutil.rmtree(tmp / "root", ignore_errors=True)
@@ -305,6 +323,10 @@ def _run(tmp: Path, calls: int, steps: int, visits: int) -> int:
     print(f"  slider step → charts repainted:{chart_ms:8.1f} ms  (goal ≤ 150)")
     print(f"  every step, KPIs:   {', '.join(f'{v:.0f}' for v in kpis)} ms")
     print(f"  every step, charts: {', '.join(f'{v:.0f}' for v in charts)} ms")
+    busy_kpi, busy_chart = statistics.median(busy[0]), statistics.median(busy[1])
+    print(f"  the same steps right after arrival, while the pool refilled ({refill_s:.1f} s "
+          f"more): KPIs {busy_kpi:.1f} ms, charts {busy_chart:.1f} ms")  # fmt: skip
+    print(f"    every step, charts: {', '.join(f'{v:.0f}' for v in busy[1])} ms")
     pool = (
         f"kernel started {started_s:.0f} s after Voilà, notebook run by {warm_s:.0f} s"
         if preheated else "no preheat"
@@ -320,7 +342,8 @@ def _run(tmp: Path, calls: int, steps: int, visits: int) -> int:
               f"{v.get('charts', 0):5.0f}; {v['wall']:5.0f}")  # fmt: skip
     print(f"ratio charts / KPIs (same run): {chart_ms / kpi_ms:.2f}")
     print(f"ratio KPIs / goal: {kpi_ms / GOALS_MS['kpis']:.2f}  (goal ≤ 1)")
-    print(f"ratio charts / goal: {chart_ms / GOALS_MS['charts']:.2f}  (goal ≤ 1)")
+    print(f"ratio charts / goal: {chart_ms / GOALS_MS['charts']:.2f}  (goal ≤ 1; while the pool "
+          f"refilled {busy_chart / GOALS_MS['charts']:.2f})")  # fmt: skip
     print(f"ratio navigation / goal: {steady_ms / GOALS_MS['navigation']:.2f}  (goal ≤ 1; "
           f"first visit {first_ms / GOALS_MS['navigation']:.2f})")  # fmt: skip
     return 0
