@@ -201,7 +201,7 @@ def ledger_frame(
     user, when, kind = user[order], when[order], kind[order]
     amount, money = amount[order], money[order]
     balance = pd.Series(amount).groupby(user, sort=False).cumsum().to_numpy()
-    names = np.array([part[0] for part in parts], dtype=object)
+    names = np.array([part[0] for part in parts], dtype=str)
     return pd.DataFrame(
         {
             "user": users[user],

@@ -105,7 +105,9 @@ class _ReplayJob:
             prepared, self.settings, credit_price=self.credit_price, behaviour=self.behaviour
         )
         # Per-call arrays stay on the worker: only totals travel and get combined.
-        return dataclasses.replace(result, prepared=None, user_calls=None, policy=None)
+        return dataclasses.replace(
+            result, prepared=None, user_calls=None, policy=None, payment_events=None
+        )
 
 
 @dataclass(frozen=True, eq=False)
