@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
@@ -138,3 +139,42 @@ def test_the_panel_carries_no_plotly_js_and_the_bundle_draws_for_it(panel: Chart
     assert plotly_bundle().comm is not None
     # the panel's page code draws with the bundle's plotly.js, which says where it is
     assert "window.Plotly = Plotly;" in FINANCE_JS.read_text(encoding="utf-8")
+
+
+def test_a_chart_that_fails_leaves_the_page_with_what_the_kernel_holds(
+    panel: ChartPanel,
+) -> None:
+    panel.show({"a": _data([[1, 2]]), "b": _data([[1]])}, _make)
+    sent: list[dict[str, Any]] = []
+    panel.widget.observe(lambda change: sent.append(change["new"]), names="patch")
+
+    def broken(name: str, data: ChartData) -> go.Figure:
+        raise RuntimeError("no figure")
+
+    with pytest.raises(RuntimeError, match="no figure"):
+        # a's patch is made, then b needs a whole figure (a trace more) and fails
+        panel.show({"a": _data([[1, 5]]), "b": _data([[1], [2]])}, broken)
+    assert len(sent) == 1 and set(sent[0]["charts"]) == {"a"}  # a's change reached the page
+    assert _page(panel, sent) == {"a": panel.figure_json("a"), "b": panel.figure_json("b")}
+
+
+def test_sendable_takes_pandas_durations_and_tables() -> None:
+    assert sendable(np.datetime64("2026-01-02T03:04:05.678", "ns")) == "2026-01-02T03:04:05.678"
+    assert _numbers(sendable(pd.Series([1.0, 2.0]))) == [1.0, 2.0]
+    assert _numbers(sendable(np.array([1500, 2], dtype="timedelta64[ms]"))) == [1500.0, 2.0]
+    assert sendable(np.arange(4.0).reshape(2, 2)) == [[0.0, 1.0], [2.0, 3.0]]
+
+
+def test_the_panel_draws_when_a_plotly_release_moves_its_bundle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from plotly.basewidget import BaseFigureWidget
+
+    from hubkit.widgets import _plotly_bundle
+
+    monkeypatch.setattr(_plotly_bundle, "finance_bundle", lambda: None)
+    monkeypatch.setattr(_plotly_bundle, "_BUNDLE", [])
+    panel = ChartPanel(("a",), "test-chart-")  # the page gets plotly's own (full) bundle
+    assert _plotly_bundle.plotly_bundle().bundle == str(BaseFigureWidget._esm)
+    panel.show({"a": _data([[1, 2]])}, _make)
+    assert panel.last_update == {"a": "created"}

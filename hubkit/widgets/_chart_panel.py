@@ -10,9 +10,10 @@ A :class:`ChartPanel` draws its charts with plotly.js itself (from the page's on
 bundle, :mod:`hubkit.widgets._plotly_bundle`) and takes a step as one ``patch`` message
 holding each chart's new numbers (:class:`hubkit.charts.ChartData`); the page applies
 them with ``Plotly.update`` in one task, so the charts change together in one frame.
-A chart whose shape changed (other traces, other data keys) is sent whole instead, and a
-page that opens the panel later draws the last whole figures and then the last patch,
-which carries every data key in full, so it shows what the kernel shows.
+A patch carries the traces that changed since the last one; a chart whose shape changed
+(other traces, other data keys) is sent whole instead. A page that opens the panel after
+patches were sent (a second view, a reload) tells the kernel, which sends every chart whole
+again, so each page shows what the kernel holds.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from hubkit.widgets._plotly_bundle import SLOT_JS, plotly_bundle
 
@@ -122,9 +124,17 @@ def sendable(value: Any) -> Any:
     """``value`` as the page takes it: numbers as base64 typed arrays (a float as text is
     three times its 8 bytes, and the kernel spent longer writing it than plotly.js takes to
     draw it), times as ISO text (UTC, ms), other arrays as lists."""
+    if isinstance(value, pd.Series | pd.Index):
+        value = value.to_numpy()
+    if isinstance(value, np.datetime64):
+        return str(np.datetime_as_string(value, unit="ms"))
     if isinstance(value, np.ndarray):
         if value.dtype.kind == "M":
             return np.datetime_as_string(value, unit="ms").tolist()
+        if value.dtype.kind == "m":  # durations as milliseconds, as plotly takes them
+            value = value / np.timedelta64(1, "ms")
+        if value.ndim != 1:
+            return value.tolist()
         if (
             value.dtype == np.int64
             and value.size
@@ -214,6 +224,25 @@ class ChartPanel:
         """Show each chart's :class:`hubkit.charts.ChartData` (None hides it), one message."""
         figures = dict(self.widget.figures)
         patches: dict[str, dict[str, Any]] = {}
+        try:
+            self._update(charts, make, figures, patches)
+        finally:
+            # what was changed here is sent even when a later chart failed: the kernel's
+            # figures and the page's stay the same
+            with self.widget.hold_sync():
+                if figures != self.widget.figures:
+                    self.widget.figures = figures
+                if patches:
+                    self._seq += 1
+                    self.widget.patch = {"seq": self._seq, "charts": patches}
+
+    def _update(
+        self,
+        charts: Mapping[str, Any],
+        make: Callable[[str, Any], Any],
+        figures: dict[str, Any],
+        patches: dict[str, dict[str, Any]],
+    ) -> None:
         for name, data in charts.items():
             if name not in self._figures:
                 raise ValueError(f"unknown chart {name!r}; one of {', '.join(self.names)}")
@@ -237,12 +266,6 @@ class ChartPanel:
                 patches[name] = {"rev": figures[name]["rev"], **patch}
                 self._patched = True
             self.last_update[name] = "patched"
-        with self.widget.hold_sync():
-            if figures != self.widget.figures:
-                self.widget.figures = figures
-            if patches:
-                self._seq += 1
-                self.widget.patch = {"seq": self._seq, "charts": patches}
 
     def _whole(self, figure: dict[str, Any] | None) -> dict[str, Any]:
         self._rev += 1

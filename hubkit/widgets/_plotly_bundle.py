@@ -143,12 +143,16 @@ def with_plotly_js(widget_bundle: str, plotly_js: str) -> str | None:
     return widget_bundle[: start.start()] + module + rest
 
 
+def _base_widget_class() -> Any:
+    from plotly.basewidget import BaseFigureWidget
+
+    return BaseFigureWidget
+
+
 @functools.cache
 def finance_bundle() -> str | None:
     """plotly's widget code around the finance build, or None (see :func:`with_plotly_js`)."""
-    from plotly.basewidget import BaseFigureWidget
-
-    return with_plotly_js(str(BaseFigureWidget._esm), FINANCE_JS.read_text(encoding="utf-8"))
+    return with_plotly_js(str(_base_widget_class()._esm), FINANCE_JS.read_text(encoding="utf-8"))
 
 
 @functools.cache
@@ -169,8 +173,9 @@ def _bundle_class() -> Any:
 def plotly_bundle() -> Any:
     """This kernel's bundle widget (made on first use, and again if something closed it)."""
     if not _BUNDLE or _BUNDLE[0].comm is None:
-        text = finance_bundle()
-        assert text is not None, "only figures the finance bundle draws share it"
+        # plotly's own widget bundle (full plotly.js, 5 MB) when a plotly release lays it out
+        # otherwise: the chart panel still draws; FigureWidgets then bring their own
+        text = finance_bundle() or str(_base_widget_class()._esm)
         _BUNDLE[:] = [_bundle_class()(bundle=text)]
     return _BUNDLE[0]
 
