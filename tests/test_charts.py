@@ -6,6 +6,8 @@ import importlib.util
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import pytest
 from _billing_data import calls, simple_rates
@@ -110,3 +112,26 @@ def test_write_figure_writes_html_and_png_only_with_kaleido(
     has_kaleido = importlib.util.find_spec("kaleido") is not None
     assert (tmp_path / "figs" / "ledger.png").exists() == has_kaleido
     assert charts.figures_dir().name == "figures"
+
+
+@pytest.mark.parametrize("freq", ["D", "h", "15min"])
+def test_refusals_per_period_are_pandas_floor_and_count(freq: str) -> None:
+    rng = np.random.default_rng(7)
+    n = 3000
+    ns = rng.integers(-(10**17), 2 * 10**18, n)  # before and after 1970
+    frame = pd.DataFrame(
+        {
+            "time": pd.to_datetime(ns, utc=True),
+            "status": rng.choice(["refused", "served"], n),
+            "packs_bought": rng.integers(0, 3, n),
+        }
+    )
+    data = charts.refusals_data(frame, freq=freq)
+    period = frame["time"].dt.floor(freq)  # the reference: pandas' floor and groupby
+    refused = (frame["status"] != "served").groupby(period).sum()
+    bought = (frame["packs_bought"] > 0).groupby(period).sum()
+    for trace, expected in zip(data.traces, (refused, bought), strict=True):
+        times = pd.DatetimeIndex(trace["x"]).tz_localize("UTC")
+        assert times.equals(expected.index) and trace["y"].tolist() == expected.tolist()
+    with pytest.raises(ValidationError, match="fixed period"):
+        charts.refusals_data(frame, freq="W")  # weeks start on a weekday: not fixed
