@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 import pytest
@@ -71,17 +72,31 @@ def _propose(team: Team) -> hp.Proposal:
         return hp.propose_bulk(alice, "25", "0.001", reason="Q4", impact=False)
 
 
+def _login_in_both_groups(team: Team, login: str) -> None:
+    with psycopg.connect(team.server.conninfo(team.database), autocommit=True) as owner:
+        owner.execute(
+            f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{login}') "
+            f"THEN CREATE ROLE {login} LOGIN; END IF; END $$"
+        )
+        owner.execute(f"GRANT hubkit_operator, hubkit_approver TO {login}")
+
+
+def _insert_event(conn: Any, proposal_id: int, event: str, actor: str, content_hash: str) -> None:
+    """A proposal event written by hand, past the store: what the server itself must check."""
+    conn.execute(
+        "INSERT INTO rate_proposal_events (proposal_id, event, actor, content_hash, at) "
+        "VALUES (%s, %s, %s, %s, now())",
+        (proposal_id, event, actor, content_hash),
+    )
+
+
 def test_the_actor_is_the_login_and_maker_checker_is_enforced_by_the_server(team: Team) -> None:
     p = _propose(team)
     assert p.proposer == "hk_alice"  # current_user, whatever HUBKIT_ACTOR says
     with team.connect("hk_alice") as conn:
         # the proposer approving, claiming to be bob: the server names her and refuses
         with pytest.raises(pg_errors.InsufficientPrivilege, match="hubkit_approver"):
-            conn.execute(
-                "INSERT INTO rate_proposal_events (proposal_id, event, actor, content_hash, at) "
-                "VALUES (%s, 'approved', 'hk_bob', %s, now())",
-                (p.id, p.content_hash),
-            )
+            _insert_event(conn, p.id, "approved", "hk_bob", p.content_hash)
         # a proposal written by hand claiming bob proposed it is recorded as hers
         conn.execute(
             "INSERT INTO rate_proposals (content_hash, changes, source, proposer, "
@@ -90,21 +105,12 @@ def test_the_actor_is_the_login_and_maker_checker_is_enforced_by_the_server(team
         row = conn.execute("SELECT proposer FROM rate_proposals ORDER BY id DESC LIMIT 1")
         assert row.fetchone() == ("hk_alice",)
     # someone who may both propose and approve still cannot approve their own proposal
-    with psycopg.connect(team.server.conninfo(team.database), autocommit=True) as owner:
-        owner.execute(
-            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'hk_dave') "
-            "THEN CREATE ROLE hk_dave LOGIN; END IF; END $$"
-        )
-        owner.execute("GRANT hubkit_operator, hubkit_approver TO hk_dave")
+    _login_in_both_groups(team, "hk_dave")
     with team.store("hk_dave") as dave:
         own = hp.propose_bulk(dave, "30", "0.001", impact=False)
     with team.connect("hk_dave") as conn:
         with pytest.raises(pg_errors.InsufficientPrivilege, match="maker-checker"):
-            conn.execute(
-                "INSERT INTO rate_proposal_events (proposal_id, event, actor, content_hash, at) "
-                "VALUES (%s, 'approved', 'hk_bob', %s, now())",
-                (own.id, own.content_hash),
-            )
+            _insert_event(conn, own.id, "approved", "hk_bob", own.content_hash)
     with team.store("hk_bob") as bob:
         approved = bob.approve_proposal(p.id, p.content_hash)
     assert approved.state is ProposalState.APPROVED and approved.approvals == ("hk_bob",)
@@ -150,11 +156,7 @@ def test_finance_cannot_write_anything(team: Team) -> None:
             conn.execute("CREATE TABLE finance_notes (x int)")
         for event in ("approved", "rejected", "applied"):
             with pytest.raises(pg_errors.InsufficientPrivilege):
-                conn.execute(
-                    "INSERT INTO rate_proposal_events (proposal_id, event, actor, content_hash,"
-                    " at) VALUES (%s, %s, 'hk_fin', %s, now())",
-                    (p.id, event, p.content_hash),
-                )
+                _insert_event(conn, p.id, event, "hk_fin", p.content_hash)
     with team.store("hk_fin", read_only=True) as fin:
         assert fin.get_proposal(p.id).state is ProposalState.PROPOSED  # reading is fine
     with team.store("hk_fin") as fin:
@@ -181,11 +183,7 @@ def test_a_tampered_or_mismatched_hash_is_refused_by_the_server(team: Team) -> N
             bob.approve_proposal(p.id, "f" * 64)
     with team.connect("hk_bob") as conn:
         with pytest.raises(pg_errors.CheckViolation, match="content hash does not match"):
-            conn.execute(
-                "INSERT INTO rate_proposal_events (proposal_id, event, actor, content_hash, at) "
-                "VALUES (%s, 'approved', 'hk_bob', %s, now())",
-                (p.id, "f" * 64),
-            )
+            _insert_event(conn, p.id, "approved", "hk_bob", "f" * 64)
     # the stored proposal cannot be changed after review, not even by the owner
     with psycopg.connect(team.server.conninfo(team.database), autocommit=True) as owner:
         for sql in (
@@ -211,17 +209,9 @@ def test_an_apply_needs_the_approvals_on_the_server_too(team: Team) -> None:
     p = _propose(team)
     with team.connect("hk_cron") as conn:
         with pytest.raises(pg_errors.InsufficientPrivilege, match="0 of the 1 approvals"):
-            conn.execute(
-                "INSERT INTO rate_proposal_events (proposal_id, event, actor, content_hash, at) "
-                "VALUES (%s, 'applied', 'hk_cron', %s, now())",
-                (p.id, p.content_hash),
-            )
+            _insert_event(conn, p.id, "applied", "hk_cron", p.content_hash)
         with pytest.raises(pg_errors.InsufficientPrivilege, match="hubkit_approver"):
-            conn.execute(
-                "INSERT INTO rate_proposal_events (proposal_id, event, actor, content_hash, at) "
-                "VALUES (%s, 'approved', 'hk_cron', %s, now())",
-                (p.id, p.content_hash),
-            )
+            _insert_event(conn, p.id, "approved", "hk_cron", p.content_hash)
     with team.store("hk_alice") as alice:
         with pytest.raises(ValidationError, match="PostgreSQL store needs at least 1"):
             alice.set_required_approvals(0)
@@ -314,15 +304,6 @@ def test_two_apply_due_processes_apply_exactly_once_on_postgres(team: Team) -> N
         assert len([h for h in owner.history() if h.proposal_id == p.id]) == len(p.changes)
 
 
-def _login_in_both_groups(team: Team, login: str) -> None:
-    with psycopg.connect(team.server.conninfo(team.database), autocommit=True) as owner:
-        owner.execute(
-            f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{login}') "
-            f"THEN CREATE ROLE {login} LOGIN; END IF; END $$"
-        )
-        owner.execute(f"GRANT hubkit_operator, hubkit_approver TO {login}")
-
-
 def test_set_role_does_not_turn_the_proposer_into_an_approver(team: Team) -> None:
     """``current_user`` follows ``SET ROLE``; the login (``session_user``) does not: the
     review found a proposer approving their own proposal as the group role."""
@@ -332,11 +313,7 @@ def test_set_role_does_not_turn_the_proposer_into_an_approver(team: Team) -> Non
     with team.connect("hk_eve") as conn:
         conn.execute("SET ROLE hubkit_approver")
         with pytest.raises(pg_errors.InsufficientPrivilege, match="maker-checker"):
-            conn.execute(
-                "INSERT INTO rate_proposal_events (proposal_id, event, actor, content_hash, at) "
-                "VALUES (%s, 'approved', 'x', %s, now())",
-                (own.id, own.content_hash),
-            )
+            _insert_event(conn, own.id, "approved", "x", own.content_hash)
     with team.store("hk_cron") as cron:
         assert cron.get_proposal(own.id).state is ProposalState.PROPOSED
 
@@ -349,11 +326,7 @@ def test_set_role_does_not_count_one_approver_twice(team: Team) -> None:
         bob.approve_proposal(p.id, p.content_hash)
     with team.connect("hk_bob") as conn:
         conn.execute("SET ROLE hubkit_approver")
-        conn.execute(
-            "INSERT INTO rate_proposal_events (proposal_id, event, actor, content_hash, at) "
-            "VALUES (%s, 'approved', 'x', %s, now())",
-            (p.id, p.content_hash),
-        )
+        _insert_event(conn, p.id, "approved", "x", p.content_hash)
     with team.store("hk_cron") as cron:
         q = cron.get_proposal(p.id)
         assert q.approvals == ("hk_bob",) and q.state is ProposalState.PROPOSED
@@ -361,11 +334,7 @@ def test_set_role_does_not_count_one_approver_twice(team: Team) -> None:
             cron.apply_proposal(p.id)
     with team.connect("hk_cron") as conn:  # nor by hand: the server counts logins
         with pytest.raises(pg_errors.InsufficientPrivilege, match="1 of the 2 approvals"):
-            conn.execute(
-                "INSERT INTO rate_proposal_events (proposal_id, event, actor, content_hash, at) "
-                "VALUES (%s, 'applied', 'x', %s, now())",
-                (p.id, p.content_hash),
-            )
+            _insert_event(conn, p.id, "applied", "x", p.content_hash)
 
 
 @pytest.mark.soak
