@@ -19,6 +19,7 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 
+from hubkit.widgets._chart_panel import sendable
 from hubkit.widgets._plotly_bundle import can_draw, figure_widget
 
 #: what a trace update must not carry (plotly sets them; ``type`` cannot be reassigned)
@@ -71,7 +72,7 @@ def times_as_text(figure: Any) -> None:
         for key in ("x", "y", "base"):
             value = getattr(trace, key, None)
             if isinstance(value, np.ndarray) and value.dtype.kind == "M":
-                trace[key] = np.datetime_as_string(value, unit="ms")
+                trace[key] = sendable(value)  # as the chart panel sends times
 
 
 def patch_figure(widget: Any, figure: Any) -> str:
